@@ -1,0 +1,12 @@
+// Command dashboardlink is the Lambda function for POST /accounts/me/dashboard-link.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/connectexpress/onboarding/shared/app"
+)
+
+func main() {
+	lambda.Start(app.Lambda("dashboardlink"))
+}

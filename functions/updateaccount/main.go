@@ -1,0 +1,12 @@
+// Command updateaccount is the Lambda function for PATCH /accounts/me.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/connectexpress/onboarding/shared/app"
+)
+
+func main() {
+	lambda.Start(app.Lambda("updateaccount"))
+}

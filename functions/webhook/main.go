@@ -1,0 +1,12 @@
+// Command webhook is the Lambda function for POST /webhooks/stripe.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/connectexpress/onboarding/shared/app"
+)
+
+func main() {
+	lambda.Start(app.Lambda("webhook"))
+}

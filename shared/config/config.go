@@ -1,0 +1,211 @@
+// Package config reads the service's settings from the environment and
+// refuses, with a message that says what to change, any configuration the
+// service cannot serve. Secrets are never printed.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/connectexpress/onboarding/shared/onboarding"
+)
+
+// Config is everything a function or the dev server needs to start.
+type Config struct {
+	Policy onboarding.Policy
+
+	StripeSecretKey  string   // from STRIPE_SECRET_KEY, or Secrets Manager in AWS
+	WebhookSecrets   []string // from STRIPE_WEBHOOK_SECRET, comma-separated
+	StripeAPIBase    string
+	StripeTimeout    time.Duration
+	StripeMaxRetries int64
+	SecretARN        string // STRIPE_SECRET_ARN: where the secrets live in AWS
+
+	TableName        string
+	DynamoDBEndpoint string
+	Region           string
+	LogLevel         slog.Level
+
+	FrontendURL  string
+	PublicAPIURL string
+}
+
+// Defaults for a local run; production sets each explicitly.
+const (
+	DefaultFrontendURL  = "http://localhost:5173"
+	DefaultPublicAPIURL = "http://127.0.0.1:3000"
+	DefaultTable        = "connect-onboarding"
+)
+
+// defaultCapabilities is what a platform usually wants from a seller.
+const defaultCapabilities = "card_payments,transfers"
+
+// Load reads settings through lookupEnv (os.LookupEnv in production). It
+// checks their form; Validate checks that they make a service that can run.
+func Load(lookupEnv func(string) (string, bool)) (Config, error) {
+	var errs []error
+	getenv := func(name string) string { v, _ := lookupEnv(name); return v }
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	duration := func(name string, def time.Duration) time.Duration {
+		raw := get(name, "")
+		if raw == "" {
+			return def
+		}
+		d, err := time.ParseDuration(raw)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a positive duration such as 24h", name, raw))
+			return def
+		}
+		return d
+	}
+	c := Config{
+		StripeSecretKey:  get("STRIPE_SECRET_KEY", ""),
+		WebhookSecrets:   SplitList(getenv("STRIPE_WEBHOOK_SECRET")),
+		StripeAPIBase:    get("STRIPE_API_BASE", ""),
+		StripeTimeout:    duration("STRIPE_TIMEOUT", 5*time.Second),
+		SecretARN:        get("STRIPE_SECRET_ARN", ""),
+		TableName:        get("TABLE_NAME", DefaultTable),
+		DynamoDBEndpoint: get("DYNAMODB_ENDPOINT", ""),
+		Region:           get("AWS_REGION", "us-east-1"),
+		FrontendURL:      strings.TrimRight(get("FRONTEND_URL", DefaultFrontendURL), "/"),
+		PublicAPIURL:     strings.TrimRight(get("PUBLIC_API_URL", DefaultPublicAPIURL), "/"),
+	}
+	retries, err := strconv.ParseInt(get("STRIPE_MAX_RETRIES", "2"), 10, 64)
+	if err != nil || retries < 0 || retries > 5 {
+		errs = append(errs, errors.New("STRIPE_MAX_RETRIES: must be 0 to 5"))
+	}
+	c.StripeMaxRetries = retries
+	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "INFO"))); err != nil {
+		errs = append(errs, errors.New("LOG_LEVEL: must be DEBUG, INFO, WARN or ERROR"))
+	}
+
+	allowed := onboarding.SupportedCountries()
+	if raw := get("ALLOWED_COUNTRIES", ""); raw != "" {
+		allowed = upper(SplitList(raw))
+	}
+	defaults := defaultCapabilities
+	if v, set := lookupEnv("DEFAULT_CAPABILITIES"); set {
+		defaults = v // empty (or "none"): Stripe chooses from the platform's settings
+	}
+	allowedCaps := SplitList(get("ALLOWED_CAPABILITIES", defaultCapabilities))
+	c.Policy = onboarding.Policy{
+		PlatformCountry:             strings.ToUpper(get("PLATFORM_COUNTRY", "US")),
+		AllowedCountries:            set(allowed),
+		DefaultCapabilities:         SplitList(defaults),
+		AllowedCapabilities:         set(allowedCaps),
+		CrossBorderServiceAgreement: get("CROSS_BORDER_SERVICE_AGREEMENT", onboarding.AgreementFull),
+		ProfileURLTemplate:          get("PROFILE_URL_TEMPLATE", ""),
+		ProductDescriptionDefault:   get("PRODUCT_DESCRIPTION_DEFAULT", ""),
+		ReturnURL:                   c.FrontendURL + path(get("FRONTEND_RETURN_PATH", "/onboarding/return")),
+		RefreshURL:                  c.PublicAPIURL + "/onboarding/refresh",
+		LinkExpiredURL:              c.FrontendURL + path(get("FRONTEND_ONBOARDING_PATH", "/onboarding")) + "?error=link_expired",
+		CollectFields:               get("ONBOARDING_COLLECT", "currently_due"),
+		RefreshTokenTTL:             duration("REFRESH_TOKEN_TTL", 24*time.Hour),
+		ClaimLease:                  duration("CREATION_LEASE", 60*time.Second),
+		// Stripe retries for three days; keep markers well past that.
+		EventRetention: duration("EVENT_RETENTION", 30*24*time.Hour),
+	}
+	return c, errors.Join(errs...)
+}
+
+// Needs says which secrets a process must have.
+type Needs struct {
+	StripeKey      bool
+	WebhookSecrets bool
+}
+
+// Validate refuses a configuration the service cannot serve and returns
+// warnings to print at start-up. Call it after secrets are loaded.
+func (c *Config) Validate(needs Needs) (warnings []string, err error) {
+	var errs []error
+	if needs.StripeKey {
+		switch {
+		case c.StripeSecretKey == "":
+			errs = append(errs, errors.New("STRIPE_SECRET_KEY (or STRIPE_SECRET_ARN in AWS) is required"))
+		case !isStripeKey(c.StripeSecretKey):
+			errs = append(errs, errors.New("STRIPE_SECRET_KEY must be a secret (sk_) or restricted (rk_) key"))
+		}
+	}
+	if needs.WebhookSecrets {
+		if len(c.WebhookSecrets) == 0 {
+			errs = append(errs, errors.New("STRIPE_WEBHOOK_SECRET is required: the endpoint's signing secret(s), comma-separated"))
+		}
+		for _, s := range c.WebhookSecrets {
+			if !strings.HasPrefix(s, "whsec_") {
+				errs = append(errs, errors.New("STRIPE_WEBHOOK_SECRET entries must start with whsec_"))
+				break
+			}
+		}
+	}
+	if c.StripeAPIBase != "" {
+		if u, err := url.Parse(c.StripeAPIBase); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			errs = append(errs, errors.New("STRIPE_API_BASE must be an absolute http(s) URL"))
+		}
+	}
+	if c.Livemode() && c.StripeAPIBase != "" {
+		errs = append(errs, errors.New("a live Stripe key must not be sent to STRIPE_API_BASE: unset one of them"))
+	}
+	c.Policy.Livemode = c.Livemode()
+	problems, warnings := c.Policy.Check()
+	for _, p := range problems {
+		errs = append(errs, fmt.Errorf("%s: %s", p.Setting, p.Message))
+	}
+	return warnings, errors.Join(errs...)
+}
+
+// Livemode reports whether the Stripe key is a live one.
+func (c *Config) Livemode() bool {
+	return strings.HasPrefix(c.StripeSecretKey, "sk_live_") || strings.HasPrefix(c.StripeSecretKey, "rk_live_")
+}
+
+func isStripeKey(k string) bool {
+	for _, p := range []string{"sk_test_", "sk_live_", "rk_test_", "rk_live_"} {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// SplitList splits a comma-separated setting, dropping blanks.
+func SplitList(raw string) []string {
+	var out []string
+	for _, p := range strings.Split(raw, ",") {
+		if p = strings.TrimSpace(p); p != "" && !strings.EqualFold(p, "none") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func upper(in []string) []string {
+	for i := range in {
+		in[i] = strings.ToUpper(in[i])
+	}
+	return in
+}
+
+func set(items []string) map[string]bool {
+	m := make(map[string]bool, len(items))
+	for _, i := range items {
+		m[i] = true
+	}
+	return m
+}
+
+func path(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return "/" + p
+	}
+	return p
+}

@@ -1,0 +1,104 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/connectexpress/onboarding/shared/onboarding"
+)
+
+// ApplyEvent writes the event's processed marker and its effect in one
+// transaction: either both exist or neither, so a crash can never leave an
+// event marked as done while its update is lost. One request for a new
+// event, one for a duplicate.
+func (st *Store) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onboarding.EventOutcome, error) {
+	update, err := st.eventUpdate(c)
+	if err != nil {
+		return "", err
+	}
+	items := []types.TransactWriteItem{
+		{Put: &types.Put{
+			TableName: &st.table,
+			Item: map[string]types.AttributeValue{
+				attrPK: s("EVENT#" + c.EventID), attrAccountID: s(c.AccountID),
+				attrExpiresAt: n(c.RetainUntil.Unix()), attrUpdatedAt: timeAttr(c.Now),
+			},
+			ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		}},
+		{Update: update},
+	}
+	if c.CreateIfMissing {
+		items = append(items, accountIndexPut(st.table, c.AccountID, c.UserID))
+	}
+	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var tce *types.TransactionCanceledException
+	switch {
+	case err == nil:
+		return onboarding.OutcomeApplied, nil
+	case errors.As(err, &tce) && onlyConditionFailures(tce):
+		if len(tce.CancellationReasons) > 0 && aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
+			return onboarding.OutcomeDuplicate, nil
+		}
+		return onboarding.OutcomeSuperseded, nil
+	default:
+		return "", onboarding.StorageFailed(err)
+	}
+}
+
+// eventUpdate builds the user-record update for one change. Every variant
+// refuses to touch a deauthorized account (terminal) or another account's
+// record, and the state-changing ones refuse older news than what is stored.
+func (st *Store) eventUpdate(c onboarding.StateChange) (*types.Update, error) {
+	const notOlder = "(attribute_not_exists(state_version) OR state_version <= :version)"
+	u := &types.Update{
+		TableName: &st.table,
+		Key:       userKey(c.UserID),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":acct": s(c.AccountID), ":now": timeAttr(c.Now),
+		},
+	}
+	switch c.Kind {
+	case onboarding.ChangeSnapshot:
+		stateJSON, caps, err := encodeState(c.State)
+		if err != nil {
+			return nil, err
+		}
+		u.UpdateExpression = aws.String("SET account_id = :acct, user_id = :user, #state = :state, capabilities = :caps, " +
+			"state_version = :version, updated_at = :now, created_at = if_not_exists(created_at, :now), " +
+			"country = if_not_exists(country, :country), service_agreement = if_not_exists(service_agreement, :agreement) " +
+			"REMOVE claim_id, lease_until, create_params")
+		owner := "account_id = :acct"
+		if c.CreateIfMissing {
+			// No account stored yet (a crash after Stripe created it, or a
+			// claim still in progress): the event completes the record.
+			owner = "(attribute_not_exists(account_id) OR account_id = :acct)"
+		}
+		u.ConditionExpression = aws.String(owner + " AND attribute_not_exists(deauthorized_at) AND " + notOlder)
+		u.ExpressionAttributeNames = map[string]string{"#state": attrState}
+		for k, v := range map[string]types.AttributeValue{
+			":user": s(c.UserID), ":state": s(stateJSON), ":caps": caps, ":version": n(c.Version),
+			":country": s(c.Country), ":agreement": s(c.ServiceAgreement),
+		} {
+			u.ExpressionAttributeValues[k] = v
+		}
+	case onboarding.ChangeCapability:
+		// Capability events move the version too: account.updated snapshots
+		// carry capabilities, and an older one must not undo this change.
+		u.UpdateExpression = aws.String("SET capabilities.#cap = :status, state_version = :version, updated_at = :now")
+		u.ConditionExpression = aws.String("account_id = :acct AND attribute_exists(capabilities) AND attribute_not_exists(deauthorized_at) AND " + notOlder)
+		u.ExpressionAttributeNames = map[string]string{"#cap": c.Capability}
+		u.ExpressionAttributeValues[":status"] = s(c.CapabilityStatus)
+		u.ExpressionAttributeValues[":version"] = n(c.Version)
+	case onboarding.ChangeDeauthorize:
+		// Terminal whatever the order: no version guard.
+		u.UpdateExpression = aws.String("SET deauthorized_at = :now, updated_at = :now")
+		u.ConditionExpression = aws.String("account_id = :acct AND attribute_not_exists(deauthorized_at)")
+	default:
+		return nil, errors.New("dynamostore: unknown change kind")
+	}
+	return u, nil
+}

@@ -1,0 +1,328 @@
+// Package dynamostore keeps the onboarding core's state in one DynamoDB
+// table. It implements onboarding.Store with conditional writes and
+// transactions, so every correctness rule holds across processes.
+//
+// One table, one string partition key "pk", TTL on "expires_at":
+//
+//	USER#<user id>      the user's creation claim, then their account
+//	ACCOUNT#<acct id>   which user owns a Stripe account (webhook lookups)
+//	TOKEN#<sha256>      a refresh token, by hash; single use via used_at
+//	EVENT#<evt id>      a processed webhook event, kept past Stripe's retries
+package dynamostore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/connectexpress/onboarding/shared/onboarding"
+)
+
+// Client is the part of *dynamodb.Client the store uses. The in-process
+// engine of the dev server (minidyn) and fault-injecting test wrappers
+// satisfy it too.
+type Client interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+var (
+	_ Client           = (*dynamodb.Client)(nil)
+	_ onboarding.Store = (*Store)(nil)
+)
+
+// Attribute names, in one place because conditions depend on them.
+const (
+	attrPK           = "pk"
+	attrExpiresAt    = "expires_at" // the table's TTL attribute, Unix seconds
+	attrUserID       = "user_id"
+	attrAccountID    = "account_id"
+	attrClaimID      = "claim_id"
+	attrLeaseUntil   = "lease_until"
+	attrAttempt      = "attempt"
+	attrCreateParams = "create_params"
+	attrCountry      = "country"
+	attrAgreement    = "service_agreement"
+	attrState        = "state"
+	attrCapabilities = "capabilities"
+	attrStateVersion = "state_version"
+	attrDeauthorized = "deauthorized_at"
+	attrFirstLinkAt  = "first_link_at"
+	attrCreatedAt    = "created_at"
+	attrUpdatedAt    = "updated_at"
+	attrUsedAt       = "used_at"
+)
+
+// Store is the DynamoDB implementation of onboarding.Store.
+type Store struct {
+	db    Client
+	table string
+}
+
+// New returns a Store on table through db.
+func New(db Client, table string) *Store { return &Store{db: db, table: table} }
+
+func userKey(id string) map[string]types.AttributeValue    { return key("USER#" + id) }
+func accountKey(id string) map[string]types.AttributeValue { return key("ACCOUNT#" + id) }
+func tokenKey(hash string) map[string]types.AttributeValue { return key("TOKEN#" + hash) }
+func eventKey(id string) map[string]types.AttributeValue   { return key("EVENT#" + id) }
+
+func key(pk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: s(pk)}
+}
+
+func (st *Store) GetUser(ctx context.Context, userID string) (onboarding.UserRecord, error) {
+	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &st.table, Key: userKey(userID), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return onboarding.UserRecord{}, onboarding.StorageFailed(err)
+	}
+	if len(out.Item) == 0 {
+		return onboarding.UserRecord{}, onboarding.ErrNotFound
+	}
+	return decodeUser(userID, out.Item)
+}
+
+func (st *Store) ClaimCreation(ctx context.Context, userID string, c onboarding.CreationClaim, now time.Time) error {
+	params, err := json.Marshal(c.Params)
+	if err != nil {
+		return err
+	}
+	_, err = st.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &st.table,
+		Item: map[string]types.AttributeValue{
+			attrPK:           s("USER#" + userID),
+			attrUserID:       s(userID),
+			attrClaimID:      s(c.ClaimID),
+			attrLeaseUntil:   n(c.LeaseUntil.UnixMilli()),
+			attrAttempt:      n(int64(c.Attempt)),
+			attrCreateParams: s(string(params)),
+		},
+		// Only a fresh user, or one whose previous claim's lease ran out and
+		// who still has no account, can be claimed.
+		ConditionExpression: aws.String("attribute_not_exists(pk) OR (attribute_not_exists(account_id) AND lease_until < :now)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now": n(now.UnixMilli()),
+		},
+	})
+	return conditional(err)
+}
+
+func (st *Store) CompleteCreation(ctx context.Context, rec onboarding.AccountRecord, claimID string) error {
+	stateJSON, caps, err := encodeState(rec.State)
+	if err != nil {
+		return err
+	}
+	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: &st.table,
+			Key:       userKey(rec.UserID),
+			UpdateExpression: aws.String("SET account_id = :acct, country = :country, service_agreement = :agreement, " +
+				"#state = :state, capabilities = :caps, state_version = :version, created_at = :created, updated_at = :updated " +
+				"REMOVE claim_id, lease_until, create_params"),
+			// The claim must still be ours: a caller that took over an
+			// expired lease, or a webhook that healed the record, wins.
+			ConditionExpression:      aws.String("claim_id = :claim AND attribute_not_exists(account_id)"),
+			ExpressionAttributeNames: map[string]string{"#state": attrState},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":acct": s(rec.AccountID), ":country": s(rec.Country), ":agreement": s(rec.ServiceAgreement),
+				":state": s(stateJSON), ":caps": caps, ":version": n(rec.StateVersion),
+				":created": timeAttr(rec.CreatedAt), ":updated": timeAttr(rec.UpdatedAt), ":claim": s(claimID),
+			},
+		}},
+		accountIndexPut(st.table, rec.AccountID, rec.UserID),
+	}})
+	return conditional(err)
+}
+
+// accountIndexPut records which user owns an account; it never moves an
+// account to another user.
+func accountIndexPut(table, accountID, userID string) types.TransactWriteItem {
+	return types.TransactWriteItem{Put: &types.Put{
+		TableName: &table,
+		Item: map[string]types.AttributeValue{
+			attrPK: s("ACCOUNT#" + accountID), attrUserID: s(userID), attrAccountID: s(accountID),
+		},
+		ConditionExpression:       aws.String("attribute_not_exists(pk) OR user_id = :user"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":user": s(userID)},
+	}}
+}
+
+func (st *Store) ReleaseClaim(ctx context.Context, userID, claimID string, forget bool) error {
+	update := "SET lease_until = :zero"
+	values := map[string]types.AttributeValue{":zero": n(0), ":claim": s(claimID)}
+	if forget {
+		update = "SET lease_until = :zero, attempt = attempt + :one REMOVE create_params"
+		values[":one"] = n(1)
+	}
+	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &st.table, Key: userKey(userID),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String("claim_id = :claim AND attribute_not_exists(account_id)"),
+		ExpressionAttributeValues: values,
+	})
+	return conditional(err)
+}
+
+func (st *Store) SaveState(ctx context.Context, userID string, state onboarding.AccountState, version int64, now time.Time) (onboarding.AccountRecord, error) {
+	stateJSON, caps, err := encodeState(state)
+	if err != nil {
+		return onboarding.AccountRecord{}, err
+	}
+	out, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &st.table, Key: userKey(userID),
+		UpdateExpression: aws.String("SET #state = :state, capabilities = :caps, state_version = :version, updated_at = :now"),
+		// A webhook may have stored something newer while we read Stripe.
+		ConditionExpression:      aws.String("attribute_exists(account_id) AND attribute_not_exists(deauthorized_at) AND (attribute_not_exists(state_version) OR state_version <= :version)"),
+		ExpressionAttributeNames: map[string]string{"#state": attrState},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":state": s(stateJSON), ":caps": caps, ":version": n(version), ":now": timeAttr(now),
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if err := conditional(err); errors.Is(err, onboarding.ErrConflict) {
+		u, err := st.GetUser(ctx, userID)
+		if err != nil {
+			return onboarding.AccountRecord{}, err
+		}
+		if u.Account == nil {
+			return onboarding.AccountRecord{}, onboarding.ErrNotFound
+		}
+		return *u.Account, nil
+	} else if err != nil {
+		return onboarding.AccountRecord{}, err
+	}
+	u, err := decodeUser(userID, out.Attributes)
+	if err != nil || u.Account == nil {
+		return onboarding.AccountRecord{}, errors.Join(onboarding.ErrNotFound, err)
+	}
+	return *u.Account, nil
+}
+
+func (st *Store) MarkFirstLink(ctx context.Context, userID string, at time.Time) error {
+	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &st.table, Key: userKey(userID),
+		UpdateExpression:          aws.String("SET first_link_at = :at"),
+		ConditionExpression:       aws.String("attribute_exists(account_id) AND attribute_not_exists(first_link_at)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": timeAttr(at)},
+	})
+	return conditional(err)
+}
+
+func (st *Store) PutRefreshToken(ctx context.Context, t onboarding.RefreshToken) error {
+	_, err := st.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &st.table,
+		Item: map[string]types.AttributeValue{
+			attrPK: s("TOKEN#" + t.Hash), attrUserID: s(t.UserID), attrAccountID: s(t.AccountID),
+			attrExpiresAt: n(t.ExpiresAt.Unix()),
+		},
+		ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	})
+	return conditional(err)
+}
+
+func (st *Store) ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (onboarding.RefreshToken, error) {
+	// Marking rather than deleting: the same single conditional write, and
+	// the used token stays visible until TTL removes it. TTL deletion lags
+	// by up to days, so expiry is checked here, never left to TTL.
+	out, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &st.table, Key: tokenKey(hash),
+		UpdateExpression:          aws.String("SET used_at = :now"),
+		ConditionExpression:       aws.String("attribute_exists(pk) AND attribute_not_exists(used_at) AND expires_at > :nowSec"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": timeAttr(now), ":nowSec": n(now.Unix())},
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err := conditional(err); errors.Is(err, onboarding.ErrConflict) {
+		return onboarding.RefreshToken{}, onboarding.ErrTokenInvalid
+	} else if err != nil {
+		return onboarding.RefreshToken{}, err
+	}
+	expires, _ := number(out.Attributes, attrExpiresAt)
+	return onboarding.RefreshToken{
+		Hash: hash, UserID: str(out.Attributes, attrUserID), AccountID: str(out.Attributes, attrAccountID),
+		ExpiresAt: time.Unix(expires, 0),
+	}, nil
+}
+
+func (st *Store) FindUserByAccount(ctx context.Context, accountID string) (string, error) {
+	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &st.table, Key: accountKey(accountID), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return "", onboarding.StorageFailed(err)
+	}
+	if user := str(out.Item, attrUserID); user != "" {
+		return user, nil
+	}
+	return "", onboarding.ErrNotFound
+}
+
+// conditional maps a lost conditional write to onboarding.ErrConflict and
+// any other failure to a retryable storage error.
+func conditional(err error) error {
+	var ccf *types.ConditionalCheckFailedException
+	var tce *types.TransactionCanceledException
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ccf):
+		return onboarding.ErrConflict
+	case errors.As(err, &tce) && onlyConditionFailures(tce):
+		return onboarding.ErrConflict
+	default:
+		return onboarding.StorageFailed(err)
+	}
+}
+
+func onlyConditionFailures(tce *types.TransactionCanceledException) bool {
+	failed := false
+	for _, r := range tce.CancellationReasons {
+		switch aws.ToString(r.Code) {
+		case "ConditionalCheckFailed":
+			failed = true
+		case "None", "":
+		default:
+			return false
+		}
+	}
+	return failed
+}
+
+func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func n(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+func timeAttr(t time.Time) types.AttributeValue {
+	return s(t.UTC().Format(time.RFC3339Nano))
+}
+
+func str(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func number(item map[string]types.AttributeValue, name string) (int64, bool) {
+	v, ok := item[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.ParseInt(v.Value, 10, 64)
+	return i, err == nil
+}
+
+func timeOf(item map[string]types.AttributeValue, name string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, str(item, name))
+	return t
+}

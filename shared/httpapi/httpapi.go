@@ -1,0 +1,264 @@
+// Package httpapi turns API Gateway HTTP API (payload 2.0) events into calls
+// on the onboarding core and its answers into responses: request decoding,
+// the JSON error envelope, one log line per request, and the route table
+// that the Lambdas, the dev server and template.yaml share.
+//
+// It depends on aws-lambda-go's event types only; never on the AWS SDK.
+package httpapi
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/connectexpress/onboarding/shared/onboarding"
+)
+
+// Request and Response are the HTTP API payload 2.0 shapes.
+type (
+	Request  = events.APIGatewayV2HTTPRequest
+	Response = events.APIGatewayV2HTTPResponse
+)
+
+// Handler answers one HTTP API event. It never returns an error: API Gateway
+// turns a Lambda error into a bare 500 without our envelope.
+type Handler func(ctx context.Context, req Request) Response
+
+// Body limits. Stripe's events are far below maxEventBody.
+const (
+	maxJSONBody  = 16 << 10
+	maxEventBody = 512 << 10
+)
+
+// header returns a request header by name whatever its case: payload 2.0
+// lower-cases names, the dev server and tests may not.
+func header(req Request, name string) string {
+	if v, ok := req.Headers[strings.ToLower(name)]; ok {
+		return v
+	}
+	for k, v := range req.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// rawBody returns the body bytes as sent, decoding base64 when API Gateway
+// marked it so; it refuses bodies over limit.
+func rawBody(req Request, limit int) ([]byte, error) {
+	if !req.IsBase64Encoded {
+		if len(req.Body) > limit {
+			return nil, onboarding.ErrBodyTooLarge
+		}
+		return []byte(req.Body), nil
+	}
+	if base64.StdEncoding.DecodedLen(len(req.Body)) > limit+3 {
+		return nil, onboarding.ErrBodyTooLarge
+	}
+	b, err := base64.StdEncoding.DecodeString(req.Body)
+	if err != nil {
+		return nil, onboarding.Invalid("", "the body is not valid base64")
+	}
+	if len(b) > limit {
+		return nil, onboarding.ErrBodyTooLarge
+	}
+	return b, nil
+}
+
+// decodeJSON decodes a JSON object body strictly: unknown fields, trailing
+// data and wrong types are 400s naming the parameter. An empty body is {}.
+func decodeJSON(req Request, dst any) error {
+	body, err := rawBody(req, maxJSONBody)
+	if err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return onboarding.Invalid("", "the body must be a single JSON object")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return onboarding.Invalid("", "the body must be a JSON object")
+		}
+		return onboarding.Invalid(typeErr.Field, fmt.Sprintf("%s has the wrong type", typeErr.Field))
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return onboarding.Invalid("", "the body is not valid JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		if len(field) > 64 {
+			field = field[:64]
+		}
+		return onboarding.Invalid(field, fmt.Sprintf("unknown field %q", field))
+	default:
+		return onboarding.Invalid("", "the body is not valid JSON")
+	}
+}
+
+// caller reads the identity the HTTP API's JWT authorizer verified.
+func caller(req Request) (onboarding.Caller, error) {
+	if req.RequestContext.Authorizer == nil || req.RequestContext.Authorizer.JWT == nil {
+		return onboarding.Caller{}, onboarding.ErrUnauthorized
+	}
+	claims := req.RequestContext.Authorizer.JWT.Claims
+	sub := claims["sub"]
+	if sub == "" || len(sub) > 256 {
+		return onboarding.Caller{}, onboarding.ErrUnauthorized
+	}
+	return onboarding.Caller{UserID: sub, Email: claims["email"]}, nil
+}
+
+// baseHeaders go on every answer: nothing here is cacheable, and bodies
+// may name identity data.
+func baseHeaders() map[string]string {
+	return map[string]string{
+		"Content-Type":           "application/json",
+		"Cache-Control":          "no-store",
+		"X-Content-Type-Options": "nosniff",
+	}
+}
+
+func jsonResponse(status int, v any) Response {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return errorResponse(err)
+	}
+	return Response{StatusCode: status, Headers: baseHeaders(), Body: string(body)}
+}
+
+type errorEnvelope struct {
+	Error errorBody `json:"error"`
+}
+
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Param   string `json:"param,omitempty"`
+}
+
+// statusOf maps the core's error kinds to HTTP statuses, in one place.
+var statusOf = map[onboarding.Kind]int{
+	onboarding.KindInvalid:             http.StatusBadRequest,
+	onboarding.KindUnauthorized:        http.StatusUnauthorized,
+	onboarding.KindNotFound:            http.StatusNotFound,
+	onboarding.KindConflict:            http.StatusConflict,
+	onboarding.KindTooLarge:            http.StatusRequestEntityTooLarge,
+	onboarding.KindProviderUnavailable: http.StatusBadGateway,
+	onboarding.KindStorageUnavailable:  http.StatusServiceUnavailable,
+}
+
+// errorResponse renders err as the envelope. Only the core's own safe texts
+// are shown; anything else is a 500 with a fixed message.
+func errorResponse(err error) Response {
+	e, ok := onboarding.AsError(err)
+	if !ok {
+		return jsonResponse(http.StatusInternalServerError, errorEnvelope{errorBody{Code: "internal_error", Message: "internal error"}})
+	}
+	status := statusOf[e.Kind]
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	resp := jsonResponse(status, errorEnvelope{errorBody{Code: e.Code, Message: e.Message, Param: e.Param}})
+	if status == http.StatusServiceUnavailable {
+		resp.Headers["Retry-After"] = "1"
+	}
+	return resp
+}
+
+// redirect answers a browser with 302. The refresh route is the only user:
+// its Location is always a Stripe link or our frontend, never input.
+func redirect(location string) Response {
+	return Response{StatusCode: http.StatusFound, Headers: map[string]string{
+		"Location":        location,
+		"Cache-Control":   "no-store",
+		"Referrer-Policy": "no-referrer",
+	}}
+}
+
+// requestLog collects what the request's log line says; handlers add to it.
+type requestLog struct {
+	attrs []slog.Attr
+	err   error
+}
+
+type logKey struct{}
+
+// annotate adds attributes to the current request's log line.
+func annotate(ctx context.Context, attrs ...slog.Attr) {
+	if rl, ok := ctx.Value(logKey{}).(*requestLog); ok {
+		rl.attrs = append(rl.attrs, attrs...)
+	}
+}
+
+// failed answers with err and keeps it for the log line.
+func failed(ctx context.Context, err error) Response {
+	if rl, ok := ctx.Value(logKey{}).(*requestLog); ok {
+		rl.err = err
+	}
+	return errorResponse(err)
+}
+
+// WithLogging wraps h with one JSON log line per request: route, status,
+// latency, request id and what the handler annotated. Never bodies, tokens,
+// link URLs or emails; a panic becomes a 500 envelope, not a crash.
+func WithLogging(logger *slog.Logger, route string, h Handler) Handler {
+	return func(ctx context.Context, req Request) (resp Response) {
+		start := time.Now()
+		rl := &requestLog{}
+		ctx = context.WithValue(ctx, logKey{}, rl)
+		defer func() {
+			if p := recover(); p != nil {
+				rl.err = fmt.Errorf("panic: %v", p)
+				resp = errorResponse(rl.err)
+			}
+			attrs := append([]slog.Attr{
+				slog.String("route", route),
+				slog.Int("status", resp.StatusCode),
+				slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.String("request_id", req.RequestContext.RequestID),
+			}, rl.attrs...)
+			level := slog.LevelInfo
+			if rl.err != nil {
+				attrs = append(attrs, slog.String("error", logSafe(rl.err)))
+				if resp.StatusCode >= 500 {
+					level = slog.LevelError
+				}
+			}
+			logger.LogAttrs(ctx, level, "request", attrs...)
+		}()
+		return h(ctx, req)
+	}
+}
+
+// logSafe renders an error for logs. Core errors print their code and
+// cause; causes from Stripe and DynamoDB carry no secrets or bodies.
+func logSafe(err error) string {
+	msg := err.Error()
+	if len(msg) > 500 {
+		msg = msg[:500]
+	}
+	return msg
+}

@@ -1,0 +1,340 @@
+package onboarding
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// CreateAccountRequest is the POST /accounts body. Nil means "not given".
+type CreateAccountRequest struct {
+	Country          *string                 `json:"country"`
+	Email            *string                 `json:"email"`
+	BusinessType     *string                 `json:"business_type"`
+	BusinessProfile  *BusinessProfileRequest `json:"business_profile"`
+	Capabilities     *[]string               `json:"capabilities"`
+	ServiceAgreement *string                 `json:"service_agreement"`
+}
+
+// UpdateAccountRequest is the PATCH /accounts/me body: prefill fields only.
+// Country and ServiceAgreement are decoded only to refuse them clearly.
+type UpdateAccountRequest struct {
+	Email            *string                 `json:"email"`
+	BusinessType     *string                 `json:"business_type"`
+	BusinessProfile  *BusinessProfileRequest `json:"business_profile"`
+	Country          *string                 `json:"country"`
+	ServiceAgreement *string                 `json:"service_agreement"`
+	Capabilities     *[]string               `json:"capabilities"`
+}
+
+// BusinessProfileRequest is the prefillable business_profile of a request.
+type BusinessProfileRequest struct {
+	URL                *string `json:"url"`
+	ProductDescription *string `json:"product_description"`
+	Name               *string `json:"name"`
+	MCC                *string `json:"mcc"`
+}
+
+var (
+	businessTypes = setOf("individual", "company", "non_profit", "government_entity")
+	mccPattern    = regexp.MustCompile(`^[0-9]{4}$`)
+	countryCode   = regexp.MustCompile(`^[A-Z]{2}$`)
+)
+
+const (
+	maxEmail              = 254 // RFC 5321 path limit
+	maxURL                = 2048
+	maxProductDescription = 500
+	maxBusinessName       = 100
+	maxCapabilities       = 32
+)
+
+// CreateAccount creates the caller's Express account, once. It returns the
+// account and whether this call created it.
+//
+// Exactly once: the user is claimed in the store with a conditional write
+// before Stripe is called, Stripe gets an idempotency key derived from the
+// user and attempt, and the account carries metadata.platform_user_id so
+// the webhook can heal a crash between Stripe and the store.
+func (s *Service) CreateAccount(ctx context.Context, c Caller, req CreateAccountRequest) (Account, bool, error) {
+	if c.UserID == "" {
+		return Account{}, false, ErrUnauthorized
+	}
+	params, err := s.createParams(c, req)
+	if err != nil {
+		return Account{}, false, err
+	}
+	u, err := s.store.GetUser(ctx, c.UserID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		u = UserRecord{UserID: c.UserID}
+	case err != nil:
+		return Account{}, false, err
+	}
+	if u.Account != nil {
+		return u.Account.Account(), false, nil
+	}
+
+	now := s.now()
+	claim := CreationClaim{ClaimID: s.newSecret(16), LeaseUntil: now.Add(s.policy.ClaimLease), Params: &params}
+	if prev := u.Claim; prev != nil {
+		if prev.LeaseUntil.After(now) {
+			return Account{}, false, ErrCreationInProgress
+		}
+		claim.Attempt = prev.Attempt
+		if prev.Params != nil {
+			// An earlier attempt may have created the account at Stripe:
+			// replay it exactly, so the idempotency key returns that account.
+			claim.Params = prev.Params
+		}
+	}
+	if err := s.store.ClaimCreation(ctx, c.UserID, claim, now); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return s.afterLostClaim(ctx, c.UserID)
+		}
+		return Account{}, false, err
+	}
+
+	created, err := s.connect.CreateAccount(ctx, *claim.Params, creationKey(c.UserID, claim.Attempt))
+	if err != nil {
+		// Stripe refused our parameters: nothing exists there, so the next
+		// attempt may use new ones. Anything else may have created it.
+		e, ok := AsError(err)
+		forget := ok && e.Kind == KindInvalid
+		if rerr := s.store.ReleaseClaim(ctx, c.UserID, claim.ClaimID, forget); rerr != nil {
+			s.log.WarnContext(ctx, "could not release creation claim; it expires with its lease", "error", rerr)
+		}
+		return Account{}, false, err
+	}
+
+	rec := AccountRecord{
+		UserID:           c.UserID,
+		AccountID:        created.ID,
+		Country:          firstNonEmpty(created.Country, claim.Params.Country),
+		ServiceAgreement: claim.Params.ServiceAgreement,
+		State:            created.State,
+		StateVersion:     now.Unix(),
+		CreatedAt:        now,
+		UpdatedAt:        now,
+	}
+	if err := s.store.CompleteCreation(ctx, rec, claim.ClaimID); err != nil {
+		if errors.Is(err, ErrConflict) {
+			// A webhook (or a caller that took over an expired lease) stored
+			// the account first; the stored record is the truth.
+			return s.afterLostClaim(ctx, c.UserID)
+		}
+		return Account{}, false, err
+	}
+	s.log.InfoContext(ctx, "connected account created", "account_id", rec.AccountID, "attempt", claim.Attempt)
+	return rec.Account(), true, nil
+}
+
+// afterLostClaim answers a caller whose conditional write lost a race.
+func (s *Service) afterLostClaim(ctx context.Context, userID string) (Account, bool, error) {
+	u, err := s.store.GetUser(ctx, userID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Account{}, false, err
+	}
+	if u.Account != nil {
+		return u.Account.Account(), false, nil
+	}
+	return Account{}, false, ErrCreationInProgress
+}
+
+// creationKey is the Stripe Idempotency-Key for a user's creation attempt.
+// Hashing keeps user ids out of Stripe's request logs.
+func creationKey(userID string, attempt int) string {
+	return fmt.Sprintf("create-account-%s-%d", hashHex(userID)[:32], attempt)
+}
+
+// createParams validates req and fills in what the platform's policy adds.
+func (s *Service) createParams(c Caller, req CreateAccountRequest) (CreateAccountParams, error) {
+	p := CreateAccountParams{PlatformUserID: c.UserID, Country: s.policy.PlatformCountry}
+	if req.Country != nil {
+		country := strings.ToUpper(strings.TrimSpace(*req.Country))
+		switch {
+		case !countryCode.MatchString(country) || !StripeSupportsCountry(country):
+			return p, Invalid("country", "country must be an ISO 3166-1 alpha-2 code of a country where Stripe supports Express accounts")
+		case !s.policy.AllowedCountries[country]:
+			return p, InvalidCode("country_not_enabled", "country", "this platform does not onboard accounts in "+country)
+		}
+		p.Country = country
+	}
+	prefill, err := validatePrefill(req.Email, req.BusinessType, req.BusinessProfile)
+	if err != nil {
+		return p, err
+	}
+	p.Prefill = prefill
+	if p.Email == "" && c.Email != "" && validEmail(c.Email) {
+		p.Email = c.Email
+	}
+	if p.BusinessProfile.URL == "" && s.policy.ProfileURLTemplate != "" {
+		p.BusinessProfile.URL = strings.ReplaceAll(s.policy.ProfileURLTemplate, "{user_id}", url.PathEscape(c.UserID))
+	}
+	if p.BusinessProfile.URL == "" && p.BusinessProfile.ProductDescription == "" {
+		p.BusinessProfile.ProductDescription = s.policy.ProductDescriptionDefault
+	}
+
+	if p.ServiceAgreement, err = s.serviceAgreement(p.Country, req.ServiceAgreement); err != nil {
+		return p, err
+	}
+	if p.Capabilities, err = s.capabilities(p.ServiceAgreement, req.Capabilities); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+func (s *Service) serviceAgreement(country string, requested *string) (string, error) {
+	if requested != nil {
+		a := *requested
+		switch {
+		case a != AgreementFull && a != AgreementRecipient:
+			return "", Invalid("service_agreement", "service_agreement must be full or recipient")
+		case a == AgreementFull && recipientOnlyCountries[country]:
+			return "", Invalid("service_agreement", "accounts in "+country+" receive cross-border payouts only and need the recipient service agreement")
+		}
+		return a, nil
+	}
+	switch {
+	case recipientOnlyCountries[country]:
+		return AgreementRecipient, nil
+	case country == s.policy.PlatformCountry:
+		return AgreementFull, nil
+	default:
+		return s.policy.CrossBorderServiceAgreement, nil
+	}
+}
+
+func (s *Service) capabilities(agreement string, requested *[]string) ([]string, error) {
+	if requested == nil {
+		caps := s.policy.DefaultCapabilities
+		if agreement == AgreementRecipient {
+			// Recipients cannot take payments: transfers is all they may ask.
+			caps = []string{"transfers"}
+		}
+		return caps, nil
+	}
+	if len(*requested) > maxCapabilities {
+		return nil, Invalid("capabilities", fmt.Sprintf("at most %d capabilities", maxCapabilities))
+	}
+	seen := map[string]bool{}
+	var caps []string
+	for _, c := range *requested {
+		if !s.policy.AllowedCapabilities[c] {
+			return nil, Invalid("capabilities", fmt.Sprintf("capability %q is not offered by this platform", truncate(c, 64)))
+		}
+		if agreement == AgreementRecipient && c != "transfers" {
+			return nil, Invalid("capabilities", "accounts under the recipient service agreement can only request transfers")
+		}
+		if !seen[c] {
+			seen[c] = true
+			caps = append(caps, c)
+		}
+	}
+	return caps, nil
+}
+
+// validatePrefill checks the fields POST and PATCH share.
+func validatePrefill(email, businessType *string, bp *BusinessProfileRequest) (Prefill, error) {
+	var p Prefill
+	if email != nil {
+		if !validEmail(*email) {
+			return p, Invalid("email", "email must be a valid address")
+		}
+		p.Email = *email
+	}
+	if businessType != nil {
+		if !businessTypes[*businessType] {
+			return p, Invalid("business_type", "business_type must be individual, company, non_profit or government_entity")
+		}
+		p.BusinessType = *businessType
+	}
+	if bp == nil {
+		return p, nil
+	}
+	if bp.URL != nil {
+		u, err := url.Parse(*bp.URL)
+		if len(*bp.URL) > maxURL || err != nil || u.Scheme != "https" || u.Hostname() == "" || u.User != nil || !strings.Contains(u.Hostname(), ".") {
+			return p, Invalid("business_profile.url", "business_profile.url must be an https URL with a public host name")
+		}
+		p.BusinessProfile.URL = *bp.URL
+	}
+	if bp.ProductDescription != nil {
+		if d := strings.TrimSpace(*bp.ProductDescription); d == "" || len(d) > maxProductDescription {
+			return p, Invalid("business_profile.product_description", fmt.Sprintf("business_profile.product_description must have 1 to %d characters", maxProductDescription))
+		}
+		p.BusinessProfile.ProductDescription = strings.TrimSpace(*bp.ProductDescription)
+	}
+	if bp.Name != nil {
+		if n := strings.TrimSpace(*bp.Name); n == "" || len(n) > maxBusinessName {
+			return p, Invalid("business_profile.name", fmt.Sprintf("business_profile.name must have 1 to %d characters", maxBusinessName))
+		}
+		p.BusinessProfile.Name = strings.TrimSpace(*bp.Name)
+	}
+	if bp.MCC != nil {
+		if !mccPattern.MatchString(*bp.MCC) {
+			return p, Invalid("business_profile.mcc", "business_profile.mcc must be a four-digit merchant category code")
+		}
+		p.BusinessProfile.MCC = *bp.MCC
+	}
+	return p, nil
+}
+
+func validEmail(s string) bool {
+	if len(s) > maxEmail || strings.ContainsAny(s, "<> \t\r\n") {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && strings.Contains(s[strings.LastIndexByte(s, '@'):], ".")
+}
+
+// UpdateAccount changes prefilled details at Stripe until the first
+// onboarding link: from then on Stripe owns the KYC information.
+func (s *Service) UpdateAccount(ctx context.Context, c Caller, req UpdateAccountRequest) (Account, error) {
+	switch {
+	case req.Country != nil:
+		return Account{}, Invalid("country", "country is fixed when the account is created")
+	case req.ServiceAgreement != nil:
+		return Account{}, Invalid("service_agreement", "service_agreement is fixed when the account is created")
+	case req.Capabilities != nil:
+		return Account{}, Invalid("capabilities", "capabilities cannot be changed here")
+	}
+	prefill, err := validatePrefill(req.Email, req.BusinessType, req.BusinessProfile)
+	if err != nil {
+		return Account{}, err
+	}
+	rec, err := s.accountFor(ctx, c)
+	if err != nil {
+		return Account{}, err
+	}
+	switch {
+	case rec.State.Deauthorized:
+		return Account{}, ErrDeauthorized
+	case !rec.FirstLinkAt.IsZero():
+		return Account{}, ErrKYCLocked
+	case prefill == Prefill{}:
+		return Account{}, Invalid("", "nothing to update: give email, business_type or business_profile")
+	}
+	if err := s.connect.UpdateAccount(ctx, rec.AccountID, prefill); err != nil {
+		return Account{}, err
+	}
+	return rec.Account(), nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,96 @@
+package onboarding
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies an Error so that one function at the edge can map it to a
+// transport status without looking at messages.
+type Kind int
+
+const (
+	KindInvalid             Kind = iota + 1 // the caller's input is wrong
+	KindUnauthorized                        // no or bad identity
+	KindNotFound                            // nothing stored for the caller
+	KindConflict                            // the request clashes with current state
+	KindTooLarge                            // the request body is over the limit
+	KindProviderUnavailable                 // Stripe failed or timed out
+	KindStorageUnavailable                  // our storage failed; safe to retry
+)
+
+// Error is the only error type the core hands to adapters. Code, Message and
+// Param are safe to show to a client: they never carry internal text.
+type Error struct {
+	Kind    Kind
+	Code    string
+	Message string
+	Param   string
+	cause   error // kept for logs and errors.Is, never rendered
+}
+
+func (e *Error) Error() string {
+	if e.cause != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.cause)
+	}
+	return e.Code + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.cause }
+
+// Is lets errors.Is match by Code, so sentinels below work even when a copy
+// carries a cause.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code && t.Kind == e.Kind
+}
+
+// WithCause returns a copy of e that remembers cause for logging.
+func (e *Error) WithCause(cause error) *Error {
+	c := *e
+	c.cause = cause
+	return &c
+}
+
+var (
+	ErrNotFound             = &Error{Kind: KindNotFound, Code: "not_found", Message: "no connected account exists for this user"}
+	ErrCreationInProgress   = &Error{Kind: KindConflict, Code: "creation_in_progress", Message: "the account is being created; retry shortly"}
+	ErrKYCLocked            = &Error{Kind: KindConflict, Code: "kyc_locked", Message: "prefilled details can no longer change: Stripe collects them since the first onboarding link"}
+	ErrOnboardingIncomplete = &Error{Kind: KindConflict, Code: "onboarding_incomplete", Message: "the Express Dashboard opens once onboarding details are submitted"}
+	ErrDeauthorized         = &Error{Kind: KindConflict, Code: "account_deauthorized", Message: "the account disconnected from the platform"}
+	ErrUnauthorized         = &Error{Kind: KindUnauthorized, Code: "unauthorized", Message: "a valid bearer token is required"}
+	ErrStripeUnavailable    = &Error{Kind: KindProviderUnavailable, Code: "stripe_unavailable", Message: "Stripe did not answer in time; retry shortly"}
+	ErrStorageUnavailable   = &Error{Kind: KindStorageUnavailable, Code: "storage_unavailable", Message: "storage is temporarily unavailable; retry shortly"}
+	ErrBodyTooLarge         = &Error{Kind: KindTooLarge, Code: "body_too_large", Message: "the request body is too large"}
+	// ErrTokenInvalid covers unknown, used and expired refresh tokens alike:
+	// the browser is told the same thing whichever it was.
+	ErrTokenInvalid = &Error{Kind: KindInvalid, Code: "link_expired", Message: "the onboarding link expired or was already used"}
+	// ErrConflict is what a store returns when a conditional write lost.
+	ErrConflict = errors.New("onboarding: conditional write lost")
+)
+
+// Invalid reports bad input on one parameter.
+func Invalid(param, message string) *Error {
+	return &Error{Kind: KindInvalid, Code: "validation_error", Message: message, Param: param}
+}
+
+// InvalidCode is Invalid with a more specific code than validation_error.
+func InvalidCode(code, param, message string) *Error {
+	return &Error{Kind: KindInvalid, Code: code, Message: message, Param: param}
+}
+
+// ProviderRejected reports that Stripe refused parameters we sent; its message
+// and param are Stripe's own and safe to show.
+func ProviderRejected(param, message string, cause error) *Error {
+	return &Error{Kind: KindInvalid, Code: "stripe_invalid_request", Message: message, Param: param, cause: cause}
+}
+
+// StorageFailed wraps a storage error so that it maps to a retryable 503.
+func StorageFailed(cause error) *Error { return ErrStorageUnavailable.WithCause(cause) }
+
+// AsError returns err as *Error when it is one.
+func AsError(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}

@@ -1,0 +1,115 @@
+package onboarding
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Service agreements, as Stripe names them in tos_acceptance.
+const (
+	AgreementFull      = "full"
+	AgreementRecipient = "recipient"
+)
+
+// Policy is how this platform onboards: every rule that differs between
+// platforms comes from here, never from a request.
+type Policy struct {
+	PlatformCountry  string
+	AllowedCountries map[string]bool
+	// DefaultCapabilities are requested when the caller names none; empty
+	// leaves the choice to the platform's Connect settings at Stripe.
+	DefaultCapabilities []string
+	AllowedCapabilities map[string]bool
+	// CrossBorderServiceAgreement applies to accounts outside the platform's
+	// country when the caller names none.
+	CrossBorderServiceAgreement string
+	// ProfileURLTemplate prefills business_profile.url; {user_id} is replaced
+	// by the escaped platform user id.
+	ProfileURLTemplate        string
+	ProductDescriptionDefault string
+
+	ReturnURL      string // where Stripe sends the browser when it leaves onboarding
+	RefreshURL     string // our public refresh route, without the token
+	LinkExpiredURL string // the frontend page for a link that cannot be renewed
+	CollectFields  string // currently_due or eventually_due
+
+	RefreshTokenTTL time.Duration
+	ClaimLease      time.Duration
+	EventRetention  time.Duration
+	Livemode        bool
+}
+
+// Problem is a configuration the service cannot serve.
+type Problem struct{ Setting, Message string }
+
+// Check returns what is wrong with p (refuse to start) and what deserves a
+// warning at start-up.
+func (p Policy) Check() (problems []Problem, warnings []string) {
+	bad := func(setting, format string, args ...any) {
+		problems = append(problems, Problem{setting, fmt.Sprintf(format, args...)})
+	}
+	if !fullServiceCountries[p.PlatformCountry] {
+		bad("PLATFORM_COUNTRY", "%q is not a country where Stripe supports Connect platforms", p.PlatformCountry)
+	}
+	if len(p.AllowedCountries) == 0 {
+		bad("ALLOWED_COUNTRIES", "no country is allowed")
+	}
+	for _, c := range sortedKeys(p.AllowedCountries) {
+		if !StripeSupportsCountry(c) {
+			bad("ALLOWED_COUNTRIES", "%q is not a country where Stripe supports Express accounts", c)
+		}
+	}
+	if p.PlatformCountry == "AE" {
+		var outside []string
+		for _, c := range sortedKeys(p.AllowedCountries) {
+			if c != "AE" {
+				outside = append(outside, c)
+			}
+		}
+		if len(outside) > 0 {
+			bad("ALLOWED_COUNTRIES", "a UAE platform may only onboard UAE-based Express accounts: set ALLOWED_COUNTRIES=AE (found %s)", strings.Join(outside, ","))
+		}
+	}
+	if selfServeRestricted[p.PlatformCountry] {
+		warnings = append(warnings, fmt.Sprintf("platforms in %s cannot self-serve Express accounts: Stripe must enable Express for this platform before accounts can be created", p.PlatformCountry))
+	}
+	if p.CrossBorderServiceAgreement != AgreementFull && p.CrossBorderServiceAgreement != AgreementRecipient {
+		bad("CROSS_BORDER_SERVICE_AGREEMENT", "must be full or recipient, got %q", p.CrossBorderServiceAgreement)
+	}
+	for _, c := range p.DefaultCapabilities {
+		if !p.AllowedCapabilities[c] {
+			bad("DEFAULT_CAPABILITIES", "%q is not in ALLOWED_CAPABILITIES", c)
+		}
+	}
+	if p.ProfileURLTemplate != "" {
+		if u, err := url.Parse(strings.ReplaceAll(p.ProfileURLTemplate, "{user_id}", "x")); err != nil || u.Scheme != "https" || u.Host == "" {
+			bad("PROFILE_URL_TEMPLATE", "must be an https URL, optionally with {user_id}")
+		}
+	}
+	if p.CollectFields != "currently_due" && p.CollectFields != "eventually_due" {
+		bad("ONBOARDING_COLLECT", "must be currently_due or eventually_due, got %q", p.CollectFields)
+	}
+	for setting, raw := range map[string]string{"return URL": p.ReturnURL, "refresh URL": p.RefreshURL, "link-expired URL": p.LinkExpiredURL} {
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			bad("FRONTEND_URL/PUBLIC_API_URL", "the %s %q is not an absolute http(s) URL", setting, raw)
+		case p.Livemode && u.Scheme != "https":
+			bad("FRONTEND_URL/PUBLIC_API_URL", "a live Stripe key needs https URLs: the %s is %q", setting, raw)
+		}
+	}
+	slices.SortFunc(problems, func(a, b Problem) int { return strings.Compare(a.Setting+a.Message, b.Setting+b.Message) })
+	return problems, warnings
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

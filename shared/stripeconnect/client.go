@@ -1,0 +1,213 @@
+// Package stripeconnect adapts Stripe Connect (stripe-go v76) to the
+// onboarding core: it implements onboarding.Connect, and verifies and
+// decodes Connect webhook events into onboarding.AccountEvent.
+//
+// It is the only package that imports stripe-go. It never logs secrets,
+// link URLs or request bodies.
+package stripeconnect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/connectexpress/onboarding/shared/onboarding"
+)
+
+// Config says how to reach Stripe.
+type Config struct {
+	SecretKey string
+	// APIBase overrides https://api.stripe.com (stripe-mock, a test proxy).
+	APIBase string
+	// Timeout bounds each HTTP attempt. With MaxNetworkRetries it must stay
+	// well below API Gateway's 30 s integration timeout.
+	Timeout           time.Duration
+	MaxNetworkRetries int64
+	Logger            *slog.Logger
+}
+
+// Client implements onboarding.Connect with an injected stripe-go client:
+// never the package-global stripe.Key.
+type Client struct {
+	api *client.API
+}
+
+var _ onboarding.Connect = (*Client)(nil)
+
+// New builds a Client. Build it once per cold start.
+func New(cfg Config) *Client {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 8 * time.Second
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	backendCfg := &stripe.BackendConfig{
+		HTTPClient:        &http.Client{Timeout: cfg.Timeout},
+		MaxNetworkRetries: stripe.Int64(cfg.MaxNetworkRetries),
+		// stripe-go logs every 4xx at error level by default; ours decides.
+		LeveledLogger: quietLogger{logger},
+	}
+	if cfg.APIBase != "" {
+		backendCfg.URL = stripe.String(cfg.APIBase)
+	}
+	backends := &stripe.Backends{
+		API:     stripe.GetBackendWithConfig(stripe.APIBackend, backendCfg),
+		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, backendCfg),
+		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, backendCfg),
+	}
+	return &Client{api: client.New(cfg.SecretKey, backends)}
+}
+
+// CreateAccount creates an Express account with the platform's prefill.
+func (c *Client) CreateAccount(ctx context.Context, p onboarding.CreateAccountParams, idempotencyKey string) (onboarding.CreatedAccount, error) {
+	params := &stripe.AccountParams{
+		Type:    stripe.String(string(stripe.AccountTypeExpress)),
+		Country: stripe.String(p.Country),
+		Metadata: map[string]string{
+			MetadataUserID: p.PlatformUserID,
+		},
+		TOSAcceptance: &stripe.AccountTOSAcceptanceParams{ServiceAgreement: stripe.String(p.ServiceAgreement)},
+	}
+	applyPrefill(params, p.Prefill)
+	for _, capability := range p.Capabilities {
+		params.AddExtra("capabilities["+capability+"][requested]", "true")
+	}
+	params.Context = ctx
+	params.SetIdempotencyKey(idempotencyKey)
+	acct, err := c.api.Accounts.New(params)
+	if err != nil {
+		return onboarding.CreatedAccount{}, mapError(err)
+	}
+	obj, err := decodeAccount(acct.LastResponse.RawJSON)
+	if err != nil {
+		return onboarding.CreatedAccount{}, onboarding.ErrStripeUnavailable.WithCause(err)
+	}
+	return onboarding.CreatedAccount{ID: acct.ID, Country: obj.Country, State: obj.state()}, nil
+}
+
+// GetAccount reads an account's current state.
+func (c *Client) GetAccount(ctx context.Context, accountID string) (onboarding.AccountState, error) {
+	params := &stripe.AccountParams{}
+	params.Context = ctx
+	acct, err := c.api.Accounts.GetByID(accountID, params)
+	if err != nil {
+		return onboarding.AccountState{}, mapError(err)
+	}
+	obj, err := decodeAccount(acct.LastResponse.RawJSON)
+	if err != nil {
+		return onboarding.AccountState{}, onboarding.ErrStripeUnavailable.WithCause(err)
+	}
+	return obj.state(), nil
+}
+
+// UpdateAccount changes prefilled details (allowed until the first link).
+func (c *Client) UpdateAccount(ctx context.Context, accountID string, p onboarding.Prefill) error {
+	params := &stripe.AccountParams{}
+	applyPrefill(params, p)
+	params.Context = ctx
+	_, err := c.api.Accounts.Update(accountID, params)
+	return mapError(err)
+}
+
+func applyPrefill(params *stripe.AccountParams, p onboarding.Prefill) {
+	if p.Email != "" {
+		params.Email = stripe.String(p.Email)
+	}
+	if p.BusinessType != "" {
+		params.BusinessType = stripe.String(p.BusinessType)
+	}
+	bp := p.BusinessProfile
+	if bp == (onboarding.BusinessProfile{}) {
+		return
+	}
+	params.BusinessProfile = &stripe.AccountBusinessProfileParams{}
+	set := func(dst **string, v string) {
+		if v != "" {
+			*dst = stripe.String(v)
+		}
+	}
+	set(&params.BusinessProfile.URL, bp.URL)
+	set(&params.BusinessProfile.ProductDescription, bp.ProductDescription)
+	set(&params.BusinessProfile.Name, bp.Name)
+	set(&params.BusinessProfile.MCC, bp.MCC)
+}
+
+// CreateOnboardingLink creates an account_onboarding Account Link: Express
+// accounts refuse account_update.
+func (c *Client) CreateOnboardingLink(ctx context.Context, r onboarding.LinkRequest) (onboarding.OnboardingLink, error) {
+	params := &stripe.AccountLinkParams{
+		Account:    stripe.String(r.AccountID),
+		RefreshURL: stripe.String(r.RefreshURL),
+		ReturnURL:  stripe.String(r.ReturnURL),
+		Type:       stripe.String(string(stripe.AccountLinkTypeAccountOnboarding)),
+	}
+	if r.CollectFields != "" {
+		params.CollectionOptions = &stripe.AccountLinkCollectionOptionsParams{Fields: stripe.String(r.CollectFields)}
+	}
+	params.Context = ctx
+	link, err := c.api.AccountLinks.New(params)
+	if err != nil {
+		return onboarding.OnboardingLink{}, mapError(err)
+	}
+	return onboarding.OnboardingLink{URL: link.URL, ExpiresAt: time.Unix(link.ExpiresAt, 0).UTC()}, nil
+}
+
+// CreateDashboardLink creates an Express Dashboard login link.
+func (c *Client) CreateDashboardLink(ctx context.Context, accountID string) (string, error) {
+	params := &stripe.LoginLinkParams{Account: stripe.String(accountID)}
+	params.Context = ctx
+	link, err := c.api.LoginLinks.New(params)
+	if err != nil {
+		return "", mapError(err)
+	}
+	return link.URL, nil
+}
+
+// mapError tells "Stripe refused our parameters" (the caller can fix the
+// request; nothing was created) from everything else (we do not know).
+func mapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *stripe.Error
+	if errors.As(err, &se) {
+		// Stripe's messages may echo what we sent (an email, a URL): logs
+		// get only the codes.
+		cause := fmt.Errorf("stripe: status %d, type %s, code %s, param %q, request %s",
+			se.HTTPStatusCode, se.Type, se.Code, se.Param, se.RequestID)
+		refused := (se.HTTPStatusCode == http.StatusBadRequest || se.HTTPStatusCode == http.StatusNotFound) &&
+			se.Type == stripe.ErrorTypeInvalidRequest
+		// An idempotency error means a key was reused with other params: the
+		// first use may have created something, so it must not count as a
+		// clean refusal.
+		if refused && se.Type != stripe.ErrorTypeIdempotency {
+			msg := se.Msg
+			if msg == "" {
+				msg = "Stripe refused the request"
+			}
+			return onboarding.ProviderRejected(se.Param, msg, cause)
+		}
+		return onboarding.ErrStripeUnavailable.WithCause(cause)
+	}
+	return onboarding.ErrStripeUnavailable.WithCause(err)
+}
+
+// MetadataUserID is the account metadata key that names the platform user.
+const MetadataUserID = "platform_user_id"
+
+// quietLogger passes stripe-go's messages to slog at debug level only:
+// outcomes are logged once, by the request logger, without URLs or bodies.
+type quietLogger struct{ l *slog.Logger }
+
+func (q quietLogger) Debugf(format string, v ...any) {}
+func (q quietLogger) Infof(format string, v ...any)  {}
+func (q quietLogger) Warnf(format string, v ...any)  {}
+func (q quietLogger) Errorf(format string, v ...any) {}
