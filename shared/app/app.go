@@ -31,6 +31,7 @@ type App struct {
 	Service  *onboarding.Service
 	Verifier *stripeconnect.Verifier
 	Store    *dynamostore.Store
+	db       dynamostore.Client
 }
 
 // Options adjust New; the zero value is what a Lambda uses.
@@ -105,6 +106,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		Service:  onboarding.NewService(store, connect, cfg.Policy, onboarding.WithLogger(logger)),
 		Verifier: stripeconnect.NewVerifier(cfg.WebhookSecrets, nil),
 		Store:    store,
+		db:       db,
 	}, nil
 }
 
@@ -178,3 +180,7 @@ func loadSecrets(ctx context.Context, sm secretsReader, cfg *config.Config) erro
 	}
 	return nil
 }
+
+// StoreClient returns the DynamoDB client the store uses (the dev server
+// creates its table through it).
+func (a *App) StoreClient() dynamostore.Client { return a.db }

@@ -149,7 +149,10 @@ func (c *Client) CreateOnboardingLink(ctx context.Context, r onboarding.LinkRequ
 		ReturnURL:  stripe.String(r.ReturnURL),
 		Type:       stripe.String(string(stripe.AccountLinkTypeAccountOnboarding)),
 	}
-	if r.CollectFields != "" {
+	// currently_due is Stripe's default when collection_options is absent;
+	// sending it only when it differs also keeps requests valid for
+	// stripe-mock v0.180.0, whose bundled spec predates collection_options.
+	if r.CollectFields != "" && r.CollectFields != "currently_due" {
 		params.CollectionOptions = &stripe.AccountLinkCollectionOptionsParams{Fields: stripe.String(r.CollectFields)}
 	}
 	params.Context = ctx
