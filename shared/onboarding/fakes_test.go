@@ -1,0 +1,112 @@
+package onboarding_test
+
+import (
+	"context"
+	"time"
+
+	"github.com/connectexpress/onboarding/shared/onboarding"
+)
+
+// storeFake steers the Store port; a nil function field fails loudly.
+type storeFake struct {
+	GetUserFn             func(ctx context.Context, userID string) (onboarding.UserRecord, error)
+	ClaimCreationFn       func(ctx context.Context, userID string, c onboarding.CreationClaim, now time.Time) error
+	CompleteCreationFn    func(ctx context.Context, rec onboarding.AccountRecord, claimID string) error
+	ReleaseClaimFn        func(ctx context.Context, userID, claimID string, forget bool) error
+	SaveStateFn           func(ctx context.Context, userID string, st onboarding.AccountState, version int64, now time.Time) (onboarding.AccountRecord, error)
+	MarkFirstLinkFn       func(ctx context.Context, userID string, at time.Time) error
+	PutRefreshTokenFn     func(ctx context.Context, t onboarding.RefreshToken) error
+	ConsumeRefreshTokenFn func(ctx context.Context, hash string, now time.Time) (onboarding.RefreshToken, error)
+	FindUserByAccountFn   func(ctx context.Context, accountID string) (string, error)
+	ApplyEventFn          func(ctx context.Context, c onboarding.StateChange) (onboarding.EventOutcome, error)
+}
+
+var _ onboarding.Store = (*storeFake)(nil)
+
+func (f *storeFake) GetUser(ctx context.Context, id string) (onboarding.UserRecord, error) {
+	return f.GetUserFn(ctx, id)
+}
+func (f *storeFake) ClaimCreation(ctx context.Context, id string, c onboarding.CreationClaim, now time.Time) error {
+	return f.ClaimCreationFn(ctx, id, c, now)
+}
+func (f *storeFake) CompleteCreation(ctx context.Context, rec onboarding.AccountRecord, claimID string) error {
+	return f.CompleteCreationFn(ctx, rec, claimID)
+}
+func (f *storeFake) ReleaseClaim(ctx context.Context, id, claimID string, forget bool) error {
+	return f.ReleaseClaimFn(ctx, id, claimID, forget)
+}
+func (f *storeFake) SaveState(ctx context.Context, id string, st onboarding.AccountState, v int64, now time.Time) (onboarding.AccountRecord, error) {
+	return f.SaveStateFn(ctx, id, st, v, now)
+}
+func (f *storeFake) MarkFirstLink(ctx context.Context, id string, at time.Time) error {
+	return f.MarkFirstLinkFn(ctx, id, at)
+}
+func (f *storeFake) PutRefreshToken(ctx context.Context, t onboarding.RefreshToken) error {
+	return f.PutRefreshTokenFn(ctx, t)
+}
+func (f *storeFake) ConsumeRefreshToken(ctx context.Context, h string, now time.Time) (onboarding.RefreshToken, error) {
+	return f.ConsumeRefreshTokenFn(ctx, h, now)
+}
+func (f *storeFake) FindUserByAccount(ctx context.Context, id string) (string, error) {
+	return f.FindUserByAccountFn(ctx, id)
+}
+func (f *storeFake) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onboarding.EventOutcome, error) {
+	return f.ApplyEventFn(ctx, c)
+}
+
+// connectFake steers the Connect port and records what it was asked.
+type connectFake struct {
+	CreateAccountFn func(ctx context.Context, p onboarding.CreateAccountParams, key string) (onboarding.CreatedAccount, error)
+	GetAccountFn    func(ctx context.Context, id string) (onboarding.AccountState, error)
+	UpdateAccountFn func(ctx context.Context, id string, p onboarding.Prefill) error
+	LinkFn          func(ctx context.Context, r onboarding.LinkRequest) (onboarding.OnboardingLink, error)
+	DashboardFn     func(ctx context.Context, id string) (string, error)
+}
+
+var _ onboarding.Connect = (*connectFake)(nil)
+
+func (f *connectFake) CreateAccount(ctx context.Context, p onboarding.CreateAccountParams, key string) (onboarding.CreatedAccount, error) {
+	return f.CreateAccountFn(ctx, p, key)
+}
+func (f *connectFake) GetAccount(ctx context.Context, id string) (onboarding.AccountState, error) {
+	return f.GetAccountFn(ctx, id)
+}
+func (f *connectFake) UpdateAccount(ctx context.Context, id string, p onboarding.Prefill) error {
+	return f.UpdateAccountFn(ctx, id, p)
+}
+func (f *connectFake) CreateOnboardingLink(ctx context.Context, r onboarding.LinkRequest) (onboarding.OnboardingLink, error) {
+	return f.LinkFn(ctx, r)
+}
+func (f *connectFake) CreateDashboardLink(ctx context.Context, id string) (string, error) {
+	return f.DashboardFn(ctx, id)
+}
+
+var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// testPolicy is a US platform with the default settings.
+func testPolicy() onboarding.Policy {
+	allowed := map[string]bool{}
+	for _, c := range onboarding.SupportedCountries() {
+		allowed[c] = true
+	}
+	return onboarding.Policy{
+		PlatformCountry:             "US",
+		AllowedCountries:            allowed,
+		DefaultCapabilities:         []string{"card_payments", "transfers"},
+		AllowedCapabilities:         map[string]bool{"card_payments": true, "transfers": true},
+		CrossBorderServiceAgreement: onboarding.AgreementFull,
+		ReturnURL:                   "https://frontend.example/onboarding/return",
+		RefreshURL:                  "https://api.example/onboarding/refresh",
+		LinkExpiredURL:              "https://frontend.example/onboarding?error=link_expired",
+		CollectFields:               "currently_due",
+		RefreshTokenTTL:             24 * time.Hour,
+		ClaimLease:                  time.Minute,
+		EventRetention:              30 * 24 * time.Hour,
+	}
+}
+
+func newService(store onboarding.Store, connect onboarding.Connect, p onboarding.Policy) *onboarding.Service {
+	return onboarding.NewService(store, connect, p, onboarding.WithClock(func() time.Time { return testNow }))
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,56 @@
+package onboarding_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/connectexpress/onboarding/shared/onboarding"
+)
+
+func TestPolicyCheckRefusesWhatCannotBeServed(t *testing.T) {
+	tests := []struct {
+		name        string
+		change      func(*onboarding.Policy)
+		wantProblem string // substring of a problem's setting+message; "" = none
+		wantWarning string
+	}{
+		{"default US platform is fine", func(*onboarding.Policy) {}, "", ""},
+		{"allowed country Stripe does not support", func(p *onboarding.Policy) { p.AllowedCountries["KP"] = true }, `ALLOWED_COUNTRIES: "KP"`, ""},
+		{"UAE platform allowing accounts outside the UAE",
+			func(p *onboarding.Policy) { p.PlatformCountry = "AE"; p.AllowedCountries = map[string]bool{"AE": true, "US": true} },
+			"UAE platform may only onboard UAE-based", "cannot self-serve"},
+		{"UAE platform with UAE accounts only starts with a warning",
+			func(p *onboarding.Policy) { p.PlatformCountry = "AE"; p.AllowedCountries = map[string]bool{"AE": true} }, "", "AE cannot self-serve"},
+		{"Thai platform starts with a warning", func(p *onboarding.Policy) { p.PlatformCountry = "TH" }, "", "TH cannot self-serve"},
+		{"platform country without Connect", func(p *onboarding.Policy) { p.PlatformCountry = "IL" }, "PLATFORM_COUNTRY", ""},
+		{"bad cross-border agreement", func(p *onboarding.Policy) { p.CrossBorderServiceAgreement = "maybe" }, "CROSS_BORDER_SERVICE_AGREEMENT", ""},
+		{"default capability not allowed", func(p *onboarding.Policy) { p.DefaultCapabilities = []string{"card_issuing"} }, "DEFAULT_CAPABILITIES", ""},
+		{"http profile template", func(p *onboarding.Policy) { p.ProfileURLTemplate = "http://x.example/{user_id}" }, "PROFILE_URL_TEMPLATE", ""},
+		{"live mode with http frontend", func(p *onboarding.Policy) { p.Livemode = true; p.ReturnURL = "http://localhost:5173/return" }, "live Stripe key needs https", ""},
+		{"live mode with https everywhere", func(p *onboarding.Policy) { p.Livemode = true }, "", ""},
+		{"test mode may use http", func(p *onboarding.Policy) { p.ReturnURL = "http://localhost:5173/return" }, "", ""},
+		{"unknown collect fields", func(p *onboarding.Policy) { p.CollectFields = "all" }, "ONBOARDING_COLLECT", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := testPolicy()
+			tt.change(&p)
+			problems, warnings := p.Check()
+			var all []string
+			for _, pr := range problems {
+				all = append(all, pr.Setting+": "+pr.Message)
+			}
+			joined := strings.Join(all, "\n")
+			if tt.wantProblem == "" && len(problems) > 0 {
+				t.Fatalf("unexpected problems:\n%s", joined)
+			}
+			if tt.wantProblem != "" && !strings.Contains(joined, tt.wantProblem) {
+				t.Fatalf("problems %q do not mention %q", joined, tt.wantProblem)
+			}
+			w := strings.Join(warnings, "\n")
+			if (tt.wantWarning == "") != (w == "") || !strings.Contains(w, tt.wantWarning) {
+				t.Fatalf("warnings %q, want %q", w, tt.wantWarning)
+			}
+		})
+	}
+}
