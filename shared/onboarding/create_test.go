@@ -118,7 +118,9 @@ func TestCreateAccountParamsFollowThePlatformPolicy(t *testing.T) {
 				}
 			}},
 		{"duplicate capabilities are sent once", nil, onboarding.Caller{UserID: "u1"}, onboarding.CreateAccountRequest{Capabilities: &[]string{"transfers", "transfers"}},
-			func(t *testing.T, p onboarding.CreateAccountParams) { want(t, strings.Join(p.Capabilities, ","), "transfers") }},
+			func(t *testing.T, p onboarding.CreateAccountParams) {
+				want(t, strings.Join(p.Capabilities, ","), "transfers")
+			}},
 		{"token email prefills the account", nil, onboarding.Caller{UserID: "u1", Email: "seller@example.com"}, onboarding.CreateAccountRequest{},
 			func(t *testing.T, p onboarding.CreateAccountParams) { want(t, p.Email, "seller@example.com") }},
 		{"request email wins over the token's", nil, onboarding.Caller{UserID: "u1", Email: "seller@example.com"}, onboarding.CreateAccountRequest{Email: ptr("shop@example.com")},
@@ -131,7 +133,9 @@ func TestCreateAccountParamsFollowThePlatformPolicy(t *testing.T) {
 		{"request URL overrides the template",
 			func(p *onboarding.Policy) { p.ProfileURLTemplate = "https://market.example/sellers/{user_id}" }, onboarding.Caller{UserID: "u1"},
 			onboarding.CreateAccountRequest{BusinessProfile: &onboarding.BusinessProfileRequest{URL: ptr("https://own.example")}},
-			func(t *testing.T, p onboarding.CreateAccountParams) { want(t, p.BusinessProfile.URL, "https://own.example") }},
+			func(t *testing.T, p onboarding.CreateAccountParams) {
+				want(t, p.BusinessProfile.URL, "https://own.example")
+			}},
 		{"product description fallback without any URL",
 			func(p *onboarding.Policy) { p.ProductDescriptionDefault = "Sells handmade goods on Market" }, onboarding.Caller{UserID: "u1"}, onboarding.CreateAccountRequest{},
 			func(t *testing.T, p onboarding.CreateAccountParams) {
@@ -141,7 +145,9 @@ func TestCreateAccountParamsFollowThePlatformPolicy(t *testing.T) {
 		{"no product description fallback when a URL is given",
 			func(p *onboarding.Policy) { p.ProductDescriptionDefault = "Sells handmade goods" }, onboarding.Caller{UserID: "u1"},
 			onboarding.CreateAccountRequest{BusinessProfile: &onboarding.BusinessProfileRequest{URL: ptr("https://own.example")}},
-			func(t *testing.T, p onboarding.CreateAccountParams) { want(t, p.BusinessProfile.ProductDescription, "") }},
+			func(t *testing.T, p onboarding.CreateAccountParams) {
+				want(t, p.BusinessProfile.ProductDescription, "")
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -199,7 +205,9 @@ func TestLostClaimRaceReturnsTheWinnersAccount(t *testing.T) {
 		}
 		return onboarding.UserRecord{UserID: "u1", Account: &onboarding.AccountRecord{AccountID: "acct_winner"}}, nil
 	}
-	store.ClaimCreationFn = func(context.Context, string, onboarding.CreationClaim, time.Time) error { return onboarding.ErrConflict }
+	store.ClaimCreationFn = func(context.Context, string, onboarding.CreationClaim, time.Time) error {
+		return onboarding.ErrConflict
+	}
 	acct, created, err := newService(store, &connectFake{}, testPolicy()).CreateAccount(context.Background(), onboarding.Caller{UserID: "u1"}, onboarding.CreateAccountRequest{})
 	if err != nil || created || acct.ID != "acct_winner" {
 		t.Fatalf("got %+v created=%v err=%v", acct, created, err)

@@ -17,7 +17,10 @@ func TestPolicyCheckRefusesWhatCannotBeServed(t *testing.T) {
 		{"default US platform is fine", func(*onboarding.Policy) {}, "", ""},
 		{"allowed country Stripe does not support", func(p *onboarding.Policy) { p.AllowedCountries["KP"] = true }, `ALLOWED_COUNTRIES: "KP"`, ""},
 		{"UAE platform allowing accounts outside the UAE",
-			func(p *onboarding.Policy) { p.PlatformCountry = "AE"; p.AllowedCountries = map[string]bool{"AE": true, "US": true} },
+			func(p *onboarding.Policy) {
+				p.PlatformCountry = "AE"
+				p.AllowedCountries = map[string]bool{"AE": true, "US": true}
+			},
 			"UAE platform may only onboard UAE-based", "cannot self-serve"},
 		{"UAE platform with UAE accounts only starts with a warning",
 			func(p *onboarding.Policy) { p.PlatformCountry = "AE"; p.AllowedCountries = map[string]bool{"AE": true} }, "", "AE cannot self-serve"},
