@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"encoding/json"
+	"github.com/aws/aws-lambda-go/events"
 	"net/http"
 	"strings"
 	"testing"
@@ -111,4 +112,16 @@ func (s *Stack) PostSigned(t testing.TB, payload []byte, signature string) (int,
 		}
 	}
 	return resp.StatusCode, b.String()
+}
+
+// HTTPEvent builds an HTTP API payload 2.0 event as API Gateway sends it.
+func HTTPEvent(method, path, body string, base64Body bool, headers map[string]string) events.APIGatewayV2HTTPRequest {
+	return events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: method + " " + path, RawPath: path, Headers: headers,
+		Body: body, IsBase64Encoded: base64Body,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RouteKey: method + " " + path, RequestID: "test-request",
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path},
+		},
+	}
 }
