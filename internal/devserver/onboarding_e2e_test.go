@@ -154,6 +154,7 @@ func TestOnboardingJourneyEndToEnd(t *testing.T) {
 	if e := decode[errorJSON](t, body); e.Error.Code != "onboarding_incomplete" {
 		t.Fatalf("dashboard link: %s", body)
 	}
+	assertNoSecretsLogged(t, s, tok, link.URL, refreshURL.Query().Get("token"))
 }
 
 func TestRoutesForAUserWithoutAccountAnswerNotFound(t *testing.T) {

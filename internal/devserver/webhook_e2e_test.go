@@ -67,6 +67,9 @@ func TestWebhookTurnsOnboardingIntoActiveAndIgnoresReplaysAndOlderNews(t *testin
 	// Dashboard opens once details are submitted.
 	resp, body := s.Do(t, "POST", "/accounts/me/dashboard-link", tok, "")
 	expectStatus(t, resp, body, http.StatusOK)
+	assertNoSecretsLogged(t, s, decode[struct {
+		URL string `json:"url"`
+	}](t, body).URL)
 }
 
 func TestWebhookSignatureChecks(t *testing.T) {
