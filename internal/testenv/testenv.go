@@ -178,6 +178,9 @@ type statusWriter struct {
 	status int
 }
 
+// Unwrap lets http.ResponseController reach Hijack and Flush.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)

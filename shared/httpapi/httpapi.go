@@ -253,10 +253,20 @@ func WithLogging(logger *slog.Logger, route string, h Handler) Handler {
 	}
 }
 
-// logSafe renders an error for logs. Core errors print their code and
-// cause; causes from Stripe and DynamoDB carry no secrets or bodies.
+// logSafe renders an error for logs: the core's code and param, then the
+// adapter's cause, which carries codes and request ids only. Messages are
+// left out: Stripe's may echo what was sent (an email), ours may quote input.
 func logSafe(err error) string {
 	msg := err.Error()
+	if e, ok := onboarding.AsError(err); ok {
+		msg = e.Code
+		if e.Param != "" {
+			msg += " param=" + e.Param
+		}
+		if cause := errors.Unwrap(e); cause != nil {
+			msg += ": " + cause.Error()
+		}
+	}
 	if len(msg) > 500 {
 		msg = msg[:500]
 	}

@@ -59,7 +59,7 @@ var (
 	ErrOnboardingIncomplete = &Error{Kind: KindConflict, Code: "onboarding_incomplete", Message: "the Express Dashboard opens once onboarding details are submitted"}
 	ErrDeauthorized         = &Error{Kind: KindConflict, Code: "account_deauthorized", Message: "the account disconnected from the platform"}
 	ErrUnauthorized         = &Error{Kind: KindUnauthorized, Code: "unauthorized", Message: "a valid bearer token is required"}
-	ErrStripeUnavailable    = &Error{Kind: KindProviderUnavailable, Code: "stripe_unavailable", Message: "Stripe did not answer in time; retry shortly"}
+	ErrStripeUnavailable    = &Error{Kind: KindProviderUnavailable, Code: "stripe_unavailable", Message: "Stripe could not complete the request; retry shortly"}
 	ErrStorageUnavailable   = &Error{Kind: KindStorageUnavailable, Code: "storage_unavailable", Message: "storage is temporarily unavailable; retry shortly"}
 	ErrBodyTooLarge         = &Error{Kind: KindTooLarge, Code: "body_too_large", Message: "the request body is too large"}
 	// ErrTokenInvalid covers unknown, used and expired refresh tokens alike:

@@ -10,8 +10,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
@@ -200,7 +203,29 @@ func mapError(err error) error {
 		}
 		return onboarding.ErrStripeUnavailable.WithCause(cause)
 	}
-	return onboarding.ErrStripeUnavailable.WithCause(err)
+	return onboarding.ErrStripeUnavailable.WithCause(transportCause(err))
+}
+
+// errUnreadableResponse stands for every error stripe-go makes from a body it
+// could not decode: those quote up to 500 bytes of the body (a truncated
+// account, a proxy's HTML page, an error without an error object), which may
+// echo what we sent (an email, a URL).
+var errUnreadableResponse = errors.New("stripe: response could not be decoded (body withheld)")
+
+// transportCause keeps an error that is not a *stripe.Error for the logs
+// only when it cannot carry response content: transport failures (the
+// request never got a complete answer). Everything else came from decoding
+// a response and is replaced.
+func transportCause(err error) error {
+	var urlErr *url.Error
+	var netErr net.Error
+	switch {
+	case errors.As(err, &urlErr), errors.As(err, &netErr),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return errUnreadableResponse
 }
 
 // MetadataUserID is the account metadata key that names the platform user.

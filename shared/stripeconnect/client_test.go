@@ -1,0 +1,677 @@
+package stripeconnect_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/connectexpress/onboarding/internal/testenv"
+	"github.com/connectexpress/onboarding/shared/onboarding"
+	"github.com/connectexpress/onboarding/shared/stripeconnect"
+)
+
+// Values the adapter sends that Stripe may echo back in a message or body,
+// and that must never reach the text of an error (it is logged).
+const (
+	testSecretKey  = "sk_test_x"
+	testEmail      = "seller.leak@example.com"
+	testSiteURL    = "https://seller-leak.example/shop"
+	testRefreshURL = "https://api.platform.example/onboarding/refresh?token=tok_leak_refresh_secret"
+	testReturnURL  = "https://app.platform.example/onboarding/return?leak=1"
+	testAccountID  = "acct_1OexpressDE"
+)
+
+var sentValues = []string{testSecretKey, testEmail, testSiteURL, testRefreshURL, testReturnURL}
+
+func newClient(t *testing.T, base string, timeout time.Duration) *stripeconnect.Client {
+	t.Helper()
+	return stripeconnect.New(stripeconnect.Config{
+		SecretKey:         testSecretKey,
+		APIBase:           base,
+		Timeout:           timeout,
+		MaxNetworkRetries: 0,
+	})
+}
+
+func readFixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func strp(s string) *string { return &s }
+
+// stripeMockAccountState is stripe-mock v0.180.0's fixed account fixture,
+// which it returns for every account read and creation.
+func stripeMockAccountState() onboarding.AccountState {
+	due := []string{
+		"business_profile.product_description",
+		"business_profile.support_phone",
+		"business_profile.url",
+		"external_account",
+		"tos_acceptance.date",
+		"tos_acceptance.ip",
+	}
+	return onboarding.AccountState{
+		DetailsSubmitted: false,
+		ChargesEnabled:   false,
+		PayoutsEnabled:   false,
+		Requirements: onboarding.Requirements{
+			CurrentlyDue:        due,
+			EventuallyDue:       due,
+			PastDue:             []string{},
+			PendingVerification: []string{},
+			DisabledReason:      strp("requirements.past_due"),
+		},
+		FutureRequirements: &onboarding.Requirements{
+			CurrentlyDue:        []string{},
+			EventuallyDue:       []string{},
+			PastDue:             []string{},
+			PendingVerification: []string{},
+		},
+		Capabilities: map[string]string{"card_payments": "active", "transfers": "active"},
+	}
+}
+
+// onlyRequest returns the single recorded request matching prefix.
+func onlyRequest(t *testing.T, rec *testenv.Recorder, prefix string) testenv.StripeRequest {
+	t.Helper()
+	reqs := rec.Requests(prefix)
+	if len(reqs) != 1 {
+		t.Fatalf("requests matching %q: got %d, want 1: %+v", prefix, len(reqs), reqs)
+	}
+	return reqs[0]
+}
+
+func assertForm(t *testing.T, got, want url.Values) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("form sent to Stripe:\n got  %v\n want %v", got, want)
+		for k := range got {
+			if _, ok := want[k]; !ok {
+				t.Errorf("  unexpected param %s=%q", k, got[k])
+			}
+		}
+		for k := range want {
+			if _, ok := got[k]; !ok {
+				t.Errorf("  missing param %s", k)
+			}
+		}
+	}
+}
+
+func TestCreateAccount(t *testing.T) {
+	tests := []struct {
+		name     string
+		params   onboarding.CreateAccountParams
+		key      string
+		wantForm url.Values
+	}{
+		{
+			name: "full service agreement with every prefill field and two capabilities",
+			params: onboarding.CreateAccountParams{
+				Prefill: onboarding.Prefill{
+					Email:        testEmail,
+					BusinessType: "company",
+					BusinessProfile: onboarding.BusinessProfile{
+						URL:                testSiteURL,
+						ProductDescription: "Handmade furniture",
+						Name:               "Leak Furniture GmbH",
+						MCC:                "5712",
+					},
+				},
+				Country:          "US",
+				Capabilities:     []string{"card_payments", "transfers"},
+				ServiceAgreement: "full",
+				PlatformUserID:   "user_full",
+			},
+			key: "create-account-user_full-1",
+			wantForm: url.Values{
+				"type":                                   {"express"},
+				"country":                                {"US"},
+				"email":                                  {testEmail},
+				"business_type":                          {"company"},
+				"business_profile[url]":                  {testSiteURL},
+				"business_profile[product_description]":  {"Handmade furniture"},
+				"business_profile[name]":                 {"Leak Furniture GmbH"},
+				"business_profile[mcc]":                  {"5712"},
+				"capabilities[card_payments][requested]": {"true"},
+				"capabilities[transfers][requested]":     {"true"},
+				"metadata[platform_user_id]":             {"user_full"},
+				"tos_acceptance[service_agreement]":      {"full"},
+			},
+		},
+		{
+			name: "recipient service agreement, transfers only, partial business profile",
+			params: onboarding.CreateAccountParams{
+				Prefill: onboarding.Prefill{
+					BusinessType:    "individual",
+					BusinessProfile: onboarding.BusinessProfile{ProductDescription: "Freelance design"},
+				},
+				Country:          "DE",
+				Capabilities:     []string{"transfers"},
+				ServiceAgreement: "recipient",
+				PlatformUserID:   "user_recipient",
+			},
+			key: "create-account-user_recipient-1",
+			wantForm: url.Values{
+				"type":                                  {"express"},
+				"country":                               {"DE"},
+				"business_type":                         {"individual"},
+				"business_profile[product_description]": {"Freelance design"},
+				"capabilities[transfers][requested]":    {"true"},
+				"metadata[platform_user_id]":            {"user_recipient"},
+				"tos_acceptance[service_agreement]":     {"recipient"},
+			},
+		},
+		{
+			name: "no capabilities and no prefill leaves them to Stripe",
+			params: onboarding.CreateAccountParams{
+				Country:          "US",
+				Capabilities:     []string{},
+				ServiceAgreement: "full",
+				PlatformUserID:   "user_minimal",
+			},
+			key: "create-account-user_minimal-3",
+			wantForm: url.Values{
+				"type":                              {"express"},
+				"country":                           {"US"},
+				"metadata[platform_user_id]":        {"user_minimal"},
+				"tos_acceptance[service_agreement]": {"full"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := testenv.NewRecorder(t)
+			c := newClient(t, rec.URL, 5*time.Second)
+
+			got, err := c.CreateAccount(context.Background(), tt.params, tt.key)
+			if err != nil {
+				t.Fatalf("CreateAccount: %v", err)
+			}
+
+			req := onlyRequest(t, rec, "POST /v1/accounts")
+			if req.Path != "/v1/accounts" {
+				t.Errorf("path = %q, want /v1/accounts", req.Path)
+			}
+			if req.Status != http.StatusOK {
+				t.Errorf("stripe-mock answered %d: the request does not match Stripe's spec", req.Status)
+			}
+			if req.IdempotencyKey != tt.key {
+				t.Errorf("Idempotency-Key = %q, want %q", req.IdempotencyKey, tt.key)
+			}
+			assertForm(t, req.Form, tt.wantForm)
+
+			if !strings.HasPrefix(got.ID, "acct_") {
+				t.Errorf("ID = %q, want an acct_ id", got.ID)
+			}
+			if got.Country != tt.params.Country {
+				t.Errorf("Country = %q, want %q (stripe-mock echoes it)", got.Country, tt.params.Country)
+			}
+			if want := stripeMockAccountState(); !reflect.DeepEqual(got.State, want) {
+				t.Errorf("State:\n got  %+v\n want %+v", got.State, want)
+			}
+		})
+	}
+}
+
+func TestGetAccountDecodesStripeMockFixture(t *testing.T) {
+	rec := testenv.NewRecorder(t)
+	c := newClient(t, rec.URL, 5*time.Second)
+
+	got, err := c.GetAccount(context.Background(), testAccountID)
+	if err != nil {
+		t.Fatalf("GetAccount: %v", err)
+	}
+	req := onlyRequest(t, rec, "GET /v1/accounts/"+testAccountID)
+	if req.Status != http.StatusOK {
+		t.Errorf("stripe-mock answered %d", req.Status)
+	}
+	if len(req.Form) != 0 {
+		t.Errorf("query = %v, want none", req.Form)
+	}
+	want := stripeMockAccountState()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("State:\n got  %+v\n want %+v", got, want)
+	}
+	if got.Requirements.DisabledReason == nil || *got.Requirements.DisabledReason != "requirements.past_due" {
+		t.Errorf("DisabledReason = %v, want requirements.past_due", got.Requirements.DisabledReason)
+	}
+	if got.Requirements.CurrentDeadline != nil {
+		t.Errorf("CurrentDeadline = %v, want nil for a null deadline", got.Requirements.CurrentDeadline)
+	}
+}
+
+func TestCreateOnboardingLink(t *testing.T) {
+	base := url.Values{
+		"account":     {testAccountID},
+		"type":        {"account_onboarding"},
+		"refresh_url": {testRefreshURL},
+		"return_url":  {testReturnURL},
+	}
+	for _, collect := range []string{"currently_due", ""} {
+		t.Run("collect "+strconv.Quote(collect)+" sends no collection_options", func(t *testing.T) {
+			rec := testenv.NewRecorder(t)
+			c := newClient(t, rec.URL, 5*time.Second)
+
+			link, err := c.CreateOnboardingLink(context.Background(), onboarding.LinkRequest{
+				AccountID: testAccountID, RefreshURL: testRefreshURL, ReturnURL: testReturnURL, CollectFields: collect,
+			})
+			if err != nil {
+				t.Fatalf("CreateOnboardingLink: %v", err)
+			}
+			req := onlyRequest(t, rec, "POST /v1/account_links")
+			if req.Status != http.StatusOK {
+				t.Errorf("stripe-mock answered %d: the request does not match Stripe's spec", req.Status)
+			}
+			assertForm(t, req.Form, base)
+			if !strings.HasPrefix(link.URL, "https://") {
+				t.Errorf("URL = %q, want stripe-mock's https link", link.URL)
+			}
+			if want := time.Unix(1234567890, 0).UTC(); !link.ExpiresAt.Equal(want) || link.ExpiresAt.Location() != time.UTC {
+				t.Errorf("ExpiresAt = %v, want %v in UTC", link.ExpiresAt, want)
+			}
+		})
+	}
+
+	t.Run("collect eventually_due sends collection_options[fields]", func(t *testing.T) {
+		rec := testenv.NewRecorder(t)
+		// stripe-mock v0.180.0's spec predates collection_options and
+		// rejects it: answer in its place and assert what was sent.
+		canned := readFixture(t, "account_link_eventually_due.json")
+		rec.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method != http.MethodPost || r.URL.Path != "/v1/account_links" {
+				return false
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(canned)
+			return true
+		})
+		c := newClient(t, rec.URL, 5*time.Second)
+
+		link, err := c.CreateOnboardingLink(context.Background(), onboarding.LinkRequest{
+			AccountID: testAccountID, RefreshURL: testRefreshURL, ReturnURL: testReturnURL, CollectFields: "eventually_due",
+		})
+		if err != nil {
+			t.Fatalf("CreateOnboardingLink: %v", err)
+		}
+		want := url.Values{"collection_options[fields]": {"eventually_due"}}
+		for k, v := range base {
+			want[k] = v
+		}
+		assertForm(t, onlyRequest(t, rec, "POST /v1/account_links").Form, want)
+		if link.URL != "https://connect.stripe.com/setup/e/acct_1OexpressDE/eventuallyDueLink" {
+			t.Errorf("URL = %q", link.URL)
+		}
+		if want := time.Unix(1700000300, 0).UTC(); !link.ExpiresAt.Equal(want) {
+			t.Errorf("ExpiresAt = %v, want %v", link.ExpiresAt, want)
+		}
+	})
+}
+
+func TestCreateDashboardLink(t *testing.T) {
+	rec := testenv.NewRecorder(t)
+	c := newClient(t, rec.URL, 5*time.Second)
+
+	got, err := c.CreateDashboardLink(context.Background(), testAccountID)
+	if err != nil {
+		t.Fatalf("CreateDashboardLink: %v", err)
+	}
+	req := onlyRequest(t, rec, "POST /v1/accounts/"+testAccountID+"/login_links")
+	if req.Status != http.StatusOK {
+		t.Errorf("stripe-mock answered %d: the request does not match Stripe's spec", req.Status)
+	}
+	if len(req.Form) != 0 {
+		t.Errorf("form = %v, want empty", req.Form)
+	}
+	if !strings.HasPrefix(got, "https://") {
+		t.Errorf("URL = %q, want stripe-mock's https login link", got)
+	}
+}
+
+func TestUpdateAccountSendsOnlyGivenPrefill(t *testing.T) {
+	tests := []struct {
+		name     string
+		prefill  onboarding.Prefill
+		wantForm url.Values
+	}{
+		{
+			name:     "email only",
+			prefill:  onboarding.Prefill{Email: testEmail},
+			wantForm: url.Values{"email": {testEmail}},
+		},
+		{
+			name:     "business type only",
+			prefill:  onboarding.Prefill{BusinessType: "non_profit"},
+			wantForm: url.Values{"business_type": {"non_profit"}},
+		},
+		{
+			name:    "some business profile fields",
+			prefill: onboarding.Prefill{BusinessProfile: onboarding.BusinessProfile{URL: testSiteURL, MCC: "5734"}},
+			wantForm: url.Values{
+				"business_profile[url]": {testSiteURL},
+				"business_profile[mcc]": {"5734"},
+			},
+		},
+		{
+			name: "everything",
+			prefill: onboarding.Prefill{
+				Email:        testEmail,
+				BusinessType: "company",
+				BusinessProfile: onboarding.BusinessProfile{
+					URL: testSiteURL, ProductDescription: "Software", Name: "Leak Ltd", MCC: "5734",
+				},
+			},
+			wantForm: url.Values{
+				"email":                                 {testEmail},
+				"business_type":                         {"company"},
+				"business_profile[url]":                 {testSiteURL},
+				"business_profile[product_description]": {"Software"},
+				"business_profile[name]":                {"Leak Ltd"},
+				"business_profile[mcc]":                 {"5734"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := testenv.NewRecorder(t)
+			c := newClient(t, rec.URL, 5*time.Second)
+			if err := c.UpdateAccount(context.Background(), testAccountID, tt.prefill); err != nil {
+				t.Fatalf("UpdateAccount: %v", err)
+			}
+			req := onlyRequest(t, rec, "POST /v1/accounts/"+testAccountID)
+			if req.Path != "/v1/accounts/"+testAccountID {
+				t.Errorf("path = %q", req.Path)
+			}
+			if req.Status != http.StatusOK {
+				t.Errorf("stripe-mock answered %d: the request does not match Stripe's spec", req.Status)
+			}
+			assertForm(t, req.Form, tt.wantForm)
+		})
+	}
+}
+
+// call is one adapter method, called with every value that Stripe may echo.
+type call struct {
+	name string
+	do   func(ctx context.Context, c *stripeconnect.Client) error
+}
+
+var calls = []call{
+	{"CreateAccount", func(ctx context.Context, c *stripeconnect.Client) error {
+		_, err := c.CreateAccount(ctx, onboarding.CreateAccountParams{
+			Prefill: onboarding.Prefill{
+				Email:           testEmail,
+				BusinessType:    "individual",
+				BusinessProfile: onboarding.BusinessProfile{URL: testSiteURL},
+			},
+			Country: "US", Capabilities: []string{"transfers"}, ServiceAgreement: "full", PlatformUserID: "user_err",
+		}, "create-account-user_err-1")
+		return err
+	}},
+	{"GetAccount", func(ctx context.Context, c *stripeconnect.Client) error {
+		_, err := c.GetAccount(ctx, testAccountID)
+		return err
+	}},
+	{"UpdateAccount", func(ctx context.Context, c *stripeconnect.Client) error {
+		return c.UpdateAccount(ctx, testAccountID, onboarding.Prefill{
+			Email: testEmail, BusinessProfile: onboarding.BusinessProfile{URL: testSiteURL},
+		})
+	}},
+	{"CreateOnboardingLink", func(ctx context.Context, c *stripeconnect.Client) error {
+		_, err := c.CreateOnboardingLink(ctx, onboarding.LinkRequest{
+			AccountID: testAccountID, RefreshURL: testRefreshURL, ReturnURL: testReturnURL, CollectFields: "currently_due",
+		})
+		return err
+	}},
+	{"CreateDashboardLink", func(ctx context.Context, c *stripeconnect.Client) error {
+		_, err := c.CreateDashboardLink(ctx, testAccountID)
+		return err
+	}},
+}
+
+// echo is what a Stripe message, or a body, that repeats our input contains.
+var echo = testEmail + " " + testSiteURL + " " + testRefreshURL + " " + testReturnURL + " " + testSecretKey
+
+func answer(status int, contentType, body string) func(http.ResponseWriter, *http.Request) bool {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Request-Id", "req_fault_injected")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+		return true
+	}
+}
+
+func stripeError(typ, code, param, message string) string {
+	b := `{"error":{"type":` + strconv.Quote(typ) + `,"message":` + strconv.Quote(message)
+	if code != "" {
+		b += `,"code":` + strconv.Quote(code)
+	}
+	if param != "" {
+		b += `,"param":` + strconv.Quote(param)
+	}
+	return b + "}}"
+}
+
+// accountEchoJSON is an account body as Stripe would send it, echoing input.
+var accountEchoJSON = `{"id":"acct_1OexpressDE","object":"account","country":"US","email":` + strconv.Quote(testEmail) +
+	`,"business_profile":{"url":` + strconv.Quote(testSiteURL) + `},"url":` + strconv.Quote(testRefreshURL) +
+	`,"return_url":` + strconv.Quote(testReturnURL) + `,"details_submitted":false,"requirements":{"currently_due":["external_account"]}}`
+
+func TestErrorMapping(t *testing.T) {
+	invalidMsg := "Invalid email address: " + echo
+	faults := []struct {
+		name    string
+		timeout time.Duration
+		fault   func(http.ResponseWriter, *http.Request) bool
+		// wantRejected: Stripe refused our parameters (KindInvalid, 400);
+		// otherwise the outcome is unknown (ErrStripeUnavailable, 502).
+		wantRejected bool
+		maxElapsed   time.Duration
+	}{
+		{
+			name:         "400 invalid_request_error with param",
+			fault:        answer(400, "application/json", stripeError("invalid_request_error", "email_invalid", "email", invalidMsg)),
+			wantRejected: true,
+		},
+		{
+			name: "400 idempotency_error",
+			fault: answer(400, "application/json", stripeError("idempotency_error", "", "",
+				"Keys for idempotent requests can only be used with the same parameters they were first used with: "+echo)),
+		},
+		{
+			name:  "401 invalid api key",
+			fault: answer(401, "application/json", stripeError("invalid_request_error", "", "", "Invalid API Key provided: "+echo)),
+		},
+		{
+			name:  "404 from a proxy without a Stripe error body",
+			fault: answer(404, "text/html", "<html>not found: "+echo+"</html>"),
+		},
+		{
+			name: "429 rate limited",
+			fault: answer(429, "application/json", stripeError("invalid_request_error", "rate_limit", "",
+				"Too many requests hit the API too quickly: "+echo)),
+		},
+		{
+			name:  "500 api_error",
+			fault: answer(500, "application/json", stripeError("api_error", "", "", "An unknown error occurred: "+echo)),
+		},
+		{
+			name:  "502 JSON without an error object",
+			fault: answer(502, "application/json", `{"message":`+strconv.Quote(echo)+`}`),
+		},
+		{
+			name:  "503 api_error",
+			fault: answer(503, "application/json", stripeError("api_error", "", "", "Stripe is temporarily unavailable: "+echo)),
+		},
+		{
+			name:  "503 HTML from a load balancer",
+			fault: answer(503, "text/html", "<html><body>Service Unavailable "+echo+"</body></html>"),
+		},
+		{
+			name: "connection hijacked and closed before any response",
+			fault: func(http.ResponseWriter, *http.Request) bool {
+				// net/http closes the connection without writing anything.
+				panic(http.ErrAbortHandler)
+			},
+		},
+		{
+			name:    "response slower than Config.Timeout",
+			timeout: 200 * time.Millisecond,
+			fault: func(w http.ResponseWriter, r *http.Request) bool {
+				select {
+				case <-time.After(time.Second):
+				case <-r.Context().Done():
+				}
+				return answer(200, "application/json", accountEchoJSON)(w, r)
+			},
+			maxElapsed: 900 * time.Millisecond,
+		},
+		{
+			name:  "200 whose JSON body is cut off",
+			fault: answer(200, "application/json", accountEchoJSON[:len(accountEchoJSON)-40]),
+		},
+		{
+			name: "200 whose body is cut off mid-transfer",
+			fault: func(w http.ResponseWriter, r *http.Request) bool {
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Content-Length", "100000")
+				w.WriteHeader(http.StatusOK)
+				// More than the server's write buffer, so it reaches the client.
+				_, _ = io.WriteString(w, accountEchoJSON[:len(accountEchoJSON)-40]+strings.Repeat(" ", 16<<10))
+				panic(http.ErrAbortHandler)
+			},
+		},
+	}
+	for _, f := range faults {
+		for _, cl := range calls {
+			t.Run(f.name+"/"+cl.name, func(t *testing.T) {
+				rec := testenv.NewRecorder(t)
+				rec.SetIntercept(f.fault)
+				timeout := f.timeout
+				if timeout == 0 {
+					timeout = 5 * time.Second
+				}
+				c := newClient(t, rec.URL, timeout)
+
+				start := time.Now()
+				err := cl.do(context.Background(), c)
+				elapsed := time.Since(start)
+				if f.maxElapsed > 0 && elapsed > f.maxElapsed {
+					t.Errorf("returned after %v, want within %v", elapsed, f.maxElapsed)
+				}
+				if f.wantRejected {
+					assertRejected(t, err, "email", invalidMsg)
+				} else {
+					assertUnavailable(t, err)
+				}
+			})
+		}
+	}
+}
+
+// TestConnectionResetIsUnavailable talks to a server that resets every
+// connection (RST, not a clean close) once the request arrived.
+func TestConnectionResetIsUnavailable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 1024)
+			_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_, _ = conn.Read(buf)
+			_ = conn.(*net.TCPConn).SetLinger(0)
+			_ = conn.Close()
+		}
+	}()
+	for _, cl := range calls {
+		t.Run(cl.name, func(t *testing.T) {
+			c := newClient(t, "http://"+ln.Addr().String(), 5*time.Second)
+			assertUnavailable(t, cl.do(context.Background(), c))
+		})
+	}
+}
+
+func assertUnavailable(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("got nil error, want ErrStripeUnavailable")
+	}
+	if !errors.Is(err, onboarding.ErrStripeUnavailable) {
+		t.Fatalf("error %q is not ErrStripeUnavailable", err)
+	}
+	e, ok := onboarding.AsError(err)
+	if !ok {
+		t.Fatalf("error %T is not *onboarding.Error", err)
+	}
+	if e.Kind != onboarding.KindProviderUnavailable || e.Message != onboarding.ErrStripeUnavailable.Message || e.Param != "" {
+		t.Errorf("error = %+v, want the ErrStripeUnavailable sentinel's kind, message and no param", e)
+	}
+	assertNoEcho(t, "Error()", err.Error())
+	t.Logf("logged as: %v", err)
+}
+
+func assertRejected(t *testing.T, err error, param, message string) {
+	t.Helper()
+	e, ok := onboarding.AsError(err)
+	if !ok {
+		t.Fatalf("error %v (%T) is not *onboarding.Error", err, err)
+	}
+	if e.Kind != onboarding.KindInvalid || e.Code != "stripe_invalid_request" {
+		t.Errorf("Kind, Code = %v, %q; want KindInvalid, stripe_invalid_request", e.Kind, e.Code)
+	}
+	if errors.Is(err, onboarding.ErrStripeUnavailable) {
+		t.Error("a refusal must not count as ErrStripeUnavailable")
+	}
+	if e.Param != param {
+		t.Errorf("Param = %q, want Stripe's %q", e.Param, param)
+	}
+	// The client sees Stripe's own message, echo included: that is intended.
+	if e.Message != message {
+		t.Errorf("Message = %q, want Stripe's %q", e.Message, message)
+	}
+	// What is logged beyond the message, the cause, carries none of it.
+	cause := errors.Unwrap(err)
+	if cause == nil {
+		t.Fatal("no cause kept for the logs")
+	}
+	assertNoEcho(t, "cause", cause.Error())
+	assertNoEcho(t, "Error() without the client message", strings.Replace(err.Error(), e.Message, "", 1))
+	for _, want := range []string{"status 400", "invalid_request_error", "req_fault_injected"} {
+		if !strings.Contains(cause.Error(), want) {
+			t.Errorf("cause %q lacks %q", cause, want)
+		}
+	}
+}
+
+func assertNoEcho(t *testing.T, what, text string) {
+	t.Helper()
+	for _, v := range sentValues {
+		if strings.Contains(text, v) {
+			t.Errorf("%s contains %q, which was sent to Stripe: %s", what, v, text)
+		}
+	}
+}
