@@ -161,8 +161,12 @@ func (st *Store) ReleaseClaim(ctx context.Context, userID, claimID string, forge
 	update := "SET lease_until = :zero"
 	values := map[string]types.AttributeValue{":zero": n(0), ":claim": s(claimID)}
 	if forget {
-		update = "SET lease_until = :zero, attempt = attempt + :one REMOVE create_params"
-		values[":one"] = n(1)
+		// The params are overwritten with JSON null (what ClaimCreation
+		// stores for no params) rather than REMOVEd: minidyn v0.8.2, the dev
+		// server's engine, silently ignores REMOVE in UpdateItem, so the
+		// refused params would be replayed forever.
+		update = "SET lease_until = :zero, attempt = attempt + :one, create_params = :noParams"
+		values[":one"], values[":noParams"] = n(1), s("null")
 	}
 	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &st.table, Key: userKey(userID),
