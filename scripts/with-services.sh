@@ -63,7 +63,8 @@ wait_up() {
   done
 }
 
-start "$logdir/moto.log" "$root/.venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port"
+# moto is not thread-safe: scripts/moto_server.py serializes its requests.
+start "$logdir/moto.log" "$root/.venv/bin/python" "$root/scripts/moto_server.py" -H 127.0.0.1 -p "$moto_port"
 moto_pid=${pids[-1]}
 start "$logdir/stripe-mock.log" "$stripe_mock" -strict-version-check \
   -http-addr "127.0.0.1:$sm_http_port" -https-addr "127.0.0.1:$sm_https_port"

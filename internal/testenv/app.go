@@ -62,6 +62,9 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 		env[k] = v
 	}
 	logs := &LogBuffer{}
+	allLogsMu.Lock()
+	allLogs = append(allLogs, logs)
+	allLogsMu.Unlock()
 	a, err := app.New(context.Background(), app.Options{
 		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 		Logger:    slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -123,4 +126,20 @@ func (b *LogBuffer) Lines() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]string(nil), b.lines...)
+}
+
+var (
+	allLogsMu sync.Mutex
+	allLogs   []*LogBuffer
+)
+
+// AllLogLines returns every line every Stack of this test binary logged.
+func AllLogLines() []string {
+	allLogsMu.Lock()
+	defer allLogsMu.Unlock()
+	var out []string
+	for _, b := range allLogs {
+		out = append(out, b.Lines()...)
+	}
+	return out
 }

@@ -95,6 +95,7 @@ type StripeRequest struct {
 	Form           url.Values
 	IdempotencyKey string
 	Status         int
+	Replayed       bool // answered from the idempotency emulation, not Stripe
 }
 
 // Recorder is a reverse proxy in front of stripe-mock that records every
@@ -106,6 +107,18 @@ type Recorder struct {
 	log []StripeRequest
 	// Intercept, when set, may answer a request itself (return true).
 	intercept func(w http.ResponseWriter, r *http.Request) bool
+	// idempotency, when on, replays responses by Idempotency-Key as Stripe
+	// does, since stripe-mock does not.
+	proxy       *httputil.ReverseProxy
+	idempotency bool
+	saved       map[string]savedResponse
+	inFlight    map[string]bool
+}
+
+type savedResponse struct {
+	status int
+	header http.Header
+	body   []byte
 }
 
 // NewRecorder starts a Recorder in front of stripe-mock.
@@ -116,6 +129,7 @@ func NewRecorder(t testing.TB) *Recorder {
 	}
 	rec := &Recorder{}
 	proxy := httputil.NewSingleHostReverseProxy(target)
+	rec.proxy = proxy
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -123,23 +137,82 @@ func NewRecorder(t testing.TB) *Recorder {
 		if r.Method == http.MethodGet {
 			form = r.URL.Query()
 		}
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := &statusWriter{ResponseWriter: w}
 		rec.mu.Lock()
 		intercept := rec.intercept
 		rec.mu.Unlock()
 		if intercept == nil || !intercept(sw, r) {
-			proxy.ServeHTTP(sw, r)
+			rec.forward(proxy, sw, r)
 		}
 		rec.mu.Lock()
 		rec.log = append(rec.log, StripeRequest{
 			Method: r.Method, Path: r.URL.Path, Form: form,
 			IdempotencyKey: r.Header.Get("Idempotency-Key"), Status: sw.status,
+			Replayed: sw.Header().Get("Idempotent-Replayed") == "true",
 		})
 		rec.mu.Unlock()
 	}))
 	t.Cleanup(srv.Close)
 	rec.URL = srv.URL
 	return rec
+}
+
+// EmulateIdempotency makes the Recorder replay POST responses by
+// Idempotency-Key like Stripe: the first response that came from Stripe is
+// saved and returned again; a key whose request is still running gets 409.
+func (r *Recorder) EmulateIdempotency() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.idempotency, r.saved, r.inFlight = true, map[string]savedResponse{}, map[string]bool{}
+}
+
+// forward sends req to stripe-mock, through the idempotency emulation when
+// it is on. The upstream call is detached from the client: like Stripe, it
+// completes even when our client gave up waiting.
+func (r *Recorder) forward(proxy *httputil.ReverseProxy, w http.ResponseWriter, req *http.Request) {
+	key := req.Header.Get("Idempotency-Key")
+	r.mu.Lock()
+	on := r.idempotency && key != "" && req.Method == http.MethodPost
+	if on {
+		if saved, ok := r.saved[key]; ok {
+			r.mu.Unlock()
+			for k, v := range saved.header {
+				w.Header()[k] = v
+			}
+			w.Header().Set("Idempotent-Replayed", "true")
+			w.WriteHeader(saved.status)
+			_, _ = w.Write(saved.body)
+			return
+		}
+		if r.inFlight[key] {
+			r.mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusConflict)
+			_, _ = w.Write([]byte(`{"error":{"type":"invalid_request_error","code":"idempotency_key_in_use","message":"There is currently another in-progress request using this Idempotent Key."}}`))
+			return
+		}
+		r.inFlight[key] = true
+	}
+	r.mu.Unlock()
+	capture := httptest.NewRecorder()
+	proxy.ServeHTTP(capture, req.WithContext(context.WithoutCancel(req.Context())))
+	if on {
+		r.mu.Lock()
+		delete(r.inFlight, key)
+		r.saved[key] = savedResponse{status: capture.Code, header: capture.Header().Clone(), body: capture.Body.Bytes()}
+		r.mu.Unlock()
+	}
+	for k, v := range capture.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(capture.Code)
+	_, _ = w.Write(capture.Body.Bytes())
+}
+
+// Forward lets an intercept pass a request on to Stripe (through the
+// idempotency emulation) and then do something with the answer.
+func (r *Recorder) Forward(w http.ResponseWriter, req *http.Request) {
+	r.forward(r.proxy, w, req)
 }
 
 // SetIntercept installs (or with nil removes) a fault injector.
@@ -182,6 +255,28 @@ type statusWriter struct {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
+	if w.status == 0 {
+		w.status = code
+	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// Write records an implicit 200. A hijacked connection records status 0.
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// AccountsCreatedPerUser counts, per metadata[platform_user_id], the account
+// creations Stripe really performed: 2xx answers that were not replays.
+func (r *Recorder) AccountsCreatedPerUser() map[string]int {
+	out := map[string]int{}
+	for _, req := range r.Requests("POST /v1/accounts") {
+		if req.Path == "/v1/accounts" && req.Status >= 200 && req.Status < 300 && !req.Replayed {
+			out[req.Form.Get("metadata[platform_user_id]")]++
+		}
+	}
+	return out
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/connectexpress/onboarding/shared/onboarding"
@@ -34,7 +33,7 @@ func (st *Store) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onbo
 	if c.CreateIfMissing {
 		items = append(items, accountIndexPut(st.table, c.AccountID, c.UserID))
 	}
-	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	err = st.transact(ctx, items)
 	var tce *types.TransactionCanceledException
 	switch {
 	case err == nil:

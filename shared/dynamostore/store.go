@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -122,7 +123,7 @@ func (st *Store) CompleteCreation(ctx context.Context, rec onboarding.AccountRec
 	if err != nil {
 		return err
 	}
-	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	err = st.transact(ctx, []types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName: &st.table,
 			Key:       userKey(rec.UserID),
@@ -140,7 +141,7 @@ func (st *Store) CompleteCreation(ctx context.Context, rec onboarding.AccountRec
 			},
 		}},
 		accountIndexPut(st.table, rec.AccountID, rec.UserID),
-	}})
+	})
 	return conditional(err)
 }
 
@@ -329,4 +330,38 @@ func number(item map[string]types.AttributeValue, name string) (int64, bool) {
 func timeOf(item map[string]types.AttributeValue, name string) time.Time {
 	t, _ := time.Parse(time.RFC3339Nano, str(item, name))
 	return t
+}
+
+// transactConflictRetries bounds how often a transaction that collided with
+// another one on the same item is tried again.
+const transactConflictRetries = 3
+
+// transact runs a write transaction. DynamoDB cancels a transaction that
+// races another on the same item (TransactionConflict); retrying it here,
+// briefly, saves the caller a 503 and Stripe a redelivery.
+func (st *Store) transact(ctx context.Context, items []types.TransactWriteItem) error {
+	for attempt := 0; ; attempt++ {
+		_, err := st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		if err == nil || attempt == transactConflictRetries || !transactionConflict(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * time.Duration(5+rand.IntN(20)) * time.Millisecond):
+		}
+	}
+}
+
+func transactionConflict(err error) bool {
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		return false
+	}
+	for _, r := range tce.CancellationReasons {
+		if aws.ToString(r.Code) == "TransactionConflict" {
+			return true
+		}
+	}
+	return false
 }

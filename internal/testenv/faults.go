@@ -1,0 +1,141 @@
+package testenv
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/connectexpress/onboarding/shared/dynamostore"
+)
+
+// FlakyDB wraps a store client and fails every call while Down is set, with
+// the error DynamoDB gives a throttled table.
+type FlakyDB struct {
+	dynamostore.Client
+	Down     atomic.Bool
+	Failures atomic.Int64
+}
+
+var _ dynamostore.Client = (*FlakyDB)(nil)
+
+func (f *FlakyDB) fail() error {
+	if f.Down.Load() {
+		f.Failures.Add(1)
+		return &types.ProvisionedThroughputExceededException{Message: aws.String("injected: rate of requests exceeds the allowed throughput")}
+	}
+	return nil
+}
+
+func (f *FlakyDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	return f.Client.GetItem(ctx, in, o...)
+}
+
+func (f *FlakyDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	return f.Client.PutItem(ctx, in, o...)
+}
+
+func (f *FlakyDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	return f.Client.UpdateItem(ctx, in, o...)
+}
+
+func (f *FlakyDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	return f.Client.TransactWriteItems(ctx, in, o...)
+}
+
+func (f *FlakyDB) CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, o ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error) {
+	return f.Client.(dynamostore.TableAdmin).CreateTable(ctx, in, o...)
+}
+
+// CuttableMoto is a TCP proxy in front of moto_server whose connection can
+// be cut and restored, so DynamoDB becomes unreachable mid-run without moto
+// losing its in-memory state (a stopped moto forgets every table).
+type CuttableMoto struct {
+	Client *dynamodb.Client
+	cut    atomic.Bool
+	mu     sync.Mutex
+	open   []net.Conn
+}
+
+// NewCuttableMoto starts the proxy and returns a client that goes through it.
+func NewCuttableMoto(t testing.TB) *CuttableMoto {
+	target, err := url.Parse(require(t, "TEST_DYNAMODB_ENDPOINT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &CuttableMoto{}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if m.cut.Load() {
+				if tc, ok := c.(*net.TCPConn); ok {
+					_ = tc.SetLinger(0) // reset, like a host that went away
+				}
+				c.Close()
+				continue
+			}
+			go m.pipe(c, target.Host)
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); m.Cut(); m.cut.Store(false) })
+	m.Client = dynamodb.New(dynamodb.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String("http://" + ln.Addr().String()),
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+	})
+	return m
+}
+
+func (m *CuttableMoto) pipe(c net.Conn, target string) {
+	up, err := net.Dial("tcp", target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	m.mu.Lock()
+	m.open = append(m.open, c, up)
+	m.mu.Unlock()
+	go func() { _, _ = io.Copy(up, c); up.Close() }()
+	_, _ = io.Copy(c, up)
+	c.Close()
+}
+
+// Cut drops every open connection and refuses new ones.
+func (m *CuttableMoto) Cut() {
+	m.cut.Store(true)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.open {
+		c.Close()
+	}
+	m.open = nil
+}
+
+// Restore lets connections through again.
+func (m *CuttableMoto) Restore() { m.cut.Store(false) }
