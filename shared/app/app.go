@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,6 +41,8 @@ type Options struct {
 	Logger    *slog.Logger                // default JSON to stderr at LOG_LEVEL
 	DynamoDB  dynamostore.Client          // default: the AWS SDK client
 	Needs     config.Needs
+	// StripeTransport carries Stripe requests (default net/http's).
+	StripeTransport http.RoundTripper
 }
 
 // New loads configuration (and secrets, from Secrets Manager when
@@ -99,6 +102,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	connect := stripeconnect.New(stripeconnect.Config{
 		SecretKey: cfg.StripeSecretKey, APIBase: cfg.StripeAPIBase,
 		Timeout: cfg.StripeTimeout, MaxNetworkRetries: cfg.StripeMaxRetries, Logger: logger,
+		Transport: opts.StripeTransport,
 	})
 	return &App{
 		Config:   cfg,

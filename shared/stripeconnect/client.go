@@ -33,6 +33,9 @@ type Config struct {
 	Timeout           time.Duration
 	MaxNetworkRetries int64
 	Logger            *slog.Logger
+	// Transport, when set, carries the requests (tests and benchmarks count
+	// them with it); Timeout still applies.
+	Transport http.RoundTripper
 }
 
 // Client implements onboarding.Connect with an injected stripe-go client:
@@ -53,7 +56,7 @@ func New(cfg Config) *Client {
 		logger = slog.Default()
 	}
 	backendCfg := &stripe.BackendConfig{
-		HTTPClient:        &http.Client{Timeout: cfg.Timeout},
+		HTTPClient:        &http.Client{Timeout: cfg.Timeout, Transport: cfg.Transport},
 		MaxNetworkRetries: stripe.Int64(cfg.MaxNetworkRetries),
 		// stripe-go logs every 4xx at error level by default; ours decides.
 		LeveledLogger: quietLogger{logger},
