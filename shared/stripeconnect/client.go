@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
-	"github.com/stripe/stripe-go/v76/client"
+	"github.com/stripe/stripe-go/v76/account"
+	"github.com/stripe/stripe-go/v76/accountlink"
+	"github.com/stripe/stripe-go/v76/loginlink"
 
 	"github.com/connectexpress/onboarding/shared/onboarding"
 )
@@ -38,10 +40,13 @@ type Config struct {
 	Transport http.RoundTripper
 }
 
-// Client implements onboarding.Connect with an injected stripe-go client:
-// never the package-global stripe.Key.
+// Client implements onboarding.Connect with injected stripe-go resource
+// clients: never the package-global stripe.Key, and not client.API, which
+// links every Stripe resource into the binary (+2.7 MiB, slower cold start).
 type Client struct {
-	api *client.API
+	accounts     account.Client
+	accountLinks accountlink.Client
+	loginLinks   loginlink.Client
 }
 
 var _ onboarding.Connect = (*Client)(nil)
@@ -64,12 +69,12 @@ func New(cfg Config) *Client {
 	if cfg.APIBase != "" {
 		backendCfg.URL = stripe.String(cfg.APIBase)
 	}
-	backends := &stripe.Backends{
-		API:     stripe.GetBackendWithConfig(stripe.APIBackend, backendCfg),
-		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, backendCfg),
-		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, backendCfg),
+	api := stripe.GetBackendWithConfig(stripe.APIBackend, backendCfg)
+	return &Client{
+		accounts:     account.Client{B: api, Key: cfg.SecretKey},
+		accountLinks: accountlink.Client{B: api, Key: cfg.SecretKey},
+		loginLinks:   loginlink.Client{B: api, Key: cfg.SecretKey},
 	}
-	return &Client{api: client.New(cfg.SecretKey, backends)}
 }
 
 // CreateAccount creates an Express account with the platform's prefill.
@@ -88,7 +93,7 @@ func (c *Client) CreateAccount(ctx context.Context, p onboarding.CreateAccountPa
 	}
 	params.Context = ctx
 	params.SetIdempotencyKey(idempotencyKey)
-	acct, err := c.api.Accounts.New(params)
+	acct, err := c.accounts.New(params)
 	if err != nil {
 		return onboarding.CreatedAccount{}, mapError(err)
 	}
@@ -103,7 +108,7 @@ func (c *Client) CreateAccount(ctx context.Context, p onboarding.CreateAccountPa
 func (c *Client) GetAccount(ctx context.Context, accountID string) (onboarding.AccountState, error) {
 	params := &stripe.AccountParams{}
 	params.Context = ctx
-	acct, err := c.api.Accounts.GetByID(accountID, params)
+	acct, err := c.accounts.GetByID(accountID, params)
 	if err != nil {
 		return onboarding.AccountState{}, mapError(err)
 	}
@@ -119,7 +124,7 @@ func (c *Client) UpdateAccount(ctx context.Context, accountID string, p onboardi
 	params := &stripe.AccountParams{}
 	applyPrefill(params, p)
 	params.Context = ctx
-	_, err := c.api.Accounts.Update(accountID, params)
+	_, err := c.accounts.Update(accountID, params)
 	return mapError(err)
 }
 
@@ -162,7 +167,7 @@ func (c *Client) CreateOnboardingLink(ctx context.Context, r onboarding.LinkRequ
 		params.CollectionOptions = &stripe.AccountLinkCollectionOptionsParams{Fields: stripe.String(r.CollectFields)}
 	}
 	params.Context = ctx
-	link, err := c.api.AccountLinks.New(params)
+	link, err := c.accountLinks.New(params)
 	if err != nil {
 		return onboarding.OnboardingLink{}, mapError(err)
 	}
@@ -173,7 +178,7 @@ func (c *Client) CreateOnboardingLink(ctx context.Context, r onboarding.LinkRequ
 func (c *Client) CreateDashboardLink(ctx context.Context, accountID string) (string, error) {
 	params := &stripe.LoginLinkParams{Account: stripe.String(accountID)}
 	params.Context = ctx
-	link, err := c.api.LoginLinks.New(params)
+	link, err := c.loginLinks.New(params)
 	if err != nil {
 		return "", mapError(err)
 	}

@@ -1,0 +1,48 @@
+package bench
+
+import (
+	"testing"
+
+	"github.com/connectexpress/onboarding/internal/testenv"
+)
+
+// TestRouteCostsMeetTheTargets pins issue 6's per-route request targets, so
+// a change that adds a DynamoDB or Stripe call to a hot route fails a test.
+func TestRouteCostsMeetTheTargets(t *testing.T) {
+	h, err := NewHarness(testenv.StripeAPIBase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, err := Count(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, max := range map[string]Usage{
+		"create (existing)":   {DynamoRequests: 1},
+		"status":              {DynamoRequests: 1},
+		"webhook (new event)": {DynamoRequests: 2},
+		"webhook (duplicate)": {DynamoRequests: 1},
+	} {
+		got := counts[name]
+		if got.DynamoRequests > max.DynamoRequests || got.StripeRequests != 0 {
+			t.Errorf("%s: %d DynamoDB and %d Stripe requests, want at most %d and 0", name, got.DynamoRequests, got.StripeRequests, max.DynamoRequests)
+		}
+	}
+	for name, u := range counts {
+		t.Logf("%-22s dynamodb=%d rru=%.1f wru=%.1f stripe=%d", name, u.DynamoRequests, u.ReadUnits, u.WriteUnits, u.StripeRequests)
+	}
+}
+
+func TestStubHarnessAnswersEveryScenario(t *testing.T) {
+	h := NewStubHarness()
+	st := &state{}
+	for _, sc := range Scenarios {
+		call, err := sc.Prepare(h, st)
+		if err != nil {
+			t.Fatalf("%s: %v", sc.Name, err)
+		}
+		if r := call(); r.StatusCode != sc.Want {
+			t.Fatalf("%s: %d %s", sc.Name, r.StatusCode, r.Body)
+		}
+	}
+}

@@ -1,0 +1,226 @@
+package bench
+
+import (
+	"archive/zip"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/connectexpress/onboarding/shared/httpapi"
+)
+
+// ReportOptions steer Report.
+type ReportOptions struct {
+	Rounds     int
+	StripeBase string
+	Dir        string // build output, default .cache/bench
+}
+
+// Prices (USD, us-east-1, on-demand, as published in 2026) that the cost
+// estimate uses; the table prints them beside the result.
+const (
+	lambdaArmPerGBSecond = 0.0000133334
+	lambdaPerRequest     = 0.20 / 1e6
+	httpAPIPerRequest    = 1.00 / 1e6
+	dynamoPerWRU         = 0.625 / 1e6
+	dynamoPerRRU         = 0.125 / 1e6
+)
+
+// journey is what one completed onboarding costs in route calls: the inputs
+// of the estimate, printed with it.
+var journey = []struct {
+	scenario string
+	calls    float64
+}{
+	{"create (new user)", 1}, {"create (existing)", 1}, {"onboarding link", 1}, {"refresh", 0.5},
+	{"status", 3}, {"status with refresh", 1}, {"dashboard link", 1},
+	{"webhook (new event)", 8}, {"webhook (duplicate)", 1},
+}
+
+// Report builds, measures and prints the table.
+func Report(w io.Writer, o ReportOptions) error {
+	if o.Dir == "" {
+		o.Dir = filepath.Join(".cache", "bench")
+	}
+	o.Dir, _ = filepath.Abs(o.Dir)
+	start := time.Now()
+	fmt.Fprintf(w, "# make bench, %s, %s/%s, %d CPUs, %s\n\n", start.UTC().Format("2006-01-02 15:04 MST"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+
+	names := []string{"hello-world"}
+	for _, r := range httpapi.Routes {
+		names = append(names, r.Function)
+	}
+	pkg := func(name string) string {
+		if name == "hello-world" {
+			return "./bench/helloworld"
+		}
+		return "./functions/" + name
+	}
+	sizes := map[string][2]int64{}
+	var hostBins []Binary
+	for _, name := range names {
+		arm := filepath.Join(o.Dir, "arm64", name, "bootstrap")
+		if err := build(pkg(name), arm, "arm64"); err != nil {
+			return err
+		}
+		size, zipped, err := sizeAndZipped(arm)
+		if err != nil {
+			return err
+		}
+		sizes[name] = [2]int64{size, zipped}
+		host := filepath.Join(o.Dir, "host", name, "bootstrap")
+		if err := build(pkg(name), host, runtime.GOARCH); err != nil {
+			return err
+		}
+		hostBins = append(hostBins, Binary{Name: name, Path: host})
+	}
+	rie, _ := filepath.Abs(filepath.Join(".cache", "bin", "aws-lambda-rie"))
+	if err := run("go", "build", "-C", "tools", "-o", rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"); err != nil {
+		return err
+	}
+
+	counter := NewCounter()
+	defer counter.Close()
+	env := []string{
+		"STRIPE_SECRET_KEY=sk_test_bench", "STRIPE_WEBHOOK_SECRET=whsec_bench", "STRIPE_API_BASE=" + counter.URL,
+		"DYNAMODB_ENDPOINT=" + counter.URL, "AWS_ENDPOINT_URL=" + counter.URL, "AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench", "TABLE_NAME=bench",
+		"FRONTEND_URL=https://frontend.example", "PUBLIC_API_URL=https://api.example",
+	}
+	// No JWT, no token, no signature: each function answers 401, 302 or 400
+	// without I/O, so any request the counter sees was made by init.
+	event := []byte(`{"version":"2.0","routeKey":"GET /accounts/me","rawPath":"/accounts/me","headers":{},"requestContext":{"http":{"method":"GET","path":"/accounts/me"},"requestId":"bench"}}`)
+	colds, err := MeasureColdStarts(rie, hostBins, o.Rounds, env, event, counter)
+	if err != nil {
+		return err
+	}
+	base := colds["hello-world"].Median()
+	baseSize := sizes["hello-world"][0]
+
+	fmt.Fprintf(w, "## Functions (arm64 size; cold start = INIT REPORT of the %s build under aws-lambda-rie, %d interleaved runs each)\n\n", runtime.GOARCH, o.Rounds)
+	fmt.Fprintln(w, "| function | arm64 stripped | zipped | vs hello | cold start median | max | vs hello (median) | requests during init |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|")
+	for _, name := range names {
+		c, s := colds[name], sizes[name]
+		fmt.Fprintf(w, "| %s | %.1f MiB | %.1f MiB | %.2fx | %.2f ms | %.2f ms | %.2fx | %d |\n", name,
+			mib(s[0]), mib(s[1]), float64(s[0])/float64(baseSize), c.Median(), c.Max(), c.Median()/base, c.Calls)
+	}
+	if trace, err := InitTrace(rie, hostBins[1].Path, env, event, 5); err == nil {
+		fmt.Fprintf(w, "\nSlowest package inits of %s (GODEBUG=inittrace=1): %v\n", hostBins[1].Name, trace)
+	}
+
+	real, err := NewHarness(o.StripeBase)
+	if err != nil {
+		return err
+	}
+	counts, err := Count(real)
+	if err != nil {
+		return err
+	}
+	warm, err := Benchmark(real)
+	if err != nil {
+		return err
+	}
+	own, err := Benchmark(NewStubHarness())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\n## Routes (warm, in process: store on the in-process DynamoDB engine, Stripe on stripe-mock over loopback; \"own code\" = the same call with both answered by in-memory stubs)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| route call | ns/op | B/op | allocs/op | own code ns/op | own share | DynamoDB requests | RRU | WRU | Stripe requests |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, sc := range Scenarios {
+		l, s, u := warm[sc.Name], own[sc.Name], counts[sc.Name]
+		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %.0f%% | %d | %.1f | %.1f | %d |\n", sc.Name, l.NsPerOp, l.BytesPerOp, l.AllocsPerOp,
+			s.NsPerOp, 100*float64(s.NsPerOp)/float64(l.NsPerOp), u.DynamoRequests, u.ReadUnits, u.WriteUnits, u.StripeRequests)
+	}
+
+	memoryMB := templateMemory()
+	fmt.Fprintf(w, "\n## Cost per 1,000 completed onboardings (estimate)\n\n")
+	fmt.Fprintf(w, "Inputs: one onboarding =")
+	for _, j := range journey {
+		fmt.Fprintf(w, " %g x %s;", j.calls, j.scenario)
+	}
+	fmt.Fprintf(w, " Lambda arm64 %d MB at $%.10f/GB-s and $0.20/M requests, billed per ms; HTTP API $1.00/M requests; DynamoDB on-demand $0.625/M WRU, $0.125/M RRU.\n\n", memoryMB, lambdaArmPerGBSecond)
+	fmt.Fprintln(w, "| duration assumption | Lambda | HTTP API | DynamoDB | total per 1,000 |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	for _, a := range []struct {
+		name                 string
+		perStripe, perDynamo float64 // ms of network wait added per request
+	}{
+		{"measured here (loopback)", 0, 0},
+		{"in AWS: +300 ms per Stripe call, +5 ms per DynamoDB request", 300, 5},
+	} {
+		var lambda, api, dynamo float64
+		for _, j := range journey {
+			u, l := counts[j.scenario], warm[j.scenario]
+			ms := float64(l.NsPerOp)/1e6 + a.perStripe*float64(u.StripeRequests) + a.perDynamo*float64(u.DynamoRequests)
+			billedMs := float64(int(ms) + 1)
+			lambda += j.calls * (billedMs/1000*float64(memoryMB)/1024*lambdaArmPerGBSecond + lambdaPerRequest)
+			api += j.calls * httpAPIPerRequest
+			dynamo += j.calls * (u.ReadUnits*dynamoPerRRU + u.WriteUnits*dynamoPerWRU)
+		}
+		fmt.Fprintf(w, "| %s | $%.4f | $%.4f | $%.4f | **$%.4f** |\n", a.name, 1000*lambda, 1000*api, 1000*dynamo, 1000*(lambda+api+dynamo))
+	}
+	fmt.Fprintf(w, "\nAt idle the stack costs nothing but the table's storage (on-demand, no provisioned capacity). Measured in %v.\n", time.Since(start).Round(time.Second))
+	return nil
+}
+
+func build(pkg, out, arch string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-ldflags=-s -w", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s for %s: %v\n%s", pkg, arch, err, b)
+	}
+	return nil
+}
+
+func run(name string, args ...string) error {
+	if b, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("%s %v: %v\n%s", name, args, err, b)
+	}
+	return nil
+}
+
+func sizeAndZipped(path string) (int64, int64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	f, err := zw.CreateHeader(&zip.FileHeader{Name: "bootstrap", Method: zip.Deflate})
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := f.Write(data); err != nil {
+		return 0, 0, err
+	}
+	if err := zw.Close(); err != nil {
+		return 0, 0, err
+	}
+	return int64(len(data)), int64(buf.Len()), nil
+}
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// templateMemory reads the functions' MemorySize from template.yaml, or 256.
+func templateMemory() int {
+	b, err := os.ReadFile("template.yaml")
+	if err != nil {
+		return 256
+	}
+	if m := regexp.MustCompile(`(?m)^\s*MemorySize:\s*(\d+)`).FindSubmatch(b); m != nil {
+		if v, err := strconv.Atoi(string(m[1])); err == nil {
+			return v
+		}
+	}
+	return 256
+}

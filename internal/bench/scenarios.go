@@ -1,0 +1,171 @@
+package bench
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// Scenario is one kind of route call. Prepare runs untimed before each call
+// and returns the call itself.
+type Scenario struct {
+	Name    string
+	Want    int
+	Prepare func(h *Harness, s *state) (func() events.APIGatewayV2HTTPResponse, error)
+}
+
+// state keeps what scenarios share on one harness.
+type state struct {
+	user, activeUser, dupUser string
+	created                   int64
+}
+
+func (s *state) onboarded(h *Harness) (string, error) {
+	if s.user == "" {
+		u, err := h.Onboarded()
+		if err != nil {
+			return "", err
+		}
+		s.user = u
+	}
+	return s.user, nil
+}
+
+func (s *state) nextCreated() int64 {
+	if s.created == 0 {
+		s.created = time.Now().Unix() - 86400
+	}
+	s.created++
+	return s.created
+}
+
+// Scenarios are the route calls `make bench` measures.
+var Scenarios = []Scenario{
+	{"create (new user)", 201, func(h *Harness, _ *state) (func() events.APIGatewayV2HTTPResponse, error) {
+		u := h.NewUser()
+		return func() events.APIGatewayV2HTTPResponse { return h.Call("POST", "/accounts", u, nil, nil, "{}") }, nil
+	}},
+	{"create (existing)", 200, func(h *Harness, s *state) (func() events.APIGatewayV2HTTPResponse, error) {
+		u, err := s.onboarded(h)
+		return func() events.APIGatewayV2HTTPResponse { return h.Call("POST", "/accounts", u, nil, nil, "{}") }, err
+	}},
+	{"onboarding link", 200, func(h *Harness, s *state) (func() events.APIGatewayV2HTTPResponse, error) {
+		u, err := s.onboarded(h)
+		return func() events.APIGatewayV2HTTPResponse {
+			return h.Call("POST", "/accounts/me/onboarding-link", u, nil, nil, "")
+		}, err
+	}},
+	{"refresh", 302, func(h *Harness, s *state) (func() events.APIGatewayV2HTTPResponse, error) {
+		u, err := s.onboarded(h)
+		if err != nil {
+			return nil, err
+		}
+		token, err := h.RefreshToken(u)
+		return func() events.APIGatewayV2HTTPResponse {
+			return h.Call("GET", "/onboarding/refresh", "", map[string]string{"token": token}, nil, "")
+		}, err
+	}},
+	{"status", 200, func(h *Harness, s *state) (func() events.APIGatewayV2HTTPResponse, error) {
+		u, err := s.onboarded(h)
+		return func() events.APIGatewayV2HTTPResponse { return h.Call("GET", "/accounts/me", u, nil, nil, "") }, err
+	}},
+	{"status with refresh", 200, func(h *Harness, s *state) (func() events.APIGatewayV2HTTPResponse, error) {
+		u, err := s.onboarded(h)
+		return func() events.APIGatewayV2HTTPResponse {
+			return h.Call("GET", "/accounts/me", u, map[string]string{"refresh": "true"}, nil, "")
+		}, err
+	}},
+	{"dashboard link", 200, func(h *Harness, s *state) (func() events.APIGatewayV2HTTPResponse, error) {
+		if s.activeUser == "" {
+			u, err := h.Onboarded()
+			if err != nil {
+				return nil, err
+			}
+			if r := h.Webhook(fmt.Sprintf("evt_active_%s", u), u, s.nextCreated()+1_000_000, true); r.StatusCode != 200 {
+				return nil, fmt.Errorf("activate: %d %s", r.StatusCode, r.Body)
+			}
+			s.activeUser = u
+		}
+		u := s.activeUser
+		return func() events.APIGatewayV2HTTPResponse {
+			return h.Call("POST", "/accounts/me/dashboard-link", u, nil, nil, "")
+		}, nil
+	}},
+	{"webhook (new event)", 200, func(h *Harness, s *state) (func() events.APIGatewayV2HTTPResponse, error) {
+		u, err := s.onboarded(h)
+		created := s.nextCreated()
+		id := fmt.Sprintf("evt_new_%d", created)
+		return func() events.APIGatewayV2HTTPResponse { return h.Webhook(id, u, created, false) }, err
+	}},
+	{"webhook (duplicate)", 200, func(h *Harness, s *state) (func() events.APIGatewayV2HTTPResponse, error) {
+		if s.dupUser == "" {
+			u, err := h.Onboarded()
+			if err != nil {
+				return nil, err
+			}
+			if r := h.Webhook("evt_dup", u, 1_700_000_000, false); r.StatusCode != 200 {
+				return nil, fmt.Errorf("first delivery: %d", r.StatusCode)
+			}
+			s.dupUser = u
+		}
+		u := s.dupUser
+		return func() events.APIGatewayV2HTTPResponse { return h.Webhook("evt_dup", u, 1_700_000_000, false) }, nil
+	}},
+}
+
+// Count measures what one call of each scenario costs.
+func Count(h *Harness) (map[string]Usage, error) {
+	st := &state{}
+	out := map[string]Usage{}
+	for _, sc := range Scenarios {
+		call, err := sc.Prepare(h, st)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", sc.Name, err)
+		}
+		h.DB.Take()
+		h.Stripe.Take()
+		if r := call(); r.StatusCode != sc.Want {
+			return nil, fmt.Errorf("%s: status %d, want %d: %s", sc.Name, r.StatusCode, sc.Want, r.Body)
+		}
+		u := h.DB.Take()
+		u.StripeRequests = h.Stripe.Take()
+		out[sc.Name] = u
+	}
+	return out, nil
+}
+
+// Latency is one scenario's warm in-process cost.
+type Latency struct {
+	NsPerOp, BytesPerOp, AllocsPerOp int64
+}
+
+// Benchmark runs each scenario as a Go benchmark on h.
+func Benchmark(h *Harness) (map[string]Latency, error) {
+	st := &state{}
+	out := map[string]Latency{}
+	for _, sc := range Scenarios {
+		var failure error
+		r := testing.Benchmark(func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				call, err := sc.Prepare(h, st)
+				if err != nil {
+					failure = err
+					b.FailNow()
+				}
+				b.StartTimer()
+				if resp := call(); resp.StatusCode != sc.Want {
+					failure = fmt.Errorf("status %d: %s", resp.StatusCode, resp.Body)
+					b.FailNow()
+				}
+			}
+		})
+		if failure != nil {
+			return nil, fmt.Errorf("%s: %w", sc.Name, failure)
+		}
+		out[sc.Name] = Latency{r.NsPerOp(), r.AllocedBytesPerOp(), r.AllocsPerOp()}
+	}
+	return out, nil
+}
