@@ -280,3 +280,6 @@ func (r *Recorder) AccountsCreatedPerUser() map[string]int {
 	}
 	return out
 }
+
+// MotoEndpoint returns moto_server's URL (DynamoDB, Secrets Manager, ...).
+func MotoEndpoint(t testing.TB) string { return require(t, "TEST_DYNAMODB_ENDPOINT") }

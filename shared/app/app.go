@@ -11,12 +11,10 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/connectexpress/onboarding/shared/config"
 	"github.com/connectexpress/onboarding/shared/dynamostore"
@@ -60,21 +58,14 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	}
 
-	var awsCfg *aws.Config
-	loadAWS := func() (aws.Config, error) {
-		if awsCfg != nil {
-			return *awsCfg, nil
-		}
-		c, err := awsConfig(ctx, cfg, opts.LookupEnv)
-		awsCfg = &c
-		return c, err
-	}
+	awsEnvironment, awsErr := loadAWSEnv(opts.LookupEnv, cfg.DynamoDBEndpoint != "")
 	if cfg.SecretARN != "" {
-		c, err := loadAWS()
-		if err != nil {
-			return nil, fmt.Errorf("aws config: %w", err)
+		if awsErr != nil {
+			return nil, awsErr
 		}
-		if err := loadSecrets(ctx, secretsmanager.NewFromConfig(c), &cfg); err != nil {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := loadSecrets(ctx, awsEnvironment, &cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -88,13 +79,16 @@ func New(ctx context.Context, opts Options) (*App, error) {
 
 	db := opts.DynamoDB
 	if db == nil {
-		c, err := loadAWS()
-		if err != nil {
-			return nil, fmt.Errorf("aws config: %w", err)
+		if awsErr != nil {
+			return nil, awsErr
 		}
-		db = dynamodb.NewFromConfig(c, func(o *dynamodb.Options) {
-			if cfg.DynamoDBEndpoint != "" {
-				o.BaseEndpoint = aws.String(cfg.DynamoDBEndpoint)
+		endpoint := cfg.DynamoDBEndpoint
+		if endpoint == "" {
+			endpoint = awsEnvironment.endpoint("DYNAMODB")
+		}
+		db = dynamodb.NewFromConfig(awsEnvironment.config(), func(o *dynamodb.Options) {
+			if endpoint != "" {
+				o.BaseEndpoint = aws.String(endpoint)
 			}
 		})
 	}
@@ -144,36 +138,21 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// awsConfig loads the SDK configuration. Against a local endpoint without
-// credentials in the environment it uses static dummy ones, so the SDK never
-// probes the instance metadata service on a laptop or in CI.
-func awsConfig(ctx context.Context, cfg config.Config, lookupEnv func(string) (string, bool)) (aws.Config, error) {
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.Region)}
-	if _, hasKey := lookupEnv("AWS_ACCESS_KEY_ID"); cfg.DynamoDBEndpoint != "" && !hasKey {
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
-	}
-	return awsconfig.LoadDefaultConfig(ctx, opts...)
-}
-
 // secretDocument is the JSON stored in the stack's Secrets Manager secret.
 type secretDocument struct {
 	StripeSecretKey      string `json:"stripe_secret_key"`
 	StripeWebhookSecrets string `json:"stripe_webhook_secrets"` // comma-separated, newest first
 }
 
-type secretsReader interface {
-	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
-}
-
 // loadSecrets reads the Stripe secrets once per cold start. Errors never
 // include the secret's value.
-func loadSecrets(ctx context.Context, sm secretsReader, cfg *config.Config) error {
-	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(cfg.SecretARN)})
+func loadSecrets(ctx context.Context, e awsEnv, cfg *config.Config) error {
+	secret, err := e.getSecretString(ctx, &http.Client{Timeout: 5 * time.Second}, cfg.SecretARN)
 	if err != nil {
 		return fmt.Errorf("read secret %s: %w", cfg.SecretARN, err)
 	}
 	var doc secretDocument
-	if out.SecretString == nil || json.Unmarshal([]byte(*out.SecretString), &doc) != nil {
+	if json.Unmarshal([]byte(secret), &doc) != nil {
 		return errors.New("secret " + cfg.SecretARN + ` must be JSON: {"stripe_secret_key":"sk_...","stripe_webhook_secrets":"whsec_..."}`)
 	}
 	if doc.StripeSecretKey != "" {

@@ -28,7 +28,6 @@ type Config struct {
 
 	TableName        string
 	DynamoDBEndpoint string
-	Region           string
 	LogLevel         slog.Level
 
 	FrontendURL  string
@@ -76,7 +75,6 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 		SecretARN:        get("STRIPE_SECRET_ARN", ""),
 		TableName:        get("TABLE_NAME", DefaultTable),
 		DynamoDBEndpoint: get("DYNAMODB_ENDPOINT", ""),
-		Region:           get("AWS_REGION", "us-east-1"),
 		FrontendURL:      strings.TrimRight(get("FRONTEND_URL", DefaultFrontendURL), "/"),
 		PublicAPIURL:     strings.TrimRight(get("PUBLIC_API_URL", DefaultPublicAPIURL), "/"),
 	}
