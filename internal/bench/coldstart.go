@@ -80,28 +80,36 @@ func coldStartOnce(rie, bootstrap string, env []string, event []byte) (float64, 
 	return ms, err
 }
 
-// InitTrace runs bootstrap once with GODEBUG=inittrace=1 and returns the
-// package inits that took longest, as "pkg: N ms".
-func InitTrace(rie, bootstrap string, env []string, event []byte, top int) ([]string, error) {
-	_, logs, err := runOnce(rie, bootstrap, append(env, "GODEBUG=inittrace=1"), event)
-	if err != nil {
-		return nil, err
-	}
+// InitTrace runs bootstrap once outside the emulator with
+// GODEBUG=inittrace=1 (under it, the emulator's own inits would mix in) and
+// returns the package inits that took longest, as "pkg N ms". The function
+// stops after init, when it finds no Lambda runtime API.
+func InitTrace(bootstrap string, env []string, top int) ([]string, error) {
+	cmd := exec.Command(bootstrap)
+	cmd.Env = append(append(os.Environ(), env...), "GODEBUG=inittrace=1", "AWS_LAMBDA_RUNTIME_API=127.0.0.1:1")
+	logs, _ := cmd.CombinedOutput()
 	type entry struct {
 		pkg string
 		ms  float64
 	}
 	var entries []entry
-	for _, m := range initTraceLine.FindAllStringSubmatch(logs, -1) {
+	for _, m := range initTraceLine.FindAllStringSubmatch(string(logs), -1) {
 		ms, _ := strconv.ParseFloat(m[2], 64)
 		entries = append(entries, entry{m[1], ms})
 	}
+	if len(entries) == 0 {
+		return nil, errors.New("no inittrace output")
+	}
 	slices.SortFunc(entries, func(a, b entry) int { return int((b.ms - a.ms) * 1e6) })
 	var out []string
-	for i := 0; i < len(entries) && i < top; i++ {
-		out = append(out, fmt.Sprintf("%s %.3f ms", entries[i].pkg, entries[i].ms))
+	total := 0.0
+	for i, e := range entries {
+		total += e.ms
+		if i < top {
+			out = append(out, fmt.Sprintf("%s %.2f ms", e.pkg, e.ms))
+		}
 	}
-	return out, nil
+	return append([]string{fmt.Sprintf("all package inits %.2f ms", total)}, out...), nil
 }
 
 var initTraceLine = regexp.MustCompile(`init ([^ ]+) @[0-9.]+ ms, ([0-9.]+) ms clock`)

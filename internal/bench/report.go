@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/connectexpress/onboarding/shared/httpapi"
@@ -112,8 +113,10 @@ func Report(w io.Writer, o ReportOptions) error {
 		fmt.Fprintf(w, "| %s | %.1f MiB | %.1f MiB | %.2fx | %.2f ms | %.2f ms | %.2fx | %d |\n", name,
 			mib(s[0]), mib(s[1]), float64(s[0])/float64(baseSize), c.Median(), c.Max(), c.Median()/base, c.Calls)
 	}
-	if trace, err := InitTrace(rie, hostBins[1].Path, env, event, 5); err == nil {
-		fmt.Fprintf(w, "\nSlowest package inits of %s (GODEBUG=inittrace=1): %v\n", hostBins[1].Name, trace)
+	for _, b := range []Binary{hostBins[0], hostBins[1]} {
+		if trace, err := InitTrace(b.Path, env, 5); err == nil {
+			fmt.Fprintf(w, "\nPackage inits of %s (GODEBUG=inittrace=1): %s\n", b.Name, strings.Join(trace, "; "))
+		}
 	}
 
 	real, err := NewHarness(o.StripeBase)

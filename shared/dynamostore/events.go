@@ -12,13 +12,32 @@ import (
 
 // ApplyEvent writes the event's processed marker and its effect in one
 // transaction: either both exist or neither, so a crash can never leave an
-// event marked as done while its update is lost. One request for a new
-// event, one for a duplicate.
+// event marked as done while its update is lost. One request for a new or
+// duplicate event; two when an event has to create the record (healing a
+// crash between Stripe and our store at account creation).
 func (st *Store) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onboarding.EventOutcome, error) {
-	update, err := st.eventUpdate(c)
-	if err != nil {
-		return "", err
+	// The common case updates an existing record: marker and update only.
+	// The account index is written when a record is created, so repeating it
+	// here would cost every event two more write units.
+	outcome, old, err := st.applyEvent(ctx, c, false)
+	if err != nil || outcome != onboarding.OutcomeSuperseded || !c.CreateIfMissing || str(old, attrAccountID) != "" {
+		return outcome, err
 	}
+	// No account on the record (none, or a creation claim): this event,
+	// carrying our metadata, completes it, with the account index.
+	outcome, _, err = st.applyEvent(ctx, c, true)
+	return outcome, err
+}
+
+// applyEvent runs one event transaction. When the record update's condition
+// failed it also returns the record as it was, so the caller can tell stale
+// news from a record that does not exist yet.
+func (st *Store) applyEvent(ctx context.Context, c onboarding.StateChange, create bool) (onboarding.EventOutcome, map[string]types.AttributeValue, error) {
+	update, err := st.eventUpdate(c, create)
+	if err != nil {
+		return "", nil, err
+	}
+	update.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
 	items := []types.TransactWriteItem{
 		{Put: &types.Put{
 			TableName: &st.table,
@@ -30,28 +49,33 @@ func (st *Store) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onbo
 		}},
 		{Update: update},
 	}
-	if c.CreateIfMissing {
+	if create {
 		items = append(items, accountIndexPut(st.table, c.AccountID, c.UserID))
 	}
 	err = st.transact(ctx, items)
 	var tce *types.TransactionCanceledException
 	switch {
 	case err == nil:
-		return onboarding.OutcomeApplied, nil
+		return onboarding.OutcomeApplied, nil, nil
 	case errors.As(err, &tce) && onlyConditionFailures(tce):
-		if len(tce.CancellationReasons) > 0 && aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
-			return onboarding.OutcomeDuplicate, nil
+		reasons := tce.CancellationReasons
+		if len(reasons) > 0 && aws.ToString(reasons[0].Code) == "ConditionalCheckFailed" {
+			return onboarding.OutcomeDuplicate, nil, nil
 		}
-		return onboarding.OutcomeSuperseded, nil
+		var old map[string]types.AttributeValue
+		if len(reasons) > 1 {
+			old = reasons[1].Item
+		}
+		return onboarding.OutcomeSuperseded, old, nil
 	default:
-		return "", onboarding.StorageFailed(err)
+		return "", nil, onboarding.StorageFailed(err)
 	}
 }
 
 // eventUpdate builds the user-record update for one change. Every variant
 // refuses to touch a deauthorized account (terminal) or another account's
 // record, and the state-changing ones refuse older news than what is stored.
-func (st *Store) eventUpdate(c onboarding.StateChange) (*types.Update, error) {
+func (st *Store) eventUpdate(c onboarding.StateChange, create bool) (*types.Update, error) {
 	const notOlder = "(attribute_not_exists(state_version) OR state_version <= :version)"
 	u := &types.Update{
 		TableName: &st.table,
@@ -71,7 +95,7 @@ func (st *Store) eventUpdate(c onboarding.StateChange) (*types.Update, error) {
 			"country = if_not_exists(country, :country), service_agreement = if_not_exists(service_agreement, :agreement) " +
 			"REMOVE claim_id, lease_until, create_params")
 		owner := "account_id = :acct"
-		if c.CreateIfMissing {
+		if create {
 			// No account stored yet (a crash after Stripe created it, or a
 			// claim still in progress): the event completes the record.
 			owner = "(attribute_not_exists(account_id) OR account_id = :acct)"
