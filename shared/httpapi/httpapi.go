@@ -15,6 +15,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -82,8 +84,14 @@ func decodeJSON(req Request, dst any) error {
 	if err != nil {
 		return err
 	}
-	if len(strings.TrimSpace(string(body))) == 0 {
+	trimmed := strings.TrimLeft(string(body), " \t\r\n") // JSON's white space only
+	if trimmed == "" {
 		return nil
+	}
+	if trimmed[0] != '{' {
+		// encoding/json would take a bare null as "no fields"; the
+		// contract is a JSON object (or no body at all).
+		return onboarding.Invalid("", "the body must be a JSON object")
 	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
@@ -93,7 +101,64 @@ func decodeJSON(req Request, dst any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return onboarding.Invalid("", "the body must be a single JSON object")
 	}
+	return exactFields(body, reflect.TypeOf(dst), "")
+}
+
+// exactFields refuses object keys that name no field of t exactly.
+// encoding/json matches names case-insensitively, so without this
+// {"Country":"FR"} would pass as country although the contract rejects
+// unknown fields.
+func exactFields(raw []byte, t reflect.Type, prefix string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var obj map[string]json.RawMessage // stays empty for null ("not given")
+	if json.Unmarshal(raw, &obj) != nil {
+		return nil // not an object: the strict decode has judged it already
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		f, ok := fieldByJSONName(t, k)
+		if !ok {
+			field := prefix + k
+			if len(field) > 64 {
+				field = field[:64]
+			}
+			return onboarding.Invalid(field, fmt.Sprintf("unknown field %q", field))
+		}
+		if err := exactFields(obj[k], f.Type, prefix+k+"."); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// fieldByJSONName finds the field of struct type t whose JSON name is name,
+// looking into embedded structs.
+func fieldByJSONName(t reflect.Type, name string) (reflect.StructField, bool) {
+	for _, f := range reflect.VisibleFields(t) {
+		if !f.IsExported() || f.Anonymous {
+			continue
+		}
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "-" {
+			continue
+		}
+		if tag == "" {
+			tag = f.Name
+		}
+		if tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 func jsonError(err error) error {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // CreateAccountRequest is the POST /accounts body. Nil means "not given".
@@ -42,13 +43,13 @@ type BusinessProfileRequest struct {
 var (
 	businessTypes = setOf("individual", "company", "non_profit", "government_entity")
 	mccPattern    = regexp.MustCompile(`^[0-9]{4}$`)
-	countryCode   = regexp.MustCompile(`^[A-Z]{2}$`)
+	countryCode   = regexp.MustCompile(`^[A-Za-z]{2}$`) // openapi.yaml says the same
 )
 
 const (
 	maxEmail              = 254 // RFC 5321 path limit
 	maxURL                = 2048
-	maxProductDescription = 500
+	maxProductDescription = 500 // characters as given, like openapi.yaml's maxLength
 	maxBusinessName       = 100
 	maxCapabilities       = 32
 )
@@ -155,9 +156,11 @@ func creationKey(userID string, attempt int) string {
 func (s *Service) createParams(c Caller, req CreateAccountRequest) (CreateAccountParams, error) {
 	p := CreateAccountParams{PlatformUserID: c.UserID, Country: s.policy.PlatformCountry}
 	if req.Country != nil {
-		country := strings.ToUpper(strings.TrimSpace(*req.Country))
+		// The pattern is checked on the input as given: strings.ToUpper
+		// would turn "ſe" (long s) into "SE".
+		country := strings.ToUpper(*req.Country)
 		switch {
-		case !countryCode.MatchString(country) || !StripeSupportsCountry(country):
+		case !countryCode.MatchString(*req.Country) || !StripeSupportsCountry(country):
 			return p, Invalid("country", "country must be an ISO 3166-1 alpha-2 code of a country where Stripe supports Express accounts")
 		case !s.policy.AllowedCountries[country]:
 			return p, InvalidCode("country_not_enabled", "country", "this platform does not onboard accounts in "+country)
@@ -264,13 +267,13 @@ func validatePrefill(email, businessType *string, bp *BusinessProfileRequest) (P
 		p.BusinessProfile.URL = *bp.URL
 	}
 	if bp.ProductDescription != nil {
-		if d := strings.TrimSpace(*bp.ProductDescription); d == "" || len(d) > maxProductDescription {
+		if d := strings.TrimSpace(*bp.ProductDescription); d == "" || utf8.RuneCountInString(*bp.ProductDescription) > maxProductDescription {
 			return p, Invalid("business_profile.product_description", fmt.Sprintf("business_profile.product_description must have 1 to %d characters", maxProductDescription))
 		}
 		p.BusinessProfile.ProductDescription = strings.TrimSpace(*bp.ProductDescription)
 	}
 	if bp.Name != nil {
-		if n := strings.TrimSpace(*bp.Name); n == "" || len(n) > maxBusinessName {
+		if n := strings.TrimSpace(*bp.Name); n == "" || utf8.RuneCountInString(*bp.Name) > maxBusinessName {
 			return p, Invalid("business_profile.name", fmt.Sprintf("business_profile.name must have 1 to %d characters", maxBusinessName))
 		}
 		p.BusinessProfile.Name = strings.TrimSpace(*bp.Name)

@@ -41,6 +41,8 @@ func TestCreateAccountRejectsBadInputBeforeStripe(t *testing.T) {
 		{"unknown country code", onboarding.CreateAccountRequest{Country: ptr("XX")}, "validation_error", "country"},
 		{"country not two letters", onboarding.CreateAccountRequest{Country: ptr("USA")}, "validation_error", "country"},
 		{"empty country", onboarding.CreateAccountRequest{Country: ptr("")}, "validation_error", "country"},
+		{"letters that only upper-case to a code", onboarding.CreateAccountRequest{Country: ptr("u\u017f")}, "validation_error", "country"},
+		{"country with white space", onboarding.CreateAccountRequest{Country: ptr(" US")}, "validation_error", "country"},
 		{"bad email", onboarding.CreateAccountRequest{Email: ptr("not-an-email")}, "validation_error", "email"},
 		{"email with display name", onboarding.CreateAccountRequest{Email: ptr("Al <al@example.com>")}, "validation_error", "email"},
 		{"business type outside the four", onboarding.CreateAccountRequest{BusinessType: ptr("sole_trader")}, "validation_error", "business_type"},

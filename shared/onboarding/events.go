@@ -108,6 +108,10 @@ func (s *Service) HandleEvent(ctx context.Context, ev AccountEvent) (EventOutcom
 	case ev.Type == EventAccountUpdated && ev.State != nil:
 		change.Kind, change.State = ChangeSnapshot, *ev.State
 		change.Country, change.ServiceAgreement = ev.Country, ev.ServiceAgreement
+		if change.ServiceAgreement == "" {
+			// Stripe omits tos_acceptance.service_agreement for its default.
+			change.ServiceAgreement = AgreementFull
+		}
 	case ev.Type == EventCapabilityUpdated && ev.Capability != "":
 		change.Kind, change.Capability, change.CapabilityStatus = ChangeCapability, ev.Capability, ev.CapabilityStatus
 	case ev.Type == EventAccountDeauthorized:
