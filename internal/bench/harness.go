@@ -15,6 +15,7 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 	"github.com/truora/minidyn/aws-v2/client"
 
+	"github.com/connectexpress/onboarding/internal/memstore"
 	"github.com/connectexpress/onboarding/shared/app"
 	"github.com/connectexpress/onboarding/shared/config"
 	"github.com/connectexpress/onboarding/shared/dynamostore"
@@ -75,7 +76,7 @@ func NewHarness(stripeBase string) (*Harness, error) {
 // Stripe: what remains is our own code's cost.
 func NewStubHarness() *Harness {
 	spy := &linkSpy{}
-	store := newMemStore()
+	store := memstore.New()
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	svc := onboarding.NewService(store, &stubConnect{links: spy}, benchPolicy(), onboarding.WithLogger(logger))
 	verifier := stripeconnect.NewVerifier([]string{benchWebhookSecret}, nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/connectexpress/onboarding/internal/memstore"
 	"io"
 	"log/slog"
 	"net/http"
@@ -30,7 +31,7 @@ var fuzzPolicy = testPolicy()
 
 func newFuzzService(now time.Time) (*onboarding.Service, *fakeConnect) {
 	connect := &fakeConnect{}
-	svc := onboarding.NewService(newMemStore(), connect, fuzzPolicy,
+	svc := onboarding.NewService(memstore.New(), connect, fuzzPolicy,
 		onboarding.WithLogger(quiet), onboarding.WithClock(func() time.Time { return now }))
 	return svc, connect
 }

@@ -1,0 +1,191 @@
+// Package memstore is an in-memory onboarding.Store for tests and
+// benchmarks that measure or fuzz our own code without a storage engine.
+// It keeps the DynamoDB store's guards (claims, single-use tokens, event
+// ordering); the real store's behaviour is tested on moto and minidyn.
+package memstore
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/connectexpress/onboarding/shared/onboarding"
+)
+
+// Store is an in-memory onboarding.Store with the same conditional
+// semantics as the DynamoDB store, small enough to build per fuzz input.
+type Store struct {
+	mu        sync.Mutex
+	users     map[string]onboarding.UserRecord
+	byAccount map[string]string
+	tokens    map[string]onboarding.RefreshToken
+	events    map[string]bool
+}
+
+var _ onboarding.Store = (*Store)(nil)
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		users:     map[string]onboarding.UserRecord{},
+		byAccount: map[string]string{},
+		tokens:    map[string]onboarding.RefreshToken{},
+		events:    map[string]bool{},
+	}
+}
+
+func (m *Store) GetUser(_ context.Context, userID string) (onboarding.UserRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.users[userID]
+	if !ok {
+		return onboarding.UserRecord{}, onboarding.ErrNotFound
+	}
+	return copyUser(u), nil
+}
+
+func copyUser(u onboarding.UserRecord) onboarding.UserRecord {
+	if u.Claim != nil {
+		c := *u.Claim
+		u.Claim = &c
+	}
+	if u.Account != nil {
+		a := *u.Account
+		u.Account = &a
+	}
+	return u
+}
+
+func (m *Store) ClaimCreation(_ context.Context, userID string, claim onboarding.CreationClaim, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u := m.users[userID]
+	if u.Account != nil || (u.Claim != nil && u.Claim.LeaseUntil.After(now)) {
+		return onboarding.ErrConflict
+	}
+	u.UserID, u.Claim = userID, &claim
+	m.users[userID] = u
+	return nil
+}
+
+func (m *Store) CompleteCreation(_ context.Context, rec onboarding.AccountRecord, claimID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u := m.users[rec.UserID]
+	if u.Account != nil || u.Claim == nil || u.Claim.ClaimID != claimID {
+		return onboarding.ErrConflict
+	}
+	u.Claim, u.Account = nil, &rec
+	m.users[rec.UserID] = u
+	m.byAccount[rec.AccountID] = rec.UserID
+	return nil
+}
+
+func (m *Store) ReleaseClaim(_ context.Context, userID, claimID string, forget bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u := m.users[userID]
+	if u.Claim == nil || u.Claim.ClaimID != claimID {
+		return onboarding.ErrConflict
+	}
+	u.Claim.LeaseUntil = time.Time{}
+	if forget {
+		u.Claim.Attempt++
+		u.Claim.Params = nil
+	}
+	m.users[userID] = u
+	return nil
+}
+
+func (m *Store) SaveState(_ context.Context, userID string, st onboarding.AccountState, version int64, now time.Time) (onboarding.AccountRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u := m.users[userID]
+	if u.Account == nil {
+		return onboarding.AccountRecord{}, onboarding.ErrNotFound
+	}
+	if version >= u.Account.StateVersion && !u.Account.State.Deauthorized {
+		u.Account.State, u.Account.StateVersion, u.Account.UpdatedAt = st, version, now
+	}
+	return *u.Account, nil
+}
+
+func (m *Store) MarkFirstLink(_ context.Context, userID string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u := m.users[userID]
+	if u.Account == nil || !u.Account.FirstLinkAt.IsZero() {
+		return onboarding.ErrConflict
+	}
+	u.Account.FirstLinkAt = at
+	return nil
+}
+
+func (m *Store) PutRefreshToken(_ context.Context, t onboarding.RefreshToken) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tokens[t.Hash] = t
+	return nil
+}
+
+func (m *Store) ConsumeRefreshToken(_ context.Context, hash string, now time.Time) (onboarding.RefreshToken, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.tokens[hash]
+	if !ok || !t.ExpiresAt.After(now) {
+		return onboarding.RefreshToken{}, onboarding.ErrTokenInvalid
+	}
+	delete(m.tokens, hash)
+	return t, nil
+}
+
+func (m *Store) FindUserByAccount(_ context.Context, accountID string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.byAccount[accountID]
+	if !ok {
+		return "", onboarding.ErrNotFound
+	}
+	return u, nil
+}
+
+func (m *Store) ApplyEvent(_ context.Context, c onboarding.StateChange) (onboarding.EventOutcome, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.events[c.EventID] {
+		return onboarding.OutcomeDuplicate, nil
+	}
+	u, ok := m.users[c.UserID]
+	switch {
+	case (!ok || u.Account == nil) && c.CreateIfMissing:
+		u = onboarding.UserRecord{UserID: c.UserID, Account: &onboarding.AccountRecord{
+			UserID: c.UserID, AccountID: c.AccountID, Country: c.Country, ServiceAgreement: c.ServiceAgreement,
+			State: c.State, StateVersion: c.Version, CreatedAt: c.Now, UpdatedAt: c.Now,
+		}}
+		m.byAccount[c.AccountID] = c.UserID
+	case !ok || u.Account == nil:
+		return onboarding.OutcomeUnknown, nil
+	case u.Account.AccountID != c.AccountID || u.Account.State.Deauthorized || c.Version < u.Account.StateVersion:
+		m.events[c.EventID] = true
+		return onboarding.OutcomeSuperseded, nil
+	default:
+		a := u.Account
+		switch c.Kind {
+		case onboarding.ChangeSnapshot:
+			a.State = c.State
+		case onboarding.ChangeCapability:
+			caps := map[string]string{}
+			for k, v := range a.State.Capabilities {
+				caps[k] = v
+			}
+			caps[c.Capability] = c.CapabilityStatus
+			a.State.Capabilities = caps
+		case onboarding.ChangeDeauthorize:
+			a.State.Deauthorized = true
+		}
+		a.StateVersion, a.UpdatedAt = c.Version, c.Now
+	}
+	m.users[c.UserID] = u
+	m.events[c.EventID] = true
+	return onboarding.OutcomeApplied, nil
+}
