@@ -2,16 +2,21 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-FUNCTIONS := createaccount accountstatus updateaccount accountlink dashboardlink refresh webhook
 GOFLAGS_LAMBDA := -trimpath -tags lambda.norpc -ldflags='-s -w'
 STRIPE_MOCK := .cache/bin/stripe-mock
+SAM := SAM_CLI_TELEMETRY=0 .venv/bin/sam
+# The deployed stack (samconfig.toml's stack_name) for register-webhook.
+STACK ?= connect-onboarding
+# Lambda runs these functions on arm64 (template.yaml). Tests override it with
+# the host's architecture to run the same build under the Runtime Interface Emulator.
+LAMBDA_GOARCH ?= arm64
 
-.PHONY: help dev test test-unit vet build clean tools
+.PHONY: help dev test test-unit vet build deploy register-webhook clean tools fuzz bench
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-28s %s\n", $$1, $$2}'
 
-tools: ## install the pinned test tools (Python venv, stripe-mock)
+tools: ## install the pinned test tools (Python venv with moto, aws-sam-cli, cfn-lint; stripe-mock)
 	@bash scripts/venv.sh
 	@GOWORK=off go build -C tools -o ../$(STRIPE_MOCK) github.com/stripe/stripe-mock
 
@@ -23,16 +28,66 @@ vet: ## go vet and gofmt check
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
 
-test: vet ## all tests, with moto_server and stripe-mock started and stopped around them
+test: vet ## all checks: template (sam validate --lint, cfn-lint, sam build), API fuzzing, then every Go test on moto and stripe-mock
+	bash scripts/check-template.sh
+	bash scripts/with-services.sh bash scripts/api-fuzz.sh 25
 	bash scripts/with-services.sh go test -race -count=1 ./...
+
+FUZZTIME ?= 60
+
+fuzz: ## each Go fuzz target for FUZZTIME s (default 60), then schemathesis with API_FUZZ_EXAMPLES (default 1000) per operation
+	bash scripts/fuzz.sh $(FUZZTIME)
+
+bench: ## cold start, size, per-route latency, requests and cost beside a hello-world Lambda (ROUNDS=15)
+	bash scripts/with-services.sh go run ./cmd/bench -rounds $(or $(ROUNDS),15)
 
 test-unit: ## tests that need no servers (integration tests skip, except in CI)
 	go test -count=1 ./...
 
-build: $(addprefix build-,$(FUNCTIONS)) ## build every function for Lambda (linux/arm64) into bin/
+build: tools ## sam build: every function for Lambda (linux/arm64) into .aws-sam/build
+	@# Compile the packages once: sam build's parallel per-function builds then only link.
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -tags lambda.norpc ./functions/...
+	$(SAM) build
 
-build-%:
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build $(GOFLAGS_LAMBDA) -o bin/$*/bootstrap ./functions/$*
+deploy: build ## sam deploy (first time: make deploy GUIDED=1, which saves your answers to samconfig.toml)
+	@[[ -n "$(GUIDED)" ]] || echo "deploy: first deploy of a stack? run: make deploy GUIDED=1 (sam deploy --guided)"
+	$(SAM) deploy $(if $(GUIDED),--guided)
+
+register-webhook: ## register the stack's webhook URL at Stripe (Connect) and store its signing secret (STACK=...)
+	go run ./cmd/registerwebhook -stack $(STACK) $(ARGS)
+
+# One target per function of template.yaml: `sam build` runs
+# `make build-<LogicalId>` with ARTIFACTS_DIR set, and Lambda's provided.al2023
+# runtime runs $(ARTIFACTS_DIR)/bootstrap. Static (CGO_ENABLED=0), no RPC
+# fallback (lambda.norpc), no paths or debug data in the binary.
+define lambda_build
+	@[[ -n "$(ARTIFACTS_DIR)" ]] || { echo "ARTIFACTS_DIR is not set: sam build sets it (or run make build)" >&2; exit 2; }
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) go build $(GOFLAGS_LAMBDA) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(1)
+endef
+
+build-CreateAccountFunction: ## (sam build) POST /accounts
+	$(call lambda_build,createaccount)
+
+build-AccountStatusFunction: ## (sam build) GET /accounts/me
+	$(call lambda_build,accountstatus)
+
+build-UpdateAccountFunction: ## (sam build) PATCH /accounts/me
+	$(call lambda_build,updateaccount)
+
+build-AccountLinkFunction: ## (sam build) POST /accounts/me/onboarding-link
+	$(call lambda_build,accountlink)
+
+build-DashboardLinkFunction: ## (sam build) POST /accounts/me/dashboard-link
+	$(call lambda_build,dashboardlink)
+
+build-RefreshFunction: ## (sam build) GET /onboarding/refresh
+	$(call lambda_build,refresh)
+
+build-WebhookFunction: ## (sam build) POST /webhooks/stripe
+	$(call lambda_build,webhook)
+
+.PHONY: build-CreateAccountFunction build-AccountStatusFunction build-UpdateAccountFunction build-AccountLinkFunction \
+	build-DashboardLinkFunction build-RefreshFunction build-WebhookFunction
 
 clean: ## remove build output and caches of the test tools
 	rm -rf bin .aws-sam .cache

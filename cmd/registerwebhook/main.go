@@ -1,0 +1,281 @@
+// Command registerwebhook registers the deployed stack's webhook URL at Stripe
+// as a Connect webhook endpoint (connect=true, the API version stripe-go v76
+// parses, exactly the event types the webhook handles) and stores the
+// endpoint's signing secret in the stack's Secrets Manager secret, next to
+// the Stripe key. It never prints a secret.
+//
+//	make register-webhook                    # stack connect-onboarding
+//	go run ./cmd/registerwebhook -stack my-stack
+//	go run ./cmd/registerwebhook -url https://api.example.com/webhooks/stripe -secret-arn arn:aws:secretsmanager:...
+//
+// The Stripe key is STRIPE_SECRET_KEY if set, else the one already stored in
+// the secret. AWS access uses the SDK's usual chain (AWS_PROFILE, AWS_REGION,
+// ...). Stripe shows an endpoint's signing secret only when it is created,
+// so an endpoint already registered for the URL is left alone unless
+// -replace is given: then a new endpoint is created, its secret stored first
+// in the list (the older ones stay valid for deliveries in flight), and the
+// old endpoints are deleted.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/connectexpress/onboarding/shared/config"
+	"github.com/connectexpress/onboarding/shared/onboarding"
+)
+
+// keepSecrets bounds the webhook secrets kept for rotation, newest first.
+const keepSecrets = 3
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "registerwebhook:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	stack, url, secretARN, region string
+	replace                       bool
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("registerwebhook", flag.ContinueOnError)
+	fs.StringVar(&o.stack, "stack", "", "CloudFormation stack whose WebhookUrl and StripeSecretArn outputs to use")
+	fs.StringVar(&o.url, "url", "", "webhook URL to register (default: the stack's WebhookUrl output)")
+	fs.StringVar(&o.secretARN, "secret-arn", "", "Secrets Manager secret to store the signing secret in (default: the stack's StripeSecretArn output)")
+	fs.StringVar(&o.region, "region", "", "AWS region (default: the SDK's, e.g. AWS_REGION)")
+	fs.BoolVar(&o.replace, "replace", false, "if the URL is already registered, create a new endpoint and delete the old ones")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+
+	var loadOpts []func(*awsconfig.LoadOptions) error
+	if o.region != "" {
+		loadOpts = append(loadOpts, awsconfig.WithRegion(o.region))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return fmt.Errorf("aws config: %w", err)
+	}
+	if err := o.fromStack(ctx, cloudformation.NewFromConfig(awsCfg)); err != nil {
+		return err
+	}
+	if u, err := url.Parse(o.url); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("-url %q is not an absolute http(s) URL", o.url)
+	}
+	if o.secretARN == "" {
+		return errors.New("no secret: give -stack or -secret-arn")
+	}
+
+	sm := secretsmanager.NewFromConfig(awsCfg)
+	doc, err := readSecret(ctx, sm, o.secretARN)
+	if err != nil {
+		return err
+	}
+	key := strings.TrimSpace(os.Getenv("STRIPE_SECRET_KEY"))
+	if key == "" {
+		key, _ = doc["stripe_secret_key"].(string)
+	}
+	if key == "" {
+		return fmt.Errorf("no Stripe key: set STRIPE_SECRET_KEY, or store it in the secret first:\n"+
+			`  aws secretsmanager put-secret-value --secret-id %s --secret-string '{"stripe_secret_key":"sk_test_...","stripe_webhook_secrets":""}'`, o.secretARN)
+	}
+	sc := stripeClient(key, os.Getenv("STRIPE_API_BASE"))
+
+	existing, err := endpointsFor(sc, o.url)
+	if err != nil {
+		return err
+	}
+	if len(existing) > 0 && !o.replace {
+		return fmt.Errorf("%s is already registered at Stripe as %s; Stripe shows a signing secret only at creation: "+
+			"rerun with -replace to create a new endpoint, store its secret and delete the old one", o.url, strings.Join(existing, ", "))
+	}
+
+	params := &stripe.WebhookEndpointParams{
+		URL:           stripe.String(o.url),
+		Connect:       stripe.Bool(true), // events of the connected accounts, not the platform's own
+		APIVersion:    stripe.String(stripe.APIVersion),
+		EnabledEvents: stripe.StringSlice(onboarding.HandledEventTypes),
+		Description:   stripe.String("Connect Express onboarding" + stackNote(o.stack)),
+	}
+	params.Context = ctx
+	ep, err := sc.WebhookEndpoints.New(params)
+	if err != nil {
+		return fmt.Errorf("create the webhook endpoint: %w", stripeError(err))
+	}
+	if ep.Secret == "" {
+		deleteEndpoint(ctx, sc, ep.ID)
+		return fmt.Errorf("Stripe created %s without returning its signing secret; deleted it again", ep.ID)
+	}
+
+	secrets := mergeSecrets(ep.Secret, doc["stripe_webhook_secrets"])
+	doc["stripe_webhook_secrets"] = strings.Join(secrets, ",")
+	if err := writeSecret(ctx, sm, o.secretARN, doc); err != nil {
+		// Without its secret stored the endpoint is useless: undo it.
+		deleteEndpoint(ctx, sc, ep.ID)
+		return fmt.Errorf("%w (the new endpoint %s was deleted again)", err, ep.ID)
+	}
+	fmt.Fprintf(stdout, "registered %s for %s (connect, api_version %s, events %s)\n",
+		ep.ID, o.url, stripe.APIVersion, strings.Join(onboarding.HandledEventTypes, ", "))
+	fmt.Fprintf(stdout, "stored its signing secret in %s (%d webhook secret(s) kept, newest first)\n", o.secretARN, len(secrets))
+
+	for _, id := range existing {
+		if _, err := sc.WebhookEndpoints.Del(id, &stripe.WebhookEndpointParams{Params: stripe.Params{Context: ctx}}); err != nil {
+			return fmt.Errorf("delete the old endpoint %s: %w", id, stripeError(err))
+		}
+		fmt.Fprintf(stdout, "deleted the old endpoint %s\n", id)
+	}
+	if len(existing) > 0 {
+		fmt.Fprintln(stdout, "warm webhook functions keep the secrets they read at cold start: Stripe retries what they reject until they are recycled")
+	}
+	return nil
+}
+
+func stackNote(stack string) string {
+	if stack == "" {
+		return ""
+	}
+	return " (stack " + stack + ")"
+}
+
+// fromStack fills -url and -secret-arn from the stack's outputs.
+func (o *options) fromStack(ctx context.Context, cf *cloudformation.Client) error {
+	if o.stack == "" || (o.url != "" && o.secretARN != "") {
+		if o.url == "" {
+			return errors.New("give -stack, or -url and -secret-arn")
+		}
+		return nil
+	}
+	out, err := cf.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(o.stack)})
+	if err != nil {
+		return fmt.Errorf("read the outputs of stack %s: %w", o.stack, err)
+	}
+	if len(out.Stacks) != 1 {
+		return fmt.Errorf("stack %s not found", o.stack)
+	}
+	outputs := map[string]string{}
+	for _, op := range out.Stacks[0].Outputs {
+		outputs[aws.ToString(op.OutputKey)] = aws.ToString(op.OutputValue)
+	}
+	if o.url == "" {
+		o.url = outputs["WebhookUrl"]
+	}
+	if o.secretARN == "" {
+		o.secretARN = outputs["StripeSecretArn"]
+	}
+	if o.url == "" || o.secretARN == "" {
+		return fmt.Errorf("stack %s has no WebhookUrl/StripeSecretArn outputs: is it this project's template.yaml?", o.stack)
+	}
+	return nil
+}
+
+// readSecret returns the secret's JSON document, keeping fields this tool
+// does not know.
+func readSecret(ctx context.Context, sm *secretsmanager.Client, arn string) (map[string]any, error) {
+	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+	if err != nil {
+		return nil, fmt.Errorf("read secret %s: %w", arn, err)
+	}
+	doc := map[string]any{}
+	if s := aws.ToString(out.SecretString); strings.TrimSpace(s) != "" {
+		if err := json.Unmarshal([]byte(s), &doc); err != nil {
+			// Never echo the value: it may be a key stored the wrong way.
+			return nil, fmt.Errorf(`secret %s is not the JSON document {"stripe_secret_key":...,"stripe_webhook_secrets":...}`, arn)
+		}
+	}
+	return doc, nil
+}
+
+func writeSecret(ctx context.Context, sm *secretsmanager.Client, arn string, doc map[string]any) error {
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(arn), SecretString: aws.String(string(raw))}); err != nil {
+		return fmt.Errorf("store the signing secret in %s: %w", arn, err)
+	}
+	return nil
+}
+
+// mergeSecrets puts the new secret first and keeps the newest older ones, so
+// deliveries signed before the switch still verify (shared/config splits the
+// list on commas).
+func mergeSecrets(newest string, stored any) []string {
+	old, _ := stored.(string)
+	out := []string{newest}
+	for _, s := range config.SplitList(old) {
+		if !slices.Contains(out, s) && len(out) < keepSecrets {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func stripeClient(key, apiBase string) *client.API {
+	cfg := &stripe.BackendConfig{
+		HTTPClient:    &http.Client{Timeout: 30 * time.Second},
+		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
+	}
+	if apiBase != "" {
+		cfg.URL = stripe.String(apiBase)
+	}
+	return client.New(key, &stripe.Backends{
+		API:     stripe.GetBackendWithConfig(stripe.APIBackend, cfg),
+		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, cfg),
+		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, cfg),
+	})
+}
+
+// endpointsFor lists the ids of endpoints already registered for url.
+func endpointsFor(sc *client.API, url string) ([]string, error) {
+	var ids []string
+	it := sc.WebhookEndpoints.List(&stripe.WebhookEndpointListParams{})
+	for it.Next() {
+		if ep := it.WebhookEndpoint(); ep.URL == url {
+			ids = append(ids, ep.ID)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("list the webhook endpoints: %w", stripeError(err))
+	}
+	return ids, nil
+}
+
+func deleteEndpoint(ctx context.Context, sc *client.API, id string) {
+	if _, err := sc.WebhookEndpoints.Del(id, &stripe.WebhookEndpointParams{Params: stripe.Params{Context: ctx}}); err != nil {
+		fmt.Fprintf(os.Stderr, "registerwebhook: could not delete %s: %v; delete it in the Stripe Dashboard\n", id, stripeError(err))
+	}
+}
+
+// stripeError keeps Stripe's type, code and message (they name parameters,
+// never our key) and drops the rest.
+func stripeError(err error) error {
+	var se *stripe.Error
+	if errors.As(err, &se) {
+		return fmt.Errorf("stripe %d %s %s: %s", se.HTTPStatusCode, se.Type, se.Code, se.Msg)
+	}
+	return err
+}

@@ -1,0 +1,569 @@
+package lambdatest
+
+import (
+	"context"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/connectexpress/onboarding/shared/config"
+	"github.com/connectexpress/onboarding/shared/dynamostore"
+	"github.com/connectexpress/onboarding/shared/httpapi"
+)
+
+// apiRoute is a route as template.yaml declares it, followed through its
+// integration to the function that serves it.
+type apiRoute struct {
+	Key        string // "POST /accounts"
+	FunctionID string // logical id of the AWS::Serverless::Function
+	Public     bool
+}
+
+// templateRoutes follows every AWS::ApiGatewayV2::Route to its function.
+func templateRoutes(t *testing.T, tpl *Template) map[string]apiRoute {
+	t.Helper()
+	routes := map[string]apiRoute{}
+	for _, id := range tpl.ResourcesOfType("AWS::ApiGatewayV2::Route") {
+		p := tpl.Resources[id].Properties
+		key := asString(p["RouteKey"])
+		if refOf(p["ApiId"]) != "HttpApi" {
+			t.Errorf("%s: ApiId must be !Ref HttpApi", id)
+		}
+		target := asString(asMap(p["Target"])["Fn::Sub"])
+		integrationID, ok := strings.CutPrefix(target, "integrations/${")
+		integrationID = strings.TrimSuffix(integrationID, "}")
+		integration, found := tpl.Resources[integrationID]
+		if !ok || !found || integration.Type != "AWS::ApiGatewayV2::Integration" {
+			t.Errorf("%s: Target must be !Sub integrations/${<an AWS::ApiGatewayV2::Integration>}, got %q", id, target)
+			continue
+		}
+		ip := integration.Properties
+		fn, attr := getAttOf(ip["IntegrationUri"])
+		if tpl.Resources[fn].Type != "AWS::Serverless::Function" || attr != "Arn" {
+			t.Errorf("%s: IntegrationUri must be !GetAtt <Function>.Arn", integrationID)
+		}
+		if asString(ip["IntegrationType"]) != "AWS_PROXY" || asString(ip["PayloadFormatVersion"]) != "2.0" || refOf(ip["ApiId"]) != "HttpApi" {
+			t.Errorf("%s: want an AWS_PROXY integration on HttpApi with payload format 2.0", integrationID)
+		}
+		r := apiRoute{Key: key, FunctionID: fn}
+		switch auth := asString(p["AuthorizationType"]); auth {
+		case "NONE":
+			r.Public = true
+		case "JWT":
+			authz := tpl.Resources[refOf(p["AuthorizerId"])]
+			if authz.Type != "AWS::ApiGatewayV2::Authorizer" || asString(authz.Properties["AuthorizerType"]) != "JWT" {
+				t.Errorf("%s: AuthorizerId must name the JWT authorizer", id)
+			}
+		default:
+			t.Errorf("%s: AuthorizationType must be JWT or NONE, got %q", id, auth)
+		}
+		if _, dup := routes[key]; dup {
+			t.Errorf("route %q is declared twice", key)
+		}
+		routes[key] = r
+	}
+	return routes
+}
+
+// functionIDs maps each route's function (httpapi.Route.Function) to the
+// logical id of the template function serving it.
+func functionIDs(t *testing.T, tpl *Template) map[string]string {
+	t.Helper()
+	declared := templateRoutes(t, tpl)
+	ids := map[string]string{}
+	for _, r := range httpapi.Routes {
+		if d, ok := declared[r.Key()]; ok {
+			ids[r.Function] = d.FunctionID
+		}
+	}
+	return ids
+}
+
+func TestTemplateDeclaresExactlyTheRoutesOfTheContract(t *testing.T) {
+	tpl := loadTemplate(t)
+	declared := templateRoutes(t, tpl)
+	servedBy := map[string]string{} // function logical id -> route key
+	for _, r := range httpapi.Routes {
+		d, ok := declared[r.Key()]
+		if !ok {
+			t.Errorf("route %q (functions/%s) is missing from template.yaml", r.Key(), r.Function)
+			continue
+		}
+		delete(declared, r.Key())
+		if d.Public != r.Public {
+			t.Errorf("route %q: public=%v in template.yaml, %v in shared/httpapi/routes.go (public routes have AuthorizationType NONE)", r.Key(), d.Public, r.Public)
+		}
+		if other, ok := servedBy[d.FunctionID]; ok {
+			t.Errorf("%s serves both %q and %q: one function per route", d.FunctionID, other, r.Key())
+		}
+		servedBy[d.FunctionID] = r.Key()
+		t.Run(r.Key(), func(t *testing.T) {
+			checkBuildTarget(t, d.FunctionID, r.Function)
+			checkInvokePermission(t, tpl, d.FunctionID, r)
+		})
+	}
+	for key := range declared {
+		t.Errorf("template.yaml declares route %q, which shared/httpapi/routes.go does not have", key)
+	}
+	for _, id := range tpl.ResourcesOfType("AWS::Serverless::Function") {
+		if _, ok := servedBy[id]; !ok {
+			t.Errorf("function %s serves no route", id)
+		}
+	}
+	// One API, which depends on no function (see the comment at the top of
+	// template.yaml): SAM's own API types would.
+	if n := len(tpl.ResourcesOfType("AWS::ApiGatewayV2::Api")); n != 1 || tpl.Resources["HttpApi"].Type != "AWS::ApiGatewayV2::Api" {
+		t.Errorf("want one AWS::ApiGatewayV2::Api, HttpApi; found %d", n)
+	}
+	for _, typ := range []string{"AWS::Serverless::HttpApi", "AWS::Serverless::Api"} {
+		if n := len(tpl.ResourcesOfType(typ)); n != 0 {
+			t.Errorf("found %d %s", n, typ)
+		}
+	}
+}
+
+// checkBuildTarget asks make what `sam build` would run for the function and
+// checks it builds functions/<function> the way Lambda needs it.
+func checkBuildTarget(t *testing.T, logicalID, function string) {
+	t.Helper()
+	cmd := exec.Command("make", "-n", "--no-print-directory", "build-"+logicalID, "ARTIFACTS_DIR=/artifacts")
+	cmd.Dir = repoRoot(t)
+	cmd.Env = withoutEnv(os.Environ(), "LAMBDA_GOARCH", "MAKEFLAGS")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n build-%s: %v\n%s", logicalID, err, out)
+	}
+	var build string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, " go build ") {
+			build = line
+		}
+	}
+	for _, want := range []string{
+		"CGO_ENABLED=0 ", "GOOS=linux ", "GOARCH=arm64 ", " -trimpath ", " -tags lambda.norpc ",
+		" -ldflags='-s -w' ", " -o /artifacts/bootstrap ", " ./functions/" + function,
+	} {
+		if !strings.Contains(build+" ", want) {
+			t.Errorf("make build-%s runs %q: missing %q", logicalID, build, strings.TrimSpace(want))
+		}
+	}
+}
+
+func withoutEnv(env []string, names ...string) []string {
+	return slices.DeleteFunc(env, func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(names, name)
+	})
+}
+
+// checkInvokePermission wants API Gateway allowed to invoke the function on
+// its one route only.
+func checkInvokePermission(t *testing.T, tpl *Template, logicalID string, r httpapi.Route) {
+	t.Helper()
+	var arns []string
+	for _, id := range tpl.ResourcesOfType("AWS::Lambda::Permission") {
+		p := tpl.Resources[id].Properties
+		if refOf(p["FunctionName"]) != logicalID {
+			continue
+		}
+		if asString(p["Principal"]) != "apigateway.amazonaws.com" || asString(p["Action"]) != "lambda:InvokeFunction" {
+			t.Errorf("%s: want lambda:InvokeFunction for apigateway.amazonaws.com", id)
+		}
+		arns = append(arns, asString(asMap(p["SourceArn"])["Fn::Sub"]))
+	}
+	want := "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}/*/" + r.Method + r.Path
+	if len(arns) != 1 || arns[0] != want {
+		t.Errorf("%s: want one invoke permission with SourceArn !Sub %s, got %q", logicalID, want, arns)
+	}
+}
+
+func TestTemplateFunctionsAreBuiltAndRunAsLambdaNeeds(t *testing.T) {
+	tpl := loadTemplate(t)
+	ids := functionIDs(t, tpl)
+	for _, r := range httpapi.Routes {
+		id := ids[r.Function]
+		t.Run(id, func(t *testing.T) {
+			prop := func(name string) any { return tpl.FunctionProperty(id, name) }
+			if got := asString(prop("Runtime")); got != "provided.al2023" {
+				t.Errorf("Runtime %q, want provided.al2023", got)
+			}
+			if got := asString(prop("Handler")); got != "bootstrap" {
+				t.Errorf("Handler %q, want bootstrap", got)
+			}
+			if got := asList(prop("Architectures")); len(got) != 1 || got[0] != "arm64" {
+				t.Errorf("Architectures %v, want [arm64]", got)
+			}
+			if got := asString(prop("CodeUri")); got != "." {
+				t.Errorf("CodeUri %q, want . (the Makefile builds from the module root)", got)
+			}
+			if got := asString(tpl.Resources[id].Metadata["BuildMethod"]); got != "makefile" {
+				t.Errorf("Metadata.BuildMethod %q, want makefile", got)
+			}
+			// API Gateway gives up after 30 s; the function must answer first.
+			if timeout, err := strconv.Atoi(asString(prop("Timeout"))); err != nil || timeout >= 30 || timeout < 3 {
+				t.Errorf("Timeout %v, want 3 to 29 seconds", prop("Timeout"))
+			}
+			if got := asString(prop("Tracing")); got != "Active" {
+				t.Errorf("Tracing %q, want Active", got)
+			}
+			logging := asMap(prop("LoggingConfig"))
+			if asString(logging["LogFormat"]) != "JSON" {
+				t.Errorf("LoggingConfig.LogFormat %v, want JSON", logging["LogFormat"])
+			}
+			logGroup := tpl.Resources[refOf(logging["LogGroup"])]
+			if logGroup.Type != "AWS::Logs::LogGroup" || refOf(logGroup.Properties["RetentionInDays"]) != "LogRetentionInDays" {
+				t.Errorf("LoggingConfig.LogGroup must name its own log group with RetentionInDays !Ref LogRetentionInDays")
+			}
+			for _, metric := range []string{"Errors", "Throttles"} {
+				if !hasFunctionAlarm(tpl, id, metric) {
+					t.Errorf("no alarm on AWS/Lambda %s of %s", metric, id)
+				}
+			}
+		})
+	}
+}
+
+func hasFunctionAlarm(tpl *Template, functionID, metric string) bool {
+	for _, id := range tpl.ResourcesOfType("AWS::CloudWatch::Alarm") {
+		p := tpl.Resources[id].Properties
+		dims := asList(p["Dimensions"])
+		if asString(p["Namespace"]) == "AWS/Lambda" && asString(p["MetricName"]) == metric && len(dims) == 1 &&
+			asString(asMap(dims[0])["Name"]) == "FunctionName" && refOf(asMap(dims[0])["Value"]) == functionID &&
+			asString(p["ComparisonOperator"]) == "GreaterThanOrEqualToThreshold" && asString(p["Threshold"]) == "1" {
+			return true
+		}
+	}
+	return false
+}
+
+func TestTemplateAlarmsOnWebhookServerErrors(t *testing.T) {
+	tpl := loadTemplate(t)
+	webhookID := functionIDs(t, tpl)["webhook"]
+	logGroup := refOf(asMap(tpl.FunctionProperty(webhookID, "LoggingConfig"))["LogGroup"])
+	var metric, namespace string
+	for _, id := range tpl.ResourcesOfType("AWS::Logs::MetricFilter") {
+		p := tpl.Resources[id].Properties
+		// The request log line of shared/httpapi.WithLogging: msg "request", status.
+		if refOf(p["LogGroupName"]) == logGroup && strings.Contains(asString(p["FilterPattern"]), "$.status >= 500") &&
+			strings.Contains(asString(p["FilterPattern"]), `$.msg = "request"`) {
+			mt := asMap(asList(p["MetricTransformations"])[0])
+			metric, namespace = asString(mt["MetricName"]), asString(asMap(mt["MetricNamespace"])["Fn::Sub"])
+		}
+	}
+	if metric == "" {
+		t.Fatalf("no metric filter counting 5xx request lines in the webhook's log group %s", logGroup)
+	}
+	for _, id := range tpl.ResourcesOfType("AWS::CloudWatch::Alarm") {
+		p := tpl.Resources[id].Properties
+		if asString(p["MetricName"]) == metric && asString(asMap(p["Namespace"])["Fn::Sub"]) == namespace {
+			return
+		}
+	}
+	t.Errorf("no alarm on %s/%s", namespace, metric)
+}
+
+// tableRecorder captures what dynamostore.CreateTable asks for: the key
+// schema and TTL attribute the store's code depends on.
+type tableRecorder struct {
+	create *dynamodb.CreateTableInput
+	ttl    *dynamodb.UpdateTimeToLiveInput
+}
+
+func (r *tableRecorder) CreateTable(_ context.Context, in *dynamodb.CreateTableInput, _ ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error) {
+	r.create = in
+	return &dynamodb.CreateTableOutput{}, nil
+}
+
+func (r *tableRecorder) UpdateTimeToLive(_ context.Context, in *dynamodb.UpdateTimeToLiveInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error) {
+	r.ttl = in
+	return &dynamodb.UpdateTimeToLiveOutput{}, nil
+}
+
+func TestTemplateTableIsTheStoresTable(t *testing.T) {
+	tpl := loadTemplate(t)
+	table, ok := tpl.Resources["Table"]
+	if !ok || table.Type != "AWS::DynamoDB::Table" {
+		t.Fatal("no AWS::DynamoDB::Table named Table")
+	}
+	if n := len(tpl.ResourcesOfType("AWS::DynamoDB::Table")); n != 1 {
+		t.Errorf("%d tables, want one", n)
+	}
+	rec := &tableRecorder{}
+	if err := dynamostore.CreateTable(context.Background(), rec, "t"); err != nil {
+		t.Fatal(err)
+	}
+	p := table.Properties
+	var keys, attrs []string
+	for _, k := range asList(p["KeySchema"]) {
+		keys = append(keys, asString(asMap(k)["AttributeName"])+" "+asString(asMap(k)["KeyType"]))
+	}
+	for _, a := range asList(p["AttributeDefinitions"]) {
+		attrs = append(attrs, asString(asMap(a)["AttributeName"])+" "+asString(asMap(a)["AttributeType"]))
+	}
+	var wantKeys, wantAttrs []string
+	for _, k := range rec.create.KeySchema {
+		wantKeys = append(wantKeys, *k.AttributeName+" "+string(k.KeyType))
+	}
+	for _, a := range rec.create.AttributeDefinitions {
+		wantAttrs = append(wantAttrs, *a.AttributeName+" "+string(a.AttributeType))
+	}
+	if !slices.Equal(keys, wantKeys) || !slices.Equal(attrs, wantAttrs) {
+		t.Errorf("key schema %v %v, the store's is %v %v", keys, attrs, wantKeys, wantAttrs)
+	}
+	ttl := asMap(p["TimeToLiveSpecification"])
+	if asString(ttl["AttributeName"]) != *rec.ttl.TimeToLiveSpecification.AttributeName || asString(ttl["Enabled"]) != "true" {
+		t.Errorf("TTL %v, the store's is on %s", ttl, *rec.ttl.TimeToLiveSpecification.AttributeName)
+	}
+	settings := map[string]string{
+		"BillingMode":         asString(p["BillingMode"]),
+		"PITR":                asString(asMap(p["PointInTimeRecoverySpecification"])["PointInTimeRecoveryEnabled"]),
+		"SSE":                 asString(asMap(p["SSESpecification"])["SSEEnabled"]),
+		"DeletionPolicy":      table.DeletionPolicy,
+		"UpdateReplacePolicy": table.UpdateReplacePolicy,
+	}
+	want := map[string]string{
+		"BillingMode": "PAY_PER_REQUEST", "PITR": "true", "SSE": "true", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+	}
+	if !maps.Equal(settings, want) {
+		t.Errorf("table settings %v, want %v", settings, want)
+	}
+	if p["TableName"] != nil {
+		t.Error("TableName is set: a re-created stack would collide with the retained table")
+	}
+}
+
+// wantTableActions is each function's least privilege on the table: the
+// DynamoDB calls its use case makes (a TransactWriteItems needs the action of
+// each item it contains; IAM has no TransactWriteItems action).
+var wantTableActions = map[string][]string{
+	"createaccount": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // claim, release, complete (Update+Put)
+	"accountstatus": {"dynamodb:GetItem", "dynamodb:UpdateItem"},                     // read; ?refresh=true saves
+	"updateaccount": {"dynamodb:GetItem"},
+	"accountlink":   {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read, token, first link
+	"dashboardlink": {"dynamodb:GetItem"},
+	"refresh":       {"dynamodb:PutItem", "dynamodb:UpdateItem"},                     // consume token, next token
+	"webhook":       {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // owner lookup, event transaction
+}
+
+// grants returns a function's IAM grants by resource logical id ("Table",
+// "StripeSecret"), failing on anything but inline Allow statements on those.
+func grants(t *testing.T, tpl *Template, functionID string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, policy := range asList(tpl.Resources[functionID].Properties["Policies"]) {
+		statements, ok := asMap(policy)["Statement"]
+		if !ok || len(asMap(policy)) != 1 {
+			t.Errorf("%s: only inline Statement policies, so every grant is visible here; got %v", functionID, policy)
+			continue
+		}
+		for _, s := range asList(statements) {
+			st := asMap(s)
+			var resource string
+			switch res := st["Resource"]; {
+			case refOf(res) == "StripeSecret":
+				resource = "StripeSecret"
+			default:
+				if id, attr := getAttOf(res); id == "Table" && attr == "Arn" {
+					resource = "Table"
+				}
+			}
+			if asString(st["Effect"]) != "Allow" || resource == "" || st["NotAction"] != nil || st["NotResource"] != nil {
+				t.Errorf("%s: statement %v: want Allow on !GetAtt Table.Arn or !Ref StripeSecret", functionID, st)
+				continue
+			}
+			for _, a := range asList(st["Action"]) {
+				out[resource] = append(out[resource], asString(a))
+			}
+		}
+	}
+	for r := range out {
+		slices.Sort(out[r])
+		out[r] = slices.Compact(out[r])
+	}
+	return out
+}
+
+func TestTemplateGrantsEachFunctionOnlyWhatItUses(t *testing.T) {
+	tpl := loadTemplate(t)
+	ids := functionIDs(t, tpl)
+	for _, r := range httpapi.Routes {
+		id := ids[r.Function]
+		got := grants(t, tpl, id)
+		want := map[string][]string{
+			"Table": wantTableActions[r.Function],
+			// Every function calls Stripe with the key (the webhook function
+			// also needs the signing secrets): all read the one secret.
+			"StripeSecret": {"secretsmanager:GetSecretValue"},
+		}
+		if !maps.EqualFunc(got, want, slices.Equal) {
+			t.Errorf("%s (%s) is granted %v, want %v", id, r.Key(), got, want)
+		}
+	}
+}
+
+// env evaluates a function's environment as CloudFormation would set it.
+func env(t *testing.T, tpl *Template, functionID string, e *evaluator) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for name, v := range tpl.Env(functionID) {
+		s, err := e.str(v)
+		if err != nil {
+			t.Fatalf("%s: environment %s: %v", functionID, name, err)
+		}
+		out[name] = s
+	}
+	return out
+}
+
+// deployRefs stand in for what CloudFormation knows only at deploy time.
+var deployRefs = map[string]string{
+	"Table": "connect-onboarding-Table-1ABC", "StripeSecret": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:StripeSecret-AbCdEf",
+	"HttpApi": "a1b2c3d4e5", "AWS::Region": "eu-west-1", "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "connect-onboarding",
+	"AWS::Partition": "aws", "AWS::AccountId": "123456789012", "AWS::NoValue": "",
+}
+
+// requiredParams are the answers `sam deploy --guided` asks for.
+var requiredParams = map[string]string{
+	"JwtIssuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123", "JwtAudience": "client-id",
+	"FrontendUrl": "https://app.example.com/en",
+}
+
+func TestTemplateEnvironmentIsAConfigurationTheFunctionsAccept(t *testing.T) {
+	tpl := loadTemplate(t)
+	ids := functionIDs(t, tpl)
+
+	// The settings shared/config reads: every variable the template sets must
+	// be one of them (or the SDK's Secrets Manager endpoint), so a typo in a
+	// name cannot silently leave a default in place.
+	read := map[string]bool{}
+	if _, err := config.Load(func(k string) (string, bool) { read[k] = true; return "", false }); err != nil {
+		t.Fatal(err)
+	}
+	read["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = true
+
+	cases := []struct {
+		name      string
+		overrides map[string]string
+		key       string
+		publicURL string
+	}{
+		{"defaults, test key", nil, "sk_test_abc", "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"},
+		{"defaults, live key", nil, "sk_live_abc", "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"},
+		{"custom domain", map[string]string{"CustomDomainName": "api.example.com", "CustomDomainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/x"},
+			"sk_live_abc", "https://api.example.com"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			params := maps.Clone(requiredParams)
+			maps.Copy(params, c.overrides)
+			e := newEvaluator(tpl, params, deployRefs, nil)
+			for _, r := range httpapi.Routes {
+				vars := env(t, tpl, ids[r.Function], e)
+				for name, v := range vars {
+					if !read[name] {
+						t.Errorf("%s sets %s, which nothing reads", ids[r.Function], name)
+					}
+					if name == "STRIPE_SECRET_KEY" || name == "STRIPE_WEBHOOK_SECRET" || looksLikeStripeSecret.MatchString(v) {
+						t.Errorf("%s: %s in the environment: secrets belong in the Secrets Manager secret", ids[r.Function], name)
+					}
+				}
+				if vars["STRIPE_SECRET_ARN"] != deployRefs["StripeSecret"] || vars["TABLE_NAME"] != deployRefs["Table"] {
+					t.Errorf("%s: STRIPE_SECRET_ARN/TABLE_NAME must name the stack's secret and table: %v", ids[r.Function], vars)
+				}
+				if vars["PUBLIC_API_URL"] != c.publicURL {
+					t.Errorf("PUBLIC_API_URL %q, want %q", vars["PUBLIC_API_URL"], c.publicURL)
+				}
+				cfg, err := config.Load(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+				if err != nil {
+					t.Fatalf("%s: %v", ids[r.Function], err)
+				}
+				// What loadSecrets would have put there from the secret.
+				cfg.StripeSecretKey, cfg.WebhookSecrets = c.key, []string{"whsec_abc"}
+				if _, err := cfg.Validate(config.Needs{StripeKey: true, WebhookSecrets: true}); err != nil {
+					t.Errorf("%s would refuse to start: %v", ids[r.Function], err)
+				}
+				if want := c.publicURL + "/onboarding/refresh"; cfg.Policy.RefreshURL != want {
+					t.Errorf("refresh_url %q, want %q", cfg.Policy.RefreshURL, want)
+				}
+			}
+		})
+	}
+}
+
+func TestTemplateCORSDefaultsToTheFrontendOrigin(t *testing.T) {
+	tpl := loadTemplate(t)
+	origins := asMap(tpl.Resources["HttpApi"].Properties["CorsConfiguration"])["AllowOrigins"]
+	for _, c := range []struct {
+		frontend, cors string
+		want           []any
+	}{
+		{"https://app.example.com/en", "", []any{"https://app.example.com"}},
+		{"http://localhost:5173", "", []any{"http://localhost:5173"}},
+		{"https://app.example.com", "https://a.example.com,https://b.example.com", []any{"https://a.example.com", "https://b.example.com"}},
+	} {
+		params := maps.Clone(requiredParams)
+		params["FrontendUrl"], params["CorsAllowOrigins"] = c.frontend, c.cors
+		got, err := newEvaluator(tpl, params, deployRefs, nil).eval(origins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l, ok := got.([]string); ok {
+			got = []any{}
+			for _, s := range l {
+				got = append(got.([]any), s)
+			}
+		}
+		if !slices.Equal(got.([]any), c.want) {
+			t.Errorf("FrontendUrl %s, CorsAllowOrigins %q: AllowOrigins %v, want %v", c.frontend, c.cors, got, c.want)
+		}
+	}
+}
+
+var looksLikeStripeSecret = regexp.MustCompile(`\b(sk|rk)_(test|live)_[A-Za-z0-9]{6,}|\bwhsec_[A-Za-z0-9]{6,}`)
+
+func TestNoSecretValueInTheDeployFiles(t *testing.T) {
+	tpl := loadTemplate(t)
+	root := repoRoot(t)
+	for _, f := range []string{"template.yaml", "samconfig.toml", filepath.Join("local", "env.json")} {
+		raw, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := looksLikeStripeSecret.Find(raw); m != nil {
+			t.Errorf("%s contains what looks like a Stripe secret (%.12s...)", f, m)
+		}
+	}
+	secret := tpl.Resources["StripeSecret"]
+	if secret.Type != "AWS::SecretsManager::Secret" {
+		t.Fatal("no AWS::SecretsManager::Secret named StripeSecret")
+	}
+	// The placeholder must parse as the document shared/app reads, with no values.
+	if got := asString(secret.Properties["SecretString"]); got != `{"stripe_secret_key":"","stripe_webhook_secrets":""}` {
+		t.Errorf("SecretString %q: keep the empty placeholder (CloudFormation rewrites the secret when it changes)", got)
+	}
+	for _, want := range []string{"ApiUrl", "WebhookUrl", "TableName", "StripeSecretArn"} {
+		if _, ok := tpl.Outputs[want]; !ok {
+			t.Errorf("output %s is missing", want)
+		}
+	}
+	e := newEvaluator(tpl, requiredParams, deployRefs, nil)
+	webhookURL, err := e.str(tpl.Outputs["WebhookUrl"]["Value"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	route, _ := httpapi.FunctionRoute("webhook")
+	if want := "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com" + route.Path; webhookURL != want {
+		t.Errorf("WebhookUrl output %q, want %q", webhookURL, want)
+	}
+	if refOf(tpl.Outputs["StripeSecretArn"]["Value"]) != "StripeSecret" || refOf(tpl.Outputs["TableName"]["Value"]) != "Table" {
+		t.Errorf("StripeSecretArn and TableName outputs must name the secret and the table")
+	}
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Serve what `sam local start-api` / `sam local invoke` reach on the host
+# (samconfig.toml, local/env.json): moto_server on :5005 for DynamoDB and
+# Secrets Manager, seeded with the table and the Stripe secret, and
+# stripe-mock on :12111. Runs until Ctrl-C.
+#
+# Containers reach the host as host.docker.internal. Docker Desktop forwards
+# that to the host's loopback; on Linux it is the docker0 bridge, so bind
+# there instead: LOCAL_SERVICES_HOST=172.17.0.1 bash scripts/local-services.sh
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+host=${LOCAL_SERVICES_HOST:-127.0.0.1}
+moto_port=5005
+sm_port=12111
+region=us-east-1 # samconfig.toml's local sections run the functions in this region
+
+bash "$root/scripts/venv.sh"
+GOWORK=off go build -C "$root/tools" -o "$root/.cache/bin/stripe-mock" github.com/stripe/stripe-mock
+
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+"$root/.venv/bin/moto_server" -H "$host" -p "$moto_port" &
+pids+=("$!")
+"$root/.cache/bin/stripe-mock" -strict-version-check -http-addr "$host:$sm_port" -https-addr "$host:$((sm_port + 1))" &
+pids+=("$!")
+until curl -s -o /dev/null "http://$host:$moto_port/"; do sleep 0.2; done
+
+# The table as template.yaml and shared/dynamostore define it, and the secret
+# document shared/app reads (stripe-mock accepts any sk_test_ key).
+AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local "$root/.venv/bin/python" - "http://$host:$moto_port" "$region" <<'PY'
+import json, sys
+import boto3
+endpoint, region = sys.argv[1], sys.argv[2]
+env = json.load(open("local/env.json"))["Parameters"]
+ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=region)
+if env["TABLE_NAME"] not in ddb.list_tables()["TableNames"]:
+    ddb.create_table(TableName=env["TABLE_NAME"], BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    ddb.update_time_to_live(TableName=env["TABLE_NAME"],
+                            TimeToLiveSpecification={"AttributeName": "expires_at", "Enabled": True})
+sm = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=region)
+doc = json.dumps({"stripe_secret_key": "sk_test_local", "stripe_webhook_secrets": "whsec_local"})
+try:
+    sm.create_secret(Name=env["STRIPE_SECRET_ARN"], SecretString=doc)
+except sm.exceptions.ResourceExistsException:
+    sm.put_secret_value(SecretId=env["STRIPE_SECRET_ARN"], SecretString=doc)
+print(f"local-services.sh: table {env['TABLE_NAME']} and secret {env['STRIPE_SECRET_ARN']} ready on moto")
+PY
+echo "local-services.sh: moto on $host:$moto_port, stripe-mock on $host:$sm_port; webhook signing secret whsec_local. Ctrl-C stops them."
+wait
