@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/connectexpress/onboarding/internal/localproc"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -115,7 +114,7 @@ func InitTrace(bootstrap string, env []string, top int) ([]string, error) {
 var initTraceLine = regexp.MustCompile(`init ([^ ]+) @[0-9.]+ ms, ([0-9.]+) ms clock`)
 
 func runOnce(rie, bootstrap string, env []string, event []byte) (float64, string, error) {
-	ports, err := freePorts(2)
+	ports, err := localproc.FreePorts(2)
 	if err != nil {
 		return 0, "", err
 	}
@@ -123,7 +122,7 @@ func runOnce(rie, bootstrap string, env []string, event []byte) (float64, string
 		"--runtime-api-address", "127.0.0.1:"+ports[1], bootstrap)
 	cmd.Dir = filepath.Dir(bootstrap)
 	cmd.Env = append(os.Environ(), env...)
-	logs := &syncBuffer{}
+	logs := &localproc.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -160,26 +159,6 @@ func runOnce(rie, bootstrap string, env []string, event []byte) (float64, string
 	return 0, "", errors.New("no INIT REPORT line:\n" + logs.String())
 }
 
-func freePorts(n int) ([]string, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		_, p, _ := net.SplitHostPort(l.Addr().String())
-		ports = append(ports, p)
-	}
-	return ports, nil
-}
-
 // Counter is an HTTP server that answers 503 to everything and counts.
 type Counter struct {
 	URL   string
@@ -203,22 +182,3 @@ func (c *Counter) Take() int { return int(c.n.Swap(0)) }
 
 // Close stops the server.
 func (c *Counter) Close() { c.close() }
-
-// syncBuffer is a bytes.Buffer the emulator's two output pipes can share
-// while the measurement reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/connectexpress/onboarding/internal/localproc"
 	"io"
 	"log/slog"
 	"net"
@@ -130,10 +131,11 @@ func Run(ctx context.Context, lookupEnv func(string) (string, bool), out io.Writ
 // startStripeMock runs the pinned stripe-mock on free loopback ports and
 // returns its base URL and a function that stops it.
 func startStripeMock(ctx context.Context, bin string) (string, func(), error) {
-	httpPort, httpsPort, err := freePorts()
+	ports, err := localproc.FreePorts(2)
 	if err != nil {
 		return "", nil, err
 	}
+	httpPort, httpsPort := ports[0], ports[1]
 	args := []string{"-strict-version-check", "-http-addr", "127.0.0.1:" + httpPort, "-https-addr", "127.0.0.1:" + httpsPort}
 	var cmd *exec.Cmd
 	if bin == "" {
@@ -169,25 +171,6 @@ func startStripeMock(ctx context.Context, bin string) (string, func(), error) {
 	}
 	stop()
 	return "", nil, errors.New("stripe-mock did not answer within 90 s")
-}
-
-func freePorts() (string, string, error) {
-	var ports [2]string
-	var listeners []net.Listener
-	defer func() {
-		for _, l := range listeners {
-			l.Close()
-		}
-	}()
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", "", err
-		}
-		listeners = append(listeners, l)
-		_, ports[i], _ = net.SplitHostPort(l.Addr().String())
-	}
-	return ports[0], ports[1], nil
 }
 
 func randomHex(n int) string {

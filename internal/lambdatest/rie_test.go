@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/connectexpress/onboarding/internal/localproc"
 	"io"
 	"maps"
 	"net"
@@ -156,50 +157,23 @@ func (r *awsRecorder) Calls() []awsCall {
 	return slices.Clone(r.calls)
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // lambda is one function running under its own emulator.
 type lambda struct {
 	ID   string
 	url  string
-	Logs *syncBuffer
+	Logs *localproc.SyncBuffer
 	AWS  *awsRecorder
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startLambda runs bootstrap under aws-lambda-rie with exactly env (plus
 // what Lambda itself sets), on two ports of its own.
 func startLambda(t *testing.T, rie, id, bootstrap string, env map[string]string, aws *awsRecorder) *lambda {
 	t.Helper()
-	apiPort, runtimePort := freePort(t), freePort(t)
-	for runtimePort == apiPort {
-		runtimePort = freePort(t)
+	ports, err := localproc.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
 	}
+	apiPort, runtimePort := ports[0], ports[1]
 	full := map[string]string{
 		// What Lambda sets for every function (the credentials are the
 		// execution role's there; moto accepts any).
@@ -212,14 +186,14 @@ func startLambda(t *testing.T, rie, id, bootstrap string, env map[string]string,
 	}
 	maps.Copy(full, env)
 	cmd := exec.Command(rie,
-		"--runtime-interface-emulator-address", fmt.Sprintf("127.0.0.1:%d", apiPort),
-		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", runtimePort),
+		"--runtime-interface-emulator-address", "127.0.0.1:"+apiPort,
+		"--runtime-api-address", "127.0.0.1:"+runtimePort,
 		bootstrap)
 	cmd.Dir = filepath.Dir(bootstrap)
 	for k, v := range full {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	logs := &syncBuffer{}
+	logs := &localproc.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	// Its own process group, so the cleanup stops the emulator and the function.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -240,7 +214,7 @@ func startLambda(t *testing.T, rie, id, bootstrap string, env map[string]string,
 			t.Logf("%s output:\n%s", id, logs.String())
 		}
 	})
-	addr := fmt.Sprintf("127.0.0.1:%d", apiPort)
+	addr := "127.0.0.1:" + apiPort
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
