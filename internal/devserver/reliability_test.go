@@ -369,3 +369,38 @@ func TestWebhookStormConverges(t *testing.T) {
 	t.Logf("webhook storm: %d events for %d accounts, x%d, shuffled, %d at a time: %d deliveries in %v, 0 lost, 0 regressions, 0 5xx",
 		accounts*perAccount, accounts, copies, workers, len(deliveries), elapsed.Round(time.Millisecond))
 }
+
+// TestDynamoDBStoppedMidRunRecovers freezes the moto_server process itself
+// (SIGSTOP) under the service's own DynamoDB client, as a Lambda builds it:
+// requests must fail fast instead of hanging until the function's timeout.
+func TestDynamoDBStoppedMidRunRecovers(t *testing.T) {
+	moto := testenv.StartPrivateMoto(t)
+	s := testenv.NewStack(t, testenv.StackOptions{DynamoDBEndpoint: moto.Endpoint})
+	acct, tok := onboarded(t, s, "ruth")
+	older := testenv.AccountUpdated("evt_stop_1", acct, "ruth", time.Now().Unix(), snapReview)
+	newer := testenv.AccountUpdated("evt_stop_2", acct, "ruth", time.Now().Unix()+5, snapActive)
+	if code, _ := s.PostEvent(t, older); code != 200 {
+		t.Fatal(code)
+	}
+
+	moto.Stop()
+	start := time.Now()
+	resp, body := s.Do(t, "GET", "/accounts/me", tok, "")
+	expectStatus(t, resp, body, http.StatusServiceUnavailable)
+	if code, _ := s.PostEvent(t, newer); code < 500 {
+		t.Fatalf("webhook while DynamoDB is stopped: %d", code)
+	}
+	stoppedFor := time.Since(start)
+	moto.Continue()
+
+	if code, _ := s.PostEvent(t, newer); code != 200 {
+		t.Fatalf("redelivery: %d", code)
+	}
+	if got := status(t, s, tok).Status; got != "active" {
+		t.Fatalf("after recovery: %s", got)
+	}
+	if stoppedFor > 20*time.Second {
+		t.Fatalf("two requests took %v against a stopped DynamoDB: must fail well within the Lambda timeout", stoppedFor)
+	}
+	t.Logf("moto_server stopped (SIGSTOP): API 503 and webhook 5xx after %v for both; converged after SIGCONT", stoppedFor.Round(time.Millisecond))
+}

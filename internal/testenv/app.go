@@ -2,6 +2,9 @@ package testenv
 
 import (
 	"context"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"io"
 	"log/slog"
 	"net/http"
@@ -38,6 +41,9 @@ type Stack struct {
 type StackOptions struct {
 	Env      map[string]string  // settings over the test defaults
 	DynamoDB dynamostore.Client // default: moto
+	// DynamoDBEndpoint, instead of DynamoDB, lets the service build its own
+	// client, as a Lambda does, against this endpoint.
+	DynamoDBEndpoint string
 }
 
 // NewStack builds a Stack on moto and stripe-mock.
@@ -45,7 +51,13 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 	t.Helper()
 	rec := NewRecorder(t)
 	db := opts.DynamoDB
-	if db == nil {
+	switch {
+	case opts.DynamoDBEndpoint != "":
+		db = dynamodb.New(dynamodb.Options{
+			Region: "us-east-1", BaseEndpoint: aws.String(opts.DynamoDBEndpoint),
+			Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+		})
+	case db == nil:
 		db = MotoClient(t)
 	}
 	table := NewTable(t, db)
@@ -58,6 +70,9 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 		"FRONTEND_URL":          "https://frontend.example",
 		"PUBLIC_API_URL":        "https://api.example",
 	}
+	if opts.DynamoDBEndpoint != "" {
+		env["DYNAMODB_ENDPOINT"] = opts.DynamoDBEndpoint
+	}
 	for k, v := range opts.Env {
 		env[k] = v
 	}
@@ -68,7 +83,7 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 	a, err := app.New(context.Background(), app.Options{
 		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 		Logger:    slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		DynamoDB:  db,
+		DynamoDB:  injected(opts, db),
 		Needs:     config.Needs{StripeKey: true, WebhookSecrets: true},
 	})
 	if err != nil {
@@ -142,4 +157,12 @@ func AllLogLines() []string {
 		out = append(out, b.Lines()...)
 	}
 	return out
+}
+
+// injected is the client the service gets: none when it should build its own.
+func injected(opts StackOptions, db dynamostore.Client) dynamostore.Client {
+	if opts.DynamoDBEndpoint != "" {
+		return nil
+	}
+	return db
 }

@@ -5,15 +5,21 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/connectexpress/onboarding/internal/localproc"
 	"github.com/connectexpress/onboarding/shared/dynamostore"
 )
 
@@ -139,3 +145,66 @@ func (m *CuttableMoto) Cut() {
 
 // Restore lets connections through again.
 func (m *CuttableMoto) Restore() { m.cut.Store(false) }
+
+// PrivateMoto is a moto_server of the test's own, so a test can stop it
+// (SIGSTOP: the process freezes, its in-memory tables survive) and let it
+// go on (SIGCONT) without disturbing the shared one.
+type PrivateMoto struct {
+	Endpoint string
+	pid      int
+}
+
+// StartPrivateMoto runs scripts/moto_server.py from the project's venv on a
+// free loopback port; the test fails (or skips, outside CI) without the venv.
+func StartPrivateMoto(t testing.TB) *PrivateMoto {
+	t.Helper()
+	require(t, "TEST_DYNAMODB_ENDPOINT") // the venv exists when make test runs
+	root := repoRoot(t)
+	ports, err := localproc.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(root, ".venv", "bin", "python"), filepath.Join(root, "scripts", "moto_server.py"), "-H", "127.0.0.1", "-p", ports[0])
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start moto: %v", err)
+	}
+	m := &PrivateMoto{Endpoint: "http://127.0.0.1:" + ports[0], pid: cmd.Process.Pid}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-m.pid, syscall.SIGCONT)
+		_ = syscall.Kill(-m.pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+ports[0], time.Second); err == nil {
+			c.Close()
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("private moto_server did not start")
+		}
+	}
+}
+
+// Stop freezes the server; connections hang as with an unresponsive host.
+func (m *PrivateMoto) Stop() { _ = syscall.Kill(-m.pid, syscall.SIGSTOP) }
+
+// Continue lets it run again, with all its tables.
+func (m *PrivateMoto) Continue() { _ = syscall.Kill(-m.pid, syscall.SIGCONT) }
+
+func repoRoot(t testing.TB) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+}

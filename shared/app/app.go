@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/connectexpress/onboarding/shared/config"
@@ -44,7 +45,8 @@ type Options struct {
 }
 
 // New loads configuration (and secrets, from Secrets Manager when
-// STRIPE_SECRET_ARN is set), refuses what cannot run, and builds clients.
+// STRIPE_SECRET_ARN or STRIPE_WEBHOOK_SECRET_ARN is set), refuses what
+// cannot run, and builds clients.
 func New(ctx context.Context, opts Options) (*App, error) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv
@@ -59,7 +61,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	}
 
 	awsEnvironment, awsErr := loadAWSEnv(opts.LookupEnv, cfg.DynamoDBEndpoint != "")
-	if cfg.SecretARN != "" {
+	if cfg.SecretARN != "" || cfg.WebhookSecretARN != "" {
 		if awsErr != nil {
 			return nil, awsErr
 		}
@@ -90,6 +92,11 @@ func New(ctx context.Context, opts Options) (*App, error) {
 			if endpoint != "" {
 				o.BaseEndpoint = aws.String(endpoint)
 			}
+			// DynamoDB answers in milliseconds: an attempt that takes a second
+			// is a host that stopped answering. Bounding each attempt (the SDK
+			// tries three times) makes that a 503 in seconds instead of a hang
+			// until the function times out (TestDynamoDBStoppedMidRunRecovers).
+			o.HTTPClient = awshttp.NewBuildableClient().WithTimeout(dynamoAttemptTimeout)
 		})
 	}
 	store := dynamostore.New(db, cfg.TableName)
@@ -108,14 +115,22 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	}, nil
 }
 
+// dynamoAttemptTimeout bounds one DynamoDB HTTP attempt.
+const dynamoAttemptTimeout = time.Second
+
 // Handler returns the logged handler of route.
 func (a *App) Handler(r httpapi.Route) httpapi.Handler {
 	return r.Handler(a.Service, a.Verifier, a.Logger)
 }
 
-// NeedsFor says which secrets the function serving route needs.
+// NeedsFor says which secrets the function serving route needs: the webhook
+// function verifies signatures and never calls Stripe, so it holds the
+// signing secrets and no API key; every other function calls Stripe.
 func NeedsFor(r httpapi.Route) config.Needs {
-	return config.Needs{StripeKey: true, WebhookSecrets: r.Function == "webhook"}
+	if r.Function == "webhook" {
+		return config.Needs{WebhookSecrets: true}
+	}
+	return config.Needs{StripeKey: true}
 }
 
 // Lambda builds the App for one function and returns its handler for
@@ -138,28 +153,55 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// secretDocument is the JSON stored in the stack's Secrets Manager secret.
-type secretDocument struct {
+// keySecretDocument is the JSON in STRIPE_SECRET_ARN's secret. Older
+// stacks kept the webhook signing secrets in it too; they are still read.
+type keySecretDocument struct {
 	StripeSecretKey      string `json:"stripe_secret_key"`
 	StripeWebhookSecrets string `json:"stripe_webhook_secrets"` // comma-separated, newest first
 }
 
-// loadSecrets reads the Stripe secrets once per cold start. Errors never
-// include the secret's value.
+// webhookSecretDocument is the JSON in STRIPE_WEBHOOK_SECRET_ARN's secret.
+type webhookSecretDocument struct {
+	StripeWebhookSecrets string `json:"stripe_webhook_secrets"` // comma-separated, newest first
+}
+
+// loadSecrets reads the Stripe secrets once per cold start: the API key's
+// secret (STRIPE_SECRET_ARN) and the webhook signing secrets' secret
+// (STRIPE_WEBHOOK_SECRET_ARN), whichever are set, one request each. Signing
+// secrets from their own secret win over any in the key's. Errors never
+// include a secret's value.
 func loadSecrets(ctx context.Context, e awsEnv, cfg *config.Config) error {
-	secret, err := e.getSecretString(ctx, &http.Client{Timeout: 5 * time.Second}, cfg.SecretARN)
-	if err != nil {
-		return fmt.Errorf("read secret %s: %w", cfg.SecretARN, err)
+	client := &http.Client{Timeout: 5 * time.Second}
+	read := func(arn string, doc any, shape string) error {
+		secret, err := e.getSecretString(ctx, client, arn)
+		if err != nil {
+			return fmt.Errorf("read secret %s: %w", arn, err)
+		}
+		if json.Unmarshal([]byte(secret), doc) != nil {
+			return errors.New("secret " + arn + " must be JSON: " + shape)
+		}
+		return nil
 	}
-	var doc secretDocument
-	if json.Unmarshal([]byte(secret), &doc) != nil {
-		return errors.New("secret " + cfg.SecretARN + ` must be JSON: {"stripe_secret_key":"sk_...","stripe_webhook_secrets":"whsec_..."}`)
+	if cfg.SecretARN != "" {
+		var doc keySecretDocument
+		if err := read(cfg.SecretARN, &doc, `{"stripe_secret_key":"sk_..."}`); err != nil {
+			return err
+		}
+		if doc.StripeSecretKey != "" {
+			cfg.StripeSecretKey = doc.StripeSecretKey
+		}
+		if doc.StripeWebhookSecrets != "" {
+			cfg.WebhookSecrets = config.SplitList(doc.StripeWebhookSecrets)
+		}
 	}
-	if doc.StripeSecretKey != "" {
-		cfg.StripeSecretKey = doc.StripeSecretKey
-	}
-	if doc.StripeWebhookSecrets != "" {
-		cfg.WebhookSecrets = config.SplitList(doc.StripeWebhookSecrets)
+	if cfg.WebhookSecretARN != "" && cfg.WebhookSecretARN != cfg.SecretARN {
+		var doc webhookSecretDocument
+		if err := read(cfg.WebhookSecretARN, &doc, `{"stripe_webhook_secrets":"whsec_new,whsec_old"}`); err != nil {
+			return err
+		}
+		if doc.StripeWebhookSecrets != "" {
+			cfg.WebhookSecrets = config.SplitList(doc.StripeWebhookSecrets)
+		}
 	}
 	return nil
 }
