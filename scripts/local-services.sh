@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Serve what `sam local start-api` / `sam local invoke` reach on the host
 # (samconfig.toml, local/env.json): moto_server on :5005 for DynamoDB and
-# Secrets Manager, seeded with the table and the Stripe secret, and
+# Secrets Manager, seeded with the table and the two Stripe secrets, and
 # stripe-mock on :12111. Runs until Ctrl-C.
 #
 # Containers reach the host as host.docker.internal. Docker Desktop forwards
@@ -28,8 +28,9 @@ pids+=("$!")
 pids+=("$!")
 until curl -s -o /dev/null "http://$host:$moto_port/"; do sleep 0.2; done
 
-# The table as template.yaml and shared/dynamostore define it, and the secret
-# document shared/app reads (stripe-mock accepts any sk_test_ key).
+# The table as template.yaml and shared/dynamostore define it, and the two
+# secret documents shared/app reads: the API key's (stripe-mock accepts any
+# sk_test_ key) and the webhook signing secrets'.
 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local "$root/.venv/bin/python" - "http://$host:$moto_port" "$region" <<'PY'
 import json, sys
 import boto3
@@ -43,12 +44,14 @@ if env["TABLE_NAME"] not in ddb.list_tables()["TableNames"]:
     ddb.update_time_to_live(TableName=env["TABLE_NAME"],
                             TimeToLiveSpecification={"AttributeName": "expires_at", "Enabled": True})
 sm = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=region)
-doc = json.dumps({"stripe_secret_key": "sk_test_local", "stripe_webhook_secrets": "whsec_local"})
-try:
-    sm.create_secret(Name=env["STRIPE_SECRET_ARN"], SecretString=doc)
-except sm.exceptions.ResourceExistsException:
-    sm.put_secret_value(SecretId=env["STRIPE_SECRET_ARN"], SecretString=doc)
-print(f"local-services.sh: table {env['TABLE_NAME']} and secret {env['STRIPE_SECRET_ARN']} ready on moto")
+for name, doc in ((env["STRIPE_SECRET_ARN"], {"stripe_secret_key": "sk_test_local"}),
+                  (env["STRIPE_WEBHOOK_SECRET_ARN"], {"stripe_webhook_secrets": "whsec_local"})):
+    try:
+        sm.create_secret(Name=name, SecretString=json.dumps(doc))
+    except sm.exceptions.ResourceExistsException:
+        sm.put_secret_value(SecretId=name, SecretString=json.dumps(doc))
+print(f"local-services.sh: table {env['TABLE_NAME']} and secrets {env['STRIPE_SECRET_ARN']}, "
+      f"{env['STRIPE_WEBHOOK_SECRET_ARN']} ready on moto")
 PY
 echo "local-services.sh: moto on $host:$moto_port, stripe-mock on $host:$sm_port; webhook signing secret whsec_local. Ctrl-C stops them."
 wait

@@ -1,16 +1,20 @@
 // Command registerwebhook registers the deployed stack's webhook URL at Stripe
 // as a Connect webhook endpoint (connect=true, the API version stripe-go v76
 // parses, exactly the event types the webhook handles) and stores the
-// endpoint's signing secret in the stack's Secrets Manager secret, next to
-// the Stripe key. It never prints a secret.
+// endpoint's signing secret in the stack's webhook secret (the
+// StripeWebhookSecretArn output), the one only the webhook function reads.
+// It never prints a secret.
 //
 //	make register-webhook                    # stack connect-onboarding
 //	go run ./cmd/registerwebhook -stack my-stack
-//	go run ./cmd/registerwebhook -url https://api.example.com/webhooks/stripe -secret-arn arn:aws:secretsmanager:...
+//	go run ./cmd/registerwebhook -url https://api.example.com/webhooks/stripe -secret-arn arn:aws:secretsmanager:... [-key-secret-arn arn:...]
 //
-// The Stripe key is STRIPE_SECRET_KEY if set, else the one already stored in
-// the secret. AWS access uses the SDK's usual chain (AWS_PROFILE, AWS_REGION,
-// ...). Stripe shows an endpoint's signing secret only when it is created,
+// The Stripe key is STRIPE_SECRET_KEY if set, else the one stored in the API
+// key's secret (-key-secret-arn, default the stack's StripeSecretArn output);
+// this program only reads that secret. A stack from before the secrets were
+// split has no StripeWebhookSecretArn output: the signing secret then goes
+// into StripeSecretArn's document, next to the key, as its functions expect.
+// AWS access uses the SDK's usual chain (AWS_PROFILE, AWS_REGION, ...). Stripe shows an endpoint's signing secret only when it is created,
 // so an endpoint already registered for the URL is left alone unless
 // -replace is given: then a new endpoint is created, its secret stored first
 // in the list (the older ones stay valid for deliveries in flight), and the
@@ -18,6 +22,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,16 +58,19 @@ func main() {
 }
 
 type options struct {
-	stack, url, secretARN, region string
-	replace                       bool
+	stack, url, region string
+	secretARN          string // where the signing secret goes
+	keySecretARN       string // where the Stripe key is read from, without STRIPE_SECRET_KEY
+	replace            bool
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("registerwebhook", flag.ContinueOnError)
-	fs.StringVar(&o.stack, "stack", "", "CloudFormation stack whose WebhookUrl and StripeSecretArn outputs to use")
+	fs.StringVar(&o.stack, "stack", "", "CloudFormation stack whose WebhookUrl, StripeWebhookSecretArn and StripeSecretArn outputs to use")
 	fs.StringVar(&o.url, "url", "", "webhook URL to register (default: the stack's WebhookUrl output)")
-	fs.StringVar(&o.secretARN, "secret-arn", "", "Secrets Manager secret to store the signing secret in (default: the stack's StripeSecretArn output)")
+	fs.StringVar(&o.secretARN, "secret-arn", "", "Secrets Manager secret to store the signing secret in (default: the stack's StripeWebhookSecretArn output)")
+	fs.StringVar(&o.keySecretARN, "key-secret-arn", "", "Secrets Manager secret holding the Stripe key, when STRIPE_SECRET_KEY is not set (default: the stack's StripeSecretArn output; else the -secret-arn document's stripe_secret_key)")
 	fs.StringVar(&o.region, "region", "", "AWS region (default: the SDK's, e.g. AWS_REGION)")
 	fs.BoolVar(&o.replace, "replace", false, "if the URL is already registered, create a new endpoint and delete the old ones")
 	if err := fs.Parse(args); err != nil {
@@ -96,12 +104,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	key := strings.TrimSpace(os.Getenv("STRIPE_SECRET_KEY"))
-	if key == "" {
+	keySecret := o.secretARN // a combined document holds the key too
+	if key == "" && o.keySecretARN != "" && o.keySecretARN != o.secretARN {
+		keySecret = o.keySecretARN
+		keyDoc, err := readSecret(ctx, sm, o.keySecretARN)
+		if err != nil {
+			return err
+		}
+		key, _ = keyDoc["stripe_secret_key"].(string)
+	} else if key == "" {
 		key, _ = doc["stripe_secret_key"].(string)
 	}
 	if key == "" {
 		return fmt.Errorf("no Stripe key: set STRIPE_SECRET_KEY, or store it in the secret first:\n"+
-			`  aws secretsmanager put-secret-value --secret-id %s --secret-string '{"stripe_secret_key":"sk_test_...","stripe_webhook_secrets":""}'`, o.secretARN)
+			`  aws secretsmanager put-secret-value --secret-id %s --secret-string '{"stripe_secret_key":"sk_test_..."}'`, keySecret)
 	}
 	sc := stripeClient(key, os.Getenv("STRIPE_API_BASE"))
 
@@ -161,9 +177,10 @@ func stackNote(stack string) string {
 	return " (stack " + stack + ")"
 }
 
-// fromStack fills -url and -secret-arn from the stack's outputs.
+// fromStack fills -url, -secret-arn and -key-secret-arn from the stack's
+// outputs, leaving what was given alone.
 func (o *options) fromStack(ctx context.Context, cf *cloudformation.Client) error {
-	if o.stack == "" || (o.url != "" && o.secretARN != "") {
+	if o.stack == "" {
 		if o.url == "" {
 			return errors.New("give -stack, or -url and -secret-arn")
 		}
@@ -183,11 +200,15 @@ func (o *options) fromStack(ctx context.Context, cf *cloudformation.Client) erro
 	if o.url == "" {
 		o.url = outputs["WebhookUrl"]
 	}
+	if o.keySecretARN == "" {
+		o.keySecretARN = outputs["StripeSecretArn"]
+	}
 	if o.secretARN == "" {
-		o.secretARN = outputs["StripeSecretArn"]
+		// Stacks from before the split read both from StripeSecretArn.
+		o.secretARN = cmp.Or(outputs["StripeWebhookSecretArn"], outputs["StripeSecretArn"])
 	}
 	if o.url == "" || o.secretARN == "" {
-		return fmt.Errorf("stack %s has no WebhookUrl/StripeSecretArn outputs: is it this project's template.yaml?", o.stack)
+		return fmt.Errorf("stack %s has no WebhookUrl/StripeWebhookSecretArn outputs: is it this project's template.yaml?", o.stack)
 	}
 	return nil
 }
@@ -203,7 +224,7 @@ func readSecret(ctx context.Context, sm *secretsmanager.Client, arn string) (map
 	if s := aws.ToString(out.SecretString); strings.TrimSpace(s) != "" {
 		if err := json.Unmarshal([]byte(s), &doc); err != nil {
 			// Never echo the value: it may be a key stored the wrong way.
-			return nil, fmt.Errorf(`secret %s is not the JSON document {"stripe_secret_key":...,"stripe_webhook_secrets":...}`, arn)
+			return nil, fmt.Errorf(`secret %s is not a JSON document such as {"stripe_webhook_secrets":...} or {"stripe_secret_key":...}`, arn)
 		}
 	}
 	return doc, nil

@@ -150,14 +150,18 @@ func runTool(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
+// splitSecrets creates the stack's two secrets as an operator has filled
+// them: the key in one, the webhook signing secrets in the other.
+func splitSecrets(t *testing.T, moto, key string, webhookDoc map[string]any) (keyARN, webhookARN string) {
+	return createSecret(t, moto, map[string]any{"stripe_secret_key": key}), createSecret(t, moto, webhookDoc)
+}
+
 func TestRegistersAConnectEndpointForTheHandledEventsAndStoresItsSecret(t *testing.T) {
 	stripe := newStripeProxy(t)
 	moto := env(t, stripe.URL)
-	arn := createSecret(t, moto, map[string]any{
-		"stripe_secret_key": "sk_test_register", "stripe_webhook_secrets": "whsec_previous", "note": "kept",
-	})
+	keyARN, arn := splitSecrets(t, moto, "sk_test_register", map[string]any{"stripe_webhook_secrets": "whsec_previous", "note": "kept"})
 
-	out, err := runTool(t, "-url", webhookURL, "-secret-arn", arn)
+	out, err := runTool(t, "-url", webhookURL, "-secret-arn", arn, "-key-secret-arn", keyARN)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -173,30 +177,51 @@ func TestRegistersAConnectEndpointForTheHandledEventsAndStoresItsSecret(t *testi
 		!slices.Equal(events, onboarding.HandledEventTypes) {
 		t.Errorf("created with %v, want url %s, connect=true, api_version 2023-10-16, enabled_events %v", form, webhookURL, onboarding.HandledEventTypes)
 	}
-	// The key came from the secret: nothing else was given.
+	// The key came from the key's secret: nothing else was given.
 	if got := stripe.authorizedAs[0]; got != "Bearer sk_test_register" {
 		t.Errorf("Stripe was called with %q", got)
 	}
 	doc := readSecretDoc(t, moto, arn)
-	want := map[string]any{"stripe_secret_key": "sk_test_register", "stripe_webhook_secrets": stripe.secret + ",whsec_previous", "note": "kept"}
+	want := map[string]any{"stripe_webhook_secrets": stripe.secret + ",whsec_previous", "note": "kept"}
 	if !mapsEqual(doc, want) {
-		t.Errorf("secret now %v, want %v", redact(doc), redact(want))
+		t.Errorf("webhook secret now %v, want %v", redact(doc), redact(want))
+	}
+	// The key's secret is only read, and gets no signing secret.
+	if doc := readSecretDoc(t, moto, keyARN); !mapsEqual(doc, map[string]any{"stripe_secret_key": "sk_test_register"}) {
+		t.Errorf("key secret now %v, want it unchanged", redact(doc))
 	}
 	if !strings.Contains(out, "registered we_") || !strings.Contains(out, arn) {
 		t.Errorf("output %q", out)
 	}
 }
 
-func TestReadsTheURLAndSecretFromTheStackOutputs(t *testing.T) {
+func TestAKeyFromTheEnvironmentNeedsNoKeySecret(t *testing.T) {
 	stripe := newStripeProxy(t)
 	moto := env(t, stripe.URL)
-	arn := createSecret(t, moto, map[string]any{"stripe_secret_key": "sk_test_stack", "stripe_webhook_secrets": ""})
+	t.Setenv("STRIPE_SECRET_KEY", "sk_test_fromenv")
+	arn := createSecret(t, moto, map[string]any{"stripe_webhook_secrets": ""})
+	if out, err := runTool(t, "-url", webhookURL, "-secret-arn", arn); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if got := stripe.authorizedAs[0]; got != "Bearer sk_test_fromenv" {
+		t.Errorf("Stripe was called with %q", got)
+	}
+	if got := readSecretDoc(t, moto, arn)["stripe_webhook_secrets"]; got != stripe.secret {
+		t.Errorf("webhook secrets %v", redact(map[string]any{"s": got}))
+	}
+}
+
+// createStack creates a stack on moto with outputs only.
+func createStack(t *testing.T, moto string, outputs map[string]string) string {
+	t.Helper()
 	stack := "onboarding-" + testenv.RandomID(4)
+	values := map[string]any{}
+	for k, v := range outputs {
+		values[k] = map[string]any{"Value": v}
+	}
 	body, _ := json.Marshal(map[string]any{
 		"Resources": map[string]any{"Handle": map[string]any{"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-		"Outputs": map[string]any{
-			"WebhookUrl": map[string]any{"Value": webhookURL}, "StripeSecretArn": map[string]any{"Value": arn},
-		},
+		"Outputs":   values,
 	})
 	cf := cloudformation.New(cloudformation.Options{Region: "us-east-1", BaseEndpoint: aws.String(moto),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
@@ -205,6 +230,16 @@ func TestReadsTheURLAndSecretFromTheStackOutputs(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("create stack on moto: %v", err)
 	}
+	return stack
+}
+
+func TestReadsTheURLAndSecretsFromTheStackOutputs(t *testing.T) {
+	stripe := newStripeProxy(t)
+	moto := env(t, stripe.URL)
+	// What template.yaml creates, after the operator stored the key.
+	keyARN := createSecret(t, moto, map[string]any{"stripe_secret_key": "sk_test_stack", "stripe_webhook_secrets": ""})
+	arn := createSecret(t, moto, map[string]any{"stripe_webhook_secrets": ""})
+	stack := createStack(t, moto, map[string]string{"WebhookUrl": webhookURL, "StripeSecretArn": keyARN, "StripeWebhookSecretArn": arn})
 
 	if out, err := runTool(t, "-stack", stack); err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -212,8 +247,42 @@ func TestReadsTheURLAndSecretFromTheStackOutputs(t *testing.T) {
 	if len(stripe.created) != 1 || stripe.created[0].Get("url") != webhookURL {
 		t.Fatalf("created %v, want one endpoint for the stack's WebhookUrl", stripe.created)
 	}
+	if got := stripe.authorizedAs[0]; got != "Bearer sk_test_stack" {
+		t.Errorf("Stripe was called with %q, want the key of StripeSecretArn", got)
+	}
 	if got := readSecretDoc(t, moto, arn)["stripe_webhook_secrets"]; got != stripe.secret {
 		t.Errorf("webhook secrets %q, want the new one only", redact(map[string]any{"s": got}))
+	}
+	if got := readSecretDoc(t, moto, keyARN)["stripe_webhook_secrets"]; got != "" {
+		t.Errorf("the key's secret got webhook secrets %v: only the webhook function may read them", redact(map[string]any{"s": got}))
+	}
+}
+
+// A stack deployed before the secrets were split has StripeSecretArn only,
+// read by all its functions: the signing secret goes there, next to the key.
+func TestAStackWithOneCombinedSecretKeepsWorking(t *testing.T) {
+	stripe := newStripeProxy(t)
+	moto := env(t, stripe.URL)
+	arn := createSecret(t, moto, map[string]any{"stripe_secret_key": "sk_test_combined", "stripe_webhook_secrets": "whsec_previous"})
+	stack := createStack(t, moto, map[string]string{"WebhookUrl": webhookURL, "StripeSecretArn": arn})
+
+	if out, err := runTool(t, "-stack", stack); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if got := stripe.authorizedAs[0]; got != "Bearer sk_test_combined" {
+		t.Errorf("Stripe was called with %q", got)
+	}
+	want := map[string]any{"stripe_secret_key": "sk_test_combined", "stripe_webhook_secrets": stripe.secret + ",whsec_previous"}
+	if doc := readSecretDoc(t, moto, arn); !mapsEqual(doc, want) {
+		t.Errorf("secret now %v, want %v", redact(doc), redact(want))
+	}
+	// The same with -secret-arn alone: the key comes from that document.
+	stripe.registered = ""
+	if out, err := runTool(t, "-url", webhookURL+"2", "-secret-arn", arn); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if got := stripe.authorizedAs[len(stripe.authorizedAs)-1]; got != "Bearer sk_test_combined" {
+		t.Errorf("Stripe was called with %q", got)
 	}
 }
 
@@ -221,9 +290,9 @@ func TestLeavesAnAlreadyRegisteredURLAloneUnlessReplace(t *testing.T) {
 	stripe := newStripeProxy(t)
 	stripe.registered = "we_existing"
 	moto := env(t, stripe.URL)
-	arn := createSecret(t, moto, map[string]any{"stripe_secret_key": "sk_test_replace", "stripe_webhook_secrets": "whsec_a,whsec_b,whsec_c"})
+	keyARN, arn := splitSecrets(t, moto, "sk_test_replace", map[string]any{"stripe_webhook_secrets": "whsec_a,whsec_b,whsec_c"})
 
-	_, err := runTool(t, "-url", webhookURL, "-secret-arn", arn)
+	_, err := runTool(t, "-url", webhookURL, "-secret-arn", arn, "-key-secret-arn", keyARN)
 	if err == nil || !strings.Contains(err.Error(), "we_existing") || !strings.Contains(err.Error(), "-replace") {
 		t.Fatalf("err %v, want a refusal naming we_existing and -replace", err)
 	}
@@ -231,7 +300,7 @@ func TestLeavesAnAlreadyRegisteredURLAloneUnlessReplace(t *testing.T) {
 		t.Fatal("a refused run changed something")
 	}
 
-	out, err := runTool(t, "-url", webhookURL, "-secret-arn", arn, "-replace")
+	out, err := runTool(t, "-url", webhookURL, "-secret-arn", arn, "-key-secret-arn", keyARN, "-replace")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -248,9 +317,9 @@ func TestAnEndpointWithoutASecretIsDeletedAgain(t *testing.T) {
 	stripe := newStripeProxy(t)
 	stripe.secret = "" // stripe-mock's own answer has none
 	moto := env(t, stripe.URL)
-	arn := createSecret(t, moto, map[string]any{"stripe_secret_key": "sk_test_nosecret", "stripe_webhook_secrets": ""})
+	keyARN, arn := splitSecrets(t, moto, "sk_test_nosecret", map[string]any{"stripe_webhook_secrets": ""})
 
-	if _, err := runTool(t, "-url", webhookURL, "-secret-arn", arn); err == nil {
+	if _, err := runTool(t, "-url", webhookURL, "-secret-arn", arn, "-key-secret-arn", keyARN); err == nil {
 		t.Fatal("want an error")
 	}
 	if len(stripe.created) != 1 || len(stripe.deleted) != 1 {
@@ -264,11 +333,12 @@ func TestAnEndpointWithoutASecretIsDeletedAgain(t *testing.T) {
 func TestWithoutAStripeKeyNothingIsCalled(t *testing.T) {
 	stripe := newStripeProxy(t)
 	moto := env(t, stripe.URL)
-	// What template.yaml creates before the operator fills it in.
-	arn := createSecret(t, moto, map[string]any{"stripe_secret_key": "", "stripe_webhook_secrets": ""})
-	_, err := runTool(t, "-url", webhookURL, "-secret-arn", arn)
-	if err == nil || !strings.Contains(err.Error(), "put-secret-value") {
-		t.Fatalf("err %v, want how to store the key", err)
+	// What template.yaml creates before the operator fills them in.
+	keyARN := createSecret(t, moto, map[string]any{"stripe_secret_key": "", "stripe_webhook_secrets": ""})
+	arn := createSecret(t, moto, map[string]any{"stripe_webhook_secrets": ""})
+	_, err := runTool(t, "-url", webhookURL, "-secret-arn", arn, "-key-secret-arn", keyARN)
+	if err == nil || !strings.Contains(err.Error(), "put-secret-value") || !strings.Contains(err.Error(), keyARN) {
+		t.Fatalf("err %v, want how to store the key in %s", err, keyARN)
 	}
 	if len(stripe.authorizedAs) != 0 {
 		t.Errorf("%d Stripe calls without a key", len(stripe.authorizedAs))

@@ -172,7 +172,7 @@ func Report(w io.Writer, o ReportOptions) error {
 		}
 		fmt.Fprintf(w, "| %s | $%.4f | $%.4f | $%.4f | **$%.4f** |\n", a.name, 1000*lambda, 1000*api, 1000*dynamo, 1000*(lambda+api+dynamo))
 	}
-	fmt.Fprintf(w, "\nNot included: CloudWatch Logs, X-Ray, Secrets Manager calls at cold starts; at idle the stack costs its secret and alarms (README, Deploy). Measured in %v.\n", time.Since(start).Round(time.Second))
+	fmt.Fprintf(w, "\nNot included: CloudWatch Logs, X-Ray, Secrets Manager calls at cold starts; at idle the stack costs its secrets and alarms (README, Deploy). Measured in %v.\n", time.Since(start).Round(time.Second))
 	return nil
 }
 

@@ -311,18 +311,22 @@ func withQuery(ev events.APIGatewayV2HTTPRequest, q url.Values) events.APIGatewa
 // stack is every function of template.yaml running under the emulator with
 // the template's environment, pointed at moto and stripe-mock.
 type stack struct {
-	tpl       *Template
-	ids       map[string]string // route function -> logical id
-	fns       map[string]*lambda
-	stripe    *testenv.Recorder
-	table     string
-	secretARN string
-	secret    secretDoc
+	tpl    *Template
+	ids    map[string]string // route function -> logical id
+	fns    map[string]*lambda
+	stripe *testenv.Recorder
+	table  string
+	secret secretDoc
+	// secretARNs maps each secret's ARN on moto to its logical id in
+	// template.yaml (StripeSecret, StripeWebhookSecret).
+	secretARNs map[string]string
 }
 
+// secretDoc is what the operator stores: the API key in StripeSecret, the
+// webhook signing secrets in StripeWebhookSecret.
 type secretDoc struct {
-	Key     string `json:"stripe_secret_key"`
-	Webhook string `json:"stripe_webhook_secrets"`
+	Key     string
+	Webhook string
 }
 
 // createSecret stores doc in a fresh Secrets Manager secret on moto.
@@ -365,13 +369,15 @@ func startStack(t *testing.T, secret secretDoc) *stack {
 	tpl := loadTemplate(t)
 	s := &stack{tpl: tpl, ids: functionIDs(t, tpl), fns: map[string]*lambda{}, stripe: testenv.NewRecorder(t), secret: secret}
 	s.table = testenv.NewTable(t, testenv.MotoClient(t))
-	raw, _ := json.Marshal(secret)
-	s.secretARN = createSecret(t, motoURL, string(raw))
+	keyDoc, _ := json.Marshal(map[string]string{"stripe_secret_key": secret.Key})
+	webhookDoc, _ := json.Marshal(map[string]string{"stripe_webhook_secrets": secret.Webhook})
+	keyARN, webhookARN := createSecret(t, motoURL, string(keyDoc)), createSecret(t, motoURL, string(webhookDoc))
+	s.secretARNs = map[string]string{keyARN: "StripeSecret", webhookARN: "StripeWebhookSecret"}
 	rie := buildRIE(t)
 	bootstraps := buildHostBootstraps(t, s.ids)
 
 	refs := maps.Clone(deployRefs)
-	refs["Table"], refs["StripeSecret"], refs["AWS::Region"] = s.table, s.secretARN, region
+	refs["Table"], refs["StripeSecret"], refs["StripeWebhookSecret"], refs["AWS::Region"] = s.table, keyARN, webhookARN, region
 	for fn, id := range s.ids {
 		rec := newAWSRecorder(t, motoURL)
 		vars := functionEnv(t, tpl, id, refs, map[string]string{
@@ -534,21 +540,25 @@ func TestEveryFunctionRunsAsALambda(t *testing.T) {
 			l := fn[r.Function]
 			allowed := grants(t, s.tpl, l.ID)
 			var seen []string
-			secretReads := 0
+			resources := maps.Clone(s.secretARNs)
+			resources[s.table] = "Table"
+			var secretsRead []string
 			for _, c := range l.AWS.Calls() {
-				resource := map[string]string{s.table: "Table", s.secretARN: "StripeSecret"}[c.Resource]
+				resource := resources[c.Resource]
 				if !slices.Contains(allowed[resource], c.Action) {
 					t.Errorf("%s called %s on %q, which template.yaml does not allow it", l.ID, c.Action, c.Resource)
 				}
 				if c.Action == "secretsmanager:GetSecretValue" {
-					secretReads++
+					secretsRead = append(secretsRead, resource)
 				}
 				seen = append(seen, c.Action)
 			}
 			slices.Sort(seen)
-			t.Logf("%-22s %s", l.ID, strings.Join(slices.Compact(seen), " "))
-			if secretReads != 1 {
-				t.Errorf("%s read the secret %d times, want once per cold start", l.ID, secretReads)
+			t.Logf("%-22s %s (secret read: %s)", l.ID, strings.Join(slices.Compact(seen), " "), strings.Join(secretsRead, " "))
+			// Its one secret, once per cold start: the six API functions the
+			// key's, the webhook function the signing secrets'.
+			if want := []string{wantSecret[r.Function]}; !slices.Equal(secretsRead, want) {
+				t.Errorf("%s read the secrets %v, want %v: its own secret once per cold start", l.ID, secretsRead, want)
 			}
 		}
 	})
@@ -592,38 +602,47 @@ func coldStart(logs string) string {
 }
 
 // TestColdStartRefusesThePlaceholderSecret: until the operator fills the
-// stack's secret, a function stops at cold start and says what is missing,
+// stack's secrets, a function stops at cold start and says what is missing,
 // instead of answering requests it cannot serve.
 func TestColdStartRefusesThePlaceholderSecret(t *testing.T) {
 	motoURL := os.Getenv("TEST_DYNAMODB_ENDPOINT")
 	requireArtifact(t, motoURL != "", "TEST_DYNAMODB_ENDPOINT is not set: run `make test`")
 	tpl := loadTemplate(t)
 	ids := functionIDs(t, tpl)
-	id := ids["accountstatus"]
-	placeholder := asString(tpl.Resources["StripeSecret"].Properties["SecretString"])
-	secretARN := createSecret(t, motoURL, placeholder)
-	rec := newAWSRecorder(t, motoURL)
-	refs := maps.Clone(deployRefs)
-	refs["Table"], refs["StripeSecret"], refs["AWS::Region"] = "unused", secretARN, region
-	vars := functionEnv(t, tpl, id, refs, map[string]string{
-		"DYNAMODB_ENDPOINT": rec.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER": rec.URL, "STRIPE_API_BASE": testenv.StripeAPIBase(t),
-	})
-	bootstraps := buildHostBootstraps(t, map[string]string{"accountstatus": id})
-	l := startLambda(t, buildRIE(t), id, bootstraps[id], vars, rec)
+	for _, c := range []struct {
+		function, fixture, why string
+	}{
+		{"accountstatus", "account_status.json", "STRIPE_SECRET_KEY (or STRIPE_SECRET_ARN in AWS) is required"},
+		{"webhook", "webhook.json", "STRIPE_WEBHOOK_SECRET (or STRIPE_WEBHOOK_SECRET_ARN in AWS) is required"},
+	} {
+		t.Run(c.function, func(t *testing.T) {
+			id := ids[c.function]
+			rec := newAWSRecorder(t, motoURL)
+			refs := maps.Clone(deployRefs)
+			refs["Table"], refs["AWS::Region"] = "unused", region
+			for _, secret := range []string{"StripeSecret", "StripeWebhookSecret"} {
+				refs[secret] = createSecret(t, motoURL, asString(tpl.Resources[secret].Properties["SecretString"]))
+			}
+			vars := functionEnv(t, tpl, id, refs, map[string]string{
+				"DYNAMODB_ENDPOINT": rec.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER": rec.URL, "STRIPE_API_BASE": testenv.StripeAPIBase(t),
+			})
+			bootstraps := buildHostBootstraps(t, map[string]string{c.function: id})
+			l := startLambda(t, buildRIE(t), id, bootstraps[id], vars, rec)
 
-	status, raw := l.invokeRaw(t, fixture(t, "account_status.json"))
-	var resp events.APIGatewayV2HTTPResponse
-	if json.Unmarshal(raw, &resp) == nil && resp.StatusCode != 0 {
-		t.Fatalf("the function answered HTTP %d; it must not serve without its Stripe key", resp.StatusCode)
-	}
-	if status == http.StatusOK && !bytes.Contains(raw, []byte("errorType")) {
-		t.Errorf("the emulator answered %d %s, want an invocation failure", status, raw)
-	}
-	// The function's output reaches the emulator's asynchronously.
-	const why = "STRIPE_SECRET_KEY (or STRIPE_SECRET_ARN in AWS) is required"
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(l.Logs.String(), why); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the function's log does not say why it cannot start:\n%s", l.Logs.String())
-		}
+			status, raw := l.invokeRaw(t, fixture(t, c.fixture))
+			var resp events.APIGatewayV2HTTPResponse
+			if json.Unmarshal(raw, &resp) == nil && resp.StatusCode != 0 {
+				t.Fatalf("the function answered HTTP %d; it must not serve without its secret", resp.StatusCode)
+			}
+			if status == http.StatusOK && !bytes.Contains(raw, []byte("errorType")) {
+				t.Errorf("the emulator answered %d %s, want an invocation failure", status, raw)
+			}
+			// The function's output reaches the emulator's asynchronously.
+			for deadline := time.Now().Add(5 * time.Second); !strings.Contains(l.Logs.String(), c.why); time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the function's log does not say why it cannot start:\n%s", l.Logs.String())
+				}
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package lambdatest
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/connectexpress/onboarding/shared/app"
 	"github.com/connectexpress/onboarding/shared/config"
 	"github.com/connectexpress/onboarding/shared/dynamostore"
 	"github.com/connectexpress/onboarding/shared/httpapi"
@@ -354,7 +356,8 @@ var wantTableActions = map[string][]string{
 }
 
 // grants returns a function's IAM grants by resource logical id ("Table",
-// "StripeSecret"), failing on anything but inline Allow statements on those.
+// "StripeSecret", "StripeWebhookSecret"), failing on anything but inline
+// Allow statements on those.
 func grants(t *testing.T, tpl *Template, functionID string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
@@ -368,15 +371,15 @@ func grants(t *testing.T, tpl *Template, functionID string) map[string][]string 
 			st := asMap(s)
 			var resource string
 			switch res := st["Resource"]; {
-			case refOf(res) == "StripeSecret":
-				resource = "StripeSecret"
+			case refOf(res) == "StripeSecret" || refOf(res) == "StripeWebhookSecret":
+				resource = refOf(res)
 			default:
 				if id, attr := getAttOf(res); id == "Table" && attr == "Arn" {
 					resource = "Table"
 				}
 			}
 			if asString(st["Effect"]) != "Allow" || resource == "" || st["NotAction"] != nil || st["NotResource"] != nil {
-				t.Errorf("%s: statement %v: want Allow on !GetAtt Table.Arn or !Ref StripeSecret", functionID, st)
+				t.Errorf("%s: statement %v: want Allow on !GetAtt Table.Arn, !Ref StripeSecret or !Ref StripeWebhookSecret", functionID, st)
 				continue
 			}
 			for _, a := range asList(st["Action"]) {
@@ -391,6 +394,22 @@ func grants(t *testing.T, tpl *Template, functionID string) map[string][]string 
 	return out
 }
 
+// wantSecret is the one secret each function may read: the webhook function
+// verifies signatures and never calls Stripe, so it reads the signing secrets
+// and not the API key; every other function calls Stripe with the key.
+var wantSecret = map[string]string{
+	"createaccount": "StripeSecret",
+	"accountstatus": "StripeSecret",
+	"updateaccount": "StripeSecret",
+	"accountlink":   "StripeSecret",
+	"dashboardlink": "StripeSecret",
+	"refresh":       "StripeSecret",
+	"webhook":       "StripeWebhookSecret",
+}
+
+// secretVariable is the variable naming each secret to the functions.
+var secretVariable = map[string]string{"StripeSecret": "STRIPE_SECRET_ARN", "StripeWebhookSecret": "STRIPE_WEBHOOK_SECRET_ARN"}
+
 func TestTemplateGrantsEachFunctionOnlyWhatItUses(t *testing.T) {
 	tpl := loadTemplate(t)
 	ids := functionIDs(t, tpl)
@@ -398,10 +417,8 @@ func TestTemplateGrantsEachFunctionOnlyWhatItUses(t *testing.T) {
 		id := ids[r.Function]
 		got := grants(t, tpl, id)
 		want := map[string][]string{
-			"Table": wantTableActions[r.Function],
-			// Every function calls Stripe with the key (the webhook function
-			// also needs the signing secrets): all read the one secret.
-			"StripeSecret": {"secretsmanager:GetSecretValue"},
+			"Table":                wantTableActions[r.Function],
+			wantSecret[r.Function]: {"secretsmanager:GetSecretValue"},
 		}
 		if !maps.EqualFunc(got, want, slices.Equal) {
 			t.Errorf("%s (%s) is granted %v, want %v", id, r.Key(), got, want)
@@ -426,7 +443,8 @@ func env(t *testing.T, tpl *Template, functionID string, e *evaluator) map[strin
 // deployRefs stand in for what CloudFormation knows only at deploy time.
 var deployRefs = map[string]string{
 	"Table": "connect-onboarding-Table-1ABC", "StripeSecret": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:StripeSecret-AbCdEf",
-	"HttpApi": "a1b2c3d4e5", "AWS::Region": "eu-west-1", "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "connect-onboarding",
+	"StripeWebhookSecret": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:StripeWebhookSecret-GhIjKl",
+	"HttpApi":             "a1b2c3d4e5", "AWS::Region": "eu-west-1", "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "connect-onboarding",
 	"AWS::Partition": "aws", "AWS::AccountId": "123456789012", "AWS::NoValue": "",
 }
 
@@ -456,8 +474,8 @@ func TestTemplateEnvironmentIsAConfigurationTheFunctionsAccept(t *testing.T) {
 		publicURL string
 	}{
 		{"defaults, test key", nil, "sk_test_abc", "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"},
-		{"defaults, live key", nil, "sk_live_abc", "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"},
-		{"custom domain", map[string]string{"CustomDomainName": "api.example.com", "CustomDomainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/x"},
+		{"live mode, live key", map[string]string{"StripeMode": "live"}, "sk_live_abc", "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"},
+		{"custom domain", map[string]string{"StripeMode": "live", "CustomDomainName": "api.example.com", "CustomDomainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/x"},
 			"sk_live_abc", "https://api.example.com"},
 	}
 	for _, c := range cases {
@@ -475,8 +493,21 @@ func TestTemplateEnvironmentIsAConfigurationTheFunctionsAccept(t *testing.T) {
 						t.Errorf("%s: %s in the environment: secrets belong in the Secrets Manager secret", ids[r.Function], name)
 					}
 				}
-				if vars["STRIPE_SECRET_ARN"] != deployRefs["StripeSecret"] || vars["TABLE_NAME"] != deployRefs["Table"] {
-					t.Errorf("%s: STRIPE_SECRET_ARN/TABLE_NAME must name the stack's secret and table: %v", ids[r.Function], vars)
+				if vars["TABLE_NAME"] != deployRefs["Table"] {
+					t.Errorf("%s: TABLE_NAME must name the stack's table: %v", ids[r.Function], vars)
+				}
+				// Each function is told of its one secret only.
+				for secret, name := range secretVariable {
+					want := ""
+					if secret == wantSecret[r.Function] {
+						want = deployRefs[secret]
+					}
+					if vars[name] != want {
+						t.Errorf("%s: %s = %q, want %q", ids[r.Function], name, vars[name], want)
+					}
+				}
+				if want := cmp.Or(params["StripeMode"], "test"); vars["STRIPE_MODE"] != want {
+					t.Errorf("%s: STRIPE_MODE %q, want the StripeMode parameter (default test)", ids[r.Function], vars["STRIPE_MODE"])
 				}
 				if vars["PUBLIC_API_URL"] != c.publicURL {
 					t.Errorf("PUBLIC_API_URL %q, want %q", vars["PUBLIC_API_URL"], c.publicURL)
@@ -485,10 +516,19 @@ func TestTemplateEnvironmentIsAConfigurationTheFunctionsAccept(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", ids[r.Function], err)
 				}
-				// What loadSecrets would have put there from the secret.
-				cfg.StripeSecretKey, cfg.WebhookSecrets = c.key, []string{"whsec_abc"}
-				if _, err := cfg.Validate(config.Needs{StripeKey: true, WebhookSecrets: true}); err != nil {
+				// What loadSecrets would have put there from the function's secret.
+				needs := app.NeedsFor(r)
+				if needs.StripeKey {
+					cfg.StripeSecretKey = c.key
+				}
+				if needs.WebhookSecrets {
+					cfg.WebhookSecrets = []string{"whsec_abc"}
+				}
+				if _, err := cfg.Validate(needs); err != nil {
 					t.Errorf("%s would refuse to start: %v", ids[r.Function], err)
+				}
+				if want := strings.HasPrefix(c.key, "sk_live_"); cfg.Policy.Livemode != want {
+					t.Errorf("%s: livemode %v, want %v", ids[r.Function], cfg.Policy.Livemode, want)
 				}
 				if want := c.publicURL + "/onboarding/refresh"; cfg.Policy.RefreshURL != want {
 					t.Errorf("refresh_url %q, want %q", cfg.Policy.RefreshURL, want)
@@ -541,15 +581,25 @@ func TestNoSecretValueInTheDeployFiles(t *testing.T) {
 			t.Errorf("%s contains what looks like a Stripe secret (%.12s...)", f, m)
 		}
 	}
-	secret := tpl.Resources["StripeSecret"]
-	if secret.Type != "AWS::SecretsManager::Secret" {
-		t.Fatal("no AWS::SecretsManager::Secret named StripeSecret")
+	// The placeholders must parse as the documents shared/app reads, with no
+	// values. StripeSecret's is the one stacks had when it held both kinds of
+	// secret: changing it would overwrite their stored key on the next deploy.
+	for id, placeholder := range map[string]string{
+		"StripeSecret":        `{"stripe_secret_key":"","stripe_webhook_secrets":""}`,
+		"StripeWebhookSecret": `{"stripe_webhook_secrets":""}`,
+	} {
+		secret := tpl.Resources[id]
+		if secret.Type != "AWS::SecretsManager::Secret" {
+			t.Fatalf("no AWS::SecretsManager::Secret named %s", id)
+		}
+		if got := asString(secret.Properties["SecretString"]); got != placeholder {
+			t.Errorf("%s: SecretString %q: keep the empty placeholder %s (CloudFormation rewrites the secret when it changes)", id, got, placeholder)
+		}
 	}
-	// The placeholder must parse as the document shared/app reads, with no values.
-	if got := asString(secret.Properties["SecretString"]); got != `{"stripe_secret_key":"","stripe_webhook_secrets":""}` {
-		t.Errorf("SecretString %q: keep the empty placeholder (CloudFormation rewrites the secret when it changes)", got)
+	if p := tpl.Parameters["StripeMode"]; asString(p["Default"]) != "test" {
+		t.Errorf("StripeMode parameter: default %v, want test", p["Default"])
 	}
-	for _, want := range []string{"ApiUrl", "WebhookUrl", "TableName", "StripeSecretArn"} {
+	for _, want := range []string{"ApiUrl", "WebhookUrl", "TableName", "StripeSecretArn", "StripeWebhookSecretArn"} {
 		if _, ok := tpl.Outputs[want]; !ok {
 			t.Errorf("output %s is missing", want)
 		}
@@ -563,7 +613,8 @@ func TestNoSecretValueInTheDeployFiles(t *testing.T) {
 	if want := "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com" + route.Path; webhookURL != want {
 		t.Errorf("WebhookUrl output %q, want %q", webhookURL, want)
 	}
-	if refOf(tpl.Outputs["StripeSecretArn"]["Value"]) != "StripeSecret" || refOf(tpl.Outputs["TableName"]["Value"]) != "Table" {
-		t.Errorf("StripeSecretArn and TableName outputs must name the secret and the table")
+	if refOf(tpl.Outputs["StripeSecretArn"]["Value"]) != "StripeSecret" || refOf(tpl.Outputs["StripeWebhookSecretArn"]["Value"]) != "StripeWebhookSecret" ||
+		refOf(tpl.Outputs["TableName"]["Value"]) != "Table" {
+		t.Errorf("StripeSecretArn, StripeWebhookSecretArn and TableName outputs must name the two secrets and the table")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/connectexpress/onboarding/internal/testenv"
 	"github.com/connectexpress/onboarding/shared/app"
 	"github.com/connectexpress/onboarding/shared/config"
+	"github.com/connectexpress/onboarding/shared/httpapi"
 )
 
 // motoSecret stores value as a new secret on moto and returns its ARN.
@@ -40,6 +41,112 @@ func newApp(t *testing.T, env map[string]string) (*app.App, error) {
 	})
 }
 
+// awsEnv is what Lambda and the template give a function, pointed at moto.
+func awsEnv(endpoint string, more map[string]string) map[string]string {
+	env := map[string]string{
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint,
+		"AWS_ACCESS_KEY_ID":                "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+	}
+	for k, v := range more {
+		env[k] = v
+	}
+	return env
+}
+
+// newFunctionApp starts the App of one Lambda function, with the secrets
+// app.NeedsFor gives it.
+func newFunctionApp(t *testing.T, function string, env map[string]string) (*app.App, error) {
+	t.Helper()
+	route, ok := httpapi.FunctionRoute(function)
+	if !ok {
+		t.Fatalf("no route for %s", function)
+	}
+	return app.New(context.Background(), app.Options{
+		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		DynamoDB:  client.NewClient(),
+		Needs:     app.NeedsFor(route),
+	})
+}
+
+func TestNeedsForGivesTheWebhookOnlyItsSigningSecrets(t *testing.T) {
+	for _, r := range httpapi.Routes {
+		want := config.Needs{StripeKey: true}
+		if r.Function == "webhook" {
+			want = config.Needs{WebhookSecrets: true}
+		}
+		if got := app.NeedsFor(r); got != want {
+			t.Errorf("%s: NeedsFor = %+v, want %+v", r.Function, got, want)
+		}
+	}
+}
+
+func TestWebhookSecretsComeFromTheirOwnSecret(t *testing.T) {
+	endpoint := testenv.MotoEndpoint(t)
+	keyARN := motoSecret(t, endpoint, `{"stripe_secret_key":"sk_test_from_sm"}`)
+	webhookARN := motoSecret(t, endpoint, `{"stripe_webhook_secrets":"whsec_new,whsec_old"}`)
+	a, err := newApp(t, awsEnv(endpoint, map[string]string{"STRIPE_SECRET_ARN": keyARN, "STRIPE_WEBHOOK_SECRET_ARN": webhookARN}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Config.StripeSecretKey != "sk_test_from_sm" || strings.Join(a.Config.WebhookSecrets, ",") != "whsec_new,whsec_old" {
+		t.Fatalf("secrets not loaded: key set=%v webhook secrets=%d", a.Config.StripeSecretKey != "", len(a.Config.WebhookSecrets))
+	}
+
+	// A key secret that still holds the combined document of older stacks:
+	// the webhook secret's own list wins.
+	combinedARN := motoSecret(t, endpoint, `{"stripe_secret_key":"sk_test_from_sm","stripe_webhook_secrets":"whsec_stale"}`)
+	a, err = newApp(t, awsEnv(endpoint, map[string]string{"STRIPE_SECRET_ARN": combinedARN, "STRIPE_WEBHOOK_SECRET_ARN": webhookARN}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(a.Config.WebhookSecrets, ",") != "whsec_new,whsec_old" {
+		t.Fatalf("%d webhook secrets, want the webhook secret's two", len(a.Config.WebhookSecrets))
+	}
+}
+
+func TestTheWebhookFunctionStartsWithoutAnAPIKey(t *testing.T) {
+	endpoint := testenv.MotoEndpoint(t)
+	webhookARN := motoSecret(t, endpoint, `{"stripe_webhook_secrets":"whsec_new,whsec_old"}`)
+	for _, tt := range []struct {
+		mode     string
+		livemode bool
+	}{{"", false}, {"test", false}, {"live", true}} {
+		a, err := newFunctionApp(t, "webhook", awsEnv(endpoint, map[string]string{
+			"STRIPE_WEBHOOK_SECRET_ARN": webhookARN, "STRIPE_MODE": tt.mode,
+			"FRONTEND_URL": "https://app.example.com", "PUBLIC_API_URL": "https://api.example.com",
+		}))
+		if err != nil {
+			t.Fatalf("STRIPE_MODE=%q: %v", tt.mode, err)
+		}
+		if a.Config.StripeSecretKey != "" || len(a.Config.WebhookSecrets) != 2 || a.Config.Policy.Livemode != tt.livemode {
+			t.Errorf("STRIPE_MODE=%q: key set=%v webhook secrets=%d livemode=%v, want no key, 2, %v",
+				tt.mode, a.Config.StripeSecretKey != "", len(a.Config.WebhookSecrets), a.Config.Policy.Livemode, tt.livemode)
+		}
+	}
+	// The functions that call Stripe still refuse to start without the key.
+	_, err := newFunctionApp(t, "accountstatus", awsEnv(endpoint, map[string]string{"STRIPE_WEBHOOK_SECRET_ARN": webhookARN}))
+	if err == nil || !strings.Contains(err.Error(), "STRIPE_SECRET_KEY") {
+		t.Fatalf("accountstatus without a key: err %v", err)
+	}
+}
+
+func TestAKeyThatDisagreesWithStripeModeIsRefused(t *testing.T) {
+	endpoint := testenv.MotoEndpoint(t)
+	for key, mode := range map[string]string{"sk_test_disagrees": "live", "sk_live_disagrees": "test"} {
+		keyARN := motoSecret(t, endpoint, `{"stripe_secret_key":"`+key+`"}`)
+		_, err := newFunctionApp(t, "createaccount", awsEnv(endpoint, map[string]string{
+			"STRIPE_SECRET_ARN": keyARN, "STRIPE_MODE": mode,
+			"FRONTEND_URL": "https://app.example.com", "PUBLIC_API_URL": "https://api.example.com",
+		}))
+		if err == nil || !strings.Contains(err.Error(), "STRIPE_MODE") {
+			t.Fatalf("%s key with STRIPE_MODE=%s: err %v, want a refusal naming STRIPE_MODE", mode, mode, err)
+		}
+		if strings.Contains(err.Error(), key) {
+			t.Fatalf("the refusal prints the key: %v", err)
+		}
+	}
+}
+
 func TestSecretsComeFromSecretsManagerOncePerColdStart(t *testing.T) {
 	endpoint := testenv.MotoEndpoint(t)
 	arn := motoSecret(t, endpoint, `{"stripe_secret_key":"sk_test_from_sm","stripe_webhook_secrets":"whsec_new,whsec_old"}`)
@@ -60,14 +167,17 @@ func TestSecretProblemsStopTheColdStartWithoutPrintingValues(t *testing.T) {
 	base := map[string]string{
 		"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
 	}
-	tests := map[string]string{
-		"missing secret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope",
-		"not JSON":       motoSecret(t, endpoint, "sk_test_plaintext_value"),
-		"wrong key kind": motoSecret(t, endpoint, `{"stripe_secret_key":"pk_test_publishable","stripe_webhook_secrets":"whsec_x"}`),
+	type secretVar struct{ name, arn string }
+	tests := map[string]secretVar{
+		"missing secret":          {"STRIPE_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope"},
+		"not JSON":                {"STRIPE_SECRET_ARN", motoSecret(t, endpoint, "sk_test_plaintext_value")},
+		"wrong key kind":          {"STRIPE_SECRET_ARN", motoSecret(t, endpoint, `{"stripe_secret_key":"pk_test_publishable","stripe_webhook_secrets":"whsec_x"}`)},
+		"missing webhook secret":  {"STRIPE_WEBHOOK_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope"},
+		"webhook secret not JSON": {"STRIPE_WEBHOOK_SECRET_ARN", motoSecret(t, endpoint, "whsec_plaintextvalue")},
 	}
-	for name, arn := range tests {
+	for name, v := range tests {
 		t.Run(name, func(t *testing.T) {
-			env := map[string]string{"STRIPE_SECRET_ARN": arn}
+			env := map[string]string{v.name: v.arn}
 			for k, v := range base {
 				env[k] = v
 			}
@@ -75,7 +185,7 @@ func TestSecretProblemsStopTheColdStartWithoutPrintingValues(t *testing.T) {
 			if err == nil {
 				t.Fatal("want a refusal")
 			}
-			for _, secret := range []string{"sk_test_plaintext_value", "pk_test_publishable", "whsec_x"} {
+			for _, secret := range []string{"sk_test_plaintext_value", "pk_test_publishable", "whsec_x", "whsec_plaintextvalue"} {
 				if strings.Contains(err.Error(), secret) {
 					t.Fatalf("the error prints a secret: %v", err)
 				}

@@ -24,7 +24,12 @@ type Config struct {
 	StripeAPIBase    string
 	StripeTimeout    time.Duration
 	StripeMaxRetries int64
-	SecretARN        string // STRIPE_SECRET_ARN: where the secrets live in AWS
+	SecretARN        string // STRIPE_SECRET_ARN: the API key's secret in AWS
+	WebhookSecretARN string // STRIPE_WEBHOOK_SECRET_ARN: the signing secrets' secret in AWS
+	// StripeMode is STRIPE_MODE: "test", "live", or "" (unset). It says the
+	// mode of a process without a key (the webhook function) and must agree
+	// with the key when there is one.
+	StripeMode string
 
 	TableName        string
 	DynamoDBEndpoint string
@@ -39,6 +44,12 @@ const (
 	DefaultFrontendURL  = "http://localhost:5173"
 	DefaultPublicAPIURL = "http://127.0.0.1:3000"
 	DefaultTable        = "connect-onboarding"
+)
+
+// Stripe modes (STRIPE_MODE).
+const (
+	ModeTest = "test"
+	ModeLive = "live"
 )
 
 // defaultCapabilities is what a platform usually wants from a seller.
@@ -73,6 +84,8 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 		StripeAPIBase:    get("STRIPE_API_BASE", ""),
 		StripeTimeout:    duration("STRIPE_TIMEOUT", 5*time.Second),
 		SecretARN:        get("STRIPE_SECRET_ARN", ""),
+		WebhookSecretARN: get("STRIPE_WEBHOOK_SECRET_ARN", ""),
+		StripeMode:       strings.ToLower(get("STRIPE_MODE", "")),
 		TableName:        get("TABLE_NAME", DefaultTable),
 		DynamoDBEndpoint: get("DYNAMODB_ENDPOINT", ""),
 		FrontendURL:      strings.TrimRight(get("FRONTEND_URL", DefaultFrontendURL), "/"),
@@ -83,6 +96,9 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 		errs = append(errs, errors.New("STRIPE_MAX_RETRIES: must be 0 to 5"))
 	}
 	c.StripeMaxRetries = retries
+	if c.StripeMode != "" && c.StripeMode != ModeTest && c.StripeMode != ModeLive {
+		errs = append(errs, errors.New("STRIPE_MODE: must be test or live"))
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "INFO"))); err != nil {
 		errs = append(errs, errors.New("LOG_LEVEL: must be DEBUG, INFO, WARN or ERROR"))
 	}
@@ -136,7 +152,7 @@ func (c *Config) Validate(needs Needs) (warnings []string, err error) {
 	}
 	if needs.WebhookSecrets {
 		if len(c.WebhookSecrets) == 0 {
-			errs = append(errs, errors.New("STRIPE_WEBHOOK_SECRET is required: the endpoint's signing secret(s), comma-separated"))
+			errs = append(errs, errors.New("STRIPE_WEBHOOK_SECRET (or STRIPE_WEBHOOK_SECRET_ARN in AWS) is required: the endpoint's signing secret(s), comma-separated"))
 		}
 		for _, s := range c.WebhookSecrets {
 			if !strings.HasPrefix(s, "whsec_") {
@@ -144,6 +160,9 @@ func (c *Config) Validate(needs Needs) (warnings []string, err error) {
 				break
 			}
 		}
+	}
+	if keyMode := c.keyMode(); keyMode != "" && c.StripeMode != "" && c.StripeMode != keyMode {
+		errs = append(errs, fmt.Errorf("STRIPE_MODE is %s but the Stripe key is a %s key: make them agree", c.StripeMode, keyMode))
 	}
 	if c.StripeAPIBase != "" {
 		if u, err := url.Parse(c.StripeAPIBase); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
@@ -161,9 +180,24 @@ func (c *Config) Validate(needs Needs) (warnings []string, err error) {
 	return warnings, errors.Join(errs...)
 }
 
-// Livemode reports whether the Stripe key is a live one.
+// Livemode reports whether the service runs in live mode: the key's mode
+// when there is a key, else STRIPE_MODE (test when unset).
 func (c *Config) Livemode() bool {
-	return strings.HasPrefix(c.StripeSecretKey, "sk_live_") || strings.HasPrefix(c.StripeSecretKey, "rk_live_")
+	if m := c.keyMode(); m != "" {
+		return m == ModeLive
+	}
+	return c.StripeMode == ModeLive
+}
+
+// keyMode is the mode of the Stripe key, or "" without a recognised key.
+func (c *Config) keyMode() string {
+	switch {
+	case strings.HasPrefix(c.StripeSecretKey, "sk_live_") || strings.HasPrefix(c.StripeSecretKey, "rk_live_"):
+		return ModeLive
+	case strings.HasPrefix(c.StripeSecretKey, "sk_test_") || strings.HasPrefix(c.StripeSecretKey, "rk_test_"):
+		return ModeTest
+	}
+	return ""
 }
 
 func isStripeKey(k string) bool {

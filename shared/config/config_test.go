@@ -80,6 +80,10 @@ func TestRefusals(t *testing.T) {
 		{"UAE platform with foreign accounts", map[string]string{"PLATFORM_COUNTRY": "AE", "ALLOWED_COUNTRIES": "AE,US"}, "UAE"},
 		{"bad duration", map[string]string{"REFRESH_TOKEN_TTL": "forever"}, "REFRESH_TOKEN_TTL"},
 		{"bad retries", map[string]string{"STRIPE_MAX_RETRIES": "9"}, "STRIPE_MAX_RETRIES"},
+		{"unknown mode", map[string]string{"STRIPE_MODE": "prod"}, "STRIPE_MODE"},
+		{"live mode with a test key", map[string]string{"STRIPE_MODE": "live", "FRONTEND_URL": "https://a.example", "PUBLIC_API_URL": "https://b.example"}, "STRIPE_MODE"},
+		{"test mode with a live key", map[string]string{"STRIPE_MODE": "test", "STRIPE_SECRET_KEY": "sk_live_x", "FRONTEND_URL": "https://a.example", "PUBLIC_API_URL": "https://b.example"}, "STRIPE_MODE"},
+		{"test mode with a live restricted key", map[string]string{"STRIPE_MODE": "test", "STRIPE_SECRET_KEY": "rk_live_x", "FRONTEND_URL": "https://a.example", "PUBLIC_API_URL": "https://b.example"}, "STRIPE_MODE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,5 +119,47 @@ func TestPlatformsThatCannotSelfServeAreWarned(t *testing.T) {
 		if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "cannot self-serve") {
 			t.Fatalf("%s: warnings %v err %v", country, warnings, err)
 		}
+	}
+}
+
+func TestModeAgreeingWithTheKeyStarts(t *testing.T) {
+	for key, mode := range map[string]string{"sk_test_x": "test", "rk_test_x": "TEST", "sk_live_x": "live", "rk_live_x": "live"} {
+		m := base()
+		m["STRIPE_SECRET_KEY"], m["STRIPE_MODE"] = key, mode
+		m["FRONTEND_URL"], m["PUBLIC_API_URL"] = "https://app.example", "https://api.example"
+		c, _, err := load(t, m)
+		if want := strings.Contains(key, "_live_"); err != nil || c.Policy.Livemode != want {
+			t.Errorf("%s with STRIPE_MODE=%s: err %v livemode %v, want %v", key[:7], mode, err, c.Policy.Livemode, want)
+		}
+	}
+}
+
+// The webhook function holds no API key: STRIPE_MODE alone sets its mode,
+// and live mode keeps every refusal a live key brings.
+func TestWithoutAKeyStripeModeSetsTheMode(t *testing.T) {
+	webhookOnly := config.Needs{WebhookSecrets: true}
+	validate := func(m map[string]string) (config.Config, error) {
+		c, err := config.Load(env(m))
+		if err != nil {
+			return c, err
+		}
+		_, err = c.Validate(webhookOnly)
+		return c, err
+	}
+	for _, tt := range []struct {
+		mode     string
+		livemode bool
+	}{{"", false}, {"test", false}, {"live", true}} {
+		c, err := validate(map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_a", "STRIPE_MODE": tt.mode,
+			"FRONTEND_URL": "https://app.example", "PUBLIC_API_URL": "https://api.example"})
+		if err != nil || c.Livemode() != tt.livemode || c.Policy.Livemode != tt.livemode {
+			t.Errorf("STRIPE_MODE=%q: err %v livemode %v policy %v, want %v", tt.mode, err, c.Livemode(), c.Policy.Livemode, tt.livemode)
+		}
+	}
+	if _, err := validate(map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_a", "STRIPE_MODE": "live"}); err == nil || !strings.Contains(err.Error(), "https") {
+		t.Errorf("live mode with http URLs: err %v, want the https refusal", err)
+	}
+	if _, err := validate(map[string]string{"STRIPE_MODE": "live", "FRONTEND_URL": "https://app.example", "PUBLIC_API_URL": "https://api.example", "STRIPE_API_BASE": "http://127.0.0.1:1", "STRIPE_WEBHOOK_SECRET": "whsec_a"}); err == nil || !strings.Contains(err.Error(), "STRIPE_API_BASE") {
+		t.Errorf("live mode with STRIPE_API_BASE: err %v", err)
 	}
 }
