@@ -194,22 +194,33 @@ func TestStorageThrottlingAnswers503AndNothingIsLost(t *testing.T) {
 func TestDynamoDBUnreachableMidRunRecovers(t *testing.T) {
 	moto := testenv.NewCuttableMoto(t)
 	s := testenv.NewStack(t, testenv.StackOptions{DynamoDB: moto.Client})
-	acct, tok := onboarded(t, s, "noah")
-	older := testenv.AccountUpdated("evt_cut_1", acct, "noah", time.Now().Unix(), snapReview)
-	newer := testenv.AccountUpdated("evt_cut_2", acct, "noah", time.Now().Unix()+5, snapActive)
+	down := outageThenRecovery(t, s, "noah", moto.Cut, moto.Restore)
+	t.Logf("DynamoDB unreachable: API 503 and webhook 5xx within %v (SDK retries included); converged after recovery", down.Round(time.Millisecond))
+}
+
+// outageThenRecovery onboards user, stores an older snapshot, takes
+// DynamoDB down with stop, checks that the API answers 503 and the webhook
+// 5xx (so Stripe retries), brings it back with start, and checks that the
+// redelivered newer event applies and a late older one changes nothing.
+// It returns how long the two requests during the outage took.
+func outageThenRecovery(t *testing.T, s *testenv.Stack, user string, stop, start func()) time.Duration {
+	t.Helper()
+	acct, tok := onboarded(t, s, user)
+	older := testenv.AccountUpdated("evt_"+user+"_1", acct, user, time.Now().Unix(), snapReview)
+	newer := testenv.AccountUpdated("evt_"+user+"_2", acct, user, time.Now().Unix()+5, snapActive)
 	if code, _ := s.PostEvent(t, older); code != 200 {
 		t.Fatal(code)
 	}
 
-	moto.Cut()
-	start := time.Now()
+	stop()
+	began := time.Now()
 	resp, body := s.Do(t, "GET", "/accounts/me", tok, "")
 	expectStatus(t, resp, body, http.StatusServiceUnavailable)
 	if code, _ := s.PostEvent(t, newer); code < 500 {
-		t.Fatalf("webhook while DynamoDB is unreachable: %d", code)
+		t.Fatalf("webhook while DynamoDB is down: %d", code)
 	}
-	cutFor := time.Since(start)
-	moto.Restore()
+	down := time.Since(began)
+	start()
 
 	if code, _ := s.PostEvent(t, newer); code != 200 {
 		t.Fatalf("redelivery: %d", code)
@@ -220,7 +231,7 @@ func TestDynamoDBUnreachableMidRunRecovers(t *testing.T) {
 	if got := status(t, s, tok).Status; got != "active" {
 		t.Fatalf("after recovery: %s", got)
 	}
-	t.Logf("DynamoDB unreachable: API 503 and webhook 5xx within %v (SDK retries included); converged after recovery", cutFor.Round(time.Millisecond))
+	return down
 }
 
 func TestTenUsersTwentyConcurrentCreatesEach(t *testing.T) {
@@ -376,31 +387,9 @@ func TestWebhookStormConverges(t *testing.T) {
 func TestDynamoDBStoppedMidRunRecovers(t *testing.T) {
 	moto := testenv.StartPrivateMoto(t)
 	s := testenv.NewStack(t, testenv.StackOptions{DynamoDBEndpoint: moto.Endpoint})
-	acct, tok := onboarded(t, s, "ruth")
-	older := testenv.AccountUpdated("evt_stop_1", acct, "ruth", time.Now().Unix(), snapReview)
-	newer := testenv.AccountUpdated("evt_stop_2", acct, "ruth", time.Now().Unix()+5, snapActive)
-	if code, _ := s.PostEvent(t, older); code != 200 {
-		t.Fatal(code)
+	down := outageThenRecovery(t, s, "ruth", moto.Stop, moto.Continue)
+	if down > 20*time.Second {
+		t.Fatalf("two requests took %v against a stopped DynamoDB: must fail well within the Lambda timeout", down)
 	}
-
-	moto.Stop()
-	start := time.Now()
-	resp, body := s.Do(t, "GET", "/accounts/me", tok, "")
-	expectStatus(t, resp, body, http.StatusServiceUnavailable)
-	if code, _ := s.PostEvent(t, newer); code < 500 {
-		t.Fatalf("webhook while DynamoDB is stopped: %d", code)
-	}
-	stoppedFor := time.Since(start)
-	moto.Continue()
-
-	if code, _ := s.PostEvent(t, newer); code != 200 {
-		t.Fatalf("redelivery: %d", code)
-	}
-	if got := status(t, s, tok).Status; got != "active" {
-		t.Fatalf("after recovery: %s", got)
-	}
-	if stoppedFor > 20*time.Second {
-		t.Fatalf("two requests took %v against a stopped DynamoDB: must fail well within the Lambda timeout", stoppedFor)
-	}
-	t.Logf("moto_server stopped (SIGSTOP): API 503 and webhook 5xx after %v for both; converged after SIGCONT", stoppedFor.Round(time.Millisecond))
+	t.Logf("moto_server stopped (SIGSTOP): API 503 and webhook 5xx after %v for both; converged after SIGCONT", down.Round(time.Millisecond))
 }

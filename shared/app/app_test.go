@@ -132,7 +132,7 @@ func TestTheWebhookFunctionStartsWithoutAnAPIKey(t *testing.T) {
 
 func TestAKeyThatDisagreesWithStripeModeIsRefused(t *testing.T) {
 	endpoint := testenv.MotoEndpoint(t)
-	for key, mode := range map[string]string{"sk_test_disagrees": "live", "sk_live_disagrees": "test"} {
+	for key, mode := range map[string]string{"sk_test_disagrees": "live", "sk_live_x": "test"} {
 		keyARN := motoSecret(t, endpoint, `{"stripe_secret_key":"`+key+`"}`)
 		_, err := newFunctionApp(t, "createaccount", awsEnv(endpoint, map[string]string{
 			"STRIPE_SECRET_ARN": keyARN, "STRIPE_MODE": mode,
