@@ -108,24 +108,13 @@ func env(t *testing.T, stripeURL string) string {
 	return moto
 }
 
-func secretsClient(moto string) *secretsmanager.Client {
-	return secretsmanager.New(secretsmanager.Options{Region: "us-east-1", BaseEndpoint: aws.String(moto),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
-}
-
 func createSecret(t *testing.T, moto string, doc map[string]any) string {
 	raw, _ := json.Marshal(doc)
-	out, err := secretsClient(moto).CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{
-		Name: aws.String("registerwebhook-" + testenv.RandomID(6)), SecretString: aws.String(string(raw)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return aws.ToString(out.ARN)
+	return testenv.CreateSecret(t, moto, string(raw))
 }
 
 func readSecretDoc(t *testing.T, moto, arn string) map[string]any {
-	out, err := secretsClient(moto).GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+	out, err := testenv.SecretsManagerAt(moto).GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/connectexpress/onboarding/internal/localproc"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/connectexpress/onboarding/internal/localproc"
 )
 
 // Binary is a Lambda bootstrap to measure.

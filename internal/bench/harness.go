@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -125,7 +126,7 @@ func (h *Harness) Onboarded() (string, error) {
 	var acct struct {
 		ID string `json:"account_id"`
 	}
-	if r.StatusCode != 201 || jsonUnmarshal(r.Body, &acct) != nil {
+	if r.StatusCode != 201 || json.Unmarshal([]byte(r.Body), &acct) != nil {
 		return "", fmt.Errorf("create: %d %s", r.StatusCode, r.Body)
 	}
 	h.accounts[u] = acct.ID

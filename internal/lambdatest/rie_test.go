@@ -3,11 +3,9 @@ package lambdatest
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/connectexpress/onboarding/internal/localproc"
 	"io"
 	"maps"
 	"net"
@@ -28,10 +26,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/connectexpress/onboarding/internal/localproc"
 	"github.com/connectexpress/onboarding/internal/testenv"
 	"github.com/connectexpress/onboarding/shared/httpapi"
 )
@@ -329,22 +325,6 @@ type secretDoc struct {
 	Webhook string
 }
 
-// createSecret stores doc in a fresh Secrets Manager secret on moto.
-func createSecret(t *testing.T, motoURL, doc string) string {
-	t.Helper()
-	sm := secretsmanager.New(secretsmanager.Options{
-		Region: region, BaseEndpoint: aws.String(motoURL),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
-	out, err := sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{
-		Name: aws.String("rie-" + testenv.RandomID(6)), SecretString: aws.String(doc),
-	})
-	if err != nil {
-		t.Fatalf("create secret on moto: %v", err)
-	}
-	return aws.ToString(out.ARN)
-}
-
 // functionEnv is a function's environment as the template sets it in AWS,
 // with the local slots (DYNAMODB_ENDPOINT, ...) filled as local/env.json
 // fills them for sam local.
@@ -371,7 +351,7 @@ func startStack(t *testing.T, secret secretDoc) *stack {
 	s.table = testenv.NewTable(t, testenv.MotoClient(t))
 	keyDoc, _ := json.Marshal(map[string]string{"stripe_secret_key": secret.Key})
 	webhookDoc, _ := json.Marshal(map[string]string{"stripe_webhook_secrets": secret.Webhook})
-	keyARN, webhookARN := createSecret(t, motoURL, string(keyDoc)), createSecret(t, motoURL, string(webhookDoc))
+	keyARN, webhookARN := testenv.CreateSecret(t, motoURL, string(keyDoc)), testenv.CreateSecret(t, motoURL, string(webhookDoc))
 	s.secretARNs = map[string]string{keyARN: "StripeSecret", webhookARN: "StripeWebhookSecret"}
 	rie := buildRIE(t)
 	bootstraps := buildHostBootstraps(t, s.ids)
@@ -621,7 +601,7 @@ func TestColdStartRefusesThePlaceholderSecret(t *testing.T) {
 			refs := maps.Clone(deployRefs)
 			refs["Table"], refs["AWS::Region"] = "unused", region
 			for _, secret := range []string{"StripeSecret", "StripeWebhookSecret"} {
-				refs[secret] = createSecret(t, motoURL, asString(tpl.Resources[secret].Properties["SecretString"]))
+				refs[secret] = testenv.CreateSecret(t, motoURL, asString(tpl.Resources[secret].Properties["SecretString"]))
 			}
 			vars := functionEnv(t, tpl, id, refs, map[string]string{
 				"DYNAMODB_ENDPOINT": rec.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER": rec.URL, "STRIPE_API_BASE": testenv.StripeAPIBase(t),

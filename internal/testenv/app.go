@@ -2,9 +2,6 @@ package testenv
 
 import (
 	"context"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"io"
 	"log/slog"
 	"net/http"
@@ -53,10 +50,7 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 	db := opts.DynamoDB
 	switch {
 	case opts.DynamoDBEndpoint != "":
-		db = dynamodb.New(dynamodb.Options{
-			Region: "us-east-1", BaseEndpoint: aws.String(opts.DynamoDBEndpoint),
-			Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-		})
+		db = DynamoDBAt(opts.DynamoDBEndpoint)
 	case db == nil:
 		db = MotoClient(t)
 	}

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -111,10 +110,7 @@ func NewCuttableMoto(t testing.TB) *CuttableMoto {
 		}
 	}()
 	t.Cleanup(func() { ln.Close(); m.Cut(); m.cut.Store(false) })
-	m.Client = dynamodb.New(dynamodb.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String("http://" + ln.Addr().String()),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
+	m.Client = DynamoDBAt("http://" + ln.Addr().String())
 	return m
 }
 

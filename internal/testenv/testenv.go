@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/truora/minidyn/aws-v2/client"
 
 	"github.com/connectexpress/onboarding/shared/dynamostore"
@@ -44,12 +45,33 @@ func require(t testing.TB, name string) string {
 
 // MotoClient returns a DynamoDB client for the moto_server of `make test`.
 func MotoClient(t testing.TB) *dynamodb.Client {
-	endpoint := require(t, "TEST_DYNAMODB_ENDPOINT")
-	return dynamodb.New(dynamodb.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	return DynamoDBAt(require(t, "TEST_DYNAMODB_ENDPOINT"))
+}
+
+// motoCredentials are what moto accepts: any.
+var motoCredentials = credentials.NewStaticCredentialsProvider("test", "test", "")
+
+// DynamoDBAt returns a DynamoDB client for a local endpoint.
+func DynamoDBAt(endpoint string) *dynamodb.Client {
+	return dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: motoCredentials})
+}
+
+// SecretsManagerAt returns a Secrets Manager client for a local endpoint.
+func SecretsManagerAt(endpoint string) *secretsmanager.Client {
+	return secretsmanager.New(secretsmanager.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: motoCredentials})
+}
+
+// CreateSecret stores doc in a new, uniquely named secret at endpoint and
+// returns its ARN.
+func CreateSecret(t testing.TB, endpoint, doc string) string {
+	t.Helper()
+	out, err := SecretsManagerAt(endpoint).CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{
+		Name: aws.String("test-" + RandomID(6)), SecretString: aws.String(doc),
 	})
+	if err != nil {
+		t.Fatalf("create secret: %v", err)
+	}
+	return aws.ToString(out.ARN)
 }
 
 // Engine is a DynamoDB implementation to run the store's behaviour on.

@@ -5,9 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/truora/minidyn/aws-v2/client"
 
 	"github.com/connectexpress/onboarding/internal/testenv"
@@ -15,22 +12,6 @@ import (
 	"github.com/connectexpress/onboarding/shared/config"
 	"github.com/connectexpress/onboarding/shared/httpapi"
 )
-
-// motoSecret stores value as a new secret on moto and returns its ARN.
-func motoSecret(t *testing.T, endpoint, value string) string {
-	t.Helper()
-	sm := secretsmanager.New(secretsmanager.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
-	out, err := sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{
-		Name: aws.String("stripe-" + testenv.RandomID(4)), SecretString: aws.String(value),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return aws.ToString(out.ARN)
-}
 
 func newApp(t *testing.T, env map[string]string) (*app.App, error) {
 	t.Helper()
@@ -82,8 +63,8 @@ func TestNeedsForGivesTheWebhookOnlyItsSigningSecrets(t *testing.T) {
 
 func TestWebhookSecretsComeFromTheirOwnSecret(t *testing.T) {
 	endpoint := testenv.MotoEndpoint(t)
-	keyARN := motoSecret(t, endpoint, `{"stripe_secret_key":"sk_test_from_sm"}`)
-	webhookARN := motoSecret(t, endpoint, `{"stripe_webhook_secrets":"whsec_new,whsec_old"}`)
+	keyARN := testenv.CreateSecret(t, endpoint, `{"stripe_secret_key":"sk_test_from_sm"}`)
+	webhookARN := testenv.CreateSecret(t, endpoint, `{"stripe_webhook_secrets":"whsec_new,whsec_old"}`)
 	a, err := newApp(t, awsEnv(endpoint, map[string]string{"STRIPE_SECRET_ARN": keyARN, "STRIPE_WEBHOOK_SECRET_ARN": webhookARN}))
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +75,7 @@ func TestWebhookSecretsComeFromTheirOwnSecret(t *testing.T) {
 
 	// A key secret that still holds the combined document of older stacks:
 	// the webhook secret's own list wins.
-	combinedARN := motoSecret(t, endpoint, `{"stripe_secret_key":"sk_test_from_sm","stripe_webhook_secrets":"whsec_stale"}`)
+	combinedARN := testenv.CreateSecret(t, endpoint, `{"stripe_secret_key":"sk_test_from_sm","stripe_webhook_secrets":"whsec_stale"}`)
 	a, err = newApp(t, awsEnv(endpoint, map[string]string{"STRIPE_SECRET_ARN": combinedARN, "STRIPE_WEBHOOK_SECRET_ARN": webhookARN}))
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +87,7 @@ func TestWebhookSecretsComeFromTheirOwnSecret(t *testing.T) {
 
 func TestTheWebhookFunctionStartsWithoutAnAPIKey(t *testing.T) {
 	endpoint := testenv.MotoEndpoint(t)
-	webhookARN := motoSecret(t, endpoint, `{"stripe_webhook_secrets":"whsec_new,whsec_old"}`)
+	webhookARN := testenv.CreateSecret(t, endpoint, `{"stripe_webhook_secrets":"whsec_new,whsec_old"}`)
 	for _, tt := range []struct {
 		mode     string
 		livemode bool
@@ -133,7 +114,7 @@ func TestTheWebhookFunctionStartsWithoutAnAPIKey(t *testing.T) {
 func TestAKeyThatDisagreesWithStripeModeIsRefused(t *testing.T) {
 	endpoint := testenv.MotoEndpoint(t)
 	for key, mode := range map[string]string{"sk_test_disagrees": "live", "sk_live_x": "test"} {
-		keyARN := motoSecret(t, endpoint, `{"stripe_secret_key":"`+key+`"}`)
+		keyARN := testenv.CreateSecret(t, endpoint, `{"stripe_secret_key":"`+key+`"}`)
 		_, err := newFunctionApp(t, "createaccount", awsEnv(endpoint, map[string]string{
 			"STRIPE_SECRET_ARN": keyARN, "STRIPE_MODE": mode,
 			"FRONTEND_URL": "https://app.example.com", "PUBLIC_API_URL": "https://api.example.com",
@@ -149,7 +130,7 @@ func TestAKeyThatDisagreesWithStripeModeIsRefused(t *testing.T) {
 
 func TestSecretsComeFromSecretsManagerOncePerColdStart(t *testing.T) {
 	endpoint := testenv.MotoEndpoint(t)
-	arn := motoSecret(t, endpoint, `{"stripe_secret_key":"sk_test_from_sm","stripe_webhook_secrets":"whsec_new,whsec_old"}`)
+	arn := testenv.CreateSecret(t, endpoint, `{"stripe_secret_key":"sk_test_from_sm","stripe_webhook_secrets":"whsec_new,whsec_old"}`)
 	a, err := newApp(t, map[string]string{
 		"STRIPE_SECRET_ARN": arn, "AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint,
 		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
@@ -170,10 +151,10 @@ func TestSecretProblemsStopTheColdStartWithoutPrintingValues(t *testing.T) {
 	type secretVar struct{ name, arn string }
 	tests := map[string]secretVar{
 		"missing secret":          {"STRIPE_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope"},
-		"not JSON":                {"STRIPE_SECRET_ARN", motoSecret(t, endpoint, "sk_test_plaintext_value")},
-		"wrong key kind":          {"STRIPE_SECRET_ARN", motoSecret(t, endpoint, `{"stripe_secret_key":"pk_test_publishable","stripe_webhook_secrets":"whsec_x"}`)},
+		"not JSON":                {"STRIPE_SECRET_ARN", testenv.CreateSecret(t, endpoint, "sk_test_plaintext_value")},
+		"wrong key kind":          {"STRIPE_SECRET_ARN", testenv.CreateSecret(t, endpoint, `{"stripe_secret_key":"pk_test_publishable","stripe_webhook_secrets":"whsec_x"}`)},
 		"missing webhook secret":  {"STRIPE_WEBHOOK_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope"},
-		"webhook secret not JSON": {"STRIPE_WEBHOOK_SECRET_ARN", motoSecret(t, endpoint, "whsec_plaintextvalue")},
+		"webhook secret not JSON": {"STRIPE_WEBHOOK_SECRET_ARN", testenv.CreateSecret(t, endpoint, "whsec_plaintextvalue")},
 	}
 	for name, v := range tests {
 		t.Run(name, func(t *testing.T) {

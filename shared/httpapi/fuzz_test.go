@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/connectexpress/onboarding/internal/memstore"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/connectexpress/onboarding/internal/memstore"
 	"github.com/connectexpress/onboarding/shared/httpapi"
 	"github.com/connectexpress/onboarding/shared/onboarding"
 )

@@ -197,7 +197,9 @@ func TestLiveClaimAnswersCreationInProgress(t *testing.T) {
 	}
 }
 
-func TestLostClaimRaceReturnsTheWinnersAccount(t *testing.T) {
+// storeWhereAnotherWriterStores finds nothing on the first read and the
+// account another writer stored on every later one.
+func storeWhereAnotherWriterStores(accountID string) *storeFake {
 	store := emptyStore()
 	calls := 0
 	store.GetUserFn = func(context.Context, string) (onboarding.UserRecord, error) {
@@ -205,8 +207,13 @@ func TestLostClaimRaceReturnsTheWinnersAccount(t *testing.T) {
 		if calls == 1 {
 			return onboarding.UserRecord{}, onboarding.ErrNotFound
 		}
-		return onboarding.UserRecord{UserID: "u1", Account: &onboarding.AccountRecord{AccountID: "acct_winner"}}, nil
+		return onboarding.UserRecord{UserID: "u1", Account: &onboarding.AccountRecord{AccountID: accountID}}, nil
 	}
+	return store
+}
+
+func TestLostClaimRaceReturnsTheWinnersAccount(t *testing.T) {
+	store := storeWhereAnotherWriterStores("acct_winner")
 	store.ClaimCreationFn = func(context.Context, string, onboarding.CreationClaim, time.Time) error {
 		return onboarding.ErrConflict
 	}
@@ -282,15 +289,7 @@ func TestStripeFailureReleasesTheClaim(t *testing.T) {
 }
 
 func TestCompletionLostToWebhookReturnsStoredAccount(t *testing.T) {
-	store := emptyStore()
-	calls := 0
-	store.GetUserFn = func(context.Context, string) (onboarding.UserRecord, error) {
-		calls++
-		if calls == 1 {
-			return onboarding.UserRecord{}, onboarding.ErrNotFound
-		}
-		return onboarding.UserRecord{UserID: "u1", Account: &onboarding.AccountRecord{AccountID: "acct_new"}}, nil
-	}
+	store := storeWhereAnotherWriterStores("acct_new")
 	store.CompleteCreationFn = func(context.Context, onboarding.AccountRecord, string) error { return onboarding.ErrConflict }
 	var got onboarding.CreateAccountParams
 	var key string
