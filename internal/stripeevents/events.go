@@ -15,6 +15,11 @@ type AccountSnapshot struct {
 	DetailsSubmitted, ChargesEnabled, PayoutsEnabled bool
 	CurrentlyDue                                     []string
 	DisabledReason                                   string
+	CurrentDeadline                                  int64 // Unix seconds; 0 for none
+	// Capabilities default to card_payments and transfers, both active
+	// when charges and payouts are enabled, else both inactive, as Stripe
+	// shows an Express account before and after onboarding.
+	Capabilities map[string]string
 }
 
 // AccountUpdated renders a Connect account.updated event as Stripe sends it
@@ -28,6 +33,18 @@ func AccountUpdated(eventID, accountID, userID string, created int64, s AccountS
 	if s.DisabledReason != "" {
 		reason = s.DisabledReason
 	}
+	var deadline any
+	if s.CurrentDeadline != 0 {
+		deadline = s.CurrentDeadline
+	}
+	caps := s.Capabilities
+	if caps == nil {
+		status := "inactive"
+		if s.ChargesEnabled && s.PayoutsEnabled {
+			status = "active"
+		}
+		caps = map[string]string{"card_payments": status, "transfers": status}
+	}
 	metadata := map[string]string{}
 	if userID != "" {
 		metadata["platform_user_id"] = userID
@@ -38,9 +55,9 @@ func AccountUpdated(eventID, accountID, userID string, created int64, s AccountS
 		"metadata": metadata,
 		"requirements": map[string]any{
 			"currently_due": due, "eventually_due": due, "past_due": []string{}, "pending_verification": []string{},
-			"disabled_reason": reason, "current_deadline": nil,
+			"disabled_reason": reason, "current_deadline": deadline,
 		},
-		"capabilities":   map[string]string{"card_payments": "inactive", "transfers": "inactive"},
+		"capabilities":   caps,
 		"tos_acceptance": map[string]any{"service_agreement": "full"},
 	})
 }

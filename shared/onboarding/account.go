@@ -14,6 +14,7 @@ const (
 	StatusRestricted          Status = "restricted"
 	StatusRestrictedSoon      Status = "restricted_soon"
 	StatusActive              Status = "active"
+	StatusPlatformPaused      Status = "platform_paused"
 	StatusRejected            Status = "rejected"
 	StatusDeauthorized        Status = "deauthorized"
 )
@@ -61,34 +62,88 @@ type Account struct {
 	Country          string       `json:"country"`
 	ServiceAgreement string       `json:"service_agreement"`
 	Requirements     Requirements `json:"requirements"`
-	CreatedAt        time.Time    `json:"created_at"`
-	UpdatedAt        time.Time    `json:"updated_at"`
+	// FutureRequirements are what Stripe will need after a rule change: the
+	// frontend can warn before they become due.
+	FutureRequirements Requirements `json:"future_requirements"`
+	// Capabilities maps each capability to its Stripe status (active,
+	// inactive, pending).
+	Capabilities map[string]string `json:"capabilities"`
+	CreatedAt    time.Time         `json:"created_at"`
+	UpdatedAt    time.Time         `json:"updated_at"`
+}
+
+// disabledReasonStatus maps every requirements.disabled_reason of Stripe's
+// API 2023-10-16 to what it means for the user, on purpose and in one place.
+// A reason Stripe adds later is treated as restricted: the account is
+// disabled and somebody has to look.
+var disabledReasonStatus = map[string]Status{
+	// Somebody must act: the user (requirements, capabilities) or the
+	// platform's staff with Stripe (listed, other).
+	"requirements.past_due":                  StatusRestricted,
+	"action_required.requested_capabilities": StatusRestricted,
+	"listed":                                 StatusRestricted,
+	"other":                                  StatusRestricted,
+	// Stripe is verifying what it has: nothing to do but wait.
+	"requirements.pending_verification": StatusPendingVerification,
+	"under_review":                      StatusPendingVerification,
+	// The platform paused the account from its Dashboard.
+	"platform_paused": StatusPlatformPaused,
+	// Terminal for onboarding: no more links.
+	"rejected.fraud":                   StatusRejected,
+	"rejected.incomplete_verification": StatusRejected,
+	"rejected.listed":                  StatusRejected,
+	"rejected.other":                   StatusRejected,
+	"rejected.terms_of_service":        StatusRejected,
+}
+
+// reasonStatus returns what a disabled_reason means; "" for none.
+func reasonStatus(reason string) Status {
+	switch {
+	case reason == "":
+		return ""
+	case strings.HasPrefix(reason, "rejected."):
+		return StatusRejected // a rejected.* reason Stripe adds later is still a rejection
+	}
+	if st, ok := disabledReasonStatus[reason]; ok {
+		return st
+	}
+	return StatusRestricted
 }
 
 // DeriveStatus is the one place that turns Stripe's account state into a
-// Status. Order matters: terminal states first, then what the user must do,
-// then what Stripe is doing, then success.
-func DeriveStatus(s AccountState) Status {
+// Status, for an account under the given service agreement at time now (a
+// current_deadline before now has passed). Order matters: terminal states
+// first, then what the user must do now, then what Stripe is doing, then
+// what is due soon, then success.
+func DeriveStatus(s AccountState, agreement string, now time.Time) Status {
+	req := s.Requirements
 	reason := ""
-	if s.Requirements.DisabledReason != nil {
-		reason = *s.Requirements.DisabledReason
+	if req.DisabledReason != nil {
+		reason = *req.DisabledReason
 	}
+	byReason := reasonStatus(reason)
+	dueNow := len(req.CurrentlyDue) > 0 && (req.CurrentDeadline == nil || !req.CurrentDeadline.After(now))
 	switch {
 	case s.Deauthorized:
 		return StatusDeauthorized
-	case strings.HasPrefix(reason, "rejected."):
+	case byReason == StatusRejected:
 		return StatusRejected
+	case byReason == StatusPlatformPaused:
+		// Before "onboarding": the user cannot go on until the platform
+		// lifts the pause, whatever they submitted.
+		return StatusPlatformPaused
 	case !s.DetailsSubmitted:
 		return StatusOnboarding
-	case len(s.Requirements.PastDue) > 0 || len(s.Requirements.CurrentlyDue) > 0:
+	case len(req.PastDue) > 0, byReason == StatusRestricted, dueNow:
 		return StatusRestricted
-	case reason == "requirements.pending_verification" || len(s.Requirements.PendingVerification) > 0:
+	case byReason == StatusPendingVerification:
 		return StatusPendingVerification
-	case reason != "":
-		return StatusRestricted
-	case dueLaterWithDeadline(s):
+	case len(req.CurrentlyDue) > 0, futureDeadline(s.FutureRequirements):
+		// Still enabled, but due by a deadline: Stripe's "Restricted soon".
 		return StatusRestrictedSoon
-	case s.ChargesEnabled && s.PayoutsEnabled:
+	case len(req.PendingVerification) > 0 || anyCapability(s.Capabilities, "pending"):
+		return StatusPendingVerification
+	case enabled(s, agreement):
 		return StatusActive
 	default:
 		// Details are in, nothing is due and Stripe has not enabled the
@@ -97,11 +152,33 @@ func DeriveStatus(s AccountState) Status {
 	}
 }
 
-func dueLaterWithDeadline(s AccountState) bool {
-	if len(s.Requirements.EventuallyDue) > 0 && s.Requirements.CurrentDeadline != nil {
-		return true
+// enabled: payouts work, every requested capability is active (a
+// capability.updated event may list one as unrequested: not asked for), and, under
+// the full agreement, charges too. A recipient account has transfers only
+// and never charges_enabled.
+func enabled(s AccountState, agreement string) bool {
+	if !s.PayoutsEnabled || (agreement != AgreementRecipient && !s.ChargesEnabled) {
+		return false
 	}
-	f := s.FutureRequirements
+	for _, status := range s.Capabilities {
+		if status != "active" && status != "unrequested" {
+			return false
+		}
+	}
+	return true
+}
+
+func anyCapability(caps map[string]string, status string) bool {
+	for _, s := range caps {
+		if s == status {
+			return true
+		}
+	}
+	return false
+}
+
+// futureDeadline: Stripe announced requirements that become due at a date.
+func futureDeadline(f *Requirements) bool {
 	return f != nil && f.CurrentDeadline != nil && (len(f.CurrentlyDue) > 0 || len(f.PastDue) > 0)
 }
 
@@ -120,18 +197,28 @@ type AccountRecord struct {
 	UpdatedAt    time.Time
 }
 
-// Account renders the record as the API contract shows it.
-func (r AccountRecord) Account() Account {
+// Account renders the record as the API contract shows it at time now.
+func (r AccountRecord) Account(now time.Time) Account {
+	future := Requirements{}
+	if r.State.FutureRequirements != nil {
+		future = *r.State.FutureRequirements
+	}
+	caps := make(map[string]string, len(r.State.Capabilities))
+	for name, status := range r.State.Capabilities {
+		caps[name] = status
+	}
 	return Account{
-		ID:               r.AccountID,
-		Status:           DeriveStatus(r.State),
-		DetailsSubmitted: r.State.DetailsSubmitted,
-		ChargesEnabled:   r.State.ChargesEnabled,
-		PayoutsEnabled:   r.State.PayoutsEnabled,
-		Country:          r.Country,
-		ServiceAgreement: r.ServiceAgreement,
-		Requirements:     r.State.Requirements.normalized(),
-		CreatedAt:        r.CreatedAt.UTC(),
-		UpdatedAt:        r.UpdatedAt.UTC(),
+		ID:                 r.AccountID,
+		Status:             DeriveStatus(r.State, r.ServiceAgreement, now),
+		DetailsSubmitted:   r.State.DetailsSubmitted,
+		ChargesEnabled:     r.State.ChargesEnabled,
+		PayoutsEnabled:     r.State.PayoutsEnabled,
+		Country:            r.Country,
+		ServiceAgreement:   r.ServiceAgreement,
+		Requirements:       r.State.Requirements.normalized(),
+		FutureRequirements: future.normalized(),
+		Capabilities:       caps,
+		CreatedAt:          r.CreatedAt.UTC(),
+		UpdatedAt:          r.UpdatedAt.UTC(),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -77,7 +78,7 @@ func (s *Service) CreateAccount(ctx context.Context, c Caller, req CreateAccount
 		return Account{}, false, err
 	}
 	if u.Account != nil {
-		return u.Account.Account(), false, nil
+		return u.Account.Account(s.now()), false, nil
 	}
 
 	now := s.now()
@@ -131,7 +132,7 @@ func (s *Service) CreateAccount(ctx context.Context, c Caller, req CreateAccount
 		return Account{}, false, err
 	}
 	s.log.InfoContext(ctx, "connected account created", "account_id", rec.AccountID, "attempt", claim.Attempt)
-	return rec.Account(), true, nil
+	return rec.Account(s.now()), true, nil
 }
 
 // afterLostClaim answers a caller whose conditional write lost a race.
@@ -141,7 +142,7 @@ func (s *Service) afterLostClaim(ctx context.Context, userID string) (Account, b
 		return Account{}, false, err
 	}
 	if u.Account != nil {
-		return u.Account.Account(), false, nil
+		return u.Account.Account(s.now()), false, nil
 	}
 	return Account{}, false, ErrCreationInProgress
 }
@@ -238,6 +239,11 @@ func (s *Service) capabilities(agreement string, requested *[]string) ([]string,
 			caps = append(caps, c)
 		}
 	}
+	if seen["card_payments"] && !seen["transfers"] {
+		// Stripe answers 400 to this (changelog 2019-08-14): say so without
+		// spending a Stripe call.
+		return nil, Invalid("capabilities", "card_payments must be requested together with transfers")
+	}
 	return caps, nil
 }
 
@@ -260,8 +266,7 @@ func validatePrefill(email, businessType *string, bp *BusinessProfileRequest) (P
 		return p, nil
 	}
 	if bp.URL != nil {
-		u, err := url.Parse(*bp.URL)
-		if len(*bp.URL) > maxURL || err != nil || u.Scheme != "https" || u.Hostname() == "" || u.User != nil || !strings.Contains(u.Hostname(), ".") {
+		if !publicHTTPSURL(*bp.URL) {
 			return p, Invalid("business_profile.url", "business_profile.url must be an https URL with a public host name")
 		}
 		p.BusinessProfile.URL = *bp.URL
@@ -285,6 +290,23 @@ func validatePrefill(email, businessType *string, bp *BusinessProfileRequest) (P
 		p.BusinessProfile.MCC = *bp.MCC
 	}
 	return p, nil
+}
+
+// publicHTTPSURL: https, no credentials, and a host name that could be on
+// the internet: not an IP literal, not localhost, not a single label.
+func publicHTTPSURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if len(raw) > maxURL || err != nil || u.Scheme != "https" || u.User != nil {
+		return false
+	}
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	switch {
+	case host == "", !strings.Contains(host, "."), net.ParseIP(host) != nil:
+		return false
+	case host == "localhost", strings.HasSuffix(host, ".localhost"):
+		return false
+	}
+	return true
 }
 
 func validEmail(s string) bool {
@@ -325,7 +347,7 @@ func (s *Service) UpdateAccount(ctx context.Context, c Caller, req UpdateAccount
 	if err := s.connect.UpdateAccount(ctx, rec.AccountID, prefill); err != nil {
 		return Account{}, err
 	}
-	return rec.Account(), nil
+	return rec.Account(s.now()), nil
 }
 
 func firstNonEmpty(a, b string) string {

@@ -84,6 +84,9 @@ func (p Policy) Check() (problems []Problem, warnings []string) {
 			bad("DEFAULT_CAPABILITIES", "%q is not in ALLOWED_CAPABILITIES", c)
 		}
 	}
+	if slices.Contains(p.DefaultCapabilities, "card_payments") && !slices.Contains(p.DefaultCapabilities, "transfers") {
+		bad("DEFAULT_CAPABILITIES", "card_payments needs transfers beside it: Stripe refuses it alone")
+	}
 	if p.ProfileURLTemplate != "" {
 		if u, err := url.Parse(strings.ReplaceAll(p.ProfileURLTemplate, "{user_id}", "x")); err != nil || u.Scheme != "https" || u.Host == "" {
 			bad("PROFILE_URL_TEMPLATE", "must be an https URL, optionally with {user_id}")

@@ -27,6 +27,7 @@ func TestPolicyCheckRefusesWhatCannotBeServed(t *testing.T) {
 		{"Thai platform starts with a warning", func(p *onboarding.Policy) { p.PlatformCountry = "TH" }, "", "TH cannot self-serve"},
 		{"platform country without Connect", func(p *onboarding.Policy) { p.PlatformCountry = "IL" }, "PLATFORM_COUNTRY", ""},
 		{"bad cross-border agreement", func(p *onboarding.Policy) { p.CrossBorderServiceAgreement = "maybe" }, "CROSS_BORDER_SERVICE_AGREEMENT", ""},
+		{"default card payments without transfers", func(p *onboarding.Policy) { p.DefaultCapabilities = []string{"card_payments"} }, "DEFAULT_CAPABILITIES", ""},
 		{"default capability not allowed", func(p *onboarding.Policy) { p.DefaultCapabilities = []string{"card_issuing"} }, "DEFAULT_CAPABILITIES", ""},
 		{"http profile template", func(p *onboarding.Policy) { p.ProfileURLTemplate = "http://x.example/{user_id}" }, "PROFILE_URL_TEMPLATE", ""},
 		{"live mode with http frontend", func(p *onboarding.Policy) { p.Livemode = true; p.ReturnURL = "http://localhost:5173/return" }, "live Stripe key needs https", ""},

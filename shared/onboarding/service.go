@@ -68,7 +68,7 @@ func (s *Service) accountFor(ctx context.Context, c Caller) (AccountRecord, erro
 func (s *Service) GetAccount(ctx context.Context, c Caller, refresh bool) (Account, error) {
 	rec, err := s.accountFor(ctx, c)
 	if err != nil || !refresh || rec.State.Deauthorized {
-		return rec.Account(), err
+		return rec.Account(s.now()), err
 	}
 	// The version is taken before the read: a webhook for a change Stripe
 	// made while we were reading is then newer and still wins.
@@ -81,7 +81,7 @@ func (s *Service) GetAccount(ctx context.Context, c Caller, refresh bool) (Accou
 	if err != nil {
 		return Account{}, err
 	}
-	return rec.Account(), nil
+	return rec.Account(s.now()), nil
 }
 
 // CreateDashboardLink returns a login link to the Express Dashboard.
@@ -96,7 +96,28 @@ func (s *Service) CreateDashboardLink(ctx context.Context, c Caller) (string, er
 	case !rec.State.DetailsSubmitted:
 		return "", ErrOnboardingIncomplete
 	}
-	return s.connect.CreateDashboardLink(ctx, rec.AccountID)
+	url, err := s.connect.CreateDashboardLink(ctx, rec.AccountID)
+	if e, ok := AsError(err); ok && e.Kind == KindInvalid {
+		// Stripe refuses login links until onboarding is complete: our
+		// stored details_submitted was stale. Re-read it so the next
+		// answer is right, and say what Stripe meant.
+		s.refreshState(ctx, rec)
+		return "", ErrOnboardingIncomplete.WithCause(err)
+	}
+	return url, err
+}
+
+// refreshState re-reads an account from Stripe and stores what it says,
+// best effort: the caller's answer does not depend on it.
+func (s *Service) refreshState(ctx context.Context, rec AccountRecord) {
+	version := s.now().Unix()
+	state, err := s.connect.GetAccount(ctx, rec.AccountID)
+	if err == nil {
+		_, err = s.store.SaveState(ctx, rec.UserID, state, version, s.now())
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "could not re-read the account after Stripe refused a login link", "account_id", rec.AccountID, "error", err)
+	}
 }
 
 // newSecret returns n random bytes, base64url without padding.

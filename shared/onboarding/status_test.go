@@ -1,64 +1,191 @@
 package onboarding_test
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/connectexpress/onboarding/shared/onboarding"
 )
 
+// now is the moment the statuses below are derived for.
+var now = time.Unix(1800000000, 0)
+
 func TestDeriveStatus(t *testing.T) {
-	deadline := time.Unix(1900000000, 0)
+	soon := now.Add(7 * 24 * time.Hour)
+	passed := now.Add(-time.Hour)
+	active := map[string]string{"card_payments": "active", "transfers": "active"}
+	// submitted is a full account with charges and payouts enabled, to
+	// which each case adds what makes it different.
+	submitted := func(edit func(*onboarding.AccountState)) onboarding.AccountState {
+		s := onboarding.AccountState{DetailsSubmitted: true, ChargesEnabled: true, PayoutsEnabled: true, Capabilities: map[string]string{}}
+		for k, v := range active {
+			s.Capabilities[k] = v
+		}
+		edit(&s)
+		return s
+	}
+	full, recipient := onboarding.AgreementFull, onboarding.AgreementRecipient
 	tests := []struct {
-		name  string
-		state onboarding.AccountState
-		want  onboarding.Status
+		name      string
+		state     onboarding.AccountState
+		agreement string
+		want      onboarding.Status
 	}{
-		{"fresh account is onboarding", onboarding.AccountState{}, onboarding.StatusOnboarding},
-		{"details not submitted stays onboarding even with items due",
-			onboarding.AccountState{Requirements: onboarding.Requirements{CurrentlyDue: []string{"external_account"}}}, onboarding.StatusOnboarding},
-		{"submitted with items currently due is restricted",
-			onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{CurrentlyDue: []string{"individual.id_number"}}}, onboarding.StatusRestricted},
+		{"fresh account is onboarding", onboarding.AccountState{}, full, onboarding.StatusOnboarding},
+		{"details not submitted stays onboarding even with items past due",
+			onboarding.AccountState{Requirements: onboarding.Requirements{CurrentlyDue: []string{"external_account"}, PastDue: []string{"external_account"}, DisabledReason: ptr("requirements.past_due")}}, full, onboarding.StatusOnboarding},
+
+		{"submitted with items currently due and no deadline is restricted",
+			submitted(func(s *onboarding.AccountState) { s.Requirements.CurrentlyDue = []string{"individual.id_number"} }), full, onboarding.StatusRestricted},
 		{"submitted with items past due is restricted",
-			onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{PastDue: []string{"tos_acceptance.date"}}}, onboarding.StatusRestricted},
-		{"submitted and under review is pending_verification",
-			onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{PendingVerification: []string{"individual.verification.document"}}}, onboarding.StatusPendingVerification},
-		{"disabled pending verification is pending_verification",
-			onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{DisabledReason: ptr("requirements.pending_verification")}}, onboarding.StatusPendingVerification},
-		{"submitted, nothing due, not yet enabled is pending_verification",
-			onboarding.AccountState{DetailsSubmitted: true}, onboarding.StatusPendingVerification},
-		{"disabled for another reason is restricted",
-			onboarding.AccountState{DetailsSubmitted: true, ChargesEnabled: true, PayoutsEnabled: true, Requirements: onboarding.Requirements{DisabledReason: ptr("under_review")}}, onboarding.StatusRestricted},
-		{"due later with a deadline is restricted_soon",
-			onboarding.AccountState{DetailsSubmitted: true, ChargesEnabled: true, PayoutsEnabled: true, Requirements: onboarding.Requirements{EventuallyDue: []string{"company.tax_id"}, CurrentDeadline: &deadline}}, onboarding.StatusRestrictedSoon},
+			submitted(func(s *onboarding.AccountState) { s.Requirements.PastDue = []string{"tos_acceptance.date"} }), full, onboarding.StatusRestricted},
+		{"currently due with a future deadline and still enabled is restricted_soon",
+			submitted(func(s *onboarding.AccountState) {
+				s.Requirements.CurrentlyDue, s.Requirements.EventuallyDue = []string{"company.tax_id"}, []string{"company.tax_id"}
+				s.Requirements.CurrentDeadline = &soon
+			}), full, onboarding.StatusRestrictedSoon},
+		{"currently due whose deadline has passed is restricted",
+			submitted(func(s *onboarding.AccountState) {
+				s.Requirements.CurrentlyDue, s.Requirements.CurrentDeadline = []string{"company.tax_id"}, &passed
+			}), full, onboarding.StatusRestricted},
+		{"items due and items under verification at once: what is due wins",
+			submitted(func(s *onboarding.AccountState) {
+				s.Requirements.CurrentlyDue = []string{"external_account"}
+				s.Requirements.PendingVerification = []string{"individual.verification.document"}
+			}), full, onboarding.StatusRestricted},
+		{"due soon and items under verification at once: due soon wins",
+			submitted(func(s *onboarding.AccountState) {
+				s.Requirements.CurrentlyDue, s.Requirements.CurrentDeadline = []string{"external_account"}, &soon
+				s.Requirements.PendingVerification = []string{"individual.verification.document"}
+			}), full, onboarding.StatusRestrictedSoon},
+		{"past due while Stripe verifies other items is restricted",
+			submitted(func(s *onboarding.AccountState) {
+				s.Requirements.PastDue = []string{"external_account"}
+				s.Requirements.DisabledReason = ptr("requirements.pending_verification")
+			}), full, onboarding.StatusRestricted},
 		{"future requirements with a deadline are restricted_soon",
-			onboarding.AccountState{DetailsSubmitted: true, ChargesEnabled: true, PayoutsEnabled: true, FutureRequirements: &onboarding.Requirements{CurrentlyDue: []string{"company.tax_id"}, CurrentDeadline: &deadline}}, onboarding.StatusRestrictedSoon},
+			submitted(func(s *onboarding.AccountState) {
+				s.FutureRequirements = &onboarding.Requirements{CurrentlyDue: []string{"company.tax_id"}, CurrentDeadline: &soon}
+			}), full, onboarding.StatusRestrictedSoon},
+		{"future requirements without a deadline leave it active",
+			submitted(func(s *onboarding.AccountState) {
+				s.FutureRequirements = &onboarding.Requirements{EventuallyDue: []string{"company.tax_id"}}
+			}), full, onboarding.StatusActive},
 		{"due eventually without a deadline is still active",
-			onboarding.AccountState{DetailsSubmitted: true, ChargesEnabled: true, PayoutsEnabled: true, Requirements: onboarding.Requirements{EventuallyDue: []string{"company.tax_id"}}}, onboarding.StatusActive},
-		{"charges and payouts enabled with nothing due is active",
-			onboarding.AccountState{DetailsSubmitted: true, ChargesEnabled: true, PayoutsEnabled: true}, onboarding.StatusActive},
+			submitted(func(s *onboarding.AccountState) { s.Requirements.EventuallyDue = []string{"company.tax_id"} }), full, onboarding.StatusActive},
+
+		{"submitted and items under verification is pending_verification",
+			submitted(func(s *onboarding.AccountState) {
+				s.Requirements.PendingVerification = []string{"individual.verification.document"}
+			}), full, onboarding.StatusPendingVerification},
+		{"a requested capability still pending is pending_verification",
+			submitted(func(s *onboarding.AccountState) { s.Capabilities["card_payments"] = "pending" }), full, onboarding.StatusPendingVerification},
+		{"submitted, nothing due, not yet enabled is pending_verification",
+			onboarding.AccountState{DetailsSubmitted: true}, full, onboarding.StatusPendingVerification},
+
+		{"charges and payouts enabled, every capability active, nothing due is active",
+			submitted(func(*onboarding.AccountState) {}), full, onboarding.StatusActive},
+		{"charges and payouts enabled with no capability listed is active",
+			onboarding.AccountState{DetailsSubmitted: true, ChargesEnabled: true, PayoutsEnabled: true}, full, onboarding.StatusActive},
+		{"a full account without charges is not active",
+			submitted(func(s *onboarding.AccountState) { s.ChargesEnabled = false }), full, onboarding.StatusPendingVerification},
 		{"charges without payouts is not active",
-			onboarding.AccountState{DetailsSubmitted: true, ChargesEnabled: true}, onboarding.StatusPendingVerification},
-		{"rejected wins over everything but deauthorization",
-			onboarding.AccountState{DetailsSubmitted: true, ChargesEnabled: true, PayoutsEnabled: true, Requirements: onboarding.Requirements{DisabledReason: ptr("rejected.fraud")}}, onboarding.StatusRejected},
-		{"rejected before details were submitted is rejected",
-			onboarding.AccountState{Requirements: onboarding.Requirements{DisabledReason: ptr("rejected.terms_of_service")}}, onboarding.StatusRejected},
+			submitted(func(s *onboarding.AccountState) { s.PayoutsEnabled = false }), full, onboarding.StatusPendingVerification},
+		{"a requested capability inactive is not active",
+			submitted(func(s *onboarding.AccountState) { s.Capabilities["card_payments"] = "inactive" }), full, onboarding.StatusPendingVerification},
+		{"a capability that was never requested does not keep it from active",
+			submitted(func(s *onboarding.AccountState) { s.Capabilities["us_bank_account_ach_payments"] = "unrequested" }), full, onboarding.StatusActive},
+		{"a recipient account with transfers active and payouts enabled is active without charges",
+			onboarding.AccountState{DetailsSubmitted: true, PayoutsEnabled: true, Capabilities: map[string]string{"transfers": "active"}}, recipient, onboarding.StatusActive},
+		{"a recipient account without payouts is not active",
+			onboarding.AccountState{DetailsSubmitted: true, Capabilities: map[string]string{"transfers": "active"}}, recipient, onboarding.StatusPendingVerification},
+
 		{"deauthorized is terminal",
-			onboarding.AccountState{Deauthorized: true, DetailsSubmitted: true, ChargesEnabled: true, PayoutsEnabled: true}, onboarding.StatusDeauthorized},
+			onboarding.AccountState{Deauthorized: true, DetailsSubmitted: true, ChargesEnabled: true, PayoutsEnabled: true, Requirements: onboarding.Requirements{DisabledReason: ptr("rejected.fraud")}}, full, onboarding.StatusDeauthorized},
+		{"rejected before details were submitted is rejected",
+			onboarding.AccountState{Requirements: onboarding.Requirements{DisabledReason: ptr("rejected.terms_of_service")}}, full, onboarding.StatusRejected},
+		{"paused by the platform before details were submitted is platform_paused, not onboarding",
+			onboarding.AccountState{Requirements: onboarding.Requirements{DisabledReason: ptr("platform_paused"), CurrentlyDue: []string{"external_account"}}}, full, onboarding.StatusPlatformPaused},
+		{"a disabled_reason Stripe adds later is restricted",
+			submitted(func(s *onboarding.AccountState) { s.Requirements.DisabledReason = ptr("something_new") }), full, onboarding.StatusRestricted},
+		{"a rejected.* reason Stripe adds later is rejected",
+			submitted(func(s *onboarding.AccountState) { s.Requirements.DisabledReason = ptr("rejected.something_new") }), full, onboarding.StatusRejected},
+	}
+	// Every disabled_reason of API 2023-10-16, on an account that is
+	// otherwise active: the reason alone decides.
+	for reason, want := range map[string]onboarding.Status{
+		"action_required.requested_capabilities": onboarding.StatusRestricted,
+		"requirements.past_due":                  onboarding.StatusRestricted,
+		"requirements.pending_verification":      onboarding.StatusPendingVerification,
+		"under_review":                           onboarding.StatusPendingVerification,
+		"listed":                                 onboarding.StatusRestricted,
+		"platform_paused":                        onboarding.StatusPlatformPaused,
+		"other":                                  onboarding.StatusRestricted,
+		"rejected.fraud":                         onboarding.StatusRejected,
+		"rejected.incomplete_verification":       onboarding.StatusRejected,
+		"rejected.listed":                        onboarding.StatusRejected,
+		"rejected.other":                         onboarding.StatusRejected,
+		"rejected.terms_of_service":              onboarding.StatusRejected,
+	} {
+		tests = append(tests, struct {
+			name      string
+			state     onboarding.AccountState
+			agreement string
+			want      onboarding.Status
+		}{"disabled_reason " + reason, submitted(func(s *onboarding.AccountState) { s.Requirements.DisabledReason = ptr(reason) }), full, want})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := onboarding.DeriveStatus(tt.state); got != tt.want {
+			if got := onboarding.DeriveStatus(tt.state, tt.agreement, now); got != tt.want {
 				t.Errorf("DeriveStatus = %q, want %q", got, tt.want)
 			}
 		})
 	}
 }
 
-func TestAccountJSONShowsEmptyListsNotNull(t *testing.T) {
-	acct := onboarding.AccountRecord{AccountID: "acct_1", Country: "US", ServiceAgreement: "full"}.Account()
-	r := acct.Requirements
-	if r.CurrentlyDue == nil || r.EventuallyDue == nil || r.PastDue == nil || r.PendingVerification == nil {
-		t.Fatalf("requirement lists must render as [], got %+v", r)
+func TestAccountJSONShowsEmptyListsAndObjectsNotNull(t *testing.T) {
+	acct := onboarding.AccountRecord{AccountID: "acct_1", Country: "US", ServiceAgreement: "full"}.Account(now)
+	body, err := json.Marshal(acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Requirements       map[string]any `json:"requirements"`
+		FutureRequirements map[string]any `json:"future_requirements"`
+		Capabilities       map[string]any `json:"capabilities"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Capabilities == nil {
+		t.Errorf("capabilities must render as {}, got %s", body)
+	}
+	for name, r := range map[string]map[string]any{"requirements": got.Requirements, "future_requirements": got.FutureRequirements} {
+		for _, list := range []string{"currently_due", "eventually_due", "past_due", "pending_verification"} {
+			if _, ok := r[list].([]any); !ok {
+				t.Errorf("%s.%s must render as [], got %s", name, list, body)
+			}
+		}
+	}
+}
+
+func TestAccountShowsCapabilitiesAndFutureRequirements(t *testing.T) {
+	deadline := now.Add(30 * 24 * time.Hour)
+	rec := onboarding.AccountRecord{AccountID: "acct_1", Country: "US", ServiceAgreement: "full", State: onboarding.AccountState{
+		Capabilities:       map[string]string{"card_payments": "pending", "transfers": "active"},
+		FutureRequirements: &onboarding.Requirements{CurrentlyDue: []string{"company.tax_id"}, CurrentDeadline: &deadline},
+	}}
+	acct := rec.Account(now)
+	if acct.Capabilities["card_payments"] != "pending" || acct.Capabilities["transfers"] != "active" || len(acct.Capabilities) != 2 {
+		t.Errorf("capabilities = %v", acct.Capabilities)
+	}
+	if f := acct.FutureRequirements; len(f.CurrentlyDue) != 1 || f.CurrentDeadline == nil || !f.CurrentDeadline.Equal(deadline) {
+		t.Errorf("future_requirements = %+v", f)
+	}
+	// The rendered map is a copy: a caller editing it cannot change the record.
+	acct.Capabilities["transfers"] = "inactive"
+	if rec.State.Capabilities["transfers"] != "active" {
+		t.Error("Account shares its capabilities map with the record")
 	}
 }
