@@ -5,13 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/connectexpress/onboarding/internal/devserver"
 	"github.com/connectexpress/onboarding/internal/testenv"
 	"github.com/connectexpress/onboarding/shared/httpapi"
 )
 
 func expiredToken() string {
-	return devserver.Mint([]byte(testenv.JWTSecret), "erin", "", time.Now().Add(-2*time.Hour), time.Hour)
+	return testenv.Authorizer.Mint("erin", "", time.Now().Add(-2*time.Hour), time.Hour)
 }
 
 func routeFor(t interface{ Fatalf(string, ...any) }, function string) httpapi.Route {

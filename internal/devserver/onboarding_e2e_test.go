@@ -7,7 +7,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/connectexpress/onboarding/internal/devserver"
 	"github.com/connectexpress/onboarding/internal/testenv"
 )
 
@@ -261,7 +263,14 @@ func TestBadInputGetsA4xxEnvelopeNever5xx(t *testing.T) {
 		{"not an object", "POST", "/accounts", `["US"]`, 400, "validation_error", ""},
 		{"two objects", "POST", "/accounts", `{}{}`, 400, "validation_error", ""},
 		{"unknown field", "POST", "/accounts", `{"type":"standard"}`, 400, "validation_error", "type"},
-		{"unknown nested field", "POST", "/accounts", `{"business_profile":{"support_phone":"1"}}`, 400, "validation_error", "support_phone"},
+		{"unknown nested field names its full path", "POST", "/accounts", `{"business_profile":{"support_phone":"1"}}`, 400, "validation_error", "business_profile.support_phone"},
+		{"duplicate key", "POST", "/accounts", `{"country":"US","country":"GB"}`, 400, "validation_error", "country"},
+		{"duplicate nested key", "POST", "/accounts", `{"business_profile":{"name":"A","name":"B"}}`, 400, "validation_error", "business_profile.name"},
+		{"duplicate key in a PATCH", "PATCH", "/accounts/me", `{"email":"a@x.example","email":"b@x.example"}`, 400, "validation_error", "email"},
+		{"invalid UTF-8", "POST", "/accounts", "{\"business_profile\":{\"name\":\"caf\xe9\"}}", 400, "validation_error", ""},
+		{"profile URL on an IP literal", "POST", "/accounts", `{"business_profile":{"url":"https://10.0.0.7/shop"}}`, 400, "validation_error", "business_profile.url"},
+		{"profile URL on localhost", "POST", "/accounts", `{"business_profile":{"url":"https://localhost./shop"}}`, 400, "validation_error", "business_profile.url"},
+		{"card payments without transfers", "POST", "/accounts", `{"capabilities":["card_payments"]}`, 400, "validation_error", "capabilities"},
 		{"wrong type", "POST", "/accounts", `{"country":1}`, 400, "validation_error", "country"},
 		{"bad country", "POST", "/accounts", `{"country":"ZZ"}`, 400, "validation_error", "country"},
 		{"country not enabled", "POST", "/accounts", `{"country":"FR"}`, 400, "country_not_enabled", "country"},
@@ -302,5 +311,43 @@ func TestAuthorizerEmulationRefusesBadTokens(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("%s token: status %d %s", name, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestAuthorizerEmulationChecksClaimsAsAPIGatewayDoes: iss must match, aud
+// (or client_id when there is no aud) must be accepted, nbf and iat must
+// not lie in the future, exp must.
+func TestAuthorizerEmulationChecksClaimsAsAPIGatewayDoes(t *testing.T) {
+	s := testenv.NewStack(t, testenv.StackOptions{})
+	now := time.Now().Unix()
+	valid := func(edit func(map[string]any)) map[string]any {
+		c := map[string]any{"sub": "erin", "iss": devserver.DefaultIssuer, "aud": devserver.DefaultAudience, "iat": now, "nbf": now, "exp": now + 600}
+		edit(c)
+		return c
+	}
+	tests := []struct {
+		name   string
+		claims map[string]any
+		want   int
+	}{
+		{"as minted", valid(func(map[string]any) {}), http.StatusNotFound},
+		{"audience in a list", valid(func(c map[string]any) { c["aud"] = []string{"other", devserver.DefaultAudience} }), http.StatusNotFound},
+		{"client_id when there is no aud", valid(func(c map[string]any) { delete(c, "aud"); c["client_id"] = devserver.DefaultAudience }), http.StatusNotFound},
+		{"no nbf or iat", valid(func(c map[string]any) { delete(c, "nbf"); delete(c, "iat") }), http.StatusNotFound},
+		{"another issuer", valid(func(c map[string]any) { c["iss"] = "https://evil.example" }), http.StatusUnauthorized},
+		{"no issuer", valid(func(c map[string]any) { delete(c, "iss") }), http.StatusUnauthorized},
+		{"another audience", valid(func(c map[string]any) { c["aud"] = "someone-else" }), http.StatusUnauthorized},
+		{"no audience at all", valid(func(c map[string]any) { delete(c, "aud") }), http.StatusUnauthorized},
+		{"a wrong aud is not saved by a right client_id", valid(func(c map[string]any) { c["aud"] = "someone-else"; c["client_id"] = devserver.DefaultAudience }), http.StatusUnauthorized},
+		{"not valid before a minute from now", valid(func(c map[string]any) { c["nbf"] = now + 60 }), http.StatusUnauthorized},
+		{"issued a minute from now", valid(func(c map[string]any) { c["iat"] = now + 60 }), http.StatusUnauthorized},
+		{"no expiry", valid(func(c map[string]any) { delete(c, "exp") }), http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// 404 not_found: authorized, and erin has no account.
+			resp, body := s.Do(t, "GET", "/accounts/me", testenv.Authorizer.Sign(tt.claims), "")
+			expectStatus(t, resp, body, tt.want)
+		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -108,8 +109,16 @@ func Run(ctx context.Context, lookupEnv func(string) (string, bool), out io.Writ
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: New(a, []byte(jwtSecret)), ReadHeaderTimeout: 10 * time.Second}
+	auth := Authorizer{Secret: []byte(jwtSecret), Issuer: DefaultIssuer, Audiences: []string{DefaultAudience}}
+	if v := get("DEV_JWT_ISSUER"); v != "" {
+		auth.Issuer = v
+	}
+	if v := config.SplitList(get("DEV_JWT_AUDIENCE")); len(v) > 0 {
+		auth.Audiences = v
+	}
+	srv := &http.Server{Handler: New(a, auth), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(out, "dev server listening on http://%s\n  stripe: %s\n  dynamodb: %s\n", ln.Addr(), stripeMode, dbMode)
+	fmt.Fprintf(out, "  jwt authorizer: HS256, iss %q, aud %q (DEV_JWT_ISSUER, DEV_JWT_AUDIENCE)\n", auth.Issuer, strings.Join(auth.Audiences, ","))
 	for _, g := range generated {
 		fmt.Fprintf(out, "  generated %s\n", g)
 	}

@@ -27,10 +27,10 @@ const maxBody = 10 << 20
 
 // Server is the local HTTP front of the App.
 type Server struct {
-	routes    map[string]routeEntry
-	jwtSecret []byte
-	now       func() time.Time
-	log       *slog.Logger
+	routes map[string]routeEntry
+	auth   Authorizer
+	now    func() time.Time
+	log    *slog.Logger
 }
 
 type routeEntry struct {
@@ -38,10 +38,10 @@ type routeEntry struct {
 	handler httpapi.Handler
 }
 
-// New builds the server for a wired App. jwtSecret signs and verifies the
+// New builds the server for a wired App; auth mints and verifies the
 // emulated authorizer's tokens.
-func New(a *app.App, jwtSecret []byte) *Server {
-	s := &Server{routes: map[string]routeEntry{}, jwtSecret: jwtSecret, now: time.Now, log: a.Logger}
+func New(a *app.App, auth Authorizer) *Server {
+	s := &Server{routes: map[string]routeEntry{}, auth: auth, now: time.Now, log: a.Logger}
 	for _, r := range httpapi.Routes {
 		s.routes[r.Key()] = routeEntry{route: r, handler: a.Handler(r)}
 	}
@@ -83,7 +83,7 @@ func (s *Server) authorize(r *http.Request) (map[string]string, bool) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return nil, false
 	}
-	claims, err := Verify(s.jwtSecret, strings.TrimSpace(token), s.now())
+	claims, err := s.auth.Verify(strings.TrimSpace(token), s.now())
 	return claims, err == nil
 }
 
@@ -95,7 +95,7 @@ func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "validation_error", "sub is required (at most 256 characters)")
 		return
 	}
-	token := Mint(s.jwtSecret, sub, r.URL.Query().Get("email"), s.now(), time.Hour)
+	token := s.auth.Mint(sub, r.URL.Query().Get("email"), s.now(), time.Hour)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(map[string]string{"token": token})

@@ -23,6 +23,10 @@ const (
 	JWTSecret     = "test-jwt-secret"
 )
 
+// Authorizer is the test stack's emulated JWT authorizer, with the dev
+// server's default issuer and audience.
+var Authorizer = devserver.Authorizer{Secret: []byte(JWTSecret), Issuer: devserver.DefaultIssuer, Audiences: []string{devserver.DefaultAudience}}
+
 // Stack is the whole service wired as the dev server runs it, on a fresh
 // table, with Stripe behind a Recorder, and its logs captured.
 type Stack struct {
@@ -83,14 +87,14 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}
-	srv := httptest.NewServer(devserver.New(a, []byte(JWTSecret)))
+	srv := httptest.NewServer(devserver.New(a, Authorizer))
 	t.Cleanup(srv.Close)
 	return &Stack{App: a, Stripe: rec, DB: db, Table: table, Server: srv, Logs: logs}
 }
 
 // Token mints a bearer token for sub as the dev authorizer accepts it.
 func (s *Stack) Token(sub, email string) string {
-	return devserver.Mint([]byte(JWTSecret), sub, email, time.Now(), time.Hour)
+	return Authorizer.Mint(sub, email, time.Now(), time.Hour)
 }
 
 // Do sends a request to the stack; token may be empty.

@@ -7,6 +7,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -16,9 +17,9 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
-	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -77,67 +78,135 @@ func rawBody(req Request, limit int) ([]byte, error) {
 	return b, nil
 }
 
-// decodeJSON decodes a JSON object body strictly: unknown fields, trailing
-// data and wrong types are 400s naming the parameter. An empty body is {}.
+// decodeJSON decodes a JSON object body strictly, in two steps. First the
+// raw body is walked: it must be UTF-8 and one JSON object whose keys, at
+// every depth, name a field of dst exactly and once. encoding/json would
+// match names case-insensitively, let the last duplicate win and replace
+// bad UTF-8 silently, so {"country":"US","country":"FR"} would create an FR
+// account. Then it is decoded, and a wrong type names its field. An empty
+// body is {}.
 func decodeJSON(req Request, dst any) error {
 	body, err := rawBody(req, maxJSONBody)
 	if err != nil {
 		return err
 	}
-	trimmed := strings.TrimLeft(string(body), " \t\r\n") // JSON's white space only
-	if trimmed == "" {
+	if len(bytes.TrimLeft(body, " \t\r\n")) == 0 { // JSON's white space only
 		return nil
 	}
-	if trimmed[0] != '{' {
-		// encoding/json would take a bare null as "no fields"; the
-		// contract is a JSON object (or no body at all).
+	if !utf8.Valid(body) {
+		return onboarding.Invalid("", "the body is not valid UTF-8")
+	}
+	if err := checkFields(body, reflect.TypeOf(dst)); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, dst); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			field := truncate(typeErr.Field)
+			return onboarding.Invalid(field, field+" has the wrong type")
+		}
+		return onboarding.Invalid("", "the body is not valid JSON")
+	}
+	return nil
+}
+
+// checkFields walks body, which must be exactly one JSON object, against
+// struct type t.
+func checkFields(body []byte, t reflect.Type) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil {
+		return errNotJSON
+	}
+	if tok != json.Delim('{') {
+		// A bare null would decode as "no fields"; the contract is an object.
 		return onboarding.Invalid("", "the body must be a JSON object")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return jsonError(err)
+	if err := checkObject(dec, t, ""); err != nil {
+		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return onboarding.Invalid("", "the body must be a single JSON object")
 	}
-	return exactFields(body, reflect.TypeOf(dst), "")
+	return nil
 }
 
-// exactFields refuses object keys that name no field of t exactly.
-// encoding/json matches names case-insensitively, so without this
-// {"Country":"FR"} would pass as country although the contract rejects
-// unknown fields.
-func exactFields(raw []byte, t reflect.Type, prefix string) error {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct {
-		return nil
-	}
-	var obj map[string]json.RawMessage // stays empty for null ("not given")
-	if json.Unmarshal(raw, &obj) != nil {
-		return nil // not an object: the strict decode has judged it already
-	}
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		f, ok := fieldByJSONName(t, k)
-		if !ok {
-			field := prefix + k
-			if len(field) > 64 {
-				field = field[:64]
-			}
-			return onboarding.Invalid(field, fmt.Sprintf("unknown field %q", field))
+var errNotJSON = onboarding.Invalid("", "the body is not valid JSON")
+
+// checkObject reads the members of an object whose '{' was read, up to and
+// including its '}'. With a struct type t, each key must name one of its
+// fields; prefix is the path of the object ("business_profile.").
+func checkObject(dec *json.Decoder, t reflect.Type, prefix string) error {
+	t = deref(t)
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return errNotJSON
 		}
-		if err := exactFields(obj[k], f.Type, prefix+k+"."); err != nil {
+		key := tok.(string) // object keys are strings, or Token failed
+		path := truncate(prefix + key)
+		if seen[key] {
+			return onboarding.Invalid(path, fmt.Sprintf("field %q is given twice", path))
+		}
+		seen[key] = true
+		var fieldType reflect.Type
+		if t != nil && t.Kind() == reflect.Struct {
+			f, ok := fieldByJSONName(t, key)
+			if !ok {
+				return onboarding.Invalid(path, fmt.Sprintf("unknown field %q", path))
+			}
+			fieldType = f.Type
+		}
+		if err := checkValue(dec, fieldType, prefix+key); err != nil {
 			return err
 		}
 	}
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return errNotJSON
+	}
 	return nil
+}
+
+// checkValue reads one value of type t (nil: any) at path.
+func checkValue(dec *json.Decoder, t reflect.Type, path string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return errNotJSON
+	}
+	switch tok {
+	case json.Delim('{'):
+		return checkObject(dec, t, path+".")
+	case json.Delim('['):
+		var elem reflect.Type
+		if t = deref(t); t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		for dec.More() {
+			if err := checkValue(dec, elem, path); err != nil {
+				return err
+			}
+		}
+		if _, err := dec.Token(); err != nil { // the closing ']'
+			return errNotJSON
+		}
+	}
+	return nil
+}
+
+func deref(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
+}
+
+// truncate keeps a client-chosen field path short enough for an answer.
+func truncate(path string) string {
+	if len(path) > 64 {
+		return path[:64]
+	}
+	return path
 }
 
 // fieldByJSONName finds the field of struct type t whose JSON name is name,
@@ -159,28 +228,6 @@ func fieldByJSONName(t reflect.Type, name string) (reflect.StructField, bool) {
 		}
 	}
 	return reflect.StructField{}, false
-}
-
-func jsonError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr):
-		if typeErr.Field == "" {
-			return onboarding.Invalid("", "the body must be a JSON object")
-		}
-		return onboarding.Invalid(typeErr.Field, fmt.Sprintf("%s has the wrong type", typeErr.Field))
-	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
-		return onboarding.Invalid("", "the body is not valid JSON")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		if len(field) > 64 {
-			field = field[:64]
-		}
-		return onboarding.Invalid(field, fmt.Sprintf("unknown field %q", field))
-	default:
-		return onboarding.Invalid("", "the body is not valid JSON")
-	}
 }
 
 // caller reads the identity the HTTP API's JWT authorizer verified.
