@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
@@ -47,6 +48,7 @@ type Client struct {
 	accounts     account.Client
 	accountLinks accountlink.Client
 	loginLinks   loginlink.Client
+	linkHosts    linkHosts
 }
 
 var _ onboarding.Connect = (*Client)(nil)
@@ -74,7 +76,54 @@ func New(cfg Config) *Client {
 		accounts:     account.Client{B: api, Key: cfg.SecretKey},
 		accountLinks: accountlink.Client{B: api, Key: cfg.SecretKey},
 		loginLinks:   loginlink.Client{B: api, Key: cfg.SecretKey},
+		linkHosts:    linkHostsFor(cfg.APIBase),
 	}
+}
+
+// stripeLinkHost serves Stripe's hosted onboarding and the Express
+// Dashboard: the only place a real Stripe link may send a browser.
+const stripeLinkHost = "connect.stripe.com"
+
+// linkHosts says where a link URL from Stripe may point. The browser is
+// redirected there, so a link anywhere else (a tampered answer, a
+// misconfigured proxy) is refused before any redirect.
+type linkHosts struct {
+	// devBase is the API base's scheme and host in development: the
+	// simulator serves its hosted pages on its own host.
+	devBase *url.URL
+}
+
+func linkHostsFor(apiBase string) linkHosts {
+	if apiBase == "" {
+		return linkHosts{}
+	}
+	u, err := url.Parse(apiBase)
+	if err != nil {
+		return linkHosts{}
+	}
+	return linkHosts{devBase: u}
+}
+
+// check returns an error, naming only the host (the URL is a bearer
+// credential), when raw is not a link a browser may be sent to.
+func (h linkHosts) check(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil {
+		return errors.New("stripe: the link URL is malformed")
+	}
+	host := strings.ToLower(u.Hostname())
+	switch {
+	case u.Scheme == "https" && host == stripeLinkHost:
+		return nil
+	case h.devBase == nil:
+	case u.Scheme == h.devBase.Scheme && strings.EqualFold(u.Host, h.devBase.Host):
+		return nil
+	case u.Scheme == "https" && strings.HasSuffix(host, ".stripe.me"):
+		// stripe-mock's fixture links point at Stripe's own development
+		// domain; accepted only when STRIPE_API_BASE is set.
+		return nil
+	}
+	return fmt.Errorf("stripe: the link URL points at %s://%s, not at %s", u.Scheme, host, stripeLinkHost)
 }
 
 // CreateAccount creates an Express account with the platform's prefill.
@@ -171,6 +220,9 @@ func (c *Client) CreateOnboardingLink(ctx context.Context, r onboarding.LinkRequ
 	if err != nil {
 		return onboarding.OnboardingLink{}, mapError(err)
 	}
+	if err := c.linkHosts.check(link.URL); err != nil {
+		return onboarding.OnboardingLink{}, onboarding.ErrStripeUnavailable.WithCause(err)
+	}
 	return onboarding.OnboardingLink{URL: link.URL, ExpiresAt: time.Unix(link.ExpiresAt, 0).UTC()}, nil
 }
 
@@ -181,6 +233,9 @@ func (c *Client) CreateDashboardLink(ctx context.Context, accountID string) (str
 	link, err := c.loginLinks.New(params)
 	if err != nil {
 		return "", mapError(err)
+	}
+	if err := c.linkHosts.check(link.URL); err != nil {
+		return "", onboarding.ErrStripeUnavailable.WithCause(err)
 	}
 	return link.URL, nil
 }

@@ -324,6 +324,39 @@ func TestCreateOnboardingLink(t *testing.T) {
 	})
 }
 
+// TestLinkOnAnotherHostIsNeverHandedOn: a link URL that does not point at
+// Stripe's connect host (or, in development, the API base) is refused as
+// stripe_unavailable, and the error names the host but not the URL.
+func TestLinkOnAnotherHostIsNeverHandedOn(t *testing.T) {
+	const evil = "https://evil.example/phish/acct_1OexpressDE/secretpart"
+	for _, path := range []string{"/v1/account_links", "/v1/accounts/" + testAccountID + "/login_links"} {
+		t.Run(path, func(t *testing.T) {
+			rec := testenv.NewRecorder(t)
+			rec.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+				if r.URL.Path != path {
+					return false
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`{"object":"account_link","url":"` + evil + `","created":1,"expires_at":1700000300}`))
+				return true
+			})
+			c := newClient(t, rec.URL, 5*time.Second)
+			var err error
+			if strings.HasSuffix(path, "login_links") {
+				_, err = c.CreateDashboardLink(context.Background(), testAccountID)
+			} else {
+				_, err = c.CreateOnboardingLink(context.Background(), onboarding.LinkRequest{AccountID: testAccountID, RefreshURL: testRefreshURL, ReturnURL: testReturnURL})
+			}
+			if !errors.Is(err, onboarding.ErrStripeUnavailable) {
+				t.Fatalf("err = %v, want stripe_unavailable", err)
+			}
+			if strings.Contains(err.Error(), "secretpart") || !strings.Contains(err.Error(), "evil.example") {
+				t.Errorf("error %q must name the host, never the URL", err)
+			}
+		})
+	}
+}
+
 func TestCreateDashboardLink(t *testing.T) {
 	rec := testenv.NewRecorder(t)
 	c := newClient(t, rec.URL, 5*time.Second)
