@@ -77,6 +77,7 @@ func (f *FlakyDB) CreateTable(ctx context.Context, in *dynamodb.CreateTableInput
 // losing its in-memory state (a stopped moto forgets every table).
 type CuttableMoto struct {
 	Client *dynamodb.Client
+	URL    string // moto through the proxy, for any service moto serves
 	cut    atomic.Bool
 	mu     sync.Mutex
 	open   []net.Conn
@@ -110,7 +111,8 @@ func NewCuttableMoto(t testing.TB) *CuttableMoto {
 		}
 	}()
 	t.Cleanup(func() { ln.Close(); m.Cut(); m.cut.Store(false) })
-	m.Client = DynamoDBAt("http://" + ln.Addr().String())
+	m.URL = "http://" + ln.Addr().String()
+	m.Client = DynamoDBAt(m.URL)
 	return m
 }
 

@@ -116,6 +116,7 @@ type StripeRequest struct {
 	Method, Path   string
 	Form           url.Values
 	IdempotencyKey string
+	APIKey         string // the bearer key the request carried
 	Status         int
 	Replayed       bool // answered from the idempotency emulation, not Stripe
 }
@@ -170,6 +171,7 @@ func NewRecorder(t testing.TB) *Recorder {
 		rec.log = append(rec.log, StripeRequest{
 			Method: r.Method, Path: r.URL.Path, Form: form,
 			IdempotencyKey: r.Header.Get("Idempotency-Key"), Status: sw.status,
+			APIKey:         strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "),
 			Replayed: sw.Header().Get("Idempotent-Replayed") == "true",
 		})
 		rec.mu.Unlock()

@@ -5,8 +5,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -42,14 +40,20 @@ type Options struct {
 	Needs     config.Needs
 	// StripeTransport carries Stripe requests (default net/http's).
 	StripeTransport http.RoundTripper
+	// Now is the clock (default time.Now); tests move it past SECRETS_TTL.
+	Now func() time.Time
 }
 
 // New loads configuration (and secrets, from Secrets Manager when
-// STRIPE_SECRET_ARN or STRIPE_WEBHOOK_SECRET_ARN is set), refuses what
-// cannot run, and builds clients.
+// STRIPE_SECRET_ARN or STRIPE_WEBHOOK_SECRET_ARN is set, read again every
+// SECRETS_TTL), refuses what cannot run, and builds clients.
 func New(ctx context.Context, opts Options) (*App, error) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
 	}
 	cfg, err := config.Load(opts.LookupEnv)
 	if err != nil {
@@ -61,14 +65,19 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	}
 
 	awsEnvironment, awsErr := loadAWSEnv(opts.LookupEnv, cfg.DynamoDBEndpoint != "")
+	var secrets *secretSource
 	if cfg.SecretARN != "" || cfg.WebhookSecretARN != "" {
 		if awsErr != nil {
 			return nil, awsErr
 		}
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if err := loadSecrets(ctx, awsEnvironment, &cfg); err != nil {
+		if secrets, err = newSecretSource(ctx, awsEnvironment, cfg, now, logger); err != nil {
 			return nil, err
+		}
+		if cfg.SecretARN != "" {
+			cfg.StripeSecretKey = secrets.key
+		}
+		if cfg.WebhookSecretARN != "" {
+			cfg.WebhookSecrets = secrets.webhooks
 		}
 	}
 	warnings, err := cfg.Validate(opts.Needs)
@@ -100,16 +109,27 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		})
 	}
 	store := dynamostore.New(db, cfg.TableName)
-	connect := stripeconnect.New(stripeconnect.Config{
+	stripeCfg := stripeconnect.Config{
 		SecretKey: cfg.StripeSecretKey, APIBase: cfg.StripeAPIBase,
 		Timeout: cfg.StripeTimeout, MaxNetworkRetries: cfg.StripeMaxRetries, Logger: logger,
 		Transport: opts.StripeTransport,
-	})
+	}
+	verifier := stripeconnect.NewVerifier(cfg.WebhookSecrets, now)
+	if secrets != nil {
+		// Rotated values take effect within SECRETS_TTL, without a redeploy.
+		secrets.livemode = cfg.Livemode()
+		if cfg.SecretARN != "" {
+			stripeCfg.SecretKeyFunc = secrets.StripeKey
+		}
+		if cfg.WebhookSecretARN != "" {
+			verifier = stripeconnect.NewRotatingVerifier(secrets.WebhookSecrets, now)
+		}
+	}
 	return &App{
 		Config:   cfg,
 		Logger:   logger,
-		Service:  onboarding.NewService(store, connect, cfg.Policy, onboarding.WithLogger(logger)),
-		Verifier: stripeconnect.NewVerifier(cfg.WebhookSecrets, nil),
+		Service:  onboarding.NewService(store, stripeconnect.New(stripeCfg), cfg.Policy, onboarding.WithLogger(logger), onboarding.WithClock(now)),
+		Verifier: verifier,
 		Store:    store,
 		db:       db,
 	}, nil
@@ -151,59 +171,6 @@ func Lambda(function string) func(context.Context, httpapi.Request) (httpapi.Res
 func fail(err error) {
 	slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("cannot start", "error", err.Error())
 	os.Exit(1)
-}
-
-// keySecretDocument is the JSON in STRIPE_SECRET_ARN's secret. Older
-// stacks kept the webhook signing secrets in it too; they are still read.
-type keySecretDocument struct {
-	StripeSecretKey      string `json:"stripe_secret_key"`
-	StripeWebhookSecrets string `json:"stripe_webhook_secrets"` // comma-separated, newest first
-}
-
-// webhookSecretDocument is the JSON in STRIPE_WEBHOOK_SECRET_ARN's secret.
-type webhookSecretDocument struct {
-	StripeWebhookSecrets string `json:"stripe_webhook_secrets"` // comma-separated, newest first
-}
-
-// loadSecrets reads the Stripe secrets once per cold start: the API key's
-// secret (STRIPE_SECRET_ARN) and the webhook signing secrets' secret
-// (STRIPE_WEBHOOK_SECRET_ARN), whichever are set, one request each. Signing
-// secrets from their own secret win over any in the key's. Errors never
-// include a secret's value.
-func loadSecrets(ctx context.Context, e awsEnv, cfg *config.Config) error {
-	client := &http.Client{Timeout: 5 * time.Second}
-	read := func(arn string, doc any, shape string) error {
-		secret, err := e.getSecretString(ctx, client, arn)
-		if err != nil {
-			return fmt.Errorf("read secret %s: %w", arn, err)
-		}
-		if json.Unmarshal([]byte(secret), doc) != nil {
-			return errors.New("secret " + arn + " must be JSON: " + shape)
-		}
-		return nil
-	}
-	if cfg.SecretARN != "" {
-		var doc keySecretDocument
-		if err := read(cfg.SecretARN, &doc, `{"stripe_secret_key":"sk_..."}`); err != nil {
-			return err
-		}
-		if doc.StripeSecretKey != "" {
-			cfg.StripeSecretKey = doc.StripeSecretKey
-		}
-		if doc.StripeWebhookSecrets != "" {
-			cfg.WebhookSecrets = config.SplitList(doc.StripeWebhookSecrets)
-		}
-	}
-	if cfg.WebhookSecretARN != "" && cfg.WebhookSecretARN != cfg.SecretARN {
-		var doc webhookSecretDocument
-		if err := read(cfg.WebhookSecretARN, &doc, `{"stripe_webhook_secrets":"whsec_new,whsec_old"}`); err != nil {
-			return err
-		}
-		if doc.StripeWebhookSecrets != "" {
-			cfg.WebhookSecrets = config.SplitList(doc.StripeWebhookSecrets)
-		}
-	}
-	return nil
 }
 
 // StoreClient returns the DynamoDB client the store uses (the dev server

@@ -61,7 +61,7 @@ func TestNeedsForGivesTheWebhookOnlyItsSigningSecrets(t *testing.T) {
 	}
 }
 
-func TestWebhookSecretsComeFromTheirOwnSecret(t *testing.T) {
+func TestSecretsComeFromSecretsManagerAtColdStart(t *testing.T) {
 	endpoint := testenv.MotoEndpoint(t)
 	keyARN := testenv.CreateSecret(t, endpoint, `{"stripe_secret_key":"sk_test_from_sm"}`)
 	webhookARN := testenv.CreateSecret(t, endpoint, `{"stripe_webhook_secrets":"whsec_new,whsec_old"}`)
@@ -71,17 +71,6 @@ func TestWebhookSecretsComeFromTheirOwnSecret(t *testing.T) {
 	}
 	if a.Config.StripeSecretKey != "sk_test_from_sm" || strings.Join(a.Config.WebhookSecrets, ",") != "whsec_new,whsec_old" {
 		t.Fatalf("secrets not loaded: key set=%v webhook secrets=%d", a.Config.StripeSecretKey != "", len(a.Config.WebhookSecrets))
-	}
-
-	// A key secret that still holds the combined document of older stacks:
-	// the webhook secret's own list wins.
-	combinedARN := testenv.CreateSecret(t, endpoint, `{"stripe_secret_key":"sk_test_from_sm","stripe_webhook_secrets":"whsec_stale"}`)
-	a, err = newApp(t, awsEnv(endpoint, map[string]string{"STRIPE_SECRET_ARN": combinedARN, "STRIPE_WEBHOOK_SECRET_ARN": webhookARN}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Join(a.Config.WebhookSecrets, ",") != "whsec_new,whsec_old" {
-		t.Fatalf("%d webhook secrets, want the webhook secret's two", len(a.Config.WebhookSecrets))
 	}
 }
 
@@ -125,21 +114,6 @@ func TestAKeyThatDisagreesWithStripeModeIsRefused(t *testing.T) {
 		if strings.Contains(err.Error(), key) {
 			t.Fatalf("the refusal prints the key: %v", err)
 		}
-	}
-}
-
-func TestSecretsComeFromSecretsManagerOncePerColdStart(t *testing.T) {
-	endpoint := testenv.MotoEndpoint(t)
-	arn := testenv.CreateSecret(t, endpoint, `{"stripe_secret_key":"sk_test_from_sm","stripe_webhook_secrets":"whsec_new,whsec_old"}`)
-	a, err := newApp(t, map[string]string{
-		"STRIPE_SECRET_ARN": arn, "AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint,
-		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.Config.StripeSecretKey != "sk_test_from_sm" || strings.Join(a.Config.WebhookSecrets, ",") != "whsec_new,whsec_old" {
-		t.Fatalf("secrets not loaded: key set=%v webhook secrets=%d", a.Config.StripeSecretKey != "", len(a.Config.WebhookSecrets))
 	}
 }
 

@@ -26,6 +26,9 @@ type Config struct {
 	StripeMaxRetries int64
 	SecretARN        string // STRIPE_SECRET_ARN: the API key's secret in AWS
 	WebhookSecretARN string // STRIPE_WEBHOOK_SECRET_ARN: the signing secrets' secret in AWS
+	// SecretsTTL is how long secrets read from Secrets Manager are used
+	// before they are read again (SECRETS_TTL).
+	SecretsTTL time.Duration
 	// StripeMode is STRIPE_MODE: "test", "live", or "" (unset). It says the
 	// mode of a process without a key (the webhook function) and must agree
 	// with the key when there is one.
@@ -85,6 +88,7 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 		StripeTimeout:    duration("STRIPE_TIMEOUT", 5*time.Second),
 		SecretARN:        get("STRIPE_SECRET_ARN", ""),
 		WebhookSecretARN: get("STRIPE_WEBHOOK_SECRET_ARN", ""),
+		SecretsTTL:       duration("SECRETS_TTL", 5*time.Minute),
 		StripeMode:       strings.ToLower(get("STRIPE_MODE", "")),
 		TableName:        get("TABLE_NAME", DefaultTable),
 		DynamoDBEndpoint: get("DYNAMODB_ENDPOINT", ""),
@@ -146,19 +150,13 @@ func (c *Config) Validate(needs Needs) (warnings []string, err error) {
 		switch {
 		case c.StripeSecretKey == "":
 			errs = append(errs, errors.New("STRIPE_SECRET_KEY (or STRIPE_SECRET_ARN in AWS) is required"))
-		case !isStripeKey(c.StripeSecretKey):
+		case KeyMode(c.StripeSecretKey) == "":
 			errs = append(errs, errors.New("STRIPE_SECRET_KEY must be a secret (sk_) or restricted (rk_) key"))
 		}
 	}
 	if needs.WebhookSecrets {
-		if len(c.WebhookSecrets) == 0 {
-			errs = append(errs, errors.New("STRIPE_WEBHOOK_SECRET (or STRIPE_WEBHOOK_SECRET_ARN in AWS) is required: the endpoint's signing secret(s), comma-separated"))
-		}
-		for _, s := range c.WebhookSecrets {
-			if !strings.HasPrefix(s, "whsec_") {
-				errs = append(errs, errors.New("STRIPE_WEBHOOK_SECRET entries must start with whsec_"))
-				break
-			}
+		if err := CheckWebhookSecrets(c.WebhookSecrets); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if keyMode := c.keyMode(); keyMode != "" && c.StripeMode != "" && c.StripeMode != keyMode {
@@ -190,23 +188,32 @@ func (c *Config) Livemode() bool {
 }
 
 // keyMode is the mode of the Stripe key, or "" without a recognised key.
-func (c *Config) keyMode() string {
+func (c *Config) keyMode() string { return KeyMode(c.StripeSecretKey) }
+
+// KeyMode is the mode of a Stripe API key, ModeTest or ModeLive, or "" when
+// key is not a secret (sk_) or restricted (rk_) key.
+func KeyMode(key string) string {
 	switch {
-	case strings.HasPrefix(c.StripeSecretKey, "sk_live_") || strings.HasPrefix(c.StripeSecretKey, "rk_live_"):
+	case strings.HasPrefix(key, "sk_live_") || strings.HasPrefix(key, "rk_live_"):
 		return ModeLive
-	case strings.HasPrefix(c.StripeSecretKey, "sk_test_") || strings.HasPrefix(c.StripeSecretKey, "rk_test_"):
+	case strings.HasPrefix(key, "sk_test_") || strings.HasPrefix(key, "rk_test_"):
 		return ModeTest
 	}
 	return ""
 }
 
-func isStripeKey(k string) bool {
-	for _, p := range []string{"sk_test_", "sk_live_", "rk_test_", "rk_live_"} {
-		if strings.HasPrefix(k, p) {
-			return true
+// CheckWebhookSecrets refuses an empty list of signing secrets, or one
+// with an entry that is not a whsec_ secret.
+func CheckWebhookSecrets(secrets []string) error {
+	if len(secrets) == 0 {
+		return errors.New("STRIPE_WEBHOOK_SECRET (or STRIPE_WEBHOOK_SECRET_ARN in AWS) is required: the endpoint's signing secret(s), comma-separated")
+	}
+	for _, s := range secrets {
+		if !strings.HasPrefix(s, "whsec_") {
+			return errors.New("STRIPE_WEBHOOK_SECRET entries must start with whsec_")
 		}
 	}
-	return false
+	return nil
 }
 
 // SplitList splits a comma-separated setting, dropping blanks.

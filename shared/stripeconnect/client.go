@@ -29,6 +29,10 @@ import (
 // Config says how to reach Stripe.
 type Config struct {
 	SecretKey string
+	// SecretKeyFunc, when set, gives the key for each request instead of
+	// SecretKey: a key rotated in Secrets Manager takes effect without a
+	// new process.
+	SecretKeyFunc func() string
 	// APIBase overrides https://api.stripe.com (stripe-mock, a test proxy).
 	APIBase string
 	// Timeout bounds each HTTP attempt. With MaxNetworkRetries it must stay
@@ -45,11 +49,15 @@ type Config struct {
 // clients: never the package-global stripe.Key, and not client.API, which
 // links every Stripe resource into the binary (+2.7 MiB, slower cold start).
 type Client struct {
-	accounts     account.Client
-	accountLinks accountlink.Client
-	loginLinks   loginlink.Client
-	linkHosts    linkHosts
+	api       stripe.Backend
+	key       func() string
+	linkHosts linkHosts
 }
+
+// The resource clients are values: built per request with the current key.
+func (c *Client) accounts() account.Client         { return account.Client{B: c.api, Key: c.key()} }
+func (c *Client) accountLinks() accountlink.Client { return accountlink.Client{B: c.api, Key: c.key()} }
+func (c *Client) loginLinks() loginlink.Client     { return loginlink.Client{B: c.api, Key: c.key()} }
 
 var _ onboarding.Connect = (*Client)(nil)
 
@@ -72,12 +80,11 @@ func New(cfg Config) *Client {
 		backendCfg.URL = stripe.String(cfg.APIBase)
 	}
 	api := stripe.GetBackendWithConfig(stripe.APIBackend, backendCfg)
-	return &Client{
-		accounts:     account.Client{B: api, Key: cfg.SecretKey},
-		accountLinks: accountlink.Client{B: api, Key: cfg.SecretKey},
-		loginLinks:   loginlink.Client{B: api, Key: cfg.SecretKey},
-		linkHosts:    linkHostsFor(cfg.APIBase),
+	key := cfg.SecretKeyFunc
+	if key == nil {
+		key = func() string { return cfg.SecretKey }
 	}
+	return &Client{api: api, key: key, linkHosts: linkHostsFor(cfg.APIBase)}
 }
 
 // stripeLinkHost serves Stripe's hosted onboarding and the Express
@@ -142,7 +149,7 @@ func (c *Client) CreateAccount(ctx context.Context, p onboarding.CreateAccountPa
 	}
 	params.Context = ctx
 	params.SetIdempotencyKey(idempotencyKey)
-	acct, err := c.accounts.New(params)
+	acct, err := c.accounts().New(params)
 	if err != nil {
 		return onboarding.CreatedAccount{}, mapError(err)
 	}
@@ -157,7 +164,7 @@ func (c *Client) CreateAccount(ctx context.Context, p onboarding.CreateAccountPa
 func (c *Client) GetAccount(ctx context.Context, accountID string) (onboarding.AccountState, error) {
 	params := &stripe.AccountParams{}
 	params.Context = ctx
-	acct, err := c.accounts.GetByID(accountID, params)
+	acct, err := c.accounts().GetByID(accountID, params)
 	if err != nil {
 		return onboarding.AccountState{}, mapError(err)
 	}
@@ -173,7 +180,7 @@ func (c *Client) UpdateAccount(ctx context.Context, accountID string, p onboardi
 	params := &stripe.AccountParams{}
 	applyPrefill(params, p)
 	params.Context = ctx
-	_, err := c.accounts.Update(accountID, params)
+	_, err := c.accounts().Update(accountID, params)
 	return mapError(err)
 }
 
@@ -216,7 +223,7 @@ func (c *Client) CreateOnboardingLink(ctx context.Context, r onboarding.LinkRequ
 		params.CollectionOptions = &stripe.AccountLinkCollectionOptionsParams{Fields: stripe.String(r.CollectFields)}
 	}
 	params.Context = ctx
-	link, err := c.accountLinks.New(params)
+	link, err := c.accountLinks().New(params)
 	if err != nil {
 		return onboarding.OnboardingLink{}, mapError(err)
 	}
@@ -230,7 +237,7 @@ func (c *Client) CreateOnboardingLink(ctx context.Context, r onboarding.LinkRequ
 func (c *Client) CreateDashboardLink(ctx context.Context, accountID string) (string, error) {
 	params := &stripe.LoginLinkParams{Account: stripe.String(accountID)}
 	params.Context = ctx
-	link, err := c.loginLinks.New(params)
+	link, err := c.loginLinks().New(params)
 	if err != nil {
 		return "", mapError(err)
 	}

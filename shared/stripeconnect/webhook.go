@@ -16,7 +16,7 @@ import (
 
 // Verifier checks Stripe-Signature headers and decodes Connect events.
 type Verifier struct {
-	secrets   []string
+	secrets   func() []string
 	tolerance time.Duration
 	now       func() time.Time
 }
@@ -25,6 +25,12 @@ type Verifier struct {
 // secret can be rolled without dropping events. With no secrets, nothing
 // verifies: configuration refuses to start that way.
 func NewVerifier(secrets []string, now func() time.Time) *Verifier {
+	return NewRotatingVerifier(func() []string { return secrets }, now)
+}
+
+// NewRotatingVerifier asks secrets for the signing secrets at each event, so
+// that secrets rotated in Secrets Manager take effect without a new process.
+func NewRotatingVerifier(secrets func() []string, now func() time.Time) *Verifier {
 	if now == nil {
 		now = time.Now
 	}
@@ -58,7 +64,12 @@ func (v *Verifier) Verify(payload []byte, header string) (onboarding.AccountEven
 }
 
 func (v *Verifier) signedByAny(ts time.Time, payload []byte, sigs [][]byte) bool {
-	for _, secret := range v.secrets {
+	for _, secret := range v.secrets() {
+		if secret == "" {
+			// An empty key would make any HMAC an attacker computes valid:
+			// configuration drops empty entries, and so does this.
+			continue
+		}
 		expected := webhook.ComputeSignature(ts, payload, secret)
 		for _, sig := range sigs {
 			if hmac.Equal(expected, sig) {

@@ -34,6 +34,14 @@ func sign(payload []byte, secret string, ts time.Time) string {
 	}).Header
 }
 
+// lastDigitFlipped returns another hex digit than sig's last one.
+func lastDigitFlipped(sig string) string {
+	if sig[len(sig)-1] == '0' {
+		return "1"
+	}
+	return "0"
+}
+
 // v1 returns one hex signature, to assemble headers by hand.
 func v1(payload []byte, secret string, ts time.Time) string {
 	return hex.EncodeToString(webhook.ComputeSignature(ts, payload, secret))
@@ -80,6 +88,8 @@ func TestVerify(t *testing.T) {
 		{name: "v0 alongside a valid v1", payload: event, header: "t=" + ts + ",v0=" + goodSig + ",v1=" + goodSig},
 		{name: "wrong secret", payload: event, header: sign(event, "whsec_someone_else", webhookNow), wantCode: codeSignature},
 		{name: "no secret configured", secrets: []string{}, payload: event, header: sign(event, testWebhookSecret, webhookNow), wantCode: codeSignature},
+		{name: "an empty secret in the list verifies nothing", secrets: []string{"", testWebhookSecret}, payload: event, header: sign(event, "", webhookNow), wantCode: codeSignature},
+		{name: "differs from the right signature in its last hex digit only", payload: event, header: "t=" + ts + ",v1=" + goodSig[:63] + lastDigitFlipped(goodSig), wantCode: codeSignature},
 		{
 			name:    "rotation: signed with the old secret",
 			secrets: []string{testWebhookSecret, oldWebhookSecret},
