@@ -171,7 +171,7 @@ func NewRecorder(t testing.TB) *Recorder {
 		rec.log = append(rec.log, StripeRequest{
 			Method: r.Method, Path: r.URL.Path, Form: form,
 			IdempotencyKey: r.Header.Get("Idempotency-Key"), Status: sw.status,
-			APIKey:         strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "),
+			APIKey:   strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "),
 			Replayed: sw.Header().Get("Idempotent-Replayed") == "true",
 		})
 		rec.mu.Unlock()
