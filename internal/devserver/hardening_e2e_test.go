@@ -82,7 +82,9 @@ func TestStatusFollowsStripeThroughWebhooks(t *testing.T) {
 			resp, body := s.Do(t, "POST", "/accounts", tok, tt.body)
 			expectStatus(t, resp, body, http.StatusCreated)
 			acct := decode[accountJSON](t, body).AccountID
-			if code, _ := s.PostEvent(t, testenv.AccountUpdated("evt_"+tt.user, acct, tt.user, now, tt.snap)); code != 200 {
+			// Created after the account, whose creation is the stored version.
+			created := time.Now().Unix() + 1
+			if code, _ := s.PostEvent(t, testenv.AccountUpdated("evt_"+tt.user, acct, tt.user, created, tt.snap)); code != 200 {
 				t.Fatal(code)
 			}
 			if got := status(t, s, tok).Status; got != tt.want {
