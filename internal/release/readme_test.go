@@ -1,0 +1,78 @@
+package release
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// readmeSection returns the README's "## <title>" section, up to the next "## ".
+func readmeSection(t *testing.T, title string) string {
+	t.Helper()
+	readme := string(readFile(t, "README.md"))
+	_, section, ok := strings.Cut(readme, "\n## "+title+"\n")
+	if !ok {
+		t.Fatalf("README.md has no section %q", "## "+title)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	return section
+}
+
+// The README's nesting example must deploy: it passes every parameter of
+// template.yaml that has no default and no parameter the template lacks,
+// nests the latest release under the published name, and the section names
+// every output a parent stack can read.
+func TestREADMENestingSnippetMatchesTheTemplate(t *testing.T) {
+	section := readmeSection(t, "Use it from your own SAM template")
+	var snippet string
+	for _, block := range codeBlocks(section) {
+		if strings.Contains(block, "AWS::Serverless::Application") {
+			snippet = block
+			break
+		}
+	}
+	if snippet == "" {
+		t.Fatal("the section has no code block with an AWS::Serverless::Application")
+	}
+	var app *yaml.Node
+	resources := mappingValue(parseYAML(t, "the README snippet", []byte(snippet)), "Resources")
+	for _, id := range mappingKeys(resources) {
+		r := mappingValue(resources, id)
+		if typ := mappingValue(r, "Type"); typ != nil && typ.Value == "AWS::Serverless::Application" {
+			app = mappingValue(r, "Properties")
+		}
+	}
+	if app == nil {
+		t.Fatal("the snippet's AWS::Serverless::Application has no Properties")
+	}
+
+	tpl := parseYAML(t, "template.yaml", readFile(t, "template.yaml"))
+	sar := sarMetadata(tpl)
+	location := mappingValue(app, "Location")
+	if id := mappingValue(location, "ApplicationId"); id == nil || !strings.HasSuffix(id.Value, ":applications/"+mappingValue(sar, "Name").Value) {
+		t.Errorf("Location.ApplicationId must end with applications/%s (the metadata's Name)", mappingValue(sar, "Name").Value)
+	}
+	if v, latest := mappingValue(location, "SemanticVersion"), latestReleasedVersion(t); v == nil || v.Value != latest {
+		t.Errorf("Location.SemanticVersion must be the latest release, %s", latest)
+	}
+
+	params := mappingValue(tpl, "Parameters")
+	passed := mappingKeys(mappingValue(app, "Parameters"))
+	for _, name := range passed {
+		if mappingValue(params, name) == nil {
+			t.Errorf("the snippet passes %s, which template.yaml does not declare", name)
+		}
+	}
+	for _, name := range mappingKeys(params) {
+		if mappingValue(mappingValue(params, name), "Default") == nil && !slices.Contains(passed, name) {
+			t.Errorf("the snippet does not pass %s, which has no default", name)
+		}
+	}
+	for _, name := range mappingKeys(mappingValue(tpl, "Outputs")) {
+		if !strings.Contains(section, "`"+name+"`") {
+			t.Errorf("the section does not name the output %s", name)
+		}
+	}
+}
