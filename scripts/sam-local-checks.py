@@ -55,6 +55,7 @@ class Run:
         self.n = 0
         self.init_ms: dict[str, float] = {}
         self.outputs: list[str] = []  # every function log SAM printed
+        self.last_log = ""
 
     def fixture(self, name: str) -> dict:
         return json.loads((FIXTURES / name).read_text())
@@ -70,6 +71,7 @@ class Run:
         took = time.monotonic() - start
         (self.logs / f"{self.n:02d}-{function}.log").write_text(proc.stderr)
         self.outputs.append(proc.stderr)
+        self.last_log = proc.stderr
         if m := INIT.search(proc.stderr):
             self.init_ms.setdefault(function, float(m.group(1)))
         try:
@@ -327,6 +329,8 @@ def main():
             check(not any(value in out for out in run.outputs), f"a function logged the {what}")
     except CheckFailed as e:
         print(f"sam-local-checks.py: FAILED: {e}", file=sys.stderr)
+        if run.last_log:
+            print(f"sam-local-checks.py: the last invoke's output:\n{tail(run.last_log)}", file=sys.stderr)
         sys.exit(1)
     inits = ", ".join(f"{fn} {ms:.1f}" for fn, ms in run.init_ms.items())
     print(f"sam-local-checks.py: ok in {time.monotonic() - start:.1f} s; Init Duration (ms, qemu if emulated): {inits}")

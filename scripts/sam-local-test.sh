@@ -137,7 +137,14 @@ if [[ $(uname -s) == Linux && $(uname -m) != aarch64 && ! -e /proc/sys/fs/binfmt
 fi
 
 # --- The base image ----------------------------------------------------------
-image_kind() { docker image inspect --format "{{index .Config.Labels \"$standin_label\"}}" "$base_image" 2>/dev/null; }
+# image_kind: absent, real, or the version of the stand-in Docker has.
+image_kind() {
+  local label
+  label=$(docker image inspect --format "{{index .Config.Labels \"$standin_label\"}}" "$base_image" 2>/dev/null) ||
+    { echo absent; return; }
+  [[ -z $label || $label == "<no value>" ]] && label=real
+  echo "$label"
+}
 build_standin() {
   local deb
   mkdir -p "$cache"
@@ -154,23 +161,20 @@ build_standin() {
   docker load -i "$logdir/base-image.tar" >/dev/null
   rm -f "$logdir/base-image.tar"
 }
-kind=$(image_kind || echo absent)
+kind=$(image_kind)
 if [[ $kind == absent ]]; then
   if docker pull --platform linux/arm64 "$base_image" >"$logdir/pull.log" 2>&1; then
     say "pulled $base_image"
-    kind=""
   else
     step "build the stand-in for $base_image" build_standin
-    kind=$(image_kind)
   fi
-elif [[ -n $kind && $kind != "$standin_version" ]]; then
+elif [[ $kind != real && $kind != "$standin_version" ]]; then
   step "rebuild the stand-in for $base_image" build_standin
-  kind=$(image_kind)
 fi
-if [[ -n $kind ]]; then
-  say "base image: the stand-in for $base_image (busybox-static:arm64; see README.md)"
-else
+if [[ $(image_kind) == real ]]; then
   say "base image: $base_image"
+else
+  say "base image: the stand-in for $base_image (busybox-static:arm64; see README.md)"
 fi
 step "arm64 containers run" bash -c "[[ \$(docker run --rm --platform linux/arm64 --entrypoint /bin/sh '$base_image' -c 'uname -m') == aarch64 ]]"
 
