@@ -10,7 +10,7 @@ if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
   echo "ci-setup.sh: not root on Debian; install the packages below yourself if a test says they are missing" >&2
   exit 0
 fi
-export DEBIAN_FRONTEND=noninteractive
+export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
 updated=""
 apt_update() { [[ -n $updated ]] || { apt-get update -qq; updated=1; }; }
 
