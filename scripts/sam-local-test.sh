@@ -221,3 +221,4 @@ step "sam build" .venv/bin/sam build
 
 .venv/bin/python scripts/sam-local-checks.py --moto "http://$services_host:5005" --logs "$logdir"
 failed=0
+say "ok in $SECONDS s (the Docker daemon's stop, if it started it, follows)"
