@@ -22,7 +22,9 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-"$root/.venv/bin/moto_server" -H "$host" -p "$moto_port" &
+# moto is not thread-safe: scripts/moto_server.py serializes its requests
+# (a browser on `sam local start-api` sends several at once).
+"$root/.venv/bin/python" "$root/scripts/moto_server.py" -H "$host" -p "$moto_port" &
 pids+=("$!")
 "$root/.cache/bin/stripe-mock" -strict-version-check -http-addr "$host:$sm_port" -https-addr "$host:$((sm_port + 1))" &
 pids+=("$!")
