@@ -104,7 +104,7 @@ if ! docker info >/dev/null 2>&1; then
   # vfs: overlay mounts are not available on every machine (nor in a container).
   # No userland proxy: with it, a published port accepts connections before the
   # container listens, and SAM, which takes a connection as "ready", gives up
-  # after 0.35 s of refused requests while the emulator starts under qemu.
+  # after 0.7 s of refused requests while the emulator starts under qemu.
   # Without it the port refuses until the emulator listens, and SAM waits.
   say "starting the Docker daemon (dockerd --storage-driver=vfs --userland-proxy=false)"
   set -m
@@ -145,31 +145,41 @@ image_kind() {
   [[ -z $label || $label == "<no value>" ]] && label=real
   echo "$label"
 }
-build_standin() {
-  local deb
-  mkdir -p "$cache"
+# find_busybox: set deb to Debian's busybox-static:arm64, from .cache/sam-local
+# (.ci/run puts it there) or downloaded now.
+find_busybox() {
   deb=$(compgen -G "$cache/busybox-static_*_arm64.deb" | head -n 1 || true)
   if [[ -z $deb ]]; then
-    (cd "$cache" && apt-get download busybox-static:arm64 >"$logdir/apt.log" 2>&1) ||
-      missing "no $base_image, none to pull, and no busybox-static:arm64 to build a stand-in (dpkg --add-architecture arm64 && apt-get update; .ci/run does it)"
-    deb=$(compgen -G "$cache/busybox-static_*_arm64.deb" | head -n 1)
+    mkdir -p "$cache"
+    (cd "$cache" && apt-get download busybox-static:arm64) >"$logdir/apt.log" 2>&1 || true
+    deb=$(compgen -G "$cache/busybox-static_*_arm64.deb" | head -n 1 || true)
   fi
+  [[ -n $deb ]] || missing "no $base_image, none to pull, and no busybox-static:arm64 to build a stand-in from (as root: dpkg --add-architecture arm64 && apt-get update; .ci/run does it)"
+}
+# build_standin DEB: load the stand-in, and drop the one it replaces.
+build_standin() {
+  local old
+  old=$(docker image inspect --format '{{.Id}}' "$base_image" 2>/dev/null || true)
   rm -rf "$logdir/busybox"
-  dpkg-deb -x "$deb" "$logdir/busybox"
+  dpkg-deb -x "$1" "$logdir/busybox"
   python3 scripts/sam-local-base-image.py "$logdir/busybox/bin/busybox" "$base_image" \
     "$standin_label=$standin_version" "$logdir/base-image.tar"
-  docker load -i "$logdir/base-image.tar" >/dev/null
+  docker load -i "$logdir/base-image.tar"
   rm -f "$logdir/base-image.tar"
+  # SAM's own image built on the old one keeps it until SAM replaces that too.
+  [[ -z $old ]] || docker rmi "$old" 2>/dev/null || true
 }
 kind=$(image_kind)
 if [[ $kind == absent ]]; then
   if docker pull --platform linux/arm64 "$base_image" >"$logdir/pull.log" 2>&1; then
     say "pulled $base_image"
   else
-    step "build the stand-in for $base_image" build_standin
+    find_busybox
+    step "build the stand-in for $base_image" build_standin "$deb"
   fi
 elif [[ $kind != real && $kind != "$standin_version" ]]; then
-  step "rebuild the stand-in for $base_image" build_standin
+  find_busybox
+  step "rebuild the stand-in for $base_image" build_standin "$deb"
 fi
 if [[ $(image_kind) == real ]]; then
   say "base image: $base_image"
