@@ -28,9 +28,10 @@ vet: ## go vet and gofmt check
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
 
-test: vet ## all checks: workflows (actionlint), template (sam validate --lint, cfn-lint, sam build), API fuzzing, then every Go test on moto and stripe-mock
+test: vet ## all checks: workflows (actionlint), template (sam validate --lint, cfn-lint, sam build), sam local in Docker, API fuzzing, then every Go test on moto and stripe-mock
 	bash scripts/actionlint.sh
 	bash scripts/check-template.sh
+	bash scripts/sam-local-test.sh
 	bash scripts/with-services.sh bash scripts/api-fuzz.sh 25
 	bash scripts/with-services.sh go test -race -count=1 ./...
 

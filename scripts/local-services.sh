@@ -22,7 +22,9 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-"$root/.venv/bin/moto_server" -H "$host" -p "$moto_port" &
+# moto is not thread-safe: scripts/moto_server.py serializes its requests
+# (a browser on `sam local start-api` sends several at once).
+"$root/.venv/bin/python" "$root/scripts/moto_server.py" -H "$host" -p "$moto_port" &
 pids+=("$!")
 "$root/.cache/bin/stripe-mock" -strict-version-check -http-addr "$host:$sm_port" -https-addr "$host:$((sm_port + 1))" &
 pids+=("$!")
@@ -30,28 +32,30 @@ until curl -s -o /dev/null "http://$host:$moto_port/"; do sleep 0.2; done
 
 # The table as template.yaml and shared/dynamostore define it, and the two
 # secret documents shared/app reads: the API key's (stripe-mock accepts any
-# sk_test_ key) and the webhook signing secrets'.
+# sk_test_ key) and the webhook signing secrets'. The names are this script's:
+# local/env.json must name the same (TABLE_NAME, STRIPE_SECRET_ARN,
+# STRIPE_WEBHOOK_SECRET_ARN), and scripts/sam-local-test.sh fails if it does not.
 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local "$root/.venv/bin/python" - "http://$host:$moto_port" "$region" <<'PY'
 import json, sys
 import boto3
 endpoint, region = sys.argv[1], sys.argv[2]
-env = json.load(open("local/env.json"))["Parameters"]
+table = "connect-onboarding-local"
+key_secret, webhook_secret = "connect-onboarding-local/stripe", "connect-onboarding-local/stripe-webhook"
 ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=region)
-if env["TABLE_NAME"] not in ddb.list_tables()["TableNames"]:
-    ddb.create_table(TableName=env["TABLE_NAME"], BillingMode="PAY_PER_REQUEST",
+if table not in ddb.list_tables()["TableNames"]:
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                      KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-    ddb.update_time_to_live(TableName=env["TABLE_NAME"],
+    ddb.update_time_to_live(TableName=table,
                             TimeToLiveSpecification={"AttributeName": "expires_at", "Enabled": True})
 sm = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=region)
-for name, doc in ((env["STRIPE_SECRET_ARN"], {"stripe_secret_key": "sk_test_local"}),
-                  (env["STRIPE_WEBHOOK_SECRET_ARN"], {"stripe_webhook_secrets": "whsec_local"})):
+for name, doc in ((key_secret, {"stripe_secret_key": "sk_test_local"}),
+                  (webhook_secret, {"stripe_webhook_secrets": "whsec_local"})):
     try:
         sm.create_secret(Name=name, SecretString=json.dumps(doc))
     except sm.exceptions.ResourceExistsException:
         sm.put_secret_value(SecretId=name, SecretString=json.dumps(doc))
-print(f"local-services.sh: table {env['TABLE_NAME']} and secrets {env['STRIPE_SECRET_ARN']}, "
-      f"{env['STRIPE_WEBHOOK_SECRET_ARN']} ready on moto")
+print(f"local-services.sh: table {table} and secrets {key_secret}, {webhook_secret} ready on moto")
 PY
 echo "local-services.sh: moto on $host:$moto_port, stripe-mock on $host:$sm_port; webhook signing secret whsec_local. Ctrl-C stops them."
 wait
