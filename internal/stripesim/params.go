@@ -140,15 +140,15 @@ type field struct {
 	unsettable bool
 }
 
-func str() *field                    { return &field{kind: kString} }
-func unsettableStr() *field          { return &field{kind: kString, unsettable: true} }
-func boolean() *field                { return &field{kind: kBool} }
-func integer() *field                { return &field{kind: kInt} }
-func enum(values ...string) *field   { return &field{kind: kEnum, enum: values} }
+func str() *field                     { return &field{kind: kString} }
+func unsettableStr() *field           { return &field{kind: kString, unsettable: true} }
+func boolean() *field                 { return &field{kind: kBool} }
+func integer() *field                 { return &field{kind: kInt} }
+func enum(values ...string) *field    { return &field{kind: kEnum, enum: values} }
 func hash(f map[string]*field) *field { return &field{kind: kHash, fields: f} }
-func array(elem *field) *field       { return &field{kind: kArray, elem: elem} }
-func metadataField() *field          { return &field{kind: kMap, unsettable: true} }
-func required(f *field) *field       { c := *f; c.required = true; return &c }
+func array(elem *field) *field        { return &field{kind: kArray, elem: elem} }
+func metadataField() *field           { return &field{kind: kMap, unsettable: true} }
+func required(f *field) *field        { c := *f; c.required = true; return &c }
 
 // validate checks a decoded tree against a hash schema and returns the first
 // problem, named as Stripe names it.
