@@ -10,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/connectexpress/onboarding/internal/stripesim"
 	"github.com/connectexpress/onboarding/internal/testenv"
 	"github.com/connectexpress/onboarding/shared/onboarding"
 	"github.com/connectexpress/onboarding/shared/stripeconnect"
@@ -196,36 +198,77 @@ func TestCreateAccount(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := testenv.NewRecorder(t)
-			c := newClient(t, rec.URL, 5*time.Second)
+			forEachBackend(t, func(t *testing.T, b *stripeBackend) {
+				c := newClient(t, b.rec.URL, 5*time.Second)
 
-			got, err := c.CreateAccount(context.Background(), tt.params, tt.key)
-			if err != nil {
-				t.Fatalf("CreateAccount: %v", err)
-			}
+				got, err := c.CreateAccount(context.Background(), tt.params, tt.key)
+				if err != nil {
+					t.Fatalf("CreateAccount: %v", err)
+				}
 
-			req := onlyRequest(t, rec, "POST /v1/accounts")
-			if req.Path != "/v1/accounts" {
-				t.Errorf("path = %q, want /v1/accounts", req.Path)
-			}
-			if req.Status != http.StatusOK {
-				t.Errorf("stripe-mock answered %d: the request does not match Stripe's spec", req.Status)
-			}
-			if req.IdempotencyKey != tt.key {
-				t.Errorf("Idempotency-Key = %q, want %q", req.IdempotencyKey, tt.key)
-			}
-			assertForm(t, req.Form, tt.wantForm)
+				req := onlyRequest(t, b.rec, "POST /v1/accounts")
+				if req.Path != "/v1/accounts" {
+					t.Errorf("path = %q, want /v1/accounts", req.Path)
+				}
+				if req.Status != http.StatusOK {
+					t.Errorf("%s answered %d: the request does not match Stripe", b.name, req.Status)
+				}
+				if req.IdempotencyKey != tt.key {
+					t.Errorf("Idempotency-Key = %q, want %q", req.IdempotencyKey, tt.key)
+				}
+				assertForm(t, req.Form, tt.wantForm)
 
-			if !strings.HasPrefix(got.ID, "acct_") {
-				t.Errorf("ID = %q, want an acct_ id", got.ID)
-			}
-			if got.Country != tt.params.Country {
-				t.Errorf("Country = %q, want %q (stripe-mock echoes it)", got.Country, tt.params.Country)
-			}
-			if want := stripeMockAccountState(); !reflect.DeepEqual(got.State, want) {
-				t.Errorf("State:\n got  %+v\n want %+v", got.State, want)
-			}
+				if !strings.HasPrefix(got.ID, "acct_") {
+					t.Errorf("ID = %q, want an acct_ id", got.ID)
+				}
+				if got.Country != tt.params.Country {
+					t.Errorf("Country = %q, want %q (Stripe echoes it)", got.Country, tt.params.Country)
+				}
+				if b.sim == nil {
+					if want := stripeMockAccountState(); !reflect.DeepEqual(got.State, want) {
+						t.Errorf("State:\n got  %+v\n want %+v", got.State, want)
+					}
+					return
+				}
+				assertNewSimulatedAccount(t, got.State, tt.params)
+			})
 		})
+	}
+}
+
+// assertNewSimulatedAccount checks the simulator's fresh Express account:
+// nothing submitted, disabled until onboarding, the requested capabilities
+// (or, with none, what the platform's settings give) inactive.
+func assertNewSimulatedAccount(t *testing.T, st onboarding.AccountState, p onboarding.CreateAccountParams) {
+	t.Helper()
+	if st.DetailsSubmitted || st.ChargesEnabled || st.PayoutsEnabled {
+		t.Errorf("a new account is submitted or enabled: %+v", st)
+	}
+	if r := st.Requirements.DisabledReason; r == nil || *r != "requirements.past_due" {
+		t.Errorf("DisabledReason = %v, want requirements.past_due", r)
+	}
+	if !slices.Contains(st.Requirements.CurrentlyDue, "external_account") || st.Requirements.CurrentDeadline != nil {
+		t.Errorf("Requirements = %+v, want external_account due and no deadline", st.Requirements)
+	}
+	if p.BusinessType == "" && !slices.Contains(st.Requirements.CurrentlyDue, "business_type") {
+		t.Errorf("business_type is not due without a prefilled business type: %v", st.Requirements.CurrentlyDue)
+	}
+	if p.BusinessProfile.ProductDescription != "" && slices.Contains(st.Requirements.CurrentlyDue, "business_profile.url") {
+		t.Errorf("a product description stands in for the URL, yet business_profile.url is due")
+	}
+	wantCaps := p.Capabilities
+	if len(wantCaps) == 0 {
+		wantCaps = []string{"card_payments", "transfers"}
+	}
+	want := map[string]string{}
+	for _, c := range wantCaps {
+		want[c] = "inactive"
+	}
+	if !reflect.DeepEqual(st.Capabilities, want) {
+		t.Errorf("Capabilities = %v, want %v", st.Capabilities, want)
+	}
+	if st.FutureRequirements == nil || len(st.FutureRequirements.CurrentlyDue) != 0 {
+		t.Errorf("FutureRequirements = %+v, want present and empty", st.FutureRequirements)
 	}
 }
 
@@ -256,91 +299,218 @@ func TestGetAccountDecodesStripeMockFixture(t *testing.T) {
 	}
 }
 
-func TestCreateOnboardingLink(t *testing.T) {
-	base := url.Values{
-		"account":     {testAccountID},
-		"type":        {"account_onboarding"},
-		"refresh_url": {testRefreshURL},
-		"return_url":  {testReturnURL},
+func TestGetAccountFollowsTheSimulatedOnboarding(t *testing.T) {
+	b := newBackend(t, "simulator")
+	id := b.account(t, false)
+	c := newClient(t, b.rec.URL, 5*time.Second)
+	deadline := time.Now().Add(7 * 24 * time.Hour)
+	tests := []struct {
+		outcome, due string
+		check        func(t *testing.T, st onboarding.AccountState)
+	}{
+		{stripesim.OutcomeRestricted, "soon", func(t *testing.T, st onboarding.AccountState) {
+			r := st.Requirements
+			if !st.DetailsSubmitted || !st.PayoutsEnabled || r.DisabledReason != nil || len(r.CurrentlyDue) != 1 || len(r.PastDue) != 0 {
+				t.Errorf("due soon: %+v", st)
+			}
+			if r.CurrentDeadline == nil || r.CurrentDeadline.Sub(deadline).Abs() > time.Minute {
+				t.Errorf("CurrentDeadline = %v, want about %v", r.CurrentDeadline, deadline)
+			}
+		}},
+		{stripesim.OutcomeRestricted, "past", func(t *testing.T, st onboarding.AccountState) {
+			r := st.Requirements
+			if st.PayoutsEnabled || r.DisabledReason == nil || *r.DisabledReason != "requirements.past_due" || len(r.PastDue) != 1 || r.CurrentDeadline != nil {
+				t.Errorf("past due: %+v", st)
+			}
+		}},
+		{stripesim.OutcomePending, "", func(t *testing.T, st onboarding.AccountState) {
+			r := st.Requirements
+			if st.ChargesEnabled || len(r.PendingVerification) != 1 || st.Capabilities["transfers"] != "pending" {
+				t.Errorf("pending: %+v", st)
+			}
+		}},
+		{stripesim.OutcomeComplete, "", func(t *testing.T, st onboarding.AccountState) {
+			r := st.Requirements
+			want := map[string]string{"card_payments": "active", "transfers": "active"}
+			if !st.ChargesEnabled || !st.PayoutsEnabled || r.DisabledReason != nil || len(r.CurrentlyDue)+len(r.EventuallyDue) != 0 ||
+				!reflect.DeepEqual(st.Capabilities, want) {
+				t.Errorf("complete: %+v", st)
+			}
+		}},
+		{stripesim.OutcomeReject, "", func(t *testing.T, st onboarding.AccountState) {
+			r := st.Requirements
+			if st.ChargesEnabled || st.PayoutsEnabled || r.DisabledReason == nil || *r.DisabledReason != "rejected.other" {
+				t.Errorf("rejected: %+v", st)
+			}
+		}},
 	}
+	for _, tt := range tests {
+		t.Run(tt.outcome+" "+tt.due, func(t *testing.T) {
+			if err := b.sim.Outcome(id, tt.outcome, tt.due); err != nil {
+				t.Fatal(err)
+			}
+			st, err := c.GetAccount(context.Background(), id)
+			if err != nil {
+				t.Fatalf("GetAccount: %v", err)
+			}
+			tt.check(t, st)
+		})
+	}
+}
+
+func TestCreateOnboardingLink(t *testing.T) {
 	for _, collect := range []string{"currently_due", ""} {
 		t.Run("collect "+strconv.Quote(collect)+" sends no collection_options", func(t *testing.T) {
-			rec := testenv.NewRecorder(t)
-			c := newClient(t, rec.URL, 5*time.Second)
+			forEachBackend(t, func(t *testing.T, b *stripeBackend) {
+				id := b.account(t, false)
+				c := newClient(t, b.rec.URL, 5*time.Second)
 
-			link, err := c.CreateOnboardingLink(context.Background(), onboarding.LinkRequest{
-				AccountID: testAccountID, RefreshURL: testRefreshURL, ReturnURL: testReturnURL, CollectFields: collect,
+				start := time.Now()
+				link, err := c.CreateOnboardingLink(context.Background(), onboarding.LinkRequest{
+					AccountID: id, RefreshURL: testRefreshURL, ReturnURL: testReturnURL, CollectFields: collect,
+				})
+				if err != nil {
+					t.Fatalf("CreateOnboardingLink: %v", err)
+				}
+				req := onlyRequest(t, b.rec, "POST /v1/account_links")
+				if req.Status != http.StatusOK {
+					t.Errorf("%s answered %d: the request does not match Stripe", b.name, req.Status)
+				}
+				assertForm(t, req.Form, linkForm(id, ""))
+				if b.sim == nil {
+					if !strings.HasPrefix(link.URL, "https://") {
+						t.Errorf("URL = %q, want stripe-mock's https link", link.URL)
+					}
+					if want := time.Unix(1234567890, 0).UTC(); !link.ExpiresAt.Equal(want) || link.ExpiresAt.Location() != time.UTC {
+						t.Errorf("ExpiresAt = %v, want %v in UTC", link.ExpiresAt, want)
+					}
+					return
+				}
+				if !strings.HasPrefix(link.URL, simLinkBase+"/setup/e/"+id+"/") {
+					t.Errorf("URL = %q, want the simulator's hosted page for %s", link.URL, id)
+				}
+				if want := start.Add(stripesim.DefaultLinkTTL); link.ExpiresAt.Sub(want).Abs() > 5*time.Second || link.ExpiresAt.Location() != time.UTC {
+					t.Errorf("ExpiresAt = %v, want about %v (the default TTL) in UTC", link.ExpiresAt, want)
+				}
 			})
-			if err != nil {
-				t.Fatalf("CreateOnboardingLink: %v", err)
-			}
-			req := onlyRequest(t, rec, "POST /v1/account_links")
-			if req.Status != http.StatusOK {
-				t.Errorf("stripe-mock answered %d: the request does not match Stripe's spec", req.Status)
-			}
-			assertForm(t, req.Form, base)
-			if !strings.HasPrefix(link.URL, "https://") {
-				t.Errorf("URL = %q, want stripe-mock's https link", link.URL)
-			}
-			if want := time.Unix(1234567890, 0).UTC(); !link.ExpiresAt.Equal(want) || link.ExpiresAt.Location() != time.UTC {
-				t.Errorf("ExpiresAt = %v, want %v in UTC", link.ExpiresAt, want)
-			}
 		})
 	}
 
 	t.Run("collect eventually_due sends collection_options[fields]", func(t *testing.T) {
-		rec := testenv.NewRecorder(t)
-		// stripe-mock v0.180.0's spec predates collection_options and
-		// rejects it: answer in its place and assert what was sent.
-		canned := readFixture(t, "account_link_eventually_due.json")
-		rec.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-			if r.Method != http.MethodPost || r.URL.Path != "/v1/account_links" {
-				return false
+		forEachBackend(t, func(t *testing.T, b *stripeBackend) {
+			id := b.account(t, false)
+			if b.sim == nil {
+				// stripe-mock v0.180.0's spec predates collection_options and
+				// rejects it: answer in its place and assert what was sent.
+				canned := readFixture(t, "account_link_eventually_due.json")
+				b.rec.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+					if r.Method != http.MethodPost || r.URL.Path != "/v1/account_links" {
+						return false
+					}
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusOK)
+					_, _ = w.Write(canned)
+					return true
+				})
 			}
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusOK)
-			_, _ = w.Write(canned)
-			return true
-		})
-		c := newClient(t, rec.URL, 5*time.Second)
+			c := newClient(t, b.rec.URL, 5*time.Second)
 
-		link, err := c.CreateOnboardingLink(context.Background(), onboarding.LinkRequest{
-			AccountID: testAccountID, RefreshURL: testRefreshURL, ReturnURL: testReturnURL, CollectFields: "eventually_due",
+			link, err := c.CreateOnboardingLink(context.Background(), onboarding.LinkRequest{
+				AccountID: id, RefreshURL: testRefreshURL, ReturnURL: testReturnURL, CollectFields: "eventually_due",
+			})
+			if err != nil {
+				t.Fatalf("CreateOnboardingLink: %v", err)
+			}
+			req := onlyRequest(t, b.rec, "POST /v1/account_links")
+			assertForm(t, req.Form, linkForm(id, "eventually_due"))
+			if b.sim == nil {
+				if link.URL != "https://connect.stripe.com/setup/e/acct_1OexpressDE/eventuallyDueLink" {
+					t.Errorf("URL = %q", link.URL)
+				}
+				if want := time.Unix(1700000300, 0).UTC(); !link.ExpiresAt.Equal(want) {
+					t.Errorf("ExpiresAt = %v, want %v", link.ExpiresAt, want)
+				}
+				return
+			}
+			// Real Stripe takes collection_options at 2023-10-16; so does the simulator.
+			if req.Status != http.StatusOK || !strings.HasPrefix(link.URL, simLinkBase+"/setup/e/"+id+"/") {
+				t.Errorf("the simulator answered %d with %q", req.Status, link.URL)
+			}
 		})
+	})
+}
+
+func linkForm(id, collect string) url.Values {
+	f := url.Values{
+		"account":     {id},
+		"type":        {"account_onboarding"},
+		"refresh_url": {testRefreshURL},
+		"return_url":  {testReturnURL},
+	}
+	if collect != "" {
+		f["collection_options[fields]"] = []string{collect}
+	}
+	return f
+}
+
+func TestCreateDashboardLink(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b *stripeBackend) {
+		id := b.account(t, true)
+		c := newClient(t, b.rec.URL, 5*time.Second)
+
+		got, err := c.CreateDashboardLink(context.Background(), id)
 		if err != nil {
-			t.Fatalf("CreateOnboardingLink: %v", err)
+			t.Fatalf("CreateDashboardLink: %v", err)
 		}
-		want := url.Values{"collection_options[fields]": {"eventually_due"}}
-		for k, v := range base {
-			want[k] = v
+		req := onlyRequest(t, b.rec, "POST /v1/accounts/"+id+"/login_links")
+		if req.Status != http.StatusOK {
+			t.Errorf("%s answered %d: the request does not match Stripe", b.name, req.Status)
 		}
-		assertForm(t, onlyRequest(t, rec, "POST /v1/account_links").Form, want)
-		if link.URL != "https://connect.stripe.com/setup/e/acct_1OexpressDE/eventuallyDueLink" {
-			t.Errorf("URL = %q", link.URL)
+		if len(req.Form) != 0 {
+			t.Errorf("form = %v, want empty", req.Form)
 		}
-		if want := time.Unix(1700000300, 0).UTC(); !link.ExpiresAt.Equal(want) {
-			t.Errorf("ExpiresAt = %v, want %v", link.ExpiresAt, want)
+		want := "https://"
+		if b.sim != nil {
+			want = simLinkBase + "/express/" + id + "/"
+		}
+		if !strings.HasPrefix(got, want) {
+			t.Errorf("URL = %q, want a login link starting %s", got, want)
 		}
 	})
 }
 
-func TestCreateDashboardLink(t *testing.T) {
-	rec := testenv.NewRecorder(t)
-	c := newClient(t, rec.URL, 5*time.Second)
+// The simulator refuses what Stripe refuses on behaviour, which stripe-mock
+// cannot know: the adapter maps each refusal to a clean ProviderRejected.
+func TestSimulatorRefusalsReachTheCoreAsRejections(t *testing.T) {
+	b := newBackend(t, "simulator")
+	c := newClient(t, b.rec.URL, 5*time.Second)
+	ctx := context.Background()
 
-	got, err := c.CreateDashboardLink(context.Background(), testAccountID)
-	if err != nil {
-		t.Fatalf("CreateDashboardLink: %v", err)
+	fresh := b.account(t, false)
+	_, err := c.CreateDashboardLink(ctx, fresh)
+	if e, ok := onboarding.AsError(err); !ok || e.Kind != onboarding.KindInvalid ||
+		e.Message != "Cannot create a login link for an account that has not completed onboarding." {
+		t.Errorf("a login link before onboarding: %v, want Stripe's refusal", err)
 	}
-	req := onlyRequest(t, rec, "POST /v1/accounts/"+testAccountID+"/login_links")
-	if req.Status != http.StatusOK {
-		t.Errorf("stripe-mock answered %d: the request does not match Stripe's spec", req.Status)
+
+	if _, err := c.CreateOnboardingLink(ctx, onboarding.LinkRequest{AccountID: fresh, RefreshURL: testRefreshURL, ReturnURL: testReturnURL}); err != nil {
+		t.Fatalf("CreateOnboardingLink: %v", err)
 	}
-	if len(req.Form) != 0 {
-		t.Errorf("form = %v, want empty", req.Form)
+	err = c.UpdateAccount(ctx, fresh, onboarding.Prefill{Email: testEmail})
+	if e, ok := onboarding.AsError(err); !ok || e.Kind != onboarding.KindInvalid || e.Param != "email" {
+		t.Errorf("a prefill update after the first link: %v, want a refusal naming email (Stripe locks KYC prefill)", err)
 	}
-	if !strings.HasPrefix(got, "https://") {
-		t.Errorf("URL = %q, want stripe-mock's https login link", got)
+
+	_, err = c.GetAccount(ctx, "acct_1NoSuchAccount00")
+	if e, ok := onboarding.AsError(err); !ok || e.Kind != onboarding.KindInvalid || e.Param != "account" {
+		t.Errorf("an unknown account: %v, want Stripe's resource_missing refusal", err)
+	}
+
+	_, err = c.CreateAccount(ctx, onboarding.CreateAccountParams{
+		Country: "DE", Capabilities: []string{"card_payments", "transfers"}, ServiceAgreement: "recipient", PlatformUserID: "u",
+	}, "recipient-with-card-payments")
+	if e, ok := onboarding.AsError(err); !ok || e.Kind != onboarding.KindInvalid {
+		t.Errorf("card_payments under the recipient agreement: %v, want a refusal", err)
 	}
 }
 
@@ -389,19 +559,31 @@ func TestUpdateAccountSendsOnlyGivenPrefill(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := testenv.NewRecorder(t)
-			c := newClient(t, rec.URL, 5*time.Second)
-			if err := c.UpdateAccount(context.Background(), testAccountID, tt.prefill); err != nil {
-				t.Fatalf("UpdateAccount: %v", err)
-			}
-			req := onlyRequest(t, rec, "POST /v1/accounts/"+testAccountID)
-			if req.Path != "/v1/accounts/"+testAccountID {
-				t.Errorf("path = %q", req.Path)
-			}
-			if req.Status != http.StatusOK {
-				t.Errorf("stripe-mock answered %d: the request does not match Stripe's spec", req.Status)
-			}
-			assertForm(t, req.Form, tt.wantForm)
+			forEachBackend(t, func(t *testing.T, b *stripeBackend) {
+				id := b.account(t, false)
+				c := newClient(t, b.rec.URL, 5*time.Second)
+				if err := c.UpdateAccount(context.Background(), id, tt.prefill); err != nil {
+					t.Fatalf("UpdateAccount: %v", err)
+				}
+				req := onlyRequest(t, b.rec, "POST /v1/accounts/"+id)
+				if req.Path != "/v1/accounts/"+id {
+					t.Errorf("path = %q", req.Path)
+				}
+				if req.Status != http.StatusOK {
+					t.Errorf("%s answered %d: the request does not match Stripe", b.name, req.Status)
+				}
+				assertForm(t, req.Form, tt.wantForm)
+				if b.sim == nil {
+					return
+				}
+				st, err := c.GetAccount(context.Background(), id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tt.prefill.BusinessType != "" && slices.Contains(st.Requirements.CurrentlyDue, "business_type") {
+					t.Errorf("business_type still due after it was prefilled: %v", st.Requirements.CurrentlyDue)
+				}
+			})
 		})
 	}
 }
