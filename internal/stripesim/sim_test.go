@@ -678,7 +678,7 @@ func TestDeliveriesRetryWithBoundedBackoff(t *testing.T) {
 		id := createAccount(t, s, "retry")
 		// An update sends account.updated only.
 		call(t, s.url, "POST", "/v1/accounts/"+id, form("metadata[x]", "1"))
-		waitFor(t, "delivery", 10*time.Second, func() bool { ev, _ := k.snapshot(); return len(ev) == 1 })
+		waitFor(t, "delivery", 10*time.Second, func() bool { d := s.sim.Deliveries(); return len(d) == 1 && d[0].Delivered })
 		_, times := k.snapshot()
 		if len(times) != 3 {
 			t.Fatalf("%d attempts, want 3", len(times))
