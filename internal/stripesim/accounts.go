@@ -437,6 +437,10 @@ func (s *Sim) rejectAccount(req *request) (any, *apiError) {
 // setStage moves an account to a new stage and tells the Connect endpoints.
 func (s *Sim) setStage(a *account, st stage, rejectedReason string) {
 	a.stage, a.rejectedReason, a.deadline = st, rejectedReason, 0
+	if st != stageOnboarding && a.businessType == "" {
+		// The holder answered what the platform did not prefill.
+		a.businessType = "individual"
+	}
 	if st == stageDueSoon {
 		a.deadline = s.opts.Now().Add(7 * 24 * time.Hour).Unix()
 	}
