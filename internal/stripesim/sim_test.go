@@ -271,6 +271,17 @@ func TestAccountObjectIsStripesShape(t *testing.T) {
 	if tos, _ := b["tos_acceptance"].(map[string]any); tos["service_agreement"] != "recipient" {
 		t.Errorf("tos_acceptance = %v", tos)
 	}
+
+	// A recipient gets transfers only: once onboarded it can be paid out
+	// to, but never take charges.
+	if err := s.sim.Outcome(got.str("id"), stripesim.OutcomeComplete, ""); err != nil {
+		t.Fatal(err)
+	}
+	done := call(t, s.url, "GET", "/v1/accounts/"+got.str("id"), nil)
+	caps, _ = done.body["capabilities"].(map[string]any)
+	if done.body["charges_enabled"] != false || done.body["payouts_enabled"] != true || len(caps) != 1 || caps["transfers"] != "active" {
+		t.Errorf("an onboarded recipient: %s", done.raw)
+	}
 }
 
 func TestBehaviourRefusals(t *testing.T) {
