@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/connectexpress/onboarding/internal/stripesim"
 )
 
 // statusWithin bounds how long a page may take to show a status that
@@ -214,4 +216,21 @@ func TestPendingVerificationTurnsActiveWithoutAReload(t *testing.T) {
 	}
 	s.waitDelivered(t, acct, "account.updated", 2)
 	b.shot("verified-active")
+}
+
+func TestBackFromStripeWhileStripeIsDownTheLateWebhookStillArrives(t *testing.T) {
+	// Deliveries wait up to 2 s, and the return page's re-read fails: only
+	// the page's polling can bring the news.
+	s := startStack(t, map[string]string{"SIM_CHAOS": "delay=2s"})
+	b := newBrowser(t)
+	signIn(b, s, "ivan")
+	toStripe(b, s, "start-onboarding")
+
+	s.Sim.InjectFault(stripesim.Fault{Op: stripesim.OpRetrieveAccount, Kind: stripesim.FaultServerError, Count: 100})
+	b.do("complete", chromedp.Click(testid("sim-complete")), chromedp.WaitVisible(testid("account-status")))
+	if msg := b.text(chromedp.CSS("[role=alert]")); !strings.Contains(msg, "Stripe could not be reached") {
+		t.Errorf("the return page does not say Stripe was unreachable: %q", msg)
+	}
+	b.waitStatus("active", statusWithin)
+	b.shot("active-from-the-webhook")
 }

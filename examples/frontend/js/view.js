@@ -10,6 +10,19 @@ import config from "./config.js";
 /** Statuses that change without the user doing anything (Stripe is working). */
 export const CHANGING = new Set(["pending_verification"]);
 
+// The status the account had when the user left for Stripe. Back on the
+// return page, the same status may only mean the news is still on its way
+// (a webhook, or a re-read the API answers from its store), so the page
+// keeps asking for a while.
+const BEFORE_STRIPE = "platform.statusBeforeStripe";
+
+/** @returns {string | null} the status before Stripe, once */
+export function takeStatusBeforeStripe() {
+  const v = sessionStorage.getItem(BEFORE_STRIPE);
+  sessionStorage.removeItem(BEFORE_STRIPE);
+  return v;
+}
+
 /** @type {Record<string, string>} */
 const SENTENCES = {
   onboarding: "You have not finished setting up payouts yet.",
@@ -164,11 +177,13 @@ async function startOnboarding() {
       throw e;
     }
   }
-  await continueOnboarding();
+  await continueOnboarding("none");
 }
 
-async function continueOnboarding() {
+/** @param {string} status the account's status now */
+async function continueOnboarding(status) {
   const link = await api.createOnboardingLink();
+  sessionStorage.setItem(BEFORE_STRIPE, status);
   location.assign(link.url); // single use and short-lived: go now
 }
 
@@ -221,11 +236,11 @@ export function renderAccount(el, account) {
   const actions = [];
   switch (account.status) {
     case "onboarding":
-      actions.push(button("continue-onboarding", "Continue setting up payouts", continueOnboarding));
+      actions.push(button("continue-onboarding", "Continue setting up payouts", () => continueOnboarding(account.status)));
       break;
     case "restricted":
     case "restricted_soon":
-      actions.push(button("continue-onboarding", "Provide the missing information", continueOnboarding));
+      actions.push(button("continue-onboarding", "Provide the missing information", () => continueOnboarding(account.status)));
       actions.push(button("open-dashboard", "Open the Express Dashboard", openDashboard, "secondary"));
       break;
     case "pending_verification":
@@ -245,19 +260,21 @@ export function sleep(ms) {
 }
 
 /**
- * Re-reads the account every interval while its status is still changing,
- * for at most `within` ms, rendering each answer. Returns the last one.
+ * Re-reads the account every interval while `changing` says its status is
+ * still changing, for at most `within` ms, rendering each answer that
+ * differs. Returns the last one.
  * @param {HTMLElement} el
  * @param {Account} account
- * @param {{interval: number, within: number}} timing
+ * @param {{interval: number, within: number, changing?: (status: string) => boolean}} timing
  */
-export async function pollWhileChanging(el, account, { interval, within }) {
+export async function pollWhileChanging(el, account, { interval, within, changing = (st) => CHANGING.has(st) }) {
   const until = Date.now() + within;
-  while (CHANGING.has(account.status) && Date.now() < until) {
+  while (changing(account.status) && Date.now() < until) {
     await sleep(interval);
     try {
-      account = await api.getAccount();
-      renderAccount(el, account);
+      const next = await api.getAccount();
+      if (JSON.stringify(next) !== JSON.stringify(account)) renderAccount(el, next);
+      account = next;
     } catch (e) {
       handleError(e);
       return account;
