@@ -3,6 +3,8 @@ package stripeconnect_test
 import (
 	"context"
 	"net/http/httptest"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -24,19 +26,20 @@ type stripeBackend struct {
 	base string         // the backend itself, not the recorder
 }
 
-// simLinkBase is where the simulator in these tests says its pages are.
-const simLinkBase = "https://sim.example"
-
 func newBackend(t *testing.T, name string) *stripeBackend {
 	t.Helper()
 	if name == "stripe-mock" {
 		rec := testenv.NewRecorder(t)
 		return &stripeBackend{name: name, rec: rec}
 	}
-	sim := stripesim.New(stripesim.Options{PublicURL: simLinkBase})
+	sim := stripesim.New(stripesim.Options{})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(func() { srv.Close(); sim.Close() })
-	return &stripeBackend{name: name, rec: testenv.NewRecorderAt(t, srv.URL), sim: sim, base: srv.URL}
+	rec := testenv.NewRecorderAt(t, srv.URL)
+	// The simulator's hosted pages live on the API base the client is given,
+	// as in make dev: the only development host a link may point at.
+	sim.SetPublicURL(rec.URL)
+	return &stripeBackend{name: name, rec: rec, sim: sim, base: srv.URL}
 }
 
 // account returns an account the request under test can act on:
@@ -65,5 +68,41 @@ func (b *stripeBackend) account(t *testing.T, submitted bool) string {
 func forEachBackend(t *testing.T, f func(t *testing.T, b *stripeBackend)) {
 	for _, name := range backendNames {
 		t.Run(name, func(t *testing.T) { f(t, newBackend(t, name)) })
+	}
+}
+
+// assertNewSimulatedAccount checks the simulator's fresh Express account:
+// nothing submitted, disabled until onboarding, the requested capabilities
+// (or, with none, what the platform's settings give) inactive.
+func assertNewSimulatedAccount(t *testing.T, st onboarding.AccountState, p onboarding.CreateAccountParams) {
+	t.Helper()
+	if st.DetailsSubmitted || st.ChargesEnabled || st.PayoutsEnabled {
+		t.Errorf("a new account is submitted or enabled: %+v", st)
+	}
+	if r := st.Requirements.DisabledReason; r == nil || *r != "requirements.past_due" {
+		t.Errorf("DisabledReason = %v, want requirements.past_due", r)
+	}
+	if !slices.Contains(st.Requirements.CurrentlyDue, "external_account") || st.Requirements.CurrentDeadline != nil {
+		t.Errorf("Requirements = %+v, want external_account due and no deadline", st.Requirements)
+	}
+	if p.BusinessType == "" && !slices.Contains(st.Requirements.CurrentlyDue, "business_type") {
+		t.Errorf("business_type is not due without a prefilled business type: %v", st.Requirements.CurrentlyDue)
+	}
+	if p.BusinessProfile.ProductDescription != "" && slices.Contains(st.Requirements.CurrentlyDue, "business_profile.url") {
+		t.Errorf("a product description stands in for the URL, yet business_profile.url is due")
+	}
+	wantCaps := p.Capabilities
+	if len(wantCaps) == 0 {
+		wantCaps = []string{"card_payments", "transfers"}
+	}
+	want := map[string]string{}
+	for _, c := range wantCaps {
+		want[c] = "inactive"
+	}
+	if !reflect.DeepEqual(st.Capabilities, want) {
+		t.Errorf("Capabilities = %v, want %v", st.Capabilities, want)
+	}
+	if st.FutureRequirements == nil || len(st.FutureRequirements.CurrentlyDue) != 0 {
+		t.Errorf("FutureRequirements = %+v, want present and empty", st.FutureRequirements)
 	}
 }

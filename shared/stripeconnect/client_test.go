@@ -236,42 +236,6 @@ func TestCreateAccount(t *testing.T) {
 	}
 }
 
-// assertNewSimulatedAccount checks the simulator's fresh Express account:
-// nothing submitted, disabled until onboarding, the requested capabilities
-// (or, with none, what the platform's settings give) inactive.
-func assertNewSimulatedAccount(t *testing.T, st onboarding.AccountState, p onboarding.CreateAccountParams) {
-	t.Helper()
-	if st.DetailsSubmitted || st.ChargesEnabled || st.PayoutsEnabled {
-		t.Errorf("a new account is submitted or enabled: %+v", st)
-	}
-	if r := st.Requirements.DisabledReason; r == nil || *r != "requirements.past_due" {
-		t.Errorf("DisabledReason = %v, want requirements.past_due", r)
-	}
-	if !slices.Contains(st.Requirements.CurrentlyDue, "external_account") || st.Requirements.CurrentDeadline != nil {
-		t.Errorf("Requirements = %+v, want external_account due and no deadline", st.Requirements)
-	}
-	if p.BusinessType == "" && !slices.Contains(st.Requirements.CurrentlyDue, "business_type") {
-		t.Errorf("business_type is not due without a prefilled business type: %v", st.Requirements.CurrentlyDue)
-	}
-	if p.BusinessProfile.ProductDescription != "" && slices.Contains(st.Requirements.CurrentlyDue, "business_profile.url") {
-		t.Errorf("a product description stands in for the URL, yet business_profile.url is due")
-	}
-	wantCaps := p.Capabilities
-	if len(wantCaps) == 0 {
-		wantCaps = []string{"card_payments", "transfers"}
-	}
-	want := map[string]string{}
-	for _, c := range wantCaps {
-		want[c] = "inactive"
-	}
-	if !reflect.DeepEqual(st.Capabilities, want) {
-		t.Errorf("Capabilities = %v, want %v", st.Capabilities, want)
-	}
-	if st.FutureRequirements == nil || len(st.FutureRequirements.CurrentlyDue) != 0 {
-		t.Errorf("FutureRequirements = %+v, want present and empty", st.FutureRequirements)
-	}
-}
-
 func TestGetAccountDecodesStripeMockFixture(t *testing.T) {
 	rec := testenv.NewRecorder(t)
 	c := newClient(t, rec.URL, 5*time.Second)
@@ -386,7 +350,7 @@ func TestCreateOnboardingLink(t *testing.T) {
 					}
 					return
 				}
-				if !strings.HasPrefix(link.URL, simLinkBase+"/setup/e/"+id+"/") {
+				if !strings.HasPrefix(link.URL, b.rec.URL+"/setup/e/"+id+"/") {
 					t.Errorf("URL = %q, want the simulator's hosted page for %s", link.URL, id)
 				}
 				if want := start.Add(stripesim.DefaultLinkTTL); link.ExpiresAt.Sub(want).Abs() > 5*time.Second || link.ExpiresAt.Location() != time.UTC {
@@ -433,7 +397,7 @@ func TestCreateOnboardingLink(t *testing.T) {
 				return
 			}
 			// Real Stripe takes collection_options at 2023-10-16; so does the simulator.
-			if req.Status != http.StatusOK || !strings.HasPrefix(link.URL, simLinkBase+"/setup/e/"+id+"/") {
+			if req.Status != http.StatusOK || !strings.HasPrefix(link.URL, b.rec.URL+"/setup/e/"+id+"/") {
 				t.Errorf("the simulator answered %d with %q", req.Status, link.URL)
 			}
 		})
@@ -471,7 +435,7 @@ func TestCreateDashboardLink(t *testing.T) {
 		}
 		want := "https://"
 		if b.sim != nil {
-			want = simLinkBase + "/express/" + id + "/"
+			want = b.rec.URL + "/express/" + id + "/"
 		}
 		if !strings.HasPrefix(got, want) {
 			t.Errorf("URL = %q, want a login link starting %s", got, want)
