@@ -3,6 +3,7 @@ package stripeconnect_test
 import (
 	"context"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"slices"
 	"testing"
@@ -105,4 +106,17 @@ func assertNewSimulatedAccount(t *testing.T, st onboarding.AccountState, p onboa
 	if st.FutureRequirements == nil || len(st.FutureRequirements.CurrentlyDue) != 0 {
 		t.Errorf("FutureRequirements = %+v, want present and empty", st.FutureRequirements)
 	}
+}
+
+func linkForm(id, collect string) url.Values {
+	f := url.Values{
+		"account":     {id},
+		"type":        {"account_onboarding"},
+		"refresh_url": {testRefreshURL},
+		"return_url":  {testReturnURL},
+	}
+	if collect != "" {
+		f["collection_options[fields]"] = []string{collect}
+	}
+	return f
 }
