@@ -425,7 +425,8 @@ func randomID(n int) string {
 	return string(b)
 }
 
-// afterFunc runs f after d unless the simulator closes first.
+// afterFunc runs f after d unless the simulator closes first. Called with
+// s.mu held, which the timer's callback takes before it reads t.
 func (s *Sim) afterFunc(d time.Duration, f func()) {
 	var t *time.Timer
 	t = time.AfterFunc(d, func() {
