@@ -20,8 +20,7 @@ tools: ## install the pinned test tools (Python venv with moto, aws-sam-cli, cfn
 	@bash scripts/venv.sh
 	@GOWORK=off go build -C tools -o ../$(STRIPE_MOCK) github.com/stripe/stripe-mock
 
-dev: ## run every route on 127.0.0.1:3000 (in-process DynamoDB, stripe-mock unless STRIPE_* is set)
-	@GOWORK=off go build -C tools -o ../$(STRIPE_MOCK) github.com/stripe/stripe-mock
+dev: ## every route on 127.0.0.1:3000, the example frontend on :5173, the local Stripe simulator on :3001 (unless STRIPE_* is set)
 	go run ./cmd/devserver
 
 vet: ## go vet and gofmt check

@@ -43,3 +43,11 @@ if ! compgen -G "$cache/busybox-static_*_arm64.deb" >/dev/null; then
     exit 1
   }
 fi
+
+# --- browser tests (internal/journey) -----------------------------------------
+# Debian's chromium, driven headless by chromedp; the tests fail in CI without it.
+if ! command -v chromium >/dev/null; then
+  echo "ci-setup.sh: installing chromium"
+  apt_update
+  apt-get install -y -qq chromium >/dev/null
+fi

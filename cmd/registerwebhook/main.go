@@ -29,7 +29,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -41,10 +40,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/stripe/stripe-go/v76"
-	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/connectexpress/onboarding/shared/config"
 	"github.com/connectexpress/onboarding/shared/onboarding"
+	"github.com/connectexpress/onboarding/shared/stripeconnect"
 )
 
 // keepSecrets bounds the webhook secrets kept for rotation, newest first.
@@ -119,31 +118,26 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("no Stripe key: set STRIPE_SECRET_KEY, or store it in the secret first:\n"+
 			`  aws secretsmanager put-secret-value --secret-id %s --secret-string '{"stripe_secret_key":"sk_test_..."}'`, keySecret)
 	}
-	sc := stripeClient(key, os.Getenv("STRIPE_API_BASE"))
+	endpoints := stripeconnect.NewWebhookEndpoints(stripeconnect.Config{
+		SecretKey: key, APIBase: os.Getenv("STRIPE_API_BASE"), Timeout: 30 * time.Second,
+	})
 
-	existing, err := endpointsFor(sc, o.url)
+	existing, err := endpoints.ListFor(ctx, o.url)
 	if err != nil {
-		return err
+		return fmt.Errorf("list the webhook endpoints: %w", stripeError(err))
 	}
 	if len(existing) > 0 && !o.replace {
 		return fmt.Errorf("%s is already registered at Stripe as %s; Stripe shows a signing secret only at creation: "+
 			"rerun with -replace to create a new endpoint, store its secret and delete the old one", o.url, strings.Join(existing, ", "))
 	}
 
-	params := &stripe.WebhookEndpointParams{
-		URL:           stripe.String(o.url),
-		Connect:       stripe.Bool(true), // events of the connected accounts, not the platform's own
-		APIVersion:    stripe.String(stripe.APIVersion),
-		EnabledEvents: stripe.StringSlice(onboarding.HandledEventTypes),
-		Description:   stripe.String("Connect Express onboarding" + stackNote(o.stack)),
-	}
-	params.Context = ctx
-	ep, err := sc.WebhookEndpoints.New(params)
+	// The same registration the dev server makes on the local simulator.
+	ep, err := endpoints.Register(ctx, o.url, "Connect Express onboarding"+stackNote(o.stack))
 	if err != nil {
 		return fmt.Errorf("create the webhook endpoint: %w", stripeError(err))
 	}
 	if ep.Secret == "" {
-		deleteEndpoint(ctx, sc, ep.ID)
+		deleteEndpoint(ctx, endpoints, ep.ID)
 		return fmt.Errorf("Stripe created %s without returning its signing secret; deleted it again", ep.ID)
 	}
 
@@ -151,7 +145,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	doc["stripe_webhook_secrets"] = strings.Join(secrets, ",")
 	if err := writeSecret(ctx, sm, o.secretARN, doc); err != nil {
 		// Without its secret stored the endpoint is useless: undo it.
-		deleteEndpoint(ctx, sc, ep.ID)
+		deleteEndpoint(ctx, endpoints, ep.ID)
 		return fmt.Errorf("%w (the new endpoint %s was deleted again)", err, ep.ID)
 	}
 	fmt.Fprintf(stdout, "registered %s for %s (connect, api_version %s, events %s)\n",
@@ -159,7 +153,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "stored its signing secret in %s (%d webhook secret(s) kept, newest first)\n", o.secretARN, len(secrets))
 
 	for _, id := range existing {
-		if _, err := sc.WebhookEndpoints.Del(id, &stripe.WebhookEndpointParams{Params: stripe.Params{Context: ctx}}); err != nil {
+		if err := endpoints.Delete(ctx, id); err != nil {
 			return fmt.Errorf("delete the old endpoint %s: %w", id, stripeError(err))
 		}
 		fmt.Fprintf(stdout, "deleted the old endpoint %s\n", id)
@@ -255,38 +249,8 @@ func mergeSecrets(newest string, stored any) []string {
 	return out
 }
 
-func stripeClient(key, apiBase string) *client.API {
-	cfg := &stripe.BackendConfig{
-		HTTPClient:    &http.Client{Timeout: 30 * time.Second},
-		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
-	}
-	if apiBase != "" {
-		cfg.URL = stripe.String(apiBase)
-	}
-	return client.New(key, &stripe.Backends{
-		API:     stripe.GetBackendWithConfig(stripe.APIBackend, cfg),
-		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, cfg),
-		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, cfg),
-	})
-}
-
-// endpointsFor lists the ids of endpoints already registered for url.
-func endpointsFor(sc *client.API, url string) ([]string, error) {
-	var ids []string
-	it := sc.WebhookEndpoints.List(&stripe.WebhookEndpointListParams{})
-	for it.Next() {
-		if ep := it.WebhookEndpoint(); ep.URL == url {
-			ids = append(ids, ep.ID)
-		}
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("list the webhook endpoints: %w", stripeError(err))
-	}
-	return ids, nil
-}
-
-func deleteEndpoint(ctx context.Context, sc *client.API, id string) {
-	if _, err := sc.WebhookEndpoints.Del(id, &stripe.WebhookEndpointParams{Params: stripe.Params{Context: ctx}}); err != nil {
+func deleteEndpoint(ctx context.Context, endpoints *stripeconnect.WebhookEndpoints, id string) {
+	if err := endpoints.Delete(ctx, id); err != nil {
 		fmt.Fprintf(os.Stderr, "registerwebhook: could not delete %s: %v; delete it in the Stripe Dashboard\n", id, stripeError(err))
 	}
 }

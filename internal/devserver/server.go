@@ -31,6 +31,7 @@ type Server struct {
 	auth   Authorizer
 	now    func() time.Time
 	log    *slog.Logger
+	cors   cors
 }
 
 type routeEntry struct {
@@ -41,7 +42,9 @@ type routeEntry struct {
 // New builds the server for a wired App; auth mints and verifies the
 // emulated authorizer's tokens.
 func New(a *app.App, auth Authorizer) *Server {
-	s := &Server{routes: map[string]routeEntry{}, auth: auth, now: time.Now, log: a.Logger}
+	s := &Server{routes: map[string]routeEntry{}, auth: auth, now: time.Now, log: a.Logger,
+		// As template.yaml's default: the frontend's origin only.
+		cors: cors{origins: []string{origin(a.Config.FrontendURL)}}}
 	for _, r := range httpapi.Routes {
 		s.routes[r.Key()] = routeEntry{route: r, handler: a.Handler(r)}
 	}
@@ -49,6 +52,9 @@ func New(a *app.App, auth Authorizer) *Server {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cors.handle(w, r) {
+		return
+	}
 	if r.Method == http.MethodGet && r.URL.Path == "/dev/token" {
 		s.mintToken(w, r)
 		return

@@ -145,8 +145,12 @@ type savedResponse struct {
 }
 
 // NewRecorder starts a Recorder in front of stripe-mock.
-func NewRecorder(t testing.TB) *Recorder {
-	target, err := url.Parse(StripeAPIBase(t))
+func NewRecorder(t testing.TB) *Recorder { return NewRecorderAt(t, StripeAPIBase(t)) }
+
+// NewRecorderAt starts a Recorder in front of the Stripe API at base (the
+// local simulator, say).
+func NewRecorderAt(t testing.TB, base string) *Recorder {
+	target, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
 	}

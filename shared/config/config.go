@@ -40,6 +40,10 @@ type Config struct {
 
 	FrontendURL  string
 	PublicAPIURL string
+	// The frontend's pages Stripe and the refresh route send users to
+	// (FRONTEND_RETURN_PATH, FRONTEND_ONBOARDING_PATH): the dev server
+	// serves the example frontend's pages there.
+	FrontendReturnPath, FrontendOnboardingPath string
 }
 
 // Defaults for a local run; production sets each explicitly.
@@ -95,6 +99,8 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 		FrontendURL:      strings.TrimRight(get("FRONTEND_URL", DefaultFrontendURL), "/"),
 		PublicAPIURL:     strings.TrimRight(get("PUBLIC_API_URL", DefaultPublicAPIURL), "/"),
 	}
+	c.FrontendReturnPath = path(get("FRONTEND_RETURN_PATH", "/onboarding/return"))
+	c.FrontendOnboardingPath = path(get("FRONTEND_ONBOARDING_PATH", "/onboarding"))
 	retries, err := strconv.ParseInt(get("STRIPE_MAX_RETRIES", "2"), 10, 64)
 	if err != nil || retries < 0 || retries > 5 {
 		errs = append(errs, errors.New("STRIPE_MAX_RETRIES: must be 0 to 5"))

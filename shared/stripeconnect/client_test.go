@@ -10,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/connectexpress/onboarding/internal/stripesim"
 	"github.com/connectexpress/onboarding/internal/testenv"
 	"github.com/connectexpress/onboarding/shared/onboarding"
 	"github.com/connectexpress/onboarding/shared/stripeconnect"
@@ -196,35 +198,40 @@ func TestCreateAccount(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := testenv.NewRecorder(t)
-			c := newClient(t, rec.URL, 5*time.Second)
+			forEachBackend(t, func(t *testing.T, b *stripeBackend) {
+				c := newClient(t, b.rec.URL, 5*time.Second)
 
-			got, err := c.CreateAccount(context.Background(), tt.params, tt.key)
-			if err != nil {
-				t.Fatalf("CreateAccount: %v", err)
-			}
+				got, err := c.CreateAccount(context.Background(), tt.params, tt.key)
+				if err != nil {
+					t.Fatalf("CreateAccount: %v", err)
+				}
 
-			req := onlyRequest(t, rec, "POST /v1/accounts")
-			if req.Path != "/v1/accounts" {
-				t.Errorf("path = %q, want /v1/accounts", req.Path)
-			}
-			if req.Status != http.StatusOK {
-				t.Errorf("stripe-mock answered %d: the request does not match Stripe's spec", req.Status)
-			}
-			if req.IdempotencyKey != tt.key {
-				t.Errorf("Idempotency-Key = %q, want %q", req.IdempotencyKey, tt.key)
-			}
-			assertForm(t, req.Form, tt.wantForm)
+				req := onlyRequest(t, b.rec, "POST /v1/accounts")
+				if req.Path != "/v1/accounts" {
+					t.Errorf("path = %q, want /v1/accounts", req.Path)
+				}
+				if req.Status != http.StatusOK {
+					t.Errorf("%s answered %d: the request does not match Stripe", b.name, req.Status)
+				}
+				if req.IdempotencyKey != tt.key {
+					t.Errorf("Idempotency-Key = %q, want %q", req.IdempotencyKey, tt.key)
+				}
+				assertForm(t, req.Form, tt.wantForm)
 
-			if !strings.HasPrefix(got.ID, "acct_") {
-				t.Errorf("ID = %q, want an acct_ id", got.ID)
-			}
-			if got.Country != tt.params.Country {
-				t.Errorf("Country = %q, want %q (stripe-mock echoes it)", got.Country, tt.params.Country)
-			}
-			if want := stripeMockAccountState(); !reflect.DeepEqual(got.State, want) {
-				t.Errorf("State:\n got  %+v\n want %+v", got.State, want)
-			}
+				if !strings.HasPrefix(got.ID, "acct_") {
+					t.Errorf("ID = %q, want an acct_ id", got.ID)
+				}
+				if got.Country != tt.params.Country {
+					t.Errorf("Country = %q, want %q (Stripe echoes it)", got.Country, tt.params.Country)
+				}
+				if b.sim == nil {
+					if want := stripeMockAccountState(); !reflect.DeepEqual(got.State, want) {
+						t.Errorf("State:\n got  %+v\n want %+v", got.State, want)
+					}
+					return
+				}
+				assertNewSimulatedAccount(t, got.State, tt.params)
+			})
 		})
 	}
 }
@@ -257,70 +264,84 @@ func TestGetAccountDecodesStripeMockFixture(t *testing.T) {
 }
 
 func TestCreateOnboardingLink(t *testing.T) {
-	base := url.Values{
-		"account":     {testAccountID},
-		"type":        {"account_onboarding"},
-		"refresh_url": {testRefreshURL},
-		"return_url":  {testReturnURL},
-	}
 	for _, collect := range []string{"currently_due", ""} {
 		t.Run("collect "+strconv.Quote(collect)+" sends no collection_options", func(t *testing.T) {
-			rec := testenv.NewRecorder(t)
-			c := newClient(t, rec.URL, 5*time.Second)
+			forEachBackend(t, func(t *testing.T, b *stripeBackend) {
+				id := b.account(t, false)
+				c := newClient(t, b.rec.URL, 5*time.Second)
 
-			link, err := c.CreateOnboardingLink(context.Background(), onboarding.LinkRequest{
-				AccountID: testAccountID, RefreshURL: testRefreshURL, ReturnURL: testReturnURL, CollectFields: collect,
+				start := time.Now()
+				link, err := c.CreateOnboardingLink(context.Background(), onboarding.LinkRequest{
+					AccountID: id, RefreshURL: testRefreshURL, ReturnURL: testReturnURL, CollectFields: collect,
+				})
+				if err != nil {
+					t.Fatalf("CreateOnboardingLink: %v", err)
+				}
+				req := onlyRequest(t, b.rec, "POST /v1/account_links")
+				if req.Status != http.StatusOK {
+					t.Errorf("%s answered %d: the request does not match Stripe", b.name, req.Status)
+				}
+				assertForm(t, req.Form, linkForm(id, ""))
+				if b.sim == nil {
+					if !strings.HasPrefix(link.URL, "https://") {
+						t.Errorf("URL = %q, want stripe-mock's https link", link.URL)
+					}
+					if want := time.Unix(1234567890, 0).UTC(); !link.ExpiresAt.Equal(want) || link.ExpiresAt.Location() != time.UTC {
+						t.Errorf("ExpiresAt = %v, want %v in UTC", link.ExpiresAt, want)
+					}
+					return
+				}
+				if !strings.HasPrefix(link.URL, b.rec.URL+"/setup/e/"+id+"/") {
+					t.Errorf("URL = %q, want the simulator's hosted page for %s", link.URL, id)
+				}
+				if want := start.Add(stripesim.DefaultLinkTTL); link.ExpiresAt.Sub(want).Abs() > 5*time.Second || link.ExpiresAt.Location() != time.UTC {
+					t.Errorf("ExpiresAt = %v, want about %v (the default TTL) in UTC", link.ExpiresAt, want)
+				}
 			})
-			if err != nil {
-				t.Fatalf("CreateOnboardingLink: %v", err)
-			}
-			req := onlyRequest(t, rec, "POST /v1/account_links")
-			if req.Status != http.StatusOK {
-				t.Errorf("stripe-mock answered %d: the request does not match Stripe's spec", req.Status)
-			}
-			assertForm(t, req.Form, base)
-			if !strings.HasPrefix(link.URL, "https://") {
-				t.Errorf("URL = %q, want stripe-mock's https link", link.URL)
-			}
-			if want := time.Unix(1234567890, 0).UTC(); !link.ExpiresAt.Equal(want) || link.ExpiresAt.Location() != time.UTC {
-				t.Errorf("ExpiresAt = %v, want %v in UTC", link.ExpiresAt, want)
-			}
 		})
 	}
 
 	t.Run("collect eventually_due sends collection_options[fields]", func(t *testing.T) {
-		rec := testenv.NewRecorder(t)
-		// stripe-mock v0.180.0's spec predates collection_options and
-		// rejects it: answer in its place and assert what was sent.
-		canned := readFixture(t, "account_link_eventually_due.json")
-		rec.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-			if r.Method != http.MethodPost || r.URL.Path != "/v1/account_links" {
-				return false
+		forEachBackend(t, func(t *testing.T, b *stripeBackend) {
+			id := b.account(t, false)
+			if b.sim == nil {
+				// stripe-mock v0.180.0's spec predates collection_options and
+				// rejects it: answer in its place and assert what was sent.
+				canned := readFixture(t, "account_link_eventually_due.json")
+				b.rec.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+					if r.Method != http.MethodPost || r.URL.Path != "/v1/account_links" {
+						return false
+					}
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusOK)
+					_, _ = w.Write(canned)
+					return true
+				})
 			}
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusOK)
-			_, _ = w.Write(canned)
-			return true
-		})
-		c := newClient(t, rec.URL, 5*time.Second)
+			c := newClient(t, b.rec.URL, 5*time.Second)
 
-		link, err := c.CreateOnboardingLink(context.Background(), onboarding.LinkRequest{
-			AccountID: testAccountID, RefreshURL: testRefreshURL, ReturnURL: testReturnURL, CollectFields: "eventually_due",
+			link, err := c.CreateOnboardingLink(context.Background(), onboarding.LinkRequest{
+				AccountID: id, RefreshURL: testRefreshURL, ReturnURL: testReturnURL, CollectFields: "eventually_due",
+			})
+			if err != nil {
+				t.Fatalf("CreateOnboardingLink: %v", err)
+			}
+			req := onlyRequest(t, b.rec, "POST /v1/account_links")
+			assertForm(t, req.Form, linkForm(id, "eventually_due"))
+			if b.sim == nil {
+				if link.URL != "https://connect.stripe.com/setup/e/acct_1OexpressDE/eventuallyDueLink" {
+					t.Errorf("URL = %q", link.URL)
+				}
+				if want := time.Unix(1700000300, 0).UTC(); !link.ExpiresAt.Equal(want) {
+					t.Errorf("ExpiresAt = %v, want %v", link.ExpiresAt, want)
+				}
+				return
+			}
+			// Real Stripe takes collection_options at 2023-10-16; so does the simulator.
+			if req.Status != http.StatusOK || !strings.HasPrefix(link.URL, b.rec.URL+"/setup/e/"+id+"/") {
+				t.Errorf("the simulator answered %d with %q", req.Status, link.URL)
+			}
 		})
-		if err != nil {
-			t.Fatalf("CreateOnboardingLink: %v", err)
-		}
-		want := url.Values{"collection_options[fields]": {"eventually_due"}}
-		for k, v := range base {
-			want[k] = v
-		}
-		assertForm(t, onlyRequest(t, rec, "POST /v1/account_links").Form, want)
-		if link.URL != "https://connect.stripe.com/setup/e/acct_1OexpressDE/eventuallyDueLink" {
-			t.Errorf("URL = %q", link.URL)
-		}
-		if want := time.Unix(1700000300, 0).UTC(); !link.ExpiresAt.Equal(want) {
-			t.Errorf("ExpiresAt = %v, want %v", link.ExpiresAt, want)
-		}
 	})
 }
 
@@ -358,23 +379,29 @@ func TestLinkOnAnotherHostIsNeverHandedOn(t *testing.T) {
 }
 
 func TestCreateDashboardLink(t *testing.T) {
-	rec := testenv.NewRecorder(t)
-	c := newClient(t, rec.URL, 5*time.Second)
+	forEachBackend(t, func(t *testing.T, b *stripeBackend) {
+		id := b.account(t, true)
+		c := newClient(t, b.rec.URL, 5*time.Second)
 
-	got, err := c.CreateDashboardLink(context.Background(), testAccountID)
-	if err != nil {
-		t.Fatalf("CreateDashboardLink: %v", err)
-	}
-	req := onlyRequest(t, rec, "POST /v1/accounts/"+testAccountID+"/login_links")
-	if req.Status != http.StatusOK {
-		t.Errorf("stripe-mock answered %d: the request does not match Stripe's spec", req.Status)
-	}
-	if len(req.Form) != 0 {
-		t.Errorf("form = %v, want empty", req.Form)
-	}
-	if !strings.HasPrefix(got, "https://") {
-		t.Errorf("URL = %q, want stripe-mock's https login link", got)
-	}
+		got, err := c.CreateDashboardLink(context.Background(), id)
+		if err != nil {
+			t.Fatalf("CreateDashboardLink: %v", err)
+		}
+		req := onlyRequest(t, b.rec, "POST /v1/accounts/"+id+"/login_links")
+		if req.Status != http.StatusOK {
+			t.Errorf("%s answered %d: the request does not match Stripe", b.name, req.Status)
+		}
+		if len(req.Form) != 0 {
+			t.Errorf("form = %v, want empty", req.Form)
+		}
+		want := "https://"
+		if b.sim != nil {
+			want = b.rec.URL + "/express/" + id + "/"
+		}
+		if !strings.HasPrefix(got, want) {
+			t.Errorf("URL = %q, want a login link starting %s", got, want)
+		}
+	})
 }
 
 func TestUpdateAccountSendsOnlyGivenPrefill(t *testing.T) {
@@ -422,19 +449,31 @@ func TestUpdateAccountSendsOnlyGivenPrefill(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := testenv.NewRecorder(t)
-			c := newClient(t, rec.URL, 5*time.Second)
-			if err := c.UpdateAccount(context.Background(), testAccountID, tt.prefill); err != nil {
-				t.Fatalf("UpdateAccount: %v", err)
-			}
-			req := onlyRequest(t, rec, "POST /v1/accounts/"+testAccountID)
-			if req.Path != "/v1/accounts/"+testAccountID {
-				t.Errorf("path = %q", req.Path)
-			}
-			if req.Status != http.StatusOK {
-				t.Errorf("stripe-mock answered %d: the request does not match Stripe's spec", req.Status)
-			}
-			assertForm(t, req.Form, tt.wantForm)
+			forEachBackend(t, func(t *testing.T, b *stripeBackend) {
+				id := b.account(t, false)
+				c := newClient(t, b.rec.URL, 5*time.Second)
+				if err := c.UpdateAccount(context.Background(), id, tt.prefill); err != nil {
+					t.Fatalf("UpdateAccount: %v", err)
+				}
+				req := onlyRequest(t, b.rec, "POST /v1/accounts/"+id)
+				if req.Path != "/v1/accounts/"+id {
+					t.Errorf("path = %q", req.Path)
+				}
+				if req.Status != http.StatusOK {
+					t.Errorf("%s answered %d: the request does not match Stripe", b.name, req.Status)
+				}
+				assertForm(t, req.Form, tt.wantForm)
+				if b.sim == nil {
+					return
+				}
+				st, err := c.GetAccount(context.Background(), id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tt.prefill.BusinessType != "" && slices.Contains(st.Requirements.CurrentlyDue, "business_type") {
+					t.Errorf("business_type still due after it was prefilled: %v", st.Requirements.CurrentlyDue)
+				}
+			})
 		})
 	}
 }

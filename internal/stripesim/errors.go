@@ -1,0 +1,67 @@
+package stripesim
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Stripe's error types.
+const (
+	typeInvalidRequest = "invalid_request_error"
+	typeAPI            = "api_error"
+	typeIdempotency    = "idempotency_error"
+)
+
+// apiError is an answer in Stripe's error envelope:
+// {"error":{"type","code","param","message","doc_url"}}.
+type apiError struct {
+	status  int
+	typ     string
+	code    string
+	param   string
+	message string
+}
+
+func invalidParam(param, message string) *apiError {
+	return &apiError{status: http.StatusBadRequest, typ: typeInvalidRequest, param: param, message: message}
+}
+
+func invalidRequest(message string) *apiError {
+	return &apiError{status: http.StatusBadRequest, typ: typeInvalidRequest, message: message}
+}
+
+func noSuchAccount(id string) *apiError {
+	return &apiError{status: http.StatusNotFound, typ: typeInvalidRequest, code: "resource_missing", param: "account",
+		message: "No such account: '" + id + "'"}
+}
+
+// noAccess is what Stripe answers for an account that disconnected from the
+// platform (account.application.deauthorized).
+func noAccess(id string) *apiError {
+	return &apiError{status: http.StatusForbidden, typ: typeInvalidRequest, code: "account_invalid",
+		message: "The provided key does not have access to account '" + id + "' (or that account does not exist). " +
+			"Application access may have been revoked."}
+}
+
+func (e *apiError) body() []byte {
+	inner := map[string]any{"type": e.typ, "message": e.message}
+	if e.code != "" {
+		inner["code"] = e.code
+		inner["doc_url"] = "https://stripe.com/docs/error-codes/" + kebab(e.code)
+	}
+	if e.param != "" {
+		inner["param"] = e.param
+	}
+	b, _ := json.Marshal(map[string]any{"error": inner})
+	return b
+}
+
+func kebab(code string) string {
+	out := []byte(code)
+	for i, c := range out {
+		if c == '_' {
+			out[i] = '-'
+		}
+	}
+	return string(out)
+}

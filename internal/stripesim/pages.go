@@ -1,0 +1,285 @@
+package stripesim
+
+import (
+	"embed"
+	"html/template"
+	"net/http"
+	"sort"
+	"strings"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"join": strings.Join,
+}).ParseFS(templateFS, "templates/*.html"))
+
+// pageAccount is what the hosted pages show of an account.
+type pageAccount struct {
+	ID               string
+	Country          string
+	Email            string
+	BusinessType     string
+	Profile          [][2]string
+	Agreement        string
+	Capabilities     [][2]string
+	CurrentlyDue     []string
+	PastDue          []string
+	Pending          []string
+	DisabledReason   string
+	DetailsSubmitted bool
+	ChargesEnabled   bool
+	PayoutsEnabled   bool
+	Deauthorized     bool
+}
+
+func (a *account) page() pageAccount {
+	req := a.requirements()
+	p := pageAccount{
+		ID: a.id, Country: a.country, Email: a.email, BusinessType: a.businessType, Agreement: a.agreement,
+		CurrentlyDue: req.CurrentlyDue, PastDue: req.PastDue, Pending: req.PendingVerification,
+		DisabledReason: string(req.DisabledReason), DetailsSubmitted: a.submitted(),
+		ChargesEnabled: (a.stage == stageComplete || a.stage == stageDueSoon) && a.hasCapability("card_payments"),
+		PayoutsEnabled: a.stage == stageComplete || a.stage == stageDueSoon, Deauthorized: a.deauthorized,
+	}
+	keys := make([]string, 0, len(a.profile))
+	for k := range a.profile {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p.Profile = append(p.Profile, [2]string{k, a.profile[k]})
+	}
+	for _, c := range a.requested {
+		p.Capabilities = append(p.Capabilities, [2]string{c, a.capabilityStatus()})
+	}
+	return p
+}
+
+func renderPage(w http.ResponseWriter, status int, name string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	// Links are single use: a page shown from the cache or restored by the
+	// back button must ask the simulator again.
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; form-action 'self' http: https:; base-uri 'none'")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(status)
+	_ = pages.ExecuteTemplate(w, name, data)
+}
+
+// onboardingPage serves an account link: the hosted onboarding page, once.
+// A used or expired link, or one for an account that was rejected or
+// disconnected, sends the browser to the link's refresh_url, as Stripe does.
+func (s *Sim) onboardingPage(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.links[r.PathValue("token")]
+	if !ok || l.accountID != r.PathValue("account") {
+		renderPage(w, http.StatusNotFound, "message.html", message{Title: "This link is not valid",
+			Text: "The local Stripe simulator handed out no such link. It keeps its state in memory: was it restarted?"})
+		return
+	}
+	a := s.accounts[l.accountID]
+	now := s.opts.Now()
+	if l.used || !now.Before(l.expires) || a.deauthorized || a.stage == stageRejected {
+		s.opts.Logger.Info("stripesim: link no longer usable, redirecting to refresh_url", "account", a.id,
+			"used", l.used, "expired", !now.Before(l.expires))
+		l.used = true
+		http.Redirect(w, r, l.refreshURL, http.StatusFound)
+		return
+	}
+	l.used = true
+	sess := &session{id: randomID(24), accountID: a.id, returnURL: l.returnURL, expires: now.Add(sessionTTL)}
+	s.sessions[sess.id] = sess
+	renderPage(w, http.StatusOK, "onboarding.html", onboardingData{
+		Account: a.page(), Session: sess.id, Collect: l.collect, VerifyDelay: s.opts.VerifyDelay.String(),
+		ReturnURL: l.returnURL, LinkExpiresIn: s.opts.LinkTTL.String(),
+	})
+}
+
+type onboardingData struct {
+	Account       pageAccount
+	Session       string
+	Collect       string
+	VerifyDelay   string
+	ReturnURL     string
+	LinkExpiresIn string
+}
+
+type message struct {
+	Title, Text string
+}
+
+// Outcomes the onboarding page offers.
+const (
+	OutcomeComplete   = "complete"
+	OutcomeRestricted = "restricted"
+	OutcomePending    = "pending"
+	OutcomeReject     = "reject"
+	OutcomeLeave      = "leave"
+)
+
+// submitOnboarding applies the outcome chosen on the onboarding page, sends
+// the Connect events, and sends the browser to return_url.
+func (s *Sim) submitOnboarding(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		renderPage(w, http.StatusBadRequest, "message.html", message{Title: "Bad request", Text: "The form could not be read."})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.sessions[r.PathValue("session")]
+	if !ok || sess.used || !s.opts.Now().Before(sess.expires) {
+		renderPage(w, http.StatusGone, "message.html", message{Title: "This onboarding page has expired",
+			Text: "It was already submitted, or left open too long. Go back to the platform and continue from there."})
+		return
+	}
+	a := s.accounts[sess.accountID]
+	outcome := r.PostForm.Get("outcome")
+	if err := s.applyOutcome(a, outcome, r.PostForm.Get("due")); err != nil {
+		renderPage(w, http.StatusBadRequest, "message.html", message{Title: "Unknown choice", Text: err.Error()})
+		return
+	}
+	sess.used = true
+	http.Redirect(w, r, sess.returnURL, http.StatusSeeOther)
+}
+
+type outcomeError string
+
+func (e outcomeError) Error() string { return string(e) }
+
+// applyOutcome changes the account as Stripe would after the holder's
+// choice. Called with s.mu held.
+func (s *Sim) applyOutcome(a *account, outcome, due string) error {
+	switch outcome {
+	case OutcomeComplete:
+		s.setStage(a, stageComplete, "")
+	case OutcomeRestricted:
+		if due == "past" {
+			s.setStage(a, stagePastDue, "")
+		} else {
+			s.setStage(a, stageDueSoon, "")
+		}
+	case OutcomePending:
+		s.setStage(a, stagePending, "")
+		gen := a.generation
+		s.afterFunc(s.opts.VerifyDelay, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			// Only if nothing else happened to the account meanwhile.
+			if a.generation == gen && a.stage == stagePending && !a.deauthorized {
+				s.setStage(a, stageComplete, "")
+			}
+		})
+	case OutcomeReject:
+		s.setStage(a, stageRejected, "rejected.other")
+	case OutcomeLeave:
+		// Nothing submitted, nothing changes, no events.
+	default:
+		return outcomeError("outcome must be complete, restricted, pending, reject or leave")
+	}
+	return nil
+}
+
+// Outcome applies an onboarding outcome to an account without a browser,
+// as the hosted page would (due is "soon" or "past" for restricted).
+func (s *Sim) Outcome(accountID, outcome, due string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[accountID]
+	if !ok {
+		return outcomeError("no such account " + accountID)
+	}
+	return s.applyOutcome(a, outcome, due)
+}
+
+// Deauthorize disconnects an account from the platform, as when its holder
+// removes the platform's access: account.application.deauthorized is sent
+// and the platform's key can no longer reach the account.
+func (s *Sim) Deauthorize(accountID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[accountID]
+	if !ok {
+		return outcomeError("no such account " + accountID)
+	}
+	if !a.deauthorized {
+		a.deauthorized = true
+		a.generation++
+		s.emitDeauthorized(a)
+	}
+	return nil
+}
+
+func (s *Sim) deauthorizeControl(w http.ResponseWriter, r *http.Request) {
+	if err := s.Deauthorize(r.PathValue("id")); err != nil {
+		writeJSON(w, http.StatusNotFound, noSuchAccount(r.PathValue("id")).body())
+		return
+	}
+	writeJSON(w, http.StatusOK, []byte(`{"deauthorized":true}`))
+}
+
+// dashboardPage serves a login link: the simulated Express Dashboard, once.
+func (s *Sim) dashboardPage(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.loginLinks[r.PathValue("token")]
+	if !ok || l.accountID != r.PathValue("account") || l.used || !s.opts.Now().Before(l.expires) {
+		renderPage(w, http.StatusGone, "message.html", message{Title: "This login link has expired",
+			Text: "Express Dashboard login links work once and only for a few minutes. Ask the platform for a new one."})
+		return
+	}
+	l.used = true
+	a := s.accounts[l.accountID]
+	if a.deauthorized {
+		renderPage(w, http.StatusForbidden, "message.html", message{Title: "Disconnected",
+			Text: "This account is no longer connected to the platform."})
+		return
+	}
+	renderPage(w, http.StatusOK, "dashboard.html", a.page())
+}
+
+// indexPage lists the simulator's state, for a person watching the flow.
+func (s *Sim) indexPage(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data := indexData{LinkTTL: s.opts.LinkTTL.String(), VerifyDelay: s.opts.VerifyDelay.String(), Chaos: s.opts.Chaos.String()}
+	for i := len(s.accountOrder) - 1; i >= 0; i-- {
+		a := s.accounts[s.accountOrder[i]]
+		data.Accounts = append(data.Accounts, a.page())
+	}
+	for _, id := range s.endpointList {
+		ep := s.endpoints[id]
+		data.Endpoints = append(data.Endpoints, [3]string{ep.id, ep.url, strings.Join(ep.events, ", ")})
+	}
+	start := max(0, len(s.deliveries)-50)
+	for i := len(s.deliveries) - 1; i >= start; i-- {
+		data.Deliveries = append(data.Deliveries, *s.deliveries[i])
+	}
+	renderPage(w, http.StatusOK, "index.html", data)
+}
+
+type indexData struct {
+	LinkTTL, VerifyDelay, Chaos string
+	Accounts                    []pageAccount
+	Endpoints                   [][3]string
+	Deliveries                  []Delivery
+}
+
+func (c Chaos) String() string {
+	var parts []string
+	if c.Duplicate {
+		parts = append(parts, "dup")
+	}
+	if c.Shuffle {
+		parts = append(parts, "shuffle")
+	}
+	if c.MaxDelay > 0 {
+		parts = append(parts, "delay="+c.MaxDelay.String())
+	}
+	if len(parts) == 0 {
+		return "off"
+	}
+	return strings.Join(parts, ",")
+}
