@@ -5,8 +5,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/connectexpress/onboarding/shared/app"
+	"github.com/connectexpress/onboarding/shared/httpapi"
 )
 
 func main() {
-	lambda.Start(app.Lambda("accountlink"))
+	lambda.Start(app.Lambda(httpapi.CreateOnboardingLink))
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/connectexpress/onboarding/internal/testenv"
 	"github.com/connectexpress/onboarding/shared/dynamostore"
+	"github.com/connectexpress/onboarding/shared/httpapi"
 )
 
 // onboarded creates an account for user through the API and returns its id.
@@ -114,7 +115,7 @@ func TestWebhookAcceptsABase64Body(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{})
 	acct, tok := onboarded(t, s, "hana")
 	payload := testenv.AccountUpdated("evt_b64", acct, "hana", time.Now().Unix(), snapActive)
-	h := s.App.Handler(routeFor(t, "webhook"))
+	h := s.App.Handler(httpapi.Webhook)
 	resp := h(context.Background(), testenv.HTTPEvent("POST", "/webhooks/stripe", base64.StdEncoding.EncodeToString(payload), true,
 		map[string]string{"stripe-signature": testenv.Sign(payload, testenv.WebhookSecret, time.Now())}))
 	if resp.StatusCode != 200 {

@@ -147,20 +147,16 @@ func (a *App) Handler(r httpapi.Route) httpapi.Handler {
 // function verifies signatures and never calls Stripe, so it holds the
 // signing secrets and no API key; every other function calls Stripe.
 func NeedsFor(r httpapi.Route) config.Needs {
-	if r.Function == "webhook" {
+	if r.Function == httpapi.Webhook.Function {
 		return config.Needs{WebhookSecrets: true}
 	}
 	return config.Needs{StripeKey: true}
 }
 
-// Lambda builds the App for one function and returns its handler for
-// lambda.Start. A configuration it cannot serve stops the cold start, with
-// the reason in the function's log.
-func Lambda(function string) func(context.Context, httpapi.Request) (httpapi.Response, error) {
-	route, ok := httpapi.FunctionRoute(function)
-	if !ok {
-		fail(fmt.Errorf("no route for function %q", function))
-	}
+// Lambda builds the App for the function serving route and returns its
+// handler for lambda.Start. A configuration it cannot serve stops the cold
+// start, with the reason in the function's log.
+func Lambda(route httpapi.Route) func(context.Context, httpapi.Request) (httpapi.Response, error) {
 	a, err := New(context.Background(), Options{Needs: NeedsFor(route)})
 	if err != nil {
 		fail(err)

@@ -36,12 +36,8 @@ func awsEnv(endpoint string, more map[string]string) map[string]string {
 
 // newFunctionApp starts the App of one Lambda function, with the secrets
 // app.NeedsFor gives it.
-func newFunctionApp(t *testing.T, function string, env map[string]string) (*app.App, error) {
+func newFunctionApp(t *testing.T, route httpapi.Route, env map[string]string) (*app.App, error) {
 	t.Helper()
-	route, ok := httpapi.FunctionRoute(function)
-	if !ok {
-		t.Fatalf("no route for %s", function)
-	}
 	return app.New(context.Background(), app.Options{
 		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 		DynamoDB:  client.NewClient(),
@@ -81,7 +77,7 @@ func TestTheWebhookFunctionStartsWithoutAnAPIKey(t *testing.T) {
 		mode     string
 		livemode bool
 	}{{"", false}, {"test", false}, {"live", true}} {
-		a, err := newFunctionApp(t, "webhook", awsEnv(endpoint, map[string]string{
+		a, err := newFunctionApp(t, httpapi.Webhook, awsEnv(endpoint, map[string]string{
 			"STRIPE_WEBHOOK_SECRET_ARN": webhookARN, "STRIPE_MODE": tt.mode,
 			"FRONTEND_URL": "https://app.example.com", "PUBLIC_API_URL": "https://api.example.com",
 		}))
@@ -94,7 +90,7 @@ func TestTheWebhookFunctionStartsWithoutAnAPIKey(t *testing.T) {
 		}
 	}
 	// The functions that call Stripe still refuse to start without the key.
-	_, err := newFunctionApp(t, "accountstatus", awsEnv(endpoint, map[string]string{"STRIPE_WEBHOOK_SECRET_ARN": webhookARN}))
+	_, err := newFunctionApp(t, httpapi.GetAccount, awsEnv(endpoint, map[string]string{"STRIPE_WEBHOOK_SECRET_ARN": webhookARN}))
 	if err == nil || !strings.Contains(err.Error(), "STRIPE_SECRET_KEY") {
 		t.Fatalf("accountstatus without a key: err %v", err)
 	}
@@ -104,7 +100,7 @@ func TestAKeyThatDisagreesWithStripeModeIsRefused(t *testing.T) {
 	endpoint := testenv.MotoEndpoint(t)
 	for key, mode := range map[string]string{"sk_test_disagrees": "live", "sk_live_x": "test"} {
 		keyARN := testenv.CreateSecret(t, endpoint, `{"stripe_secret_key":"`+key+`"}`)
-		_, err := newFunctionApp(t, "createaccount", awsEnv(endpoint, map[string]string{
+		_, err := newFunctionApp(t, httpapi.CreateAccount, awsEnv(endpoint, map[string]string{
 			"STRIPE_SECRET_ARN": keyARN, "STRIPE_MODE": mode,
 			"FRONTEND_URL": "https://app.example.com", "PUBLIC_API_URL": "https://api.example.com",
 		}))

@@ -17,6 +17,7 @@ import (
 	"github.com/connectexpress/onboarding/internal/testenv"
 	"github.com/connectexpress/onboarding/shared/app"
 	"github.com/connectexpress/onboarding/shared/config"
+	"github.com/connectexpress/onboarding/shared/httpapi"
 	"github.com/connectexpress/onboarding/shared/onboarding"
 )
 
@@ -163,7 +164,7 @@ func TestSecretReadsRetryTransientFailuresOnly(t *testing.T) {
 				fmt.Fprint(w, `{"Name":"k","SecretString":"{\"stripe_secret_key\":\"sk_test_after_retry\"}"}`)
 			}))
 			defer srv.Close()
-			_, err := newFunctionApp(t, "accountstatus", awsEnv(srv.URL, map[string]string{"STRIPE_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:k"}))
+			_, err := newFunctionApp(t, httpapi.GetAccount, awsEnv(srv.URL, map[string]string{"STRIPE_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:k"}))
 			if (err == nil) != tt.started {
 				t.Fatalf("started = %v (%v), want %v", err == nil, err, tt.started)
 			}

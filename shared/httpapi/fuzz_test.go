@@ -195,7 +195,7 @@ func FuzzCreateAccountBody(f *testing.F) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		svc, connect := newFuzzService(now)
-		h := httpapi.CreateAccount(svc)
+		h := httpapi.CreateAccount.Handler(svc, fakeVerifier{}, quiet)
 		resp := h(context.Background(), event("POST", "/accounts", body, map[string]string{"sub": "fuzz-user", "email": "fuzz@example.com"}))
 		checkJSONHeaders(t, resp)
 		switch {
@@ -302,7 +302,7 @@ func FuzzRouteHandlers(f *testing.F) {
 		if resp.StatusCode >= 500 || resp.StatusCode < 200 {
 			t.Fatalf("%s: status %d: %s", route.Key(), resp.StatusCode, resp.Body)
 		}
-		if route.Function == "refresh" {
+		if route.Function == httpapi.RefreshLink.Function {
 			loc := resp.Headers["Location"]
 			if resp.StatusCode != http.StatusFound || (loc != policy.LinkExpiredURL && !strings.HasPrefix(loc, fakeStripeLink)) {
 				t.Fatalf("refresh: status %d to %q, want 302 to Stripe or %s", resp.StatusCode, loc, policy.LinkExpiredURL)
@@ -322,7 +322,7 @@ func FuzzRouteHandlers(f *testing.F) {
 		if !route.Public && sub == "" && resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("%s without a caller: status %d", route.Key(), resp.StatusCode)
 		}
-		if route.Function == "webhook" && resp.StatusCode == http.StatusOK && resp.Body != `{"received":true}` {
+		if route.Function == httpapi.Webhook.Function && resp.StatusCode == http.StatusOK && resp.Body != `{"received":true}` {
 			t.Fatalf("webhook: 200 with %q", resp.Body)
 		}
 	})

@@ -13,8 +13,8 @@ type EventVerifier interface {
 	Verify(payload []byte, signatureHeader string) (onboarding.AccountEvent, error)
 }
 
-// CreateAccount serves POST /accounts.
-func CreateAccount(svc *onboarding.Service) Handler {
+// createAccount serves POST /accounts.
+func createAccount(svc *onboarding.Service) Handler {
 	return func(ctx context.Context, req Request) Response {
 		c, err := caller(req)
 		if err != nil {
@@ -36,8 +36,8 @@ func CreateAccount(svc *onboarding.Service) Handler {
 	}
 }
 
-// GetAccount serves GET /accounts/me (?refresh=true re-reads Stripe).
-func GetAccount(svc *onboarding.Service) Handler {
+// getAccount serves GET /accounts/me (?refresh=true re-reads Stripe).
+func getAccount(svc *onboarding.Service) Handler {
 	return func(ctx context.Context, req Request) Response {
 		c, err := caller(req)
 		if err != nil {
@@ -60,8 +60,8 @@ func GetAccount(svc *onboarding.Service) Handler {
 	}
 }
 
-// UpdateAccount serves PATCH /accounts/me.
-func UpdateAccount(svc *onboarding.Service) Handler {
+// updateAccount serves PATCH /accounts/me.
+func updateAccount(svc *onboarding.Service) Handler {
 	return func(ctx context.Context, req Request) Response {
 		c, err := caller(req)
 		if err != nil {
@@ -80,8 +80,8 @@ func UpdateAccount(svc *onboarding.Service) Handler {
 	}
 }
 
-// CreateOnboardingLink serves POST /accounts/me/onboarding-link.
-func CreateOnboardingLink(svc *onboarding.Service) Handler {
+// createOnboardingLink serves POST /accounts/me/onboarding-link.
+func createOnboardingLink(svc *onboarding.Service) Handler {
 	return func(ctx context.Context, req Request) Response {
 		c, err := caller(req)
 		if err != nil {
@@ -95,8 +95,8 @@ func CreateOnboardingLink(svc *onboarding.Service) Handler {
 	}
 }
 
-// CreateDashboardLink serves POST /accounts/me/dashboard-link.
-func CreateDashboardLink(svc *onboarding.Service) Handler {
+// createDashboardLink serves POST /accounts/me/dashboard-link.
+func createDashboardLink(svc *onboarding.Service) Handler {
 	return func(ctx context.Context, req Request) Response {
 		c, err := caller(req)
 		if err != nil {
@@ -110,11 +110,11 @@ func CreateDashboardLink(svc *onboarding.Service) Handler {
 	}
 }
 
-// RefreshLink serves GET /onboarding/refresh?token=: public, because the
+// refreshLink serves GET /onboarding/refresh?token=: public, because the
 // browser returns from Stripe without the frontend's bearer token. It
 // always redirects: to a fresh Stripe link, or to the frontend's
 // link-expired page.
-func RefreshLink(svc *onboarding.Service) Handler {
+func refreshLink(svc *onboarding.Service) Handler {
 	return func(ctx context.Context, req Request) Response {
 		location, err := svc.RefreshOnboardingLink(ctx, req.QueryStringParameters["token"])
 		if err != nil {
@@ -127,9 +127,9 @@ func RefreshLink(svc *onboarding.Service) Handler {
 	}
 }
 
-// Webhook serves POST /webhooks/stripe: public, authenticated by Stripe's
+// webhook serves POST /webhooks/stripe: public, authenticated by Stripe's
 // signature over the raw body.
-func Webhook(svc *onboarding.Service, verifier EventVerifier) Handler {
+func webhook(svc *onboarding.Service, verifier EventVerifier) Handler {
 	return func(ctx context.Context, req Request) Response {
 		body, err := rawBody(req, maxEventBody)
 		if err != nil {

@@ -18,16 +18,21 @@ type Route struct {
 	build    func(*onboarding.Service, EventVerifier) Handler
 }
 
-// Routes is the whole HTTP contract of ../shared/DESIGN.md.
-var Routes = []Route{
-	{Method: "POST", Path: "/accounts", Function: "createaccount", build: noVerifier(CreateAccount)},
-	{Method: "GET", Path: "/accounts/me", Function: "accountstatus", build: noVerifier(GetAccount)},
-	{Method: "PATCH", Path: "/accounts/me", Function: "updateaccount", build: noVerifier(UpdateAccount)},
-	{Method: "POST", Path: "/accounts/me/onboarding-link", Function: "accountlink", build: noVerifier(CreateOnboardingLink)},
-	{Method: "POST", Path: "/accounts/me/dashboard-link", Function: "dashboardlink", build: noVerifier(CreateDashboardLink)},
-	{Method: "GET", Path: "/onboarding/refresh", Function: "refresh", Public: true, build: noVerifier(RefreshLink)},
-	{Method: "POST", Path: "/webhooks/stripe", Function: "webhook", Public: true, build: Webhook},
-}
+// The routes, one value each, so that a Lambda main names its route in Go
+// (app.Lambda(httpapi.CreateAccount)) and a typo does not compile.
+var (
+	CreateAccount        = Route{Method: "POST", Path: "/accounts", Function: "createaccount", build: noVerifier(createAccount)}
+	GetAccount           = Route{Method: "GET", Path: "/accounts/me", Function: "accountstatus", build: noVerifier(getAccount)}
+	UpdateAccount        = Route{Method: "PATCH", Path: "/accounts/me", Function: "updateaccount", build: noVerifier(updateAccount)}
+	CreateOnboardingLink = Route{Method: "POST", Path: "/accounts/me/onboarding-link", Function: "accountlink", build: noVerifier(createOnboardingLink)}
+	CreateDashboardLink  = Route{Method: "POST", Path: "/accounts/me/dashboard-link", Function: "dashboardlink", build: noVerifier(createDashboardLink)}
+	RefreshLink          = Route{Method: "GET", Path: "/onboarding/refresh", Function: "refresh", Public: true, build: noVerifier(refreshLink)}
+	Webhook              = Route{Method: "POST", Path: "/webhooks/stripe", Function: "webhook", Public: true, build: webhook}
+)
+
+// Routes is the whole HTTP contract (README, "HTTP contract"; openapi.yaml):
+// the dev server, the template tests and the OpenAPI tests all read it.
+var Routes = []Route{CreateAccount, GetAccount, UpdateAccount, CreateOnboardingLink, CreateDashboardLink, RefreshLink, Webhook}
 
 func noVerifier(f func(*onboarding.Service) Handler) func(*onboarding.Service, EventVerifier) Handler {
 	return func(s *onboarding.Service, _ EventVerifier) Handler { return f(s) }
@@ -41,7 +46,8 @@ func (r Route) Handler(svc *onboarding.Service, verifier EventVerifier, logger *
 	return WithLogging(logger, r.Key(), r.build(svc, verifier))
 }
 
-// FunctionRoute returns the route a Lambda function serves.
+// FunctionRoute returns the route functions/<function> serves, for code
+// that starts from a directory name (the template and RIE tests).
 func FunctionRoute(function string) (Route, bool) {
 	for _, r := range Routes {
 		if r.Function == function {
