@@ -13,101 +13,54 @@ type EventVerifier interface {
 	Verify(payload []byte, signatureHeader string) (onboarding.AccountEvent, error)
 }
 
+// The authenticated routes: each is a use case of the core, given the
+// caller and its input, answered as JSON (see serve).
+
 // createAccount serves POST /accounts.
 func createAccount(svc *onboarding.Service) Handler {
-	return func(ctx context.Context, req Request) Response {
-		c, err := caller(req)
-		if err != nil {
-			return failed(ctx, err)
-		}
-		var body onboarding.CreateAccountRequest
-		if err := decodeJSON(req, &body); err != nil {
-			return failed(ctx, err)
-		}
+	return serve(jsonBody[onboarding.CreateAccountRequest], func(ctx context.Context, c onboarding.Caller, body onboarding.CreateAccountRequest) (int, onboarding.Account, error) {
 		acct, created, err := svc.CreateAccount(ctx, c, body)
 		if err != nil {
-			return failed(ctx, err)
+			return 0, acct, err
 		}
 		annotate(ctx, slog.String("account_id", acct.ID), slog.Bool("created", created))
 		if created {
-			return jsonResponse(http.StatusCreated, acct)
+			return http.StatusCreated, acct, nil
 		}
-		return jsonResponse(http.StatusOK, acct)
-	}
+		return http.StatusOK, acct, nil
+	})
 }
 
 // getAccount serves GET /accounts/me (?refresh=true re-reads Stripe).
 func getAccount(svc *onboarding.Service) Handler {
-	return func(ctx context.Context, req Request) Response {
-		c, err := caller(req)
-		if err != nil {
-			return failed(ctx, err)
-		}
-		refresh := false
-		switch req.QueryStringParameters["refresh"] {
-		case "", "false":
-		case "true":
-			refresh = true
-		default:
-			return failed(ctx, onboarding.Invalid("refresh", "refresh must be true or false"))
-		}
+	return serve(refreshParam, func(ctx context.Context, c onboarding.Caller, refresh bool) (int, onboarding.Account, error) {
 		acct, err := svc.GetAccount(ctx, c, refresh)
-		if err != nil {
-			return failed(ctx, err)
-		}
-		annotate(ctx, slog.String("account_id", acct.ID))
-		return jsonResponse(http.StatusOK, acct)
-	}
+		return accountAnswer(ctx, acct, err)
+	})
 }
 
 // updateAccount serves PATCH /accounts/me.
 func updateAccount(svc *onboarding.Service) Handler {
-	return func(ctx context.Context, req Request) Response {
-		c, err := caller(req)
-		if err != nil {
-			return failed(ctx, err)
-		}
-		var body onboarding.UpdateAccountRequest
-		if err := decodeJSON(req, &body); err != nil {
-			return failed(ctx, err)
-		}
+	return serve(jsonBody[onboarding.UpdateAccountRequest], func(ctx context.Context, c onboarding.Caller, body onboarding.UpdateAccountRequest) (int, onboarding.Account, error) {
 		acct, err := svc.UpdateAccount(ctx, c, body)
-		if err != nil {
-			return failed(ctx, err)
-		}
-		annotate(ctx, slog.String("account_id", acct.ID))
-		return jsonResponse(http.StatusOK, acct)
-	}
+		return accountAnswer(ctx, acct, err)
+	})
 }
 
 // createOnboardingLink serves POST /accounts/me/onboarding-link.
 func createOnboardingLink(svc *onboarding.Service) Handler {
-	return func(ctx context.Context, req Request) Response {
-		c, err := caller(req)
-		if err != nil {
-			return failed(ctx, err)
-		}
+	return serve(noInput, func(ctx context.Context, c onboarding.Caller, _ struct{}) (int, onboarding.OnboardingLink, error) {
 		link, err := svc.CreateOnboardingLink(ctx, c)
-		if err != nil {
-			return failed(ctx, err)
-		}
-		return jsonResponse(http.StatusOK, link)
-	}
+		return http.StatusOK, link, err
+	})
 }
 
 // createDashboardLink serves POST /accounts/me/dashboard-link.
 func createDashboardLink(svc *onboarding.Service) Handler {
-	return func(ctx context.Context, req Request) Response {
-		c, err := caller(req)
-		if err != nil {
-			return failed(ctx, err)
-		}
+	return serve(noInput, func(ctx context.Context, c onboarding.Caller, _ struct{}) (int, dashboardLink, error) {
 		url, err := svc.CreateDashboardLink(ctx, c)
-		if err != nil {
-			return failed(ctx, err)
-		}
-		return jsonResponse(http.StatusOK, map[string]string{"url": url})
-	}
+		return http.StatusOK, dashboardLink{URL: url}, err
+	})
 }
 
 // refreshLink serves GET /onboarding/refresh?token=: public, because the
@@ -150,4 +103,63 @@ func webhook(svc *onboarding.Service, verifier EventVerifier) Handler {
 		annotate(ctx, slog.String("outcome", string(outcome)))
 		return jsonResponse(http.StatusOK, map[string]bool{"received": true})
 	}
+}
+
+// serve is every authenticated JSON route: the caller the JWT authorizer
+// verified, the input read from the request, the use case, and its answer
+// as JSON with the status it chose. Any error is the envelope.
+func serve[In, Out any](input func(Request) (In, error), useCase func(context.Context, onboarding.Caller, In) (int, Out, error)) Handler {
+	return func(ctx context.Context, req Request) Response {
+		c, err := caller(req)
+		if err != nil {
+			return failed(ctx, err)
+		}
+		in, err := input(req)
+		if err != nil {
+			return failed(ctx, err)
+		}
+		status, out, err := useCase(ctx, c, in)
+		if err != nil {
+			return failed(ctx, err)
+		}
+		return jsonResponse(status, out)
+	}
+}
+
+// The inputs serve reads.
+
+// jsonBody decodes the body strictly into a T (decodeJSON).
+func jsonBody[T any](req Request) (T, error) {
+	var body T
+	err := decodeJSON(req, &body)
+	return body, err
+}
+
+// noInput is for routes that read nothing but the caller.
+func noInput(Request) (struct{}, error) { return struct{}{}, nil }
+
+// refreshParam reads ?refresh=: absent, true or false.
+func refreshParam(req Request) (bool, error) {
+	switch req.QueryStringParameters["refresh"] {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, onboarding.Invalid("refresh", "refresh must be true or false")
+	}
+}
+
+// accountAnswer is 200 with the account, named in the log line.
+func accountAnswer(ctx context.Context, acct onboarding.Account, err error) (int, onboarding.Account, error) {
+	if err != nil {
+		return 0, acct, err
+	}
+	annotate(ctx, slog.String("account_id", acct.ID))
+	return http.StatusOK, acct, nil
+}
+
+// dashboardLink is the answer of POST /accounts/me/dashboard-link.
+type dashboardLink struct {
+	URL string `json:"url"`
 }
