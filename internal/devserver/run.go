@@ -70,15 +70,7 @@ func Start(ctx context.Context, o Options) (_ *Running, err error) {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
-	env := map[string]string{}
-	get := func(name string) string {
-		if v, ok := env[name]; ok {
-			return v
-		}
-		v, _ := o.LookupEnv(name)
-		return strings.TrimSpace(v)
-	}
-	var generated []string // printed at start: only secrets we made up
+	env := &settings{lookup: o.LookupEnv, set: map[string]string{}}
 	r := &Running{errc: make(chan error, 3)}
 	defer func() {
 		if err != nil {
@@ -86,142 +78,211 @@ func Start(ctx context.Context, o Options) (_ *Running, err error) {
 		}
 	}()
 
-	jwtSecret := get("DEV_JWT_SECRET")
-	if jwtSecret == "" {
-		jwtSecret = randomHex(32)
-		generated = append(generated, "DEV_JWT_SECRET="+jwtSecret)
-	}
-
-	apiLn, err := listen("PORT", "127.0.0.1:"+or(get("PORT"), "3000"))
+	jwtSecret := env.orGenerate("DEV_JWT_SECRET", randomHex(32), "")
+	apiLn, err := r.listenAPI(env)
 	if err != nil {
 		return nil, err
 	}
-	r.APIURL = "http://" + apiLn.Addr().String()
-	if get("PUBLIC_API_URL") == "" {
-		env["PUBLIC_API_URL"] = r.APIURL
+	frontendLn, frontendNote := openFrontend(env)
+	stripeMode, err := r.chooseStripe(ctx, env, o.Logger)
+	if err != nil {
+		return nil, err
 	}
-	// The example frontend is opened before the configuration is read, so a
-	// test can ask for port 0 and the return URL still names the real port.
-	frontendURL := strings.TrimRight(or(get("FRONTEND_URL"), config.DefaultFrontendURL), "/")
-	var frontendLn net.Listener
-	frontendNote := "not served here (FRONTEND_URL is not a loopback http URL): your own frontend"
-	if addr, ok := frontendAddr(frontendURL); ok {
-		frontendLn, err = net.Listen("tcp", addr)
-		if err != nil {
-			// Likely the platform's own frontend already runs there.
-			frontendNote = fmt.Sprintf("not served: %s is taken (%v); set FRONTEND_URL to a free loopback URL to serve the example", addr, err)
-		} else {
-			if u, _ := url.Parse(frontendURL); u.Port() == "0" {
-				_, port, _ := net.SplitHostPort(frontendLn.Addr().String())
-				frontendURL = "http://" + net.JoinHostPort(u.Hostname(), port)
-			}
-			env["FRONTEND_URL"] = frontendURL
-			frontendNote = "examples/frontend (sign in as anyone)"
-		}
+	cfg, dbMode, err := r.newApp(ctx, env, o.Logger)
+	if err != nil {
+		return nil, err
 	}
+	auth := authorizer(env, jwtSecret)
+	r.serve(apiLn, New(r.App, auth))
+	if frontendLn != nil {
+		r.FrontendURL = cfg.FrontendURL
+		r.serve(frontendLn, newFrontend(cfg))
+	}
+	r.printBanner(o.Out, cfg, auth, env.generated, notes{frontend: frontendNote, stripe: stripeMode, dynamodb: dbMode})
+	return r, nil
+}
 
-	logger := o.Logger
-	stripeMode := "real Stripe (STRIPE_SECRET_KEY)"
+// settings is the environment as the dev server hands it to the App: what
+// the process was given, overlaid by what Start fills in (the ports it
+// opened, the secrets it made up).
+type settings struct {
+	lookup    func(string) (string, bool)
+	set       map[string]string
+	generated []string // printed at start: only secrets we made up
+}
+
+// get is a setting, trimmed; "" when unset or empty.
+func (s *settings) get(name string) string {
+	if v, ok := s.set[name]; ok {
+		return v
+	}
+	v, _ := s.lookup(name)
+	return strings.TrimSpace(v)
+}
+
+// lookupEnv is what the App reads: the overlay, then the process.
+func (s *settings) lookupEnv(name string) (string, bool) {
+	if v, ok := s.set[name]; ok {
+		return v, true
+	}
+	return s.lookup(name)
+}
+
+// orGenerate returns the setting, or sets it to value and says so in the
+// banner (with note, when given).
+func (s *settings) orGenerate(name, value, note string) string {
+	if v := s.get(name); v != "" {
+		return v
+	}
+	s.set[name] = value
+	s.generated = append(s.generated, strings.TrimSpace(name+"="+value+" "+note))
+	return value
+}
+
+// listenAPI opens PORT (default 3000) and makes it the public API URL
+// unless PUBLIC_API_URL is set.
+func (r *Running) listenAPI(env *settings) (net.Listener, error) {
+	ln, err := listen("PORT", "127.0.0.1:"+or(env.get("PORT"), "3000"))
+	if err != nil {
+		return nil, err
+	}
+	r.APIURL = "http://" + ln.Addr().String()
+	if env.get("PUBLIC_API_URL") == "" {
+		env.set["PUBLIC_API_URL"] = r.APIURL
+	}
+	return ln, nil
+}
+
+// openFrontend opens FRONTEND_URL's port when it is a loopback http URL,
+// for the example frontend, and says in a note what serves it. It runs
+// before the configuration is read, so that a test can ask for port 0 and
+// the return URL still names the real port.
+func openFrontend(env *settings) (net.Listener, string) {
+	frontendURL := strings.TrimRight(or(env.get("FRONTEND_URL"), config.DefaultFrontendURL), "/")
+	addr, ok := frontendAddr(frontendURL)
+	if !ok {
+		return nil, "not served here (FRONTEND_URL is not a loopback http URL): your own frontend"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		// Likely the platform's own frontend already runs there.
+		return nil, fmt.Sprintf("not served: %s is taken (%v); set FRONTEND_URL to a free loopback URL to serve the example", addr, err)
+	}
+	if u, _ := url.Parse(frontendURL); u.Port() == "0" {
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		frontendURL = "http://" + net.JoinHostPort(u.Hostname(), port)
+	}
+	env.set["FRONTEND_URL"] = frontendURL
+	return ln, "examples/frontend (sign in as anyone)"
+}
+
+// chooseStripe points the service at STRIPE_API_BASE, real Stripe or the
+// simulator (see Start), makes sure there is a webhook signing secret, and
+// returns what it chose, for the banner.
+func (r *Running) chooseStripe(ctx context.Context, env *settings, logger *slog.Logger) (string, error) {
+	mode := "real Stripe (STRIPE_SECRET_KEY)"
 	switch {
-	case get("STRIPE_API_BASE") != "":
-		stripeMode = "STRIPE_API_BASE " + get("STRIPE_API_BASE")
-		if get("STRIPE_SECRET_KEY") == "" {
-			env["STRIPE_SECRET_KEY"] = "sk_test_devserver"
+	case env.get("STRIPE_API_BASE") != "":
+		mode = "STRIPE_API_BASE " + env.get("STRIPE_API_BASE")
+		if env.get("STRIPE_SECRET_KEY") == "" {
+			env.set["STRIPE_SECRET_KEY"] = "sk_test_devserver"
 		}
-	case get("STRIPE_SECRET_KEY") == "":
-		secret, err := r.startSimulator(ctx, get, env, logger)
+	case env.get("STRIPE_SECRET_KEY") == "":
+		secret, err := r.startSimulator(ctx, env, logger)
 		if err != nil {
-			return nil, err
+			return "", err
 		}
-		if given := get("STRIPE_WEBHOOK_SECRET"); given != "" {
-			env["STRIPE_WEBHOOK_SECRET"] = secret + "," + given
+		if given := env.get("STRIPE_WEBHOOK_SECRET"); given != "" {
+			env.set["STRIPE_WEBHOOK_SECRET"] = secret + "," + given
 		} else {
-			env["STRIPE_WEBHOOK_SECRET"] = secret
-			generated = append(generated, "STRIPE_WEBHOOK_SECRET="+secret+" (the simulator's endpoint secret, for cmd/devevent)")
+			env.orGenerate("STRIPE_WEBHOOK_SECRET", secret, "(the simulator's endpoint secret, for cmd/devevent)")
 		}
-		stripeMode = "local Connect simulator (not Stripe) at " + r.SimURL + ": hosted onboarding and dashboard pages, signed webhooks"
+		mode = "local Connect simulator (not Stripe) at " + r.SimURL + ": hosted onboarding and dashboard pages, signed webhooks"
 	}
-	if get("STRIPE_WEBHOOK_SECRET") == "" {
-		env["STRIPE_WEBHOOK_SECRET"] = "whsec_" + randomHex(24)
-		generated = append(generated, "STRIPE_WEBHOOK_SECRET="+env["STRIPE_WEBHOOK_SECRET"])
-	}
+	env.orGenerate("STRIPE_WEBHOOK_SECRET", "whsec_"+randomHex(24), "")
+	return mode, nil
+}
 
-	overlay := func(name string) (string, bool) {
-		if v, ok := env[name]; ok {
-			return v, true
-		}
-		return o.LookupEnv(name)
-	}
-	cfg, err := config.Load(overlay)
+// newApp wires the App the way a Lambda does, with every secret, on
+// DYNAMODB_ENDPOINT or else an in-process engine, and creates the table.
+// It returns the configuration and what DynamoDB is, for the banner.
+func (r *Running) newApp(ctx context.Context, env *settings, logger *slog.Logger) (config.Config, string, error) {
+	cfg, err := config.Load(env.lookupEnv)
 	if err != nil {
-		return nil, err
+		return cfg, "", err
 	}
-	opts := app.Options{LookupEnv: overlay, Logger: logger, Needs: config.Needs{StripeKey: true, WebhookSecrets: true}}
+	opts := app.Options{LookupEnv: env.lookupEnv, Logger: logger, Needs: config.Needs{StripeKey: true, WebhookSecrets: true}}
 	dbMode := "DynamoDB at " + cfg.DynamoDBEndpoint
 	if cfg.DynamoDBEndpoint == "" {
 		// The same store code on an in-process engine: no server to run.
 		mem := client.NewClient()
 		if err := dynamostore.CreateTable(ctx, mem, cfg.TableName); err != nil {
-			return nil, err
+			return cfg, "", err
 		}
 		opts.DynamoDB, dbMode = mem, "in-process DynamoDB engine (minidyn; data lives until exit)"
 	}
 	a, err := app.New(ctx, opts)
 	if err != nil {
-		return nil, err
+		return cfg, "", err
 	}
 	r.App = a
 	if cfg.DynamoDBEndpoint != "" {
 		if admin, ok := a.StoreClient().(dynamostore.TableAdmin); ok {
 			if err := dynamostore.CreateTable(ctx, admin, cfg.TableName); err != nil {
-				return nil, fmt.Errorf("create table %s: %w", cfg.TableName, err)
+				return cfg, "", fmt.Errorf("create table %s: %w", cfg.TableName, err)
 			}
 		}
 	}
+	return cfg, dbMode, nil
+}
 
-	auth := Authorizer{Secret: []byte(jwtSecret), Issuer: DefaultIssuer, Audiences: []string{DefaultAudience}}
-	if v := get("DEV_JWT_ISSUER"); v != "" {
+// authorizer is the emulated JWT authorizer: DEV_JWT_ISSUER and
+// DEV_JWT_AUDIENCE, or the defaults /dev/token mints for.
+func authorizer(env *settings, secret string) Authorizer {
+	auth := Authorizer{Secret: []byte(secret), Issuer: DefaultIssuer, Audiences: []string{DefaultAudience}}
+	if v := env.get("DEV_JWT_ISSUER"); v != "" {
 		auth.Issuer = v
 	}
-	if v := config.SplitList(get("DEV_JWT_AUDIENCE")); len(v) > 0 {
+	if v := config.SplitList(env.get("DEV_JWT_AUDIENCE")); len(v) > 0 {
 		auth.Audiences = v
 	}
-	r.serve(apiLn, New(a, auth))
-	if frontendLn != nil {
-		r.FrontendURL = cfg.FrontendURL
-		r.serve(frontendLn, newFrontend(cfg))
-	}
+	return auth
+}
 
-	fmt.Fprintf(o.Out, "dev server listening on %s\n", r.APIURL)
-	fmt.Fprintf(o.Out, "  api:      %s\n", r.APIURL)
-	fmt.Fprintf(o.Out, "  frontend: %s  %s\n", cfg.FrontendURL, frontendNote)
-	fmt.Fprintf(o.Out, "  stripe:   %s\n", stripeMode)
+// notes say what serves the frontend, Stripe and DynamoDB.
+type notes struct{ frontend, stripe, dynamodb string }
+
+// printBanner says where everything runs and which secrets were made up.
+func (r *Running) printBanner(out io.Writer, cfg config.Config, auth Authorizer, generated []string, n notes) {
+	fmt.Fprintf(out, "dev server listening on %s\n", r.APIURL)
+	fmt.Fprintf(out, "  api:      %s\n", r.APIURL)
+	fmt.Fprintf(out, "  frontend: %s  %s\n", cfg.FrontendURL, n.frontend)
+	fmt.Fprintf(out, "  stripe:   %s\n", n.stripe)
 	if r.SimURL != "" {
-		fmt.Fprintf(o.Out, "  simulator: %s/  (its accounts, webhook endpoints and deliveries)\n", r.SimURL)
+		fmt.Fprintf(out, "  simulator: %s/  (its accounts, webhook endpoints and deliveries)\n", r.SimURL)
 	}
-	fmt.Fprintf(o.Out, "  dynamodb: %s\n", dbMode)
-	fmt.Fprintf(o.Out, "  jwt authorizer: HS256, iss %q, aud %q (DEV_JWT_ISSUER, DEV_JWT_AUDIENCE)\n", auth.Issuer, strings.Join(auth.Audiences, ","))
+	fmt.Fprintf(out, "  dynamodb: %s\n", n.dynamodb)
+	fmt.Fprintf(out, "  jwt authorizer: HS256, iss %q, aud %q (DEV_JWT_ISSUER, DEV_JWT_AUDIENCE)\n", auth.Issuer, strings.Join(auth.Audiences, ","))
 	for _, g := range generated {
-		fmt.Fprintf(o.Out, "  generated %s\n", g)
+		fmt.Fprintf(out, "  generated %s\n", g)
 	}
 	if r.FrontendURL != "" {
-		fmt.Fprintf(o.Out, "  try: open %s and sign in as anyone\n", r.FrontendURL)
+		fmt.Fprintf(out, "  try: open %s and sign in as anyone\n", r.FrontendURL)
 	} else {
-		fmt.Fprintf(o.Out, "  try: curl -s '%s/dev/token?sub=alice&email=alice@example.com'\n", r.APIURL)
+		fmt.Fprintf(out, "  try: curl -s '%s/dev/token?sub=alice&email=alice@example.com'\n", r.APIURL)
 	}
-	return r, nil
 }
 
 // startSimulator runs the local Connect simulator on SIM_PORT (default
 // 3001), points the service's Stripe settings at it, and registers the dev
 // server's webhook endpoint there through the same code as
 // cmd/registerwebhook. It returns the endpoint's signing secret.
-func (r *Running) startSimulator(ctx context.Context, get func(string) string, env map[string]string, logger *slog.Logger) (string, error) {
-	simOpts, err := stripesim.OptionsFromEnv(func(name string) (string, bool) { v := get(name); return v, v != "" })
+func (r *Running) startSimulator(ctx context.Context, env *settings, logger *slog.Logger) (string, error) {
+	simOpts, err := stripesim.OptionsFromEnv(func(name string) (string, bool) { v := env.get(name); return v, v != "" })
 	if err != nil {
 		return "", err
 	}
-	ln, err := listen("SIM_PORT", "127.0.0.1:"+or(get("SIM_PORT"), "3001"))
+	ln, err := listen("SIM_PORT", "127.0.0.1:"+or(env.get("SIM_PORT"), "3001"))
 	if err != nil {
 		return "", err
 	}
@@ -230,15 +291,15 @@ func (r *Running) startSimulator(ctx context.Context, get func(string) string, e
 	simOpts.Logger = logger
 	if logger == nil {
 		var level slog.Level
-		_ = level.UnmarshalText([]byte(or(get("LOG_LEVEL"), "INFO")))
+		_ = level.UnmarshalText([]byte(or(env.get("LOG_LEVEL"), "INFO")))
 		simOpts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}
 	r.Sim = stripesim.New(simOpts)
 	r.serve(ln, r.Sim)
 
 	const key = "sk_test_devserver"
-	env["STRIPE_API_BASE"], env["STRIPE_SECRET_KEY"] = r.SimURL, key
-	publicAPI := strings.TrimRight(get("PUBLIC_API_URL"), "/")
+	env.set["STRIPE_API_BASE"], env.set["STRIPE_SECRET_KEY"] = r.SimURL, key
+	publicAPI := strings.TrimRight(env.get("PUBLIC_API_URL"), "/")
 	regCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	ep, err := stripeconnect.NewWebhookEndpoints(stripeconnect.Config{SecretKey: key, APIBase: r.SimURL, Timeout: 5 * time.Second}).
