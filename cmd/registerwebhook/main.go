@@ -11,18 +11,15 @@
 //
 // The Stripe key is STRIPE_SECRET_KEY if set, else the one stored in the API
 // key's secret (-key-secret-arn, default the stack's StripeSecretArn output);
-// this program only reads that secret. A stack from before the secrets were
-// split has no StripeWebhookSecretArn output: the signing secret then goes
-// into StripeSecretArn's document, next to the key, as its functions expect.
-// AWS access uses the SDK's usual chain (AWS_PROFILE, AWS_REGION, ...). Stripe shows an endpoint's signing secret only when it is created,
-// so an endpoint already registered for the URL is left alone unless
-// -replace is given: then a new endpoint is created, its secret stored first
-// in the list (the older ones stay valid for deliveries in flight), and the
-// old endpoints are deleted.
+// this program only reads that secret. AWS access uses the SDK's usual chain
+// (AWS_PROFILE, AWS_REGION, ...). Stripe shows an endpoint's signing secret
+// only when it is created, so an endpoint already registered for the URL is
+// left alone unless -replace is given: then a new endpoint is created, its
+// secret stored first in the list (the older ones stay valid for deliveries
+// in flight), and the old endpoints are deleted.
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -64,21 +61,10 @@ type options struct {
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	var o options
-	fs := flag.NewFlagSet("registerwebhook", flag.ContinueOnError)
-	fs.StringVar(&o.stack, "stack", "", "CloudFormation stack whose WebhookUrl, StripeWebhookSecretArn and StripeSecretArn outputs to use")
-	fs.StringVar(&o.url, "url", "", "webhook URL to register (default: the stack's WebhookUrl output)")
-	fs.StringVar(&o.secretARN, "secret-arn", "", "Secrets Manager secret to store the signing secret in (default: the stack's StripeWebhookSecretArn output)")
-	fs.StringVar(&o.keySecretARN, "key-secret-arn", "", "Secrets Manager secret holding the Stripe key, when STRIPE_SECRET_KEY is not set (default: the stack's StripeSecretArn output; else the -secret-arn document's stripe_secret_key)")
-	fs.StringVar(&o.region, "region", "", "AWS region (default: the SDK's, e.g. AWS_REGION)")
-	fs.BoolVar(&o.replace, "replace", false, "if the URL is already registered, create a new endpoint and delete the old ones")
-	if err := fs.Parse(args); err != nil {
+	o, err := parseFlags(args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-
 	var loadOpts []func(*awsconfig.LoadOptions) error
 	if o.region != "" {
 		loadOpts = append(loadOpts, awsconfig.WithRegion(o.region))
@@ -90,38 +76,21 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := o.fromStack(ctx, cloudformation.NewFromConfig(awsCfg)); err != nil {
 		return err
 	}
-	if u, err := url.Parse(o.url); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("-url %q is not an absolute http(s) URL", o.url)
+	if err := o.check(); err != nil {
+		return err
 	}
-	if o.secretARN == "" {
-		return errors.New("no secret: give -stack or -secret-arn")
-	}
-
 	sm := secretsmanager.NewFromConfig(awsCfg)
 	doc, err := readSecret(ctx, sm, o.secretARN)
 	if err != nil {
 		return err
 	}
-	key := strings.TrimSpace(os.Getenv("STRIPE_SECRET_KEY"))
-	keySecret := o.secretARN // a combined document holds the key too
-	if key == "" && o.keySecretARN != "" && o.keySecretARN != o.secretARN {
-		keySecret = o.keySecretARN
-		keyDoc, err := readSecret(ctx, sm, o.keySecretARN)
-		if err != nil {
-			return err
-		}
-		key, _ = keyDoc["stripe_secret_key"].(string)
-	} else if key == "" {
-		key, _ = doc["stripe_secret_key"].(string)
-	}
-	if key == "" {
-		return fmt.Errorf("no Stripe key: set STRIPE_SECRET_KEY, or store it in the secret first:\n"+
-			`  aws secretsmanager put-secret-value --secret-id %s --secret-string '{"stripe_secret_key":"sk_test_..."}'`, keySecret)
+	key, err := o.stripeKey(ctx, sm)
+	if err != nil {
+		return err
 	}
 	endpoints := stripeconnect.NewWebhookEndpoints(stripeconnect.Config{
 		SecretKey: key, APIBase: os.Getenv("STRIPE_API_BASE"), Timeout: 30 * time.Second,
 	})
-
 	existing, err := endpoints.ListFor(ctx, o.url)
 	if err != nil {
 		return fmt.Errorf("list the webhook endpoints: %w", stripeError(err))
@@ -130,7 +99,69 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("%s is already registered at Stripe as %s; Stripe shows a signing secret only at creation: "+
 			"rerun with -replace to create a new endpoint, store its secret and delete the old one", o.url, strings.Join(existing, ", "))
 	}
+	if err := registerAndStore(ctx, endpoints, sm, o, doc, stdout); err != nil {
+		return err
+	}
+	return deleteOld(ctx, endpoints, existing, stdout)
+}
 
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("registerwebhook", flag.ContinueOnError)
+	fs.StringVar(&o.stack, "stack", "", "CloudFormation stack whose WebhookUrl, StripeWebhookSecretArn and StripeSecretArn outputs to use")
+	fs.StringVar(&o.url, "url", "", "webhook URL to register (default: the stack's WebhookUrl output)")
+	fs.StringVar(&o.secretARN, "secret-arn", "", "Secrets Manager secret to store the signing secret in (default: the stack's StripeWebhookSecretArn output)")
+	fs.StringVar(&o.keySecretARN, "key-secret-arn", "", "Secrets Manager secret holding the Stripe key, when STRIPE_SECRET_KEY is not set (default: the stack's StripeSecretArn output)")
+	fs.StringVar(&o.region, "region", "", "AWS region (default: the SDK's, e.g. AWS_REGION)")
+	fs.BoolVar(&o.replace, "replace", false, "if the URL is already registered, create a new endpoint and delete the old ones")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return o, nil
+}
+
+// check refuses options that cannot work, before anything is read.
+func (o *options) check() error {
+	if u, err := url.Parse(o.url); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("-url %q is not an absolute http(s) URL", o.url)
+	}
+	if o.secretARN == "" {
+		return errors.New("no secret: give -stack or -secret-arn")
+	}
+	if o.keySecretARN == o.secretARN {
+		// The webhook function reads the signing secret's document: it
+		// must not hold the API key too.
+		return errors.New("-secret-arn and -key-secret-arn name the same secret: the key and the signing secrets belong in the stack's two secrets")
+	}
+	return nil
+}
+
+// stripeKey is STRIPE_SECRET_KEY, or the key stored in -key-secret-arn.
+func (o *options) stripeKey(ctx context.Context, sm *secretsmanager.Client) (string, error) {
+	if key := strings.TrimSpace(os.Getenv("STRIPE_SECRET_KEY")); key != "" {
+		return key, nil
+	}
+	if o.keySecretARN == "" {
+		return "", errors.New("no Stripe key: set STRIPE_SECRET_KEY, or give -key-secret-arn (or -stack)")
+	}
+	doc, err := readSecret(ctx, sm, o.keySecretARN)
+	if err != nil {
+		return "", err
+	}
+	if key, _ := doc["stripe_secret_key"].(string); key != "" {
+		return key, nil
+	}
+	return "", fmt.Errorf("no Stripe key: set STRIPE_SECRET_KEY, or store it in the secret first:\n"+
+		`  aws secretsmanager put-secret-value --secret-id %s --secret-string '{"stripe_secret_key":"sk_test_..."}'`, o.keySecretARN)
+}
+
+// registerAndStore creates the endpoint and puts its signing secret first
+// in the webhook secret's document; an endpoint whose secret cannot be
+// stored is useless, so it is deleted again.
+func registerAndStore(ctx context.Context, endpoints *stripeconnect.WebhookEndpoints, sm *secretsmanager.Client, o options, doc map[string]any, stdout io.Writer) error {
 	// The same registration the dev server makes on the local simulator.
 	ep, err := endpoints.Register(ctx, o.url, "Connect Express onboarding"+stackNote(o.stack))
 	if err != nil {
@@ -138,28 +169,30 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if ep.Secret == "" {
 		deleteEndpoint(ctx, endpoints, ep.ID)
-		return fmt.Errorf("Stripe created %s without returning its signing secret; deleted it again", ep.ID)
+		return fmt.Errorf("the new endpoint %s came back without its signing secret; deleted it again", ep.ID)
 	}
-
 	secrets := mergeSecrets(ep.Secret, doc["stripe_webhook_secrets"])
 	doc["stripe_webhook_secrets"] = strings.Join(secrets, ",")
 	if err := writeSecret(ctx, sm, o.secretARN, doc); err != nil {
-		// Without its secret stored the endpoint is useless: undo it.
 		deleteEndpoint(ctx, endpoints, ep.ID)
 		return fmt.Errorf("%w (the new endpoint %s was deleted again)", err, ep.ID)
 	}
 	fmt.Fprintf(stdout, "registered %s for %s (connect, api_version %s, events %s)\n",
 		ep.ID, o.url, stripe.APIVersion, strings.Join(onboarding.HandledEventTypes, ", "))
 	fmt.Fprintf(stdout, "stored its signing secret in %s (%d webhook secret(s) kept, newest first)\n", o.secretARN, len(secrets))
+	return nil
+}
 
-	for _, id := range existing {
+// deleteOld deletes the endpoints a -replace run replaced.
+func deleteOld(ctx context.Context, endpoints *stripeconnect.WebhookEndpoints, ids []string, stdout io.Writer) error {
+	for _, id := range ids {
 		if err := endpoints.Delete(ctx, id); err != nil {
 			return fmt.Errorf("delete the old endpoint %s: %w", id, stripeError(err))
 		}
 		fmt.Fprintf(stdout, "deleted the old endpoint %s\n", id)
 	}
-	if len(existing) > 0 {
-		fmt.Fprintln(stdout, "warm webhook functions keep the secrets they read at cold start: Stripe retries what they reject until they are recycled")
+	if len(ids) > 0 {
+		fmt.Fprintln(stdout, "running webhook functions read the new secret within SECRETS_TTL (default 5m): Stripe retries what they reject until then")
 	}
 	return nil
 }
@@ -198,8 +231,7 @@ func (o *options) fromStack(ctx context.Context, cf *cloudformation.Client) erro
 		o.keySecretARN = outputs["StripeSecretArn"]
 	}
 	if o.secretARN == "" {
-		// Stacks from before the split read both from StripeSecretArn.
-		o.secretARN = cmp.Or(outputs["StripeWebhookSecretArn"], outputs["StripeSecretArn"])
+		o.secretARN = outputs["StripeWebhookSecretArn"]
 	}
 	if o.url == "" || o.secretARN == "" {
 		return fmt.Errorf("stack %s has no WebhookUrl/StripeWebhookSecretArn outputs: is it this project's template.yaml?", o.stack)

@@ -225,8 +225,8 @@ func createStack(t *testing.T, moto string, outputs map[string]string) string {
 func TestReadsTheURLAndSecretsFromTheStackOutputs(t *testing.T) {
 	stripe := newStripeProxy(t)
 	moto := env(t, stripe.URL)
-	// What template.yaml creates, after the operator stored the key.
-	keyARN := createSecret(t, moto, map[string]any{"stripe_secret_key": "sk_test_stack", "stripe_webhook_secrets": ""})
+	// The stack's two secrets, after the operator stored the key.
+	keyARN := createSecret(t, moto, map[string]any{"stripe_secret_key": "sk_test_stack"})
 	arn := createSecret(t, moto, map[string]any{"stripe_webhook_secrets": ""})
 	stack := createStack(t, moto, map[string]string{"WebhookUrl": webhookURL, "StripeSecretArn": keyARN, "StripeWebhookSecretArn": arn})
 
@@ -242,36 +242,33 @@ func TestReadsTheURLAndSecretsFromTheStackOutputs(t *testing.T) {
 	if got := readSecretDoc(t, moto, arn)["stripe_webhook_secrets"]; got != stripe.secret {
 		t.Errorf("webhook secrets %q, want the new one only", redact(map[string]any{"s": got}))
 	}
-	if got := readSecretDoc(t, moto, keyARN)["stripe_webhook_secrets"]; got != "" {
-		t.Errorf("the key's secret got webhook secrets %v: only the webhook function may read them", redact(map[string]any{"s": got}))
+	if doc := readSecretDoc(t, moto, keyARN); !mapsEqual(doc, map[string]any{"stripe_secret_key": "sk_test_stack"}) {
+		t.Errorf("the key's secret now %v: only the webhook function may read the signing secrets", redact(doc))
 	}
 }
 
-// A stack deployed before the secrets were split has StripeSecretArn only,
-// read by all its functions: the signing secret goes there, next to the key.
-func TestAStackWithOneCombinedSecretKeepsWorking(t *testing.T) {
+func TestTheKeyAndTheSigningSecretsStayInTheirOwnSecrets(t *testing.T) {
 	stripe := newStripeProxy(t)
 	moto := env(t, stripe.URL)
-	arn := createSecret(t, moto, map[string]any{"stripe_secret_key": "sk_test_combined", "stripe_webhook_secrets": "whsec_previous"})
-	stack := createStack(t, moto, map[string]string{"WebhookUrl": webhookURL, "StripeSecretArn": arn})
-
-	if out, err := runTool(t, "-stack", stack); err != nil {
-		t.Fatalf("%v\n%s", err, out)
+	keyARN, arn := splitSecrets(t, moto, "sk_test_apart", map[string]any{"stripe_webhook_secrets": ""})
+	for name, args := range map[string][]string{
+		"no key secret, no STRIPE_SECRET_KEY": {"-url", webhookURL, "-secret-arn", arn},
+		"one secret for both":                 {"-url", webhookURL, "-secret-arn", keyARN, "-key-secret-arn", keyARN},
+	} {
+		if _, err := runTool(t, args...); err == nil {
+			t.Errorf("%s: want a refusal", name)
+		}
 	}
-	if got := stripe.authorizedAs[0]; got != "Bearer sk_test_combined" {
-		t.Errorf("Stripe was called with %q", got)
+	// A stack without StripeWebhookSecretArn is not this template's.
+	stack := createStack(t, moto, map[string]string{"WebhookUrl": webhookURL, "StripeSecretArn": keyARN})
+	if _, err := runTool(t, "-stack", stack); err == nil || !strings.Contains(err.Error(), "StripeWebhookSecretArn") {
+		t.Errorf("stack without StripeWebhookSecretArn: err %v, want a refusal naming it", err)
 	}
-	want := map[string]any{"stripe_secret_key": "sk_test_combined", "stripe_webhook_secrets": stripe.secret + ",whsec_previous"}
-	if doc := readSecretDoc(t, moto, arn); !mapsEqual(doc, want) {
-		t.Errorf("secret now %v, want %v", redact(doc), redact(want))
+	if len(stripe.authorizedAs) != 0 {
+		t.Errorf("%d Stripe calls from refused runs", len(stripe.authorizedAs))
 	}
-	// The same with -secret-arn alone: the key comes from that document.
-	stripe.registered = ""
-	if out, err := runTool(t, "-url", webhookURL+"2", "-secret-arn", arn); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	if got := stripe.authorizedAs[len(stripe.authorizedAs)-1]; got != "Bearer sk_test_combined" {
-		t.Errorf("Stripe was called with %q", got)
+	if doc := readSecretDoc(t, moto, keyARN); !mapsEqual(doc, map[string]any{"stripe_secret_key": "sk_test_apart"}) {
+		t.Errorf("key secret now %v, want it unchanged", redact(doc))
 	}
 }
 
