@@ -111,7 +111,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	store := dynamostore.New(db, cfg.TableName)
 	stripeCfg := stripeconnect.Config{
 		SecretKey: cfg.StripeSecretKey, APIBase: cfg.StripeAPIBase,
-		Timeout: cfg.StripeTimeout, MaxNetworkRetries: cfg.StripeMaxRetries, Logger: logger,
+		Timeout: cfg.StripeTimeout, MaxNetworkRetries: cfg.StripeMaxRetries,
 		Transport: opts.StripeTransport,
 	}
 	verifier := stripeconnect.NewVerifier(cfg.WebhookSecrets, now)

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -39,7 +38,6 @@ type Config struct {
 	// well below API Gateway's 30 s integration timeout.
 	Timeout           time.Duration
 	MaxNetworkRetries int64
-	Logger            *slog.Logger
 	// Transport, when set, carries the requests (tests and benchmarks count
 	// them with it); Timeout still applies.
 	Transport http.RoundTripper
@@ -66,15 +64,13 @@ func New(cfg Config) *Client {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 8 * time.Second
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
 	backendCfg := &stripe.BackendConfig{
 		HTTPClient:        &http.Client{Timeout: cfg.Timeout, Transport: cfg.Transport},
 		MaxNetworkRetries: stripe.Int64(cfg.MaxNetworkRetries),
-		// stripe-go logs every 4xx at error level by default; ours decides.
-		LeveledLogger: quietLogger{logger},
+		// stripe-go's own log lines name request paths (account ids) and, at
+		// debug level, whole response bodies (link URLs, emails): it stays
+		// silent, and the request log line says how each call ended.
+		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
 	}
 	if cfg.APIBase != "" {
 		backendCfg.URL = stripe.String(cfg.APIBase)
@@ -300,12 +296,3 @@ func transportCause(err error) error {
 
 // MetadataUserID is the account metadata key that names the platform user.
 const MetadataUserID = "platform_user_id"
-
-// quietLogger passes stripe-go's messages to slog at debug level only:
-// outcomes are logged once, by the request logger, without URLs or bodies.
-type quietLogger struct{ l *slog.Logger }
-
-func (q quietLogger) Debugf(format string, v ...any) {}
-func (q quietLogger) Infof(format string, v ...any)  {}
-func (q quietLogger) Warnf(format string, v ...any)  {}
-func (q quietLogger) Errorf(format string, v ...any) {}
