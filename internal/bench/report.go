@@ -54,9 +54,37 @@ func Report(w io.Writer, o ReportOptions) error {
 	start := time.Now()
 	fmt.Fprintf(w, "# make bench, %s, %s/%s, %d CPUs, %s\n\n", start.UTC().Format("2006-01-02 15:04 MST"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 
-	names := []string{"hello-world"}
+	fns, err := buildFunctions(o.Dir)
+	if err != nil {
+		return err
+	}
+	if err := measureFunctions(w, fns, o.Rounds); err != nil {
+		return err
+	}
+	routes, err := measureRoutes(o.StripeBase)
+	if err != nil {
+		return err
+	}
+	routes.write(w)
+	routes.writeCost(w, templateMemory())
+	fmt.Fprintf(w, "\nNot included: CloudWatch Logs, X-Ray, Secrets Manager calls at cold starts; at idle the stack costs its secrets and alarms (README, Deploy). Measured in %v.\n", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// builtFunctions are the hello-world baseline and every route's function,
+// in that order: their arm64 sizes and host builds (for the RIE).
+type builtFunctions struct {
+	names []string
+	sizes map[string][2]int64 // stripped, zipped
+	host  []Binary
+}
+
+// buildFunctions builds each function for arm64 (to size it, as Lambda
+// runs it) and for the host (to run it under the RIE), into dir.
+func buildFunctions(dir string) (builtFunctions, error) {
+	b := builtFunctions{names: []string{"hello-world"}, sizes: map[string][2]int64{}}
 	for _, r := range httpapi.Routes {
-		names = append(names, r.Function)
+		b.names = append(b.names, r.Function)
 	}
 	pkg := func(name string) string {
 		if name == "hello-world" {
@@ -64,29 +92,32 @@ func Report(w io.Writer, o ReportOptions) error {
 		}
 		return "./functions/" + name
 	}
-	sizes := map[string][2]int64{}
-	var hostBins []Binary
-	for _, name := range names {
-		arm := filepath.Join(o.Dir, "arm64", name, "bootstrap")
+	for _, name := range b.names {
+		arm := filepath.Join(dir, "arm64", name, "bootstrap")
 		if err := build(pkg(name), arm, "arm64"); err != nil {
-			return err
+			return b, err
 		}
 		size, zipped, err := sizeAndZipped(arm)
 		if err != nil {
-			return err
+			return b, err
 		}
-		sizes[name] = [2]int64{size, zipped}
-		host := filepath.Join(o.Dir, "host", name, "bootstrap")
+		b.sizes[name] = [2]int64{size, zipped}
+		host := filepath.Join(dir, "host", name, "bootstrap")
 		if err := build(pkg(name), host, runtime.GOARCH); err != nil {
-			return err
+			return b, err
 		}
-		hostBins = append(hostBins, Binary{Name: name, Path: host})
+		b.host = append(b.host, Binary{Name: name, Path: host})
 	}
+	return b, nil
+}
+
+// measureFunctions times each function's cold start under the RIE, rounds
+// times, and prints them with their sizes beside hello-world's.
+func measureFunctions(w io.Writer, fns builtFunctions, rounds int) error {
 	rie, _ := filepath.Abs(filepath.Join(".cache", "bin", "aws-lambda-rie"))
 	if err := run("go", "build", "-C", "tools", "-o", rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"); err != nil {
 		return err
 	}
-
 	counter := NewCounter()
 	defer counter.Close()
 	env := []string{
@@ -98,54 +129,68 @@ func Report(w io.Writer, o ReportOptions) error {
 	// No JWT, no token, no signature: each function answers 401, 302 or 400
 	// without I/O, so any request the counter sees was made by init.
 	event := []byte(`{"version":"2.0","routeKey":"GET /accounts/me","rawPath":"/accounts/me","headers":{},"requestContext":{"http":{"method":"GET","path":"/accounts/me"},"requestId":"bench"}}`)
-	colds, err := MeasureColdStarts(rie, hostBins, o.Rounds, env, event, counter)
+	colds, err := MeasureColdStarts(rie, fns.host, rounds, env, event, counter)
 	if err != nil {
 		return err
 	}
 	base := colds["hello-world"].Median()
-	baseSize := sizes["hello-world"][0]
+	baseSize := fns.sizes["hello-world"][0]
 
-	fmt.Fprintf(w, "## Functions (arm64 size; cold start = INIT REPORT of the %s build under aws-lambda-rie, %d interleaved runs each)\n\n", runtime.GOARCH, o.Rounds)
+	fmt.Fprintf(w, "## Functions (arm64 size; cold start = INIT REPORT of the %s build under aws-lambda-rie, %d interleaved runs each)\n\n", runtime.GOARCH, rounds)
 	fmt.Fprintln(w, "| function | arm64 stripped | zipped | vs hello | cold start median | max | vs hello (median) | requests during init |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|")
-	for _, name := range names {
-		c, s := colds[name], sizes[name]
+	for _, name := range fns.names {
+		c, s := colds[name], fns.sizes[name]
 		fmt.Fprintf(w, "| %s | %.1f MiB | %.1f MiB | %.2fx | %.2f ms | %.2f ms | %.2fx | %d |\n", name,
 			mib(s[0]), mib(s[1]), float64(s[0])/float64(baseSize), c.Median(), c.Max(), c.Median()/base, c.Calls)
 	}
-	for _, b := range []Binary{hostBins[0], hostBins[1]} {
+	for _, b := range fns.host[:2] { // hello-world and the first route's function
 		if trace, err := InitTrace(b.Path, env, 5); err == nil {
 			fmt.Fprintf(w, "\nPackage inits of %s (GODEBUG=inittrace=1): %s\n", b.Name, strings.Join(trace, "; "))
 		}
 	}
+	return nil
+}
 
-	real, err := NewHarness(o.StripeBase)
+// routeFigures are each scenario's requests and latency, warm, in process.
+type routeFigures struct {
+	counts    map[string]Usage
+	warm, own map[string]Latency // own: with store and Stripe stubbed
+}
+
+// measureRoutes counts each scenario's DynamoDB and Stripe requests and
+// benchmarks it, on the real store and stripe-mock and on stubs.
+func measureRoutes(stripeBase string) (routeFigures, error) {
+	var f routeFigures
+	real, err := NewHarness(stripeBase)
 	if err != nil {
-		return err
+		return f, err
 	}
-	counts, err := Count(real)
-	if err != nil {
-		return err
+	if f.counts, err = Count(real); err != nil {
+		return f, err
 	}
-	warm, err := Benchmark(real)
-	if err != nil {
-		return err
+	if f.warm, err = Benchmark(real); err != nil {
+		return f, err
 	}
-	own, err := Benchmark(NewStubHarness())
-	if err != nil {
-		return err
-	}
+	f.own, err = Benchmark(NewStubHarness())
+	return f, err
+}
+
+func (f routeFigures) write(w io.Writer) {
 	fmt.Fprintln(w, "\n## Routes (warm, in process: store on the in-process DynamoDB engine, Stripe on stripe-mock over loopback; \"own code\" = the same call with both answered by in-memory stubs)")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| route call | ns/op | B/op | allocs/op | own code ns/op | own share | DynamoDB requests | RRU | WRU | Stripe requests |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, sc := range Scenarios {
-		l, s, u := warm[sc.Name], own[sc.Name], counts[sc.Name]
+		l, s, u := f.warm[sc.Name], f.own[sc.Name], f.counts[sc.Name]
 		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %.0f%% | %d | %.1f | %.1f | %d |\n", sc.Name, l.NsPerOp, l.BytesPerOp, l.AllocsPerOp,
 			s.NsPerOp, 100*float64(s.NsPerOp)/float64(l.NsPerOp), u.DynamoRequests, u.ReadUnits, u.WriteUnits, u.StripeRequests)
 	}
+}
 
-	memoryMB := templateMemory()
+// writeCost estimates what 1,000 journeys cost from the figures, with the
+// functions' memory size, as measured and with AWS's network waits added.
+func (f routeFigures) writeCost(w io.Writer, memoryMB int) {
 	fmt.Fprintf(w, "\n## Cost per 1,000 completed onboardings (estimate)\n\n")
 	fmt.Fprintf(w, "Inputs: one onboarding =")
 	for _, j := range journey {
@@ -163,7 +208,7 @@ func Report(w io.Writer, o ReportOptions) error {
 	} {
 		var lambda, api, dynamo float64
 		for _, j := range journey {
-			u, l := counts[j.scenario], warm[j.scenario]
+			u, l := f.counts[j.scenario], f.warm[j.scenario]
 			ms := float64(l.NsPerOp)/1e6 + a.perStripe*float64(u.StripeRequests) + a.perDynamo*float64(u.DynamoRequests)
 			billedMs := float64(int(ms) + 1)
 			lambda += j.calls * (billedMs/1000*float64(memoryMB)/1024*lambdaArmPerGBSecond + lambdaPerRequest)
@@ -172,8 +217,6 @@ func Report(w io.Writer, o ReportOptions) error {
 		}
 		fmt.Fprintf(w, "| %s | $%.4f | $%.4f | $%.4f | **$%.4f** |\n", a.name, 1000*lambda, 1000*api, 1000*dynamo, 1000*(lambda+api+dynamo))
 	}
-	fmt.Fprintf(w, "\nNot included: CloudWatch Logs, X-Ray, Secrets Manager calls at cold starts; at idle the stack costs its secrets and alarms (README, Deploy). Measured in %v.\n", time.Since(start).Round(time.Second))
-	return nil
 }
 
 func build(pkg, out, arch string) error {
