@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -172,11 +173,11 @@ func TestRegistersAConnectEndpointForTheHandledEventsAndStoresItsSecret(t *testi
 	}
 	doc := readSecretDoc(t, moto, arn)
 	want := map[string]any{"stripe_webhook_secrets": stripe.secret + ",whsec_previous", "note": "kept"}
-	if !mapsEqual(doc, want) {
+	if !maps.Equal(doc, want) {
 		t.Errorf("webhook secret now %v, want %v", redact(doc), redact(want))
 	}
 	// The key's secret is only read, and gets no signing secret.
-	if doc := readSecretDoc(t, moto, keyARN); !mapsEqual(doc, map[string]any{"stripe_secret_key": "sk_test_register"}) {
+	if doc := readSecretDoc(t, moto, keyARN); !maps.Equal(doc, map[string]any{"stripe_secret_key": "sk_test_register"}) {
 		t.Errorf("key secret now %v, want it unchanged", redact(doc))
 	}
 	if !strings.Contains(out, "registered we_") || !strings.Contains(out, arn) {
@@ -242,7 +243,7 @@ func TestReadsTheURLAndSecretsFromTheStackOutputs(t *testing.T) {
 	if got := readSecretDoc(t, moto, arn)["stripe_webhook_secrets"]; got != stripe.secret {
 		t.Errorf("webhook secrets %q, want the new one only", redact(map[string]any{"s": got}))
 	}
-	if doc := readSecretDoc(t, moto, keyARN); !mapsEqual(doc, map[string]any{"stripe_secret_key": "sk_test_stack"}) {
+	if doc := readSecretDoc(t, moto, keyARN); !maps.Equal(doc, map[string]any{"stripe_secret_key": "sk_test_stack"}) {
 		t.Errorf("the key's secret now %v: only the webhook function may read the signing secrets", redact(doc))
 	}
 }
@@ -267,7 +268,7 @@ func TestTheKeyAndTheSigningSecretsStayInTheirOwnSecrets(t *testing.T) {
 	if len(stripe.authorizedAs) != 0 {
 		t.Errorf("%d Stripe calls from refused runs", len(stripe.authorizedAs))
 	}
-	if doc := readSecretDoc(t, moto, keyARN); !mapsEqual(doc, map[string]any{"stripe_secret_key": "sk_test_apart"}) {
+	if doc := readSecretDoc(t, moto, keyARN); !maps.Equal(doc, map[string]any{"stripe_secret_key": "sk_test_apart"}) {
 		t.Errorf("key secret now %v, want it unchanged", redact(doc))
 	}
 }
@@ -345,18 +346,6 @@ func TestMergeSecretsKeepsTheNewestThree(t *testing.T) {
 			t.Errorf("mergeSecrets(%v) = %v, want %v", c.stored, got, c.want)
 		}
 	}
-}
-
-func mapsEqual(a, b map[string]any) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // redact keeps failure messages free of secret values.

@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/connectexpress/onboarding/internal/repofile"
 	"github.com/connectexpress/onboarding/shared/httpapi"
 )
 
@@ -183,28 +184,17 @@ func TestOpenAPIReferencesResolve(t *testing.T) {
 	walk(&root)
 }
 
+// resolve follows a local JSON pointer ("#/components/schemas/Account").
 func resolve(doc *yaml.Node, ref string) *yaml.Node {
 	path, ok := strings.CutPrefix(ref, "#/")
 	if !ok {
 		return nil
 	}
-	n := doc
-	for _, part := range strings.Split(path, "/") {
-		part = strings.NewReplacer("~1", "/", "~0", "~").Replace(part)
-		var next *yaml.Node
-		if n.Kind == yaml.MappingNode {
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == part {
-					next = n.Content[i+1]
-				}
-			}
-		}
-		if next == nil {
-			return nil
-		}
-		n = next
+	parts := strings.Split(path, "/")
+	for i, part := range parts {
+		parts[i] = strings.NewReplacer("~1", "/", "~0", "~").Replace(part)
 	}
-	return n
+	return repofile.YAMLPath(doc, parts...)
 }
 
 func derefOr(p *[]map[string][]string) []map[string][]string {

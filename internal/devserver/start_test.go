@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/connectexpress/onboarding/internal/repofile"
 	"github.com/connectexpress/onboarding/internal/stripesim"
 )
 
@@ -228,13 +229,13 @@ func TestCORSMatchesTheTemplate(t *testing.T) {
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
 	}
-	cors := lookup(&doc, "Resources", "HttpApi", "Properties", "CorsConfiguration")
+	cors := repofile.YAMLPath(&doc, "Resources", "HttpApi", "Properties", "CorsConfiguration")
 	if cors == nil {
 		t.Fatal("template.yaml has no HttpApi CorsConfiguration")
 	}
 	seq := func(key string) []string {
 		var out []string
-		if n := lookup(cors, key); n != nil {
+		if n := repofile.YAMLPath(cors, key); n != nil {
 			for _, item := range n.Content {
 				out = append(out, strings.ToLower(item.Value))
 			}
@@ -254,33 +255,10 @@ func TestCORSMatchesTheTemplate(t *testing.T) {
 	if got := seq("AllowHeaders"); !slices.Equal(got, corsAllowHeaders) {
 		t.Errorf("template AllowHeaders %v, dev server %v", got, corsAllowHeaders)
 	}
-	if n := lookup(cors, "MaxAge"); n == nil || n.Value != strconv.Itoa(corsMaxAge) {
+	if n := repofile.YAMLPath(cors, "MaxAge"); n == nil || n.Value != strconv.Itoa(corsMaxAge) {
 		t.Errorf("template MaxAge %v, dev server %d", n, corsMaxAge)
 	}
-	if lookup(cors, "AllowCredentials") != nil || lookup(cors, "ExposeHeaders") != nil {
+	if repofile.YAMLPath(cors, "AllowCredentials") != nil || repofile.YAMLPath(cors, "ExposeHeaders") != nil {
 		t.Error("template.yaml sets AllowCredentials or ExposeHeaders: the dev server must too")
 	}
-}
-
-// lookup walks mapping keys in a YAML tree.
-func lookup(n *yaml.Node, keys ...string) *yaml.Node {
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	for _, k := range keys {
-		if n.Kind != yaml.MappingNode {
-			return nil
-		}
-		var next *yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == k {
-				next = n.Content[i+1]
-			}
-		}
-		if next == nil {
-			return nil
-		}
-		n = next
-	}
-	return n
 }

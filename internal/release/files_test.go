@@ -11,24 +11,13 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
-)
 
-// repoRoot is the module root: tests run in internal/release.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("module root not found at %s: %v", root, err)
-	}
-	return root
-}
+	"github.com/connectexpress/onboarding/internal/repofile"
+)
 
 func readFile(t testing.TB, rel string) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), rel))
+	raw, err := os.ReadFile(filepath.Join(repofile.Root(t), rel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,25 +37,6 @@ func homeURL(t testing.TB) string {
 	}
 	t.Fatal("go.mod has no module line")
 	return ""
-}
-
-// mappingValue returns the value under key in a YAML mapping node, or nil.
-func mappingValue(m *yaml.Node, key string) *yaml.Node {
-	if m == nil {
-		return nil
-	}
-	if m.Kind == yaml.DocumentNode && len(m.Content) == 1 {
-		m = m.Content[0]
-	}
-	if m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
 }
 
 // mappingKeys lists the keys of a YAML mapping node in file order.
@@ -116,7 +86,7 @@ func brokenLocalLinks(root, name string, text []byte) []string {
 // README, each linking only to files that exist: so CONTRIBUTING.md cannot
 // point at a docs page or a make target before it is there.
 func TestREADMELinksTheProjectDocumentsAndTheirLinksResolve(t *testing.T) {
-	root := repoRoot(t)
+	root := repofile.Root(t)
 	readme := readFile(t, "README.md")
 	for _, doc := range []string{"LICENSE", "SECURITY.md", "CHANGELOG.md", "CONTRIBUTING.md"} {
 		if !bytes.Contains(readme, []byte("]("+doc+")")) {
@@ -131,7 +101,7 @@ func TestREADMELinksTheProjectDocumentsAndTheirLinksResolve(t *testing.T) {
 }
 
 func TestBrokenLocalLinksFindsAMissingFile(t *testing.T) {
-	root := repoRoot(t)
+	root := repofile.Root(t)
 	got := brokenLocalLinks(root, "CONTRIBUTING.md", []byte("see [the layers](docs/no-such-page.md#top), [home](https://example.com), [here](#tests), [the licence](LICENSE)"))
 	if len(got) != 1 || !strings.Contains(got[0], "docs/no-such-page.md") {
 		t.Fatalf("got %q, want one broken link to docs/no-such-page.md", got)

@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/connectexpress/onboarding/internal/repofile"
 )
 
 // apacheLicenseSHA256 is the SHA-256 of https://www.apache.org/licenses/LICENSE-2.0.txt,
@@ -42,7 +44,7 @@ const (
 
 // sarMetadata returns template.yaml's Metadata.AWS::ServerlessRepo::Application node.
 func sarMetadata(template *yaml.Node) *yaml.Node {
-	return mappingValue(mappingValue(template, "Metadata"), "AWS::ServerlessRepo::Application")
+	return repofile.YAMLPath(template, "Metadata", "AWS::ServerlessRepo::Application")
 }
 
 // checkSARMetadata returns what keeps the metadata from being published as
@@ -158,13 +160,13 @@ func checkSARMetadata(app *yaml.Node, root, home, latest string) []string {
 func TestServerlessRepoMetadataIsCompleteAndMatchesTheChangelog(t *testing.T) {
 	latest := latestReleasedVersion(t)
 	tpl := parseYAML(t, "template.yaml", readFile(t, "template.yaml"))
-	for _, p := range checkSARMetadata(sarMetadata(tpl), repoRoot(t), homeURL(t), latest) {
+	for _, p := range checkSARMetadata(sarMetadata(tpl), repofile.Root(t), homeURL(t), latest) {
 		t.Error(p)
 	}
 }
 
 func TestCheckSARMetadataRefusesWhatSARWouldRefuseOrMisstate(t *testing.T) {
-	root, home := repoRoot(t), homeURL(t)
+	root, home := repofile.Root(t), homeURL(t)
 	raw := string(readFile(t, "template.yaml"))
 	latest := latestReleasedVersion(t)
 	tests := []struct {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/connectexpress/onboarding/internal/repofile"
 	"github.com/connectexpress/onboarding/internal/testenv"
 )
 
@@ -70,7 +71,7 @@ func s3Object(t *testing.T, what, uri, bucket string) string {
 // LicenseUrl and ReadmeUrl, which must be S3 objects holding LICENSE and
 // README.md, and every function's code an S3 zip holding its bootstrap.
 func TestSAMPackageUploadsWhatSAMPublishNeeds(t *testing.T) {
-	root := repoRoot(t)
+	root := repofile.Root(t)
 	built := filepath.Join(root, ".aws-sam", "build", "template.yaml")
 	requireFile(t, built, "`make test` (scripts/check-template.sh runs sam build)")
 	sam := filepath.Join(root, ".venv", "bin", "sam")
@@ -108,7 +109,7 @@ func TestSAMPackageUploadsWhatSAMPublishNeeds(t *testing.T) {
 	type upload struct{ key, local string }
 	var want []upload
 	for _, prop := range sarProperties {
-		src, pkg := mappingValue(source, prop), mappingValue(got, prop)
+		src, pkg := repofile.YAMLPath(source, prop), repofile.YAMLPath(got, prop)
 		switch {
 		case pkg == nil:
 			t.Errorf("packaged metadata lost %s", prop)
@@ -123,15 +124,15 @@ func TestSAMPackageUploadsWhatSAMPublishNeeds(t *testing.T) {
 			}
 		}
 	}
-	resources := mappingValue(out, "Resources")
+	resources := repofile.YAMLPath(out, "Resources")
 	functions := 0
 	for _, id := range mappingKeys(resources) {
-		r := mappingValue(resources, id)
-		if typ := mappingValue(r, "Type"); typ == nil || typ.Value != "AWS::Serverless::Function" {
+		r := repofile.YAMLPath(resources, id)
+		if typ := repofile.YAMLPath(r, "Type"); typ == nil || typ.Value != "AWS::Serverless::Function" {
 			continue
 		}
 		functions++
-		code := mappingValue(mappingValue(r, "Properties"), "CodeUri")
+		code := repofile.YAMLPath(r, "Properties", "CodeUri")
 		if code == nil {
 			t.Fatalf("%s has no CodeUri", id)
 		}
@@ -166,7 +167,7 @@ func TestSAMPackageUploadsWhatSAMPublishNeeds(t *testing.T) {
 			t.Errorf("s3://%s/%s does not hold %s", bucket, key, local)
 		}
 	}
-	t.Logf("sam package uploaded %d functions, LICENSE and README.md; metadata %s", functions, mappingValue(got, "SemanticVersion").Value)
+	t.Logf("sam package uploaded %d functions, LICENSE and README.md; metadata %s", functions, repofile.YAMLPath(got, "SemanticVersion").Value)
 }
 
 // zipEntry returns the contents of name in a zip archive, or fails the test.

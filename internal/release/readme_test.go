@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/connectexpress/onboarding/internal/repofile"
 )
 
 // readmeSection returns the README's "## <title>" section, up to the next "## ".
@@ -37,11 +39,11 @@ func TestREADMENestingSnippetMatchesTheTemplate(t *testing.T) {
 		t.Fatal("the section has no code block with an AWS::Serverless::Application")
 	}
 	var app *yaml.Node
-	resources := mappingValue(parseYAML(t, "the README snippet", []byte(snippet)), "Resources")
+	resources := repofile.YAMLPath(parseYAML(t, "the README snippet", []byte(snippet)), "Resources")
 	for _, id := range mappingKeys(resources) {
-		r := mappingValue(resources, id)
-		if typ := mappingValue(r, "Type"); typ != nil && typ.Value == "AWS::Serverless::Application" {
-			app = mappingValue(r, "Properties")
+		r := repofile.YAMLPath(resources, id)
+		if typ := repofile.YAMLPath(r, "Type"); typ != nil && typ.Value == "AWS::Serverless::Application" {
+			app = repofile.YAMLPath(r, "Properties")
 		}
 	}
 	if app == nil {
@@ -50,27 +52,27 @@ func TestREADMENestingSnippetMatchesTheTemplate(t *testing.T) {
 
 	tpl := parseYAML(t, "template.yaml", readFile(t, "template.yaml"))
 	sar := sarMetadata(tpl)
-	location := mappingValue(app, "Location")
-	if id := mappingValue(location, "ApplicationId"); id == nil || !strings.HasSuffix(id.Value, ":applications/"+mappingValue(sar, "Name").Value) {
-		t.Errorf("Location.ApplicationId must end with applications/%s (the metadata's Name)", mappingValue(sar, "Name").Value)
+	location := repofile.YAMLPath(app, "Location")
+	if id := repofile.YAMLPath(location, "ApplicationId"); id == nil || !strings.HasSuffix(id.Value, ":applications/"+repofile.YAMLPath(sar, "Name").Value) {
+		t.Errorf("Location.ApplicationId must end with applications/%s (the metadata's Name)", repofile.YAMLPath(sar, "Name").Value)
 	}
-	if v, latest := mappingValue(location, "SemanticVersion"), latestReleasedVersion(t); v == nil || v.Value != latest {
+	if v, latest := repofile.YAMLPath(location, "SemanticVersion"), latestReleasedVersion(t); v == nil || v.Value != latest {
 		t.Errorf("Location.SemanticVersion must be the latest release, %s", latest)
 	}
 
-	params := mappingValue(tpl, "Parameters")
-	passed := mappingKeys(mappingValue(app, "Parameters"))
+	params := repofile.YAMLPath(tpl, "Parameters")
+	passed := mappingKeys(repofile.YAMLPath(app, "Parameters"))
 	for _, name := range passed {
-		if mappingValue(params, name) == nil {
+		if repofile.YAMLPath(params, name) == nil {
 			t.Errorf("the snippet passes %s, which template.yaml does not declare", name)
 		}
 	}
 	for _, name := range mappingKeys(params) {
-		if mappingValue(mappingValue(params, name), "Default") == nil && !slices.Contains(passed, name) {
+		if repofile.YAMLPath(repofile.YAMLPath(params, name), "Default") == nil && !slices.Contains(passed, name) {
 			t.Errorf("the snippet does not pass %s, which has no default", name)
 		}
 	}
-	for _, name := range mappingKeys(mappingValue(tpl, "Outputs")) {
+	for _, name := range mappingKeys(repofile.YAMLPath(tpl, "Outputs")) {
 		if !strings.Contains(section, "`"+name+"`") {
 			t.Errorf("the section does not name the output %s", name)
 		}

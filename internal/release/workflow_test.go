@@ -2,6 +2,7 @@ package release
 
 import (
 	"io/fs"
+	"maps"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/connectexpress/onboarding/internal/repofile"
 )
 
 // workflow is the part of a GitHub Actions workflow these tests read.
@@ -44,7 +47,7 @@ func loadWorkflow(t *testing.T) (workflow, string) {
 // project pins, and can neither read a secret nor change anything.
 func TestCIWorkflowRunsMakeTestWithNoSecretsAndReadOnlyPermissions(t *testing.T) {
 	w, raw := loadWorkflow(t)
-	if want := map[string]string{"contents": "read"}; !mapsEqual(w.Permissions, want) {
+	if want := map[string]string{"contents": "read"}; !maps.Equal(w.Permissions, want) {
 		t.Errorf("workflow permissions %v, want exactly %v", w.Permissions, want)
 	}
 	// Secrets and the job token are the ways a workflow reaches beyond the checkout.
@@ -224,7 +227,7 @@ func (c dependabotConfig) ignores(ecosystem, directory, dependency, updateType s
 // Dependabot names them ("/", "/tools").
 func goModuleDirs(t *testing.T) []string {
 	t.Helper()
-	root := repoRoot(t)
+	root := repofile.Root(t)
 	var dirs []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -296,16 +299,4 @@ func TestDependabotCoversEveryModuleWeeklyAndKeepsThePins(t *testing.T) {
 	if c.ignores("gomod", "/", "github.com/aws/aws-sdk-go-v2", "version-update:semver-minor") {
 		t.Errorf("the AWS SDK's updates are ignored: only stripe-go is pinned")
 	}
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }

@@ -314,14 +314,7 @@ func (s *Sim) applyAccountParams(a *account, p *param, create bool) *apiError {
 	if v, ok := p.str("default_currency"); ok {
 		a.currency = strings.ToLower(v)
 	}
-	for _, k := range p.keys("business_profile") {
-		v, _ := p.str("business_profile", k)
-		if v == "" {
-			delete(a.profile, k)
-		} else {
-			a.profile[k] = v
-		}
-	}
+	mergeHash(a.profile, p, "business_profile")
 	for _, k := range []string{"date", "ip", "user_agent"} {
 		if v, ok := p.str("tos_acceptance", k); ok {
 			a.tos[k] = v
@@ -336,14 +329,7 @@ func (s *Sim) applyAccountParams(a *account, p *param, create bool) *apiError {
 	if v, ok := p.str("metadata"); ok && v == "" {
 		a.metadata = map[string]string{}
 	}
-	for _, k := range p.keys("metadata") {
-		v, _ := p.str("metadata", k)
-		if v == "" {
-			delete(a.metadata, k)
-		} else {
-			a.metadata[k] = v
-		}
-	}
+	mergeHash(a.metadata, p, "metadata")
 	for _, c := range p.keys("capabilities") {
 		requested, ok := p.boolean("capabilities", c, "requested")
 		switch {
@@ -356,6 +342,18 @@ func (s *Sim) applyAccountParams(a *account, p *param, create bool) *apiError {
 	}
 	sort.Strings(a.requested)
 	return nil
+}
+
+// mergeHash applies the hash parameter name to dst as Stripe does: each
+// key given is set, and a key given empty is removed.
+func mergeHash(dst map[string]string, p *param, name string) {
+	for _, k := range p.keys(name) {
+		if v, _ := p.str(name, k); v == "" {
+			delete(dst, k)
+		} else {
+			dst[k] = v
+		}
+	}
 }
 
 func defaultCurrency(country string) string {

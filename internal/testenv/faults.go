@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/connectexpress/onboarding/internal/localproc"
+	"github.com/connectexpress/onboarding/internal/repofile"
 	"github.com/connectexpress/onboarding/shared/dynamostore"
 )
 
@@ -157,7 +157,7 @@ type PrivateMoto struct {
 func StartPrivateMoto(t testing.TB) *PrivateMoto {
 	t.Helper()
 	require(t, "TEST_DYNAMODB_ENDPOINT") // the venv exists when make test runs
-	root := repoRoot(t)
+	root := repofile.Root(t)
 	ports, err := localproc.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
@@ -189,20 +189,3 @@ func (m *PrivateMoto) Stop() { _ = syscall.Kill(-m.pid, syscall.SIGSTOP) }
 
 // Continue lets it run again, with all its tables.
 func (m *PrivateMoto) Continue() { _ = syscall.Kill(-m.pid, syscall.SIGCONT) }
-
-func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-}
