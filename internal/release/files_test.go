@@ -88,12 +88,12 @@ func brokenLocalLinks(root, name string, text []byte) []string {
 func TestREADMELinksTheProjectDocumentsAndTheirLinksResolve(t *testing.T) {
 	root := repofile.Root(t)
 	readme := readFile(t, "README.md")
-	for _, doc := range []string{"LICENSE", "SECURITY.md", "CHANGELOG.md", "CONTRIBUTING.md"} {
+	for _, doc := range []string{"LICENSE", "SECURITY.md", "CHANGELOG.md", "CONTRIBUTING.md", "docs/architecture.md"} {
 		if !bytes.Contains(readme, []byte("]("+doc+")")) {
 			t.Errorf("README.md does not link %s", doc)
 		}
 	}
-	for _, doc := range []string{"README.md", "SECURITY.md", "CHANGELOG.md", "CONTRIBUTING.md"} {
+	for _, doc := range []string{"README.md", "SECURITY.md", "CHANGELOG.md", "CONTRIBUTING.md", "docs/architecture.md"} {
 		for _, b := range brokenLocalLinks(root, doc, readFile(t, doc)) {
 			t.Error(b)
 		}
