@@ -35,8 +35,8 @@ func TestDefaultsMakeARunnableLocalService(t *testing.T) {
 		t.Fatalf("policy %+v", p)
 	}
 	if p.ReturnURL != "http://localhost:5173/onboarding/return" || p.RefreshURL != "http://127.0.0.1:3000/onboarding/refresh" ||
-		p.LinkExpiredURL != "http://localhost:5173/onboarding?error=link_expired" {
-		t.Fatalf("urls %q %q %q", p.ReturnURL, p.RefreshURL, p.LinkExpiredURL)
+		p.ErrorPage("link_expired") != "http://localhost:5173/onboarding?error=link_expired" {
+		t.Fatalf("urls %q %q %q", p.ReturnURL, p.RefreshURL, p.ErrorPage("link_expired"))
 	}
 	if p.EventRetention.Hours() <= 72 {
 		t.Fatalf("event markers must outlive Stripe's 3-day retries, got %v", p.EventRetention)
