@@ -22,6 +22,8 @@ func TestRouteCostsMeetTheTargets(t *testing.T) {
 		"status":              {DynamoRequests: 1},
 		"webhook (new event)": {DynamoRequests: 2},
 		"webhook (duplicate)": {DynamoRequests: 1},
+		// Issue 10: within STATUS_REFRESH_INTERVAL the stored state answers.
+		"status with refresh (within the interval)": {DynamoRequests: 2},
 	} {
 		got := counts[name]
 		if got.DynamoRequests > max.DynamoRequests || got.StripeRequests != 0 {
