@@ -389,13 +389,16 @@ func TestPrefillNeverReachesStripeAfterTheFirstLink(t *testing.T) {
 		if (patch != http.StatusOK && patch != http.StatusConflict) || link != http.StatusOK {
 			t.Fatalf("run %d: PATCH %d, link %d", run, patch, link)
 		}
-		if _, updated := firstLinkThenUpdates(t, s, acct); updated {
+		if linked, updated := firstLinkThenUpdates(t, s, acct); !linked || updated != (patch == http.StatusOK) {
+			t.Errorf("run %d: linked %v, updated at Stripe %v, PATCH %d", run, linked, updated, patch)
+		}
+		if patch == http.StatusOK {
 			updatedFirst++
 		} else {
 			linkedFirst++
 		}
 	}
-	t.Logf("%d races of PATCH and onboarding link: the update went first %d times, the link %d times; no update after a link", runs, updatedFirst, linkedFirst)
+	t.Logf("%d races of PATCH and onboarding link: the update went first %d times (200), the link %d times (409 kyc_locked); no update reached Stripe after a link", runs, updatedFirst, linkedFirst)
 }
 
 func TestALinkThroughTheRefreshRouteLocksPrefill(t *testing.T) {
