@@ -481,7 +481,12 @@ func TestCreationAfterASavedStripeFailure(t *testing.T) {
 			if len(made) != 1 || made[0].ID != acct.AccountID {
 				t.Fatalf("Stripe made %+v; the user got %s: want exactly one account, the one answered", made, acct.AccountID)
 			}
-			lists := s.Stripe.Requests("GET /v1/accounts")
+			var lists []testenv.StripeRequest
+			for _, r := range s.Stripe.Requests("GET /v1/accounts") {
+				if r.Path == "/v1/accounts" {
+					lists = append(lists, r)
+				}
+			}
 			if len(lists) == 0 || lists[0].Form.Get("created[gte]") == "" {
 				t.Fatalf("no account list since the claim before a new key: %+v", lists)
 			}
