@@ -193,15 +193,15 @@ func (m *Store) SpendRefreshToken(_ context.Context, hash string, _ time.Time) e
 	return nil
 }
 
-func (m *Store) TakeSlot(_ context.Context, key string, max int, window time.Duration, now time.Time) (bool, time.Time, error) {
+func (m *Store) TakeSlot(_ context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Time, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	used := m.limits[key]
-	if len(used) >= max && used[max-1].After(now.Add(-window)) {
-		return false, used[max-1].Add(window), nil
+	if len(used) >= limit && used[limit-1].After(now.Add(-window)) {
+		return false, used[limit-1].Add(window), nil
 	}
 	used = append([]time.Time{now}, used...)
-	m.limits[key] = used[:min(len(used), max)]
+	m.limits[key] = used[:min(len(used), limit)]
 	return true, now, nil
 }
 

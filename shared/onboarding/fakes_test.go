@@ -23,7 +23,7 @@ type storeFake struct {
 	ClaimRefreshTokenFn   func(ctx context.Context, hash string, now, until time.Time) (onboarding.RefreshToken, error)
 	ReleaseRefreshTokenFn func(ctx context.Context, hash string, until time.Time) error
 	SpendRefreshTokenFn   func(ctx context.Context, hash string, now time.Time) error
-	TakeSlotFn            func(ctx context.Context, key string, max int, window time.Duration, now time.Time) (bool, time.Time, error)
+	TakeSlotFn            func(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Time, error)
 	FindUserByAccountFn   func(ctx context.Context, accountID string) (string, error)
 	ApplyEventFn          func(ctx context.Context, c onboarding.StateChange) (onboarding.EventOutcome, error)
 }
@@ -66,8 +66,8 @@ func (f *storeFake) ReleaseRefreshToken(ctx context.Context, h string, until tim
 func (f *storeFake) SpendRefreshToken(ctx context.Context, h string, now time.Time) error {
 	return f.SpendRefreshTokenFn(ctx, h, now)
 }
-func (f *storeFake) TakeSlot(ctx context.Context, key string, max int, window time.Duration, now time.Time) (bool, time.Time, error) {
-	return f.TakeSlotFn(ctx, key, max, window, now)
+func (f *storeFake) TakeSlot(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Time, error) {
+	return f.TakeSlotFn(ctx, key, limit, window, now)
 }
 func (f *storeFake) FindUserByAccount(ctx context.Context, id string) (string, error) {
 	return f.FindUserByAccountFn(ctx, id)

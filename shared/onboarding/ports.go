@@ -50,9 +50,9 @@ type Store interface {
 	// SpendRefreshToken marks a token used: its link was made.
 	SpendRefreshToken(ctx context.Context, tokenHash string, now time.Time) error
 	// TakeSlot counts one use of key, in one conditional write that carries
-	// a TTL, if fewer than max uses of key fell in the window before now.
+	// a TTL, if fewer than limit uses of key fell in the window before now.
 	// Otherwise it counts nothing and returns when a use becomes possible.
-	TakeSlot(ctx context.Context, key string, max int, window time.Duration, now time.Time) (bool, time.Time, error)
+	TakeSlot(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Time, error)
 	// FindUserByAccount returns the platform user owning a Stripe account, or
 	// ErrNotFound.
 	FindUserByAccount(ctx context.Context, accountID string) (string, error)
