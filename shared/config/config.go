@@ -147,9 +147,12 @@ const DefaultLinksPerHour = 20
 
 // stripeCallBound is the longest one request's Stripe call can take: every
 // attempt at its timeout, plus stripe-go's backoff between retries (under a
-// second each for the retries allowed here) and a margin.
+// second each for the retries allowed here), plus a margin for the store
+// calls around it, which slow storage stretches. With the defaults (24 s)
+// it outlasts the functions' 20 s timeout: a reservation whose holder died
+// with its function is free again within it.
 func stripeCallBound(timeout time.Duration, retries int64) time.Duration {
-	return timeout*time.Duration(retries+1) + time.Duration(retries)*2*time.Second + time.Second
+	return timeout*time.Duration(retries+1) + time.Duration(retries)*2*time.Second + 5*time.Second
 }
 
 // Needs says which secrets a process must have.
