@@ -173,7 +173,9 @@ func (s *Service) issueLink(ctx context.Context, rec AccountRecord) (OnboardingL
 	err := s.store.PutRefreshToken(ctx, RefreshToken{
 		Hash: hashHex(token), UserID: rec.UserID, AccountID: rec.AccountID, ExpiresAt: now.Add(s.policy.RefreshTokenTTL),
 	})
-	if err != nil {
+	// A 256-bit token's hash already stored can only be this very write,
+	// retried by the SDK after its answer was lost.
+	if err != nil && !errors.Is(err, ErrConflict) {
 		return OnboardingLink{}, err
 	}
 	return s.connect.CreateOnboardingLink(ctx, LinkRequest{

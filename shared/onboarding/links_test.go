@@ -336,3 +336,23 @@ func TestAccountsThatCannotOnboardGetNoLink(t *testing.T) {
 		})
 	}
 }
+
+// A conditional put that the SDK retried after its answer was lost finds
+// its own item: for a random 256-bit token that is success, not a 500.
+func TestARetriedTokenWriteThatFindsItselfStillLinks(t *testing.T) {
+	store := &storeFake{
+		GetUserFn: func(context.Context, string) (onboarding.UserRecord, error) {
+			return onboarding.UserRecord{UserID: "u1", Account: &onboarding.AccountRecord{UserID: "u1", AccountID: "acct_1", FirstLinkAt: testNow}}, nil
+		},
+		TakeSlotFn: func(context.Context, string, int, time.Duration, time.Time) (bool, time.Time, error) {
+			return true, testNow, nil
+		},
+		PutRefreshTokenFn: func(context.Context, onboarding.RefreshToken) error { return onboarding.ErrConflict },
+	}
+	connect := &connectFake{LinkFn: func(context.Context, onboarding.LinkRequest) (onboarding.OnboardingLink, error) {
+		return onboarding.OnboardingLink{URL: "https://connect.stripe.com/setup/e/acct_1/x"}, nil
+	}}
+	if _, err := newService(store, connect, testPolicy()).CreateOnboardingLink(context.Background(), u1); err != nil {
+		t.Fatalf("err = %v, want the link", err)
+	}
+}
