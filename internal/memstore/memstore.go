@@ -25,8 +25,8 @@ type Store struct {
 
 type token struct {
 	onboarding.RefreshToken
-	leaseUntil time.Time
-	used       bool
+	lease onboarding.Lease
+	used  bool
 }
 
 var _ onboarding.Store = (*Store)(nil)
@@ -122,7 +122,7 @@ func (m *Store) LockPrefill(_ context.Context, userID, accountID string, now tim
 	switch {
 	case a == nil:
 		return onboarding.AccountRecord{}, false, onboarding.ErrNotFound
-	case a.AccountID != accountID || a.State.Deauthorized || a.PrefillUntil.After(now):
+	case a.AccountID != accountID || a.State.Deauthorized || a.PrefillLease.Until.After(now):
 		return *a, false, nil
 	}
 	if a.FirstLinkAt.IsZero() {
@@ -131,25 +131,25 @@ func (m *Store) LockPrefill(_ context.Context, userID, accountID string, now tim
 	return *a, true, nil
 }
 
-func (m *Store) BeginPrefill(_ context.Context, userID string, now, until time.Time) (onboarding.AccountRecord, bool, error) {
+func (m *Store) BeginPrefill(_ context.Context, userID string, now time.Time, lease onboarding.Lease) (onboarding.AccountRecord, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	a := m.users[userID].Account
 	switch {
 	case a == nil:
 		return onboarding.AccountRecord{}, false, onboarding.ErrNotFound
-	case !a.FirstLinkAt.IsZero() || a.State.Deauthorized || a.PrefillUntil.After(now):
+	case !a.FirstLinkAt.IsZero() || a.State.Deauthorized || a.PrefillLease.Until.After(now):
 		return *a, false, nil
 	}
-	a.PrefillUntil = until
+	a.PrefillLease = lease
 	return *a, true, nil
 }
 
-func (m *Store) EndPrefill(_ context.Context, userID string, until time.Time) error {
+func (m *Store) EndPrefill(_ context.Context, userID string, lease onboarding.Lease) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if a := m.users[userID].Account; a != nil && a.PrefillUntil.Equal(until) {
-		a.PrefillUntil = time.Time{}
+	if a := m.users[userID].Account; a != nil && a.PrefillLease.ID == lease.ID {
+		a.PrefillLease = onboarding.Lease{}
 	}
 	return nil
 }
@@ -164,22 +164,22 @@ func (m *Store) PutRefreshToken(_ context.Context, t onboarding.RefreshToken) er
 	return nil
 }
 
-func (m *Store) ClaimRefreshToken(_ context.Context, hash string, now, until time.Time) (onboarding.RefreshToken, error) {
+func (m *Store) ClaimRefreshToken(_ context.Context, hash string, now time.Time, lease onboarding.Lease) (onboarding.RefreshToken, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t, ok := m.tokens[hash]
-	if !ok || t.used || !t.ExpiresAt.After(now) || t.leaseUntil.After(now) {
+	if !ok || t.used || !t.ExpiresAt.After(now) || t.lease.Until.After(now) {
 		return onboarding.RefreshToken{}, onboarding.ErrTokenInvalid
 	}
-	t.leaseUntil = until
+	t.lease = lease
 	return t.RefreshToken, nil
 }
 
-func (m *Store) ReleaseRefreshToken(_ context.Context, hash string, until time.Time) error {
+func (m *Store) ReleaseRefreshToken(_ context.Context, hash string, lease onboarding.Lease) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if t, ok := m.tokens[hash]; ok && t.leaseUntil.Equal(until) {
-		t.leaseUntil = time.Time{}
+	if t, ok := m.tokens[hash]; ok && t.lease.ID == lease.ID {
+		t.lease = onboarding.Lease{}
 	}
 	return nil
 }

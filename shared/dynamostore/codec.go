@@ -40,7 +40,7 @@ func decodeUser(userID string, item map[string]types.AttributeValue) (onboarding
 		}
 		rec.StateVersion, _ = number(item, attrStateVersion)
 		if until, _ := number(item, attrPrefillUntil); until > 0 {
-			rec.PrefillUntil = time.UnixMilli(until)
+			rec.PrefillLease = onboarding.Lease{ID: str(item, attrPrefillID), Until: time.UnixMilli(until)}
 		}
 		if doc := str(item, attrState); doc != "" {
 			if err := json.Unmarshal([]byte(doc), &rec.State); err != nil {

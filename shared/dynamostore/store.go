@@ -62,6 +62,9 @@ const (
 	attrDeauthorized = "deauthorized_at"
 	attrFirstLinkAt  = "first_link_at"
 	attrPrefillUntil = "prefill_until" // Unix ms
+	attrPrefillID    = "prefill_id"    // the prefill lease's holder
+	attrLeaseID      = "lease_id"      // a refresh token reservation's holder
+	attrCompletedBy  = "completed_by"  // the claim that stored the account
 	attrCreatedAt    = "created_at"
 	attrUpdatedAt    = "updated_at"
 	attrUsedAt       = "used_at"
@@ -136,7 +139,8 @@ func (st *Store) CompleteCreation(ctx context.Context, rec onboarding.AccountRec
 			TableName: &st.table,
 			Key:       userKey(rec.UserID),
 			UpdateExpression: aws.String("SET account_id = :acct, country = :country, service_agreement = :agreement, " +
-				"#state = :state, capabilities = :caps, state_version = :version, created_at = :created, updated_at = :updated " +
+				"#state = :state, capabilities = :caps, state_version = :version, created_at = :created, updated_at = :updated, " +
+				"completed_by = :claim " +
 				"REMOVE claim_id, lease_until, creation_id, attempt, attempt_since, search_first, create_params"),
 			// The claim must still be ours: a caller that took over an
 			// expired lease, or a webhook that healed the record, wins.
@@ -147,9 +151,16 @@ func (st *Store) CompleteCreation(ctx context.Context, rec onboarding.AccountRec
 				":state": s(stateJSON), ":caps": caps, ":version": n(rec.StateVersion),
 				":created": timeAttr(rec.CreatedAt), ":updated": timeAttr(rec.UpdatedAt), ":claim": s(claimID),
 			},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}},
 		accountIndexPut(st.table, rec.AccountID, rec.UserID),
 	})
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) && len(tce.CancellationReasons) > 0 {
+		if old := tce.CancellationReasons[0].Item; str(old, attrAccountID) == rec.AccountID && str(old, attrCompletedBy) == claimID {
+			return nil // this very write, retried by the SDK after its answer was lost
+		}
+	}
 	return conditional(err)
 }
 
@@ -237,21 +248,26 @@ func (st *Store) LockPrefill(ctx context.Context, userID, accountID string, now 
 	})
 }
 
-func (st *Store) BeginPrefill(ctx context.Context, userID string, now, until time.Time) (onboarding.AccountRecord, bool, error) {
-	return st.userUpdate(ctx, userID, &dynamodb.UpdateItemInput{
-		UpdateExpression: aws.String("SET prefill_until = :until"),
+func (st *Store) BeginPrefill(ctx context.Context, userID string, now time.Time, lease onboarding.Lease) (onboarding.AccountRecord, bool, error) {
+	rec, taken, err := st.userUpdate(ctx, userID, &dynamodb.UpdateItemInput{
+		UpdateExpression: aws.String("SET prefill_until = :until, prefill_id = :id"),
 		ConditionExpression: aws.String("attribute_exists(account_id) AND attribute_not_exists(first_link_at) AND " +
 			"attribute_not_exists(deauthorized_at) AND (attribute_not_exists(prefill_until) OR prefill_until <= :now)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":until": n(until.UnixMilli()), ":now": n(now.UnixMilli())},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":until": n(lease.Until.UnixMilli()), ":id": s(lease.ID), ":now": n(now.UnixMilli()),
+		},
 	})
+	// A refusal that shows this lease is this very write, retried by the
+	// SDK after its answer was lost.
+	return rec, taken || (err == nil && rec.PrefillLease.ID == lease.ID), err
 }
 
-func (st *Store) EndPrefill(ctx context.Context, userID string, until time.Time) error {
+func (st *Store) EndPrefill(ctx context.Context, userID string, lease onboarding.Lease) error {
 	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &st.table, Key: userKey(userID),
 		UpdateExpression:          aws.String("SET prefill_until = :zero"),
-		ConditionExpression:       aws.String("prefill_until = :until"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": n(0), ":until": n(until.UnixMilli())},
+		ConditionExpression:       aws.String("prefill_id = :id"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": n(0), ":id": s(lease.ID)},
 	})
 	if err := conditional(err); !errors.Is(err, onboarding.ErrConflict) {
 		return err
@@ -302,38 +318,46 @@ func (st *Store) PutRefreshToken(ctx context.Context, t onboarding.RefreshToken)
 	return conditional(err)
 }
 
-func (st *Store) ClaimRefreshToken(ctx context.Context, hash string, now, until time.Time) (onboarding.RefreshToken, error) {
+func (st *Store) ClaimRefreshToken(ctx context.Context, hash string, now time.Time, lease onboarding.Lease) (onboarding.RefreshToken, error) {
 	// One conditional write reserves the token: of concurrent redeemers one
 	// wins. TTL deletion lags by up to days, so expiry is checked here,
 	// never left to TTL.
 	out, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &st.table, Key: tokenKey(hash),
-		UpdateExpression: aws.String("SET lease_until = :until"),
+		UpdateExpression: aws.String("SET lease_until = :until, lease_id = :id"),
 		ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(used_at) AND expires_at > :nowSec AND " +
 			"(attribute_not_exists(lease_until) OR lease_until <= :now)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":until": n(until.UnixMilli()), ":now": n(now.UnixMilli()), ":nowSec": n(now.Unix()),
+			":until": n(lease.Until.UnixMilli()), ":id": s(lease.ID), ":now": n(now.UnixMilli()), ":nowSec": n(now.Unix()),
 		},
-		ReturnValues: types.ReturnValueAllNew,
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if err := conditional(err); errors.Is(err, onboarding.ErrConflict) {
+	var ccf *types.ConditionalCheckFailedException
+	var item map[string]types.AttributeValue
+	switch {
+	case err == nil:
+		item = out.Attributes
+	case errors.As(err, &ccf) && str(ccf.Item, attrLeaseID) == lease.ID && ccf.Item[attrUsedAt] == nil:
+		item = ccf.Item // this very write, retried by the SDK after its answer was lost
+	case errors.As(err, &ccf):
 		return onboarding.RefreshToken{}, onboarding.ErrTokenInvalid
-	} else if err != nil {
-		return onboarding.RefreshToken{}, err
+	default:
+		return onboarding.RefreshToken{}, onboarding.StorageFailed(err)
 	}
-	expires, _ := number(out.Attributes, attrExpiresAt)
+	expires, _ := number(item, attrExpiresAt)
 	return onboarding.RefreshToken{
-		Hash: hash, UserID: str(out.Attributes, attrUserID), AccountID: str(out.Attributes, attrAccountID),
+		Hash: hash, UserID: str(item, attrUserID), AccountID: str(item, attrAccountID),
 		ExpiresAt: time.Unix(expires, 0),
 	}, nil
 }
 
-func (st *Store) ReleaseRefreshToken(ctx context.Context, hash string, until time.Time) error {
+func (st *Store) ReleaseRefreshToken(ctx context.Context, hash string, lease onboarding.Lease) error {
 	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &st.table, Key: tokenKey(hash),
 		UpdateExpression:          aws.String("SET lease_until = :zero"),
-		ConditionExpression:       aws.String("lease_until = :until AND attribute_not_exists(used_at)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": n(0), ":until": n(until.UnixMilli())},
+		ConditionExpression:       aws.String("lease_id = :id AND attribute_not_exists(used_at)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": n(0), ":id": s(lease.ID)},
 	})
 	if err := conditional(err); !errors.Is(err, onboarding.ErrConflict) {
 		return err

@@ -277,7 +277,7 @@ func sameRecord(t *testing.T, what string, got, want onboarding.AccountRecord) {
 }
 
 func normalized(r onboarding.AccountRecord) onboarding.AccountRecord {
-	r.CreatedAt, r.UpdatedAt, r.FirstLinkAt, r.PrefillUntil = r.CreatedAt.UTC(), r.UpdatedAt.UTC(), r.FirstLinkAt.UTC(), r.PrefillUntil.UTC()
+	r.CreatedAt, r.UpdatedAt, r.FirstLinkAt, r.PrefillLease.Until = r.CreatedAt.UTC(), r.UpdatedAt.UTC(), r.FirstLinkAt.UTC(), r.PrefillLease.Until.UTC()
 	r.State.Requirements = normalizedReq(r.State.Requirements)
 	if r.State.FutureRequirements != nil {
 		f := normalizedReq(*r.State.FutureRequirements)
@@ -482,20 +482,20 @@ func TestGetUserReturnsWhatIsStored(t *testing.T) {
 		{"the prefill lease and first link time round-trip", func(t *testing.T, h *harness) {
 			h.withAccount(t)
 			until := t0.Add(20*time.Second + 250*time.Millisecond)
-			if _, taken, err := h.store.BeginPrefill(context.Background(), alice, t0, until); err != nil || !taken {
+			if _, taken, err := h.store.BeginPrefill(context.Background(), alice, t0, lz(until)); err != nil || !taken {
 				t.Fatal(taken, err)
 			}
 			want := baseRecord()
-			want.PrefillUntil = until
+			want.PrefillLease = lz(until)
 			h.wantAccount(t, want)
-			if err := h.store.EndPrefill(context.Background(), alice, until); err != nil {
+			if err := h.store.EndPrefill(context.Background(), alice, lz(until)); err != nil {
 				t.Fatal(err)
 			}
 			at := t0.Add(time.Minute + 123456789*time.Nanosecond)
 			if _, locked, err := h.store.LockPrefill(context.Background(), alice, acctAlice, at); err != nil || !locked {
 				t.Fatal(locked, err)
 			}
-			want.FirstLinkAt, want.PrefillUntil = at, time.Time{}
+			want.FirstLinkAt, want.PrefillLease = at, onboarding.Lease{}
 			h.wantAccount(t, want)
 		}},
 	})
@@ -653,12 +653,18 @@ func refreshToken(hash string) onboarding.RefreshToken {
 	return onboarding.RefreshToken{Hash: hash, UserID: alice, AccountID: acctAlice, ExpiresAt: t0.Add(15 * time.Minute)}
 }
 
+// lz is a lease until `until`, whose id is its time: two leases are the
+// same holder's when they end at the same instant.
+func lz(until time.Time) onboarding.Lease {
+	return onboarding.Lease{ID: "lease-" + strconv.FormatInt(until.UnixNano(), 10), Until: until}
+}
+
 // redeemLease is how long a redemption reserves a token in these tests.
 const redeemLease = 20 * time.Second
 
 // redeem redeems a token as a link that was made does: claim, then spend.
 func redeem(ctx context.Context, st *dynamostore.Store, hash string, now time.Time) (onboarding.RefreshToken, error) {
-	tok, err := st.ClaimRefreshToken(ctx, hash, now, now.Add(redeemLease))
+	tok, err := st.ClaimRefreshToken(ctx, hash, now, lz(now.Add(redeemLease)))
 	if err != nil {
 		return tok, err
 	}
@@ -847,50 +853,50 @@ func TestARedemptionReservesTheTokenUntilItEndsOrIsReleased(t *testing.T) {
 	runCases(t, []storeCase{
 		{"a reserved token is refused to others until the reservation ends", func(t *testing.T, h *harness) {
 			put(t, h)
-			if _, err := h.store.ClaimRefreshToken(ctx, hash, t0, until); err != nil {
+			if _, err := h.store.ClaimRefreshToken(ctx, hash, t0, lz(until)); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := h.store.ClaimRefreshToken(ctx, hash, until.Add(-time.Millisecond), until.Add(time.Minute)); !errors.Is(err, onboarding.ErrTokenInvalid) {
+			if _, err := h.store.ClaimRefreshToken(ctx, hash, until.Add(-time.Millisecond), lz(until.Add(time.Minute))); !errors.Is(err, onboarding.ErrTokenInvalid) {
 				t.Fatalf("claim during the reservation = %v, want ErrTokenInvalid", err)
 			}
 			// A redeemer that died holds it no longer than its reservation.
-			if _, err := h.store.ClaimRefreshToken(ctx, hash, until, until.Add(redeemLease)); err != nil {
+			if _, err := h.store.ClaimRefreshToken(ctx, hash, until, lz(until.Add(redeemLease))); err != nil {
 				t.Fatalf("claim once the reservation ended = %v", err)
 			}
 		}},
 		{"a released token can be redeemed again at once", func(t *testing.T, h *harness) {
 			put(t, h)
-			if _, err := h.store.ClaimRefreshToken(ctx, hash, t0, until); err != nil {
+			if _, err := h.store.ClaimRefreshToken(ctx, hash, t0, lz(until)); err != nil {
 				t.Fatal(err)
 			}
-			if err := h.store.ReleaseRefreshToken(ctx, hash, until); err != nil {
+			if err := h.store.ReleaseRefreshToken(ctx, hash, lz(until)); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := redeem(ctx, h.store, hash, t0.Add(time.Second)); err != nil {
 				t.Fatalf("redeem after the release = %v", err)
 			}
-			if _, err := h.store.ClaimRefreshToken(ctx, hash, t0.Add(time.Minute), t0.Add(2*time.Minute)); !errors.Is(err, onboarding.ErrTokenInvalid) {
+			if _, err := h.store.ClaimRefreshToken(ctx, hash, t0.Add(time.Minute), lz(t0.Add(2*time.Minute))); !errors.Is(err, onboarding.ErrTokenInvalid) {
 				t.Fatalf("claim after the token was spent = %v, want ErrTokenInvalid", err)
 			}
 		}},
 		{"a stale release leaves a newer reservation alone", func(t *testing.T, h *harness) {
 			put(t, h)
-			if _, err := h.store.ClaimRefreshToken(ctx, hash, t0, until); err != nil {
+			if _, err := h.store.ClaimRefreshToken(ctx, hash, t0, lz(until)); err != nil {
 				t.Fatal(err)
 			}
 			later := until.Add(redeemLease)
-			if _, err := h.store.ClaimRefreshToken(ctx, hash, until, later); err != nil {
+			if _, err := h.store.ClaimRefreshToken(ctx, hash, until, lz(later)); err != nil {
 				t.Fatal(err)
 			}
-			if err := h.store.ReleaseRefreshToken(ctx, hash, until); err != nil {
+			if err := h.store.ReleaseRefreshToken(ctx, hash, lz(until)); err != nil {
 				t.Fatalf("stale release = %v, want no error (it is a no-op)", err)
 			}
-			if _, err := h.store.ClaimRefreshToken(ctx, hash, later.Add(-time.Second), later.Add(time.Minute)); !errors.Is(err, onboarding.ErrTokenInvalid) {
+			if _, err := h.store.ClaimRefreshToken(ctx, hash, later.Add(-time.Second), lz(later.Add(time.Minute))); !errors.Is(err, onboarding.ErrTokenInvalid) {
 				t.Fatalf("claim during the newer reservation = %v, want ErrTokenInvalid", err)
 			}
 		}},
 		{"releasing or spending an unknown token creates nothing", func(t *testing.T, h *harness) {
-			if err := h.store.ReleaseRefreshToken(ctx, hash, until); err != nil {
+			if err := h.store.ReleaseRefreshToken(ctx, hash, lz(until)); err != nil {
 				t.Fatal(err)
 			}
 			if err := h.store.SpendRefreshToken(ctx, hash, t0); err != nil {
@@ -920,7 +926,7 @@ func TestConsumeRefreshTokenConcurrentConsumersExactlyOneWins(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				got[i], errs[i] = h.store.ClaimRefreshToken(context.Background(), tok.Hash, t0, t0.Add(redeemLease))
+				got[i], errs[i] = h.store.ClaimRefreshToken(context.Background(), tok.Hash, t0, onboarding.Lease{ID: strconv.Itoa(i), Until: t0.Add(redeemLease)})
 			}()
 		}
 		close(start)
@@ -969,18 +975,18 @@ func TestPrefillLockAndLeaseExcludeEachOther(t *testing.T) {
 			if _, locked, err := h.store.LockPrefill(ctx, alice, acctAlice, first); err != nil || !locked {
 				t.Fatal(locked, err)
 			}
-			rec, taken, err := h.store.BeginPrefill(ctx, alice, later, later.Add(time.Minute))
+			rec, taken, err := h.store.BeginPrefill(ctx, alice, later, lz(later.Add(time.Minute)))
 			if err != nil || taken || !rec.FirstLinkAt.Equal(first) {
 				t.Fatalf("BeginPrefill after the lock = %+v, %v, %v; want refused, showing the lock", rec, taken, err)
 			}
 		}},
 		{"a live prefill lease holds the lock off until it ends", func(t *testing.T, h *harness) {
 			h.withAccount(t)
-			if _, taken, err := h.store.BeginPrefill(ctx, alice, first, until); err != nil || !taken {
+			if _, taken, err := h.store.BeginPrefill(ctx, alice, first, lz(until)); err != nil || !taken {
 				t.Fatal(taken, err)
 			}
 			rec, locked, err := h.store.LockPrefill(ctx, alice, acctAlice, until.Add(-time.Millisecond))
-			if err != nil || locked || !rec.PrefillUntil.Equal(until) || !rec.FirstLinkAt.IsZero() {
+			if err != nil || locked || !rec.PrefillLease.Until.Equal(until) || !rec.FirstLinkAt.IsZero() {
 				t.Fatalf("LockPrefill during the lease = %+v, %v, %v; want refused, showing the lease", rec, locked, err)
 			}
 			if _, locked, err := h.store.LockPrefill(ctx, alice, acctAlice, until); err != nil || !locked {
@@ -989,20 +995,20 @@ func TestPrefillLockAndLeaseExcludeEachOther(t *testing.T) {
 		}},
 		{"an ended lease lets the lock in at once, and another update", func(t *testing.T, h *harness) {
 			h.withAccount(t)
-			if _, taken, err := h.store.BeginPrefill(ctx, alice, first, until); err != nil || !taken {
+			if _, taken, err := h.store.BeginPrefill(ctx, alice, first, lz(until)); err != nil || !taken {
 				t.Fatal(taken, err)
 			}
-			if _, taken, _ := h.store.BeginPrefill(ctx, alice, first.Add(time.Second), until.Add(time.Second)); taken {
+			if _, taken, _ := h.store.BeginPrefill(ctx, alice, first.Add(time.Second), lz(until.Add(time.Second))); taken {
 				t.Fatal("two prefill updates held the lease at once")
 			}
-			if err := h.store.EndPrefill(ctx, alice, until); err != nil {
+			if err := h.store.EndPrefill(ctx, alice, lz(until)); err != nil {
 				t.Fatal(err)
 			}
-			if _, taken, err := h.store.BeginPrefill(ctx, alice, first.Add(time.Second), until.Add(time.Second)); err != nil || !taken {
+			if _, taken, err := h.store.BeginPrefill(ctx, alice, first.Add(time.Second), lz(until.Add(time.Second))); err != nil || !taken {
 				t.Fatalf("BeginPrefill after EndPrefill = %v, %v", taken, err)
 			}
 			// A stale EndPrefill does not end the newer lease.
-			if err := h.store.EndPrefill(ctx, alice, until); err != nil {
+			if err := h.store.EndPrefill(ctx, alice, lz(until)); err != nil {
 				t.Fatal(err)
 			}
 			if _, locked, _ := h.store.LockPrefill(ctx, alice, acctAlice, first.Add(2*time.Second)); locked {
@@ -1017,7 +1023,7 @@ func TestPrefillLockAndLeaseExcludeEachOther(t *testing.T) {
 			if rec, locked, err := h.store.LockPrefill(ctx, alice, acctAlice, first); err != nil || locked || !rec.State.Deauthorized {
 				t.Fatalf("LockPrefill = %+v, %v, %v", rec, locked, err)
 			}
-			if rec, taken, err := h.store.BeginPrefill(ctx, alice, first, until); err != nil || taken || !rec.State.Deauthorized {
+			if rec, taken, err := h.store.BeginPrefill(ctx, alice, first, lz(until)); err != nil || taken || !rec.State.Deauthorized {
 				t.Fatalf("BeginPrefill = %+v, %v, %v", rec, taken, err)
 			}
 		}},
@@ -1031,14 +1037,14 @@ func TestPrefillLockAndLeaseExcludeEachOther(t *testing.T) {
 			if _, _, err := h.store.LockPrefill(ctx, alice, acctAlice, first); !errors.Is(err, onboarding.ErrNotFound) {
 				t.Fatalf("LockPrefill(unknown) = %v", err)
 			}
-			if _, _, err := h.store.BeginPrefill(ctx, alice, first, until); !errors.Is(err, onboarding.ErrNotFound) {
+			if _, _, err := h.store.BeginPrefill(ctx, alice, first, lz(until)); !errors.Is(err, onboarding.ErrNotFound) {
 				t.Fatalf("BeginPrefill(unknown) = %v", err)
 			}
 			h.claim(t, alice, newClaim(claim1, t0.Add(lease), 0), t0)
 			if _, _, err := h.store.LockPrefill(ctx, alice, acctAlice, first); !errors.Is(err, onboarding.ErrNotFound) {
 				t.Fatalf("LockPrefill(claim only) = %v", err)
 			}
-			if err := h.store.EndPrefill(ctx, bob, until); err != nil {
+			if err := h.store.EndPrefill(ctx, bob, lz(until)); err != nil {
 				t.Fatal(err)
 			}
 			h.wantNoUser(t, bob)
@@ -1580,6 +1586,64 @@ func TestApplyEventAppliesEachEventOnceAndNeverOlderState(t *testing.T) {
 	})
 }
 
+// ---- writes the SDK retried after their answer was lost ----
+
+// retriedWrites applies every update and transaction twice and answers
+// with the second result: what the SDK does when a write was applied but
+// its answer was lost ("use of closed network connection").
+func retriedWrites(db dynamostore.Client) funcClient {
+	c := passthrough(db)
+	c.updateItem = func(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+		_, _ = db.UpdateItem(ctx, in, o...)
+		return db.UpdateItem(ctx, in, o...)
+	}
+	c.transactWriteItems = func(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+		_, _ = db.TransactWriteItems(ctx, in, o...)
+		return db.TransactWriteItems(ctx, in, o...)
+	}
+	return c
+}
+
+func TestAWriteThatMeetsItsOwnRetryKeepsItsAnswer(t *testing.T) {
+	ctx := context.Background()
+	retried := func(h *harness) *dynamostore.Store { return dynamostore.New(retriedWrites(h.db), h.table) }
+	runCases(t, []storeCase{
+		{"a reserved refresh token is the reserver's", func(t *testing.T, h *harness) {
+			if err := h.store.PutRefreshToken(ctx, refreshToken("d00d")); err != nil {
+				t.Fatal(err)
+			}
+			tok, err := retried(h).ClaimRefreshToken(ctx, "d00d", t0, lz(t0.Add(redeemLease)))
+			if err != nil || tok.AccountID != acctAlice {
+				t.Fatalf("ClaimRefreshToken = %+v, %v; want the token", tok, err)
+			}
+			// Anybody else's claim is still refused.
+			if _, err := h.store.ClaimRefreshToken(ctx, "d00d", t0, lz(t0.Add(time.Minute))); !errors.Is(err, onboarding.ErrTokenInvalid) {
+				t.Fatalf("another reserver = %v, want ErrTokenInvalid", err)
+			}
+		}},
+		{"a prefill lease is the taker's", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			if _, taken, err := retried(h).BeginPrefill(ctx, alice, t0, lz(t0.Add(time.Minute))); err != nil || !taken {
+				t.Fatalf("BeginPrefill = %v, %v; want taken", taken, err)
+			}
+			if _, taken, _ := h.store.BeginPrefill(ctx, alice, t0, lz(t0.Add(2*time.Minute))); taken {
+				t.Fatal("another update took the lease too")
+			}
+		}},
+		{"a completed creation is the completer's", func(t *testing.T, h *harness) {
+			h.claim(t, alice, newClaim(claim1, t0.Add(lease), 0), t0)
+			if err := retried(h).CompleteCreation(ctx, baseRecord(), claim1); err != nil {
+				t.Fatalf("CompleteCreation = %v, want nil", err)
+			}
+			h.wantOwner(t, acctAlice, alice)
+			rec := baseRecord()
+			if err := h.store.CompleteCreation(ctx, rec, claim2); !errors.Is(err, onboarding.ErrConflict) {
+				t.Fatalf("another claim's CompleteCreation = %v, want ErrConflict", err)
+			}
+		}},
+	})
+}
+
 // ---- storage failures ----
 
 // funcClient is a dynamostore.Client made of functions, to inject faults.
@@ -1660,11 +1724,11 @@ var storeOps = []storeOp{
 		return err
 	}},
 	{"BeginPrefill", func(ctx context.Context, st *dynamostore.Store) error {
-		_, _, err := st.BeginPrefill(ctx, alice, t0.Add(time.Minute), t0.Add(2*time.Minute))
+		_, _, err := st.BeginPrefill(ctx, alice, t0.Add(time.Minute), lz(t0.Add(2*time.Minute)))
 		return err
 	}},
 	{"EndPrefill", func(ctx context.Context, st *dynamostore.Store) error {
-		return st.EndPrefill(ctx, alice, t0.Add(2*time.Minute))
+		return st.EndPrefill(ctx, alice, lz(t0.Add(2*time.Minute)))
 	}},
 	{"TakeSlot", func(ctx context.Context, st *dynamostore.Store) error {
 		_, _, err := st.TakeSlot(ctx, "links#alice", 3, time.Hour, t0)
@@ -1674,11 +1738,11 @@ var storeOps = []storeOp{
 		return st.PutRefreshToken(ctx, refreshToken("f00d"))
 	}},
 	{"ClaimRefreshToken", func(ctx context.Context, st *dynamostore.Store) error {
-		_, err := st.ClaimRefreshToken(ctx, "c0ffee", t0, t0.Add(redeemLease))
+		_, err := st.ClaimRefreshToken(ctx, "c0ffee", t0, lz(t0.Add(redeemLease)))
 		return err
 	}},
 	{"ReleaseRefreshToken", func(ctx context.Context, st *dynamostore.Store) error {
-		return st.ReleaseRefreshToken(ctx, "c0ffee", t0.Add(redeemLease))
+		return st.ReleaseRefreshToken(ctx, "c0ffee", lz(t0.Add(redeemLease)))
 	}},
 	{"SpendRefreshToken", func(ctx context.Context, st *dynamostore.Store) error {
 		return st.SpendRefreshToken(ctx, "c0ffee", t0)

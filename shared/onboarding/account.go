@@ -116,7 +116,7 @@ type AccountRecord struct {
 	// created time or the time we re-read Stripe. Older news never replaces it.
 	StateVersion int64
 	FirstLinkAt  time.Time // zero until the first onboarding link was requested: KYC prefill is locked from then
-	PrefillUntil time.Time // a prefill update holds its lease (is on its way to Stripe) until then
+	PrefillLease Lease     // a prefill update holds it (is on its way to Stripe) until its Until
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }

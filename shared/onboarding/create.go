@@ -376,16 +376,16 @@ func (s *Service) UpdateAccount(ctx context.Context, c Caller, req UpdateAccount
 	case prefill == Prefill{}:
 		return Account{}, Invalid("", "nothing to update: give email, business_type or business_profile")
 	}
-	until, err := s.beginPrefill(ctx, c.UserID)
+	lease, err := s.beginPrefill(ctx, c.UserID)
 	if err != nil {
 		return Account{}, err
 	}
 	// The update must be through before the lease ends: a link waits for
 	// the lease, so that no prefill update reaches Stripe after a link.
-	callCtx, cancel := context.WithDeadline(ctx, until)
+	callCtx, cancel := context.WithDeadline(ctx, lease.Until)
 	err = s.connect.UpdateAccount(callCtx, rec.AccountID, prefill)
 	cancel()
-	if eerr := s.store.EndPrefill(ctx, c.UserID, until); eerr != nil {
+	if eerr := s.store.EndPrefill(ctx, c.UserID, lease); eerr != nil {
 		s.log.WarnContext(ctx, "could not end the prefill lease; links wait until it expires", "error", eerr)
 	}
 	if err != nil {
@@ -395,27 +395,27 @@ func (s *Service) UpdateAccount(ctx context.Context, c Caller, req UpdateAccount
 }
 
 // beginPrefill takes the account's prefill lease, waiting for another
-// update's to end, and returns when it ends. Once the first link was
-// requested no lease is granted: the KYC information is Stripe's.
-func (s *Service) beginPrefill(ctx context.Context, userID string) (time.Time, error) {
+// update's to end. Once the first link was requested no lease is granted:
+// the KYC information is Stripe's.
+func (s *Service) beginPrefill(ctx context.Context, userID string) (Lease, error) {
 	for {
 		now := s.now()
-		until := now.Add(s.policy.StripeCallLease)
-		rec, taken, err := s.store.BeginPrefill(ctx, userID, now, until)
+		lease := s.newLease(s.policy.StripeCallLease)
+		rec, taken, err := s.store.BeginPrefill(ctx, userID, now, lease)
 		switch {
 		case err != nil:
-			return until, err
+			return lease, err
 		case taken:
-			return until, nil
+			return lease, nil
 		case rec.State.Deauthorized:
-			return until, ErrDeauthorized
+			return lease, ErrDeauthorized
 		case !rec.FirstLinkAt.IsZero():
-			return until, ErrKYCLocked
-		case !rec.PrefillUntil.After(now):
-			return until, StorageFailed(errors.New("the prefill lease was refused without a holder"))
+			return lease, ErrKYCLocked
+		case !rec.PrefillLease.Until.After(now):
+			return lease, StorageFailed(errors.New("the prefill lease was refused without a holder"))
 		}
-		if err := s.sleep(ctx, min(rec.PrefillUntil.Sub(now), prefillPoll)); err != nil {
-			return until, StorageFailed(err)
+		if err := s.sleep(ctx, min(rec.PrefillLease.Until.Sub(now), prefillPoll)); err != nil {
+			return lease, StorageFailed(err)
 		}
 	}
 }

@@ -424,16 +424,16 @@ func TestUpdateAccountUntilTheFirstLink(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := rec
 			r.FirstLinkAt = tt.firstLink
-			var leased, ended time.Time
+			var leased, ended onboarding.Lease
 			store := &storeFake{
 				GetUserFn: func(context.Context, string) (onboarding.UserRecord, error) {
 					return onboarding.UserRecord{UserID: "u1", Account: &r}, nil
 				},
-				BeginPrefillFn: func(_ context.Context, _ string, _, until time.Time) (onboarding.AccountRecord, bool, error) {
-					leased = until
+				BeginPrefillFn: func(_ context.Context, _ string, _ time.Time, lease onboarding.Lease) (onboarding.AccountRecord, bool, error) {
+					leased = lease
 					return r, true, nil
 				},
-				EndPrefillFn: func(_ context.Context, _ string, until time.Time) error { ended = until; return nil },
+				EndPrefillFn: func(_ context.Context, _ string, lease onboarding.Lease) error { ended = lease; return nil },
 			}
 			called := false
 			connect := &connectFake{UpdateAccountFn: func(ctx context.Context, id string, p onboarding.Prefill) error {
@@ -441,7 +441,7 @@ func TestUpdateAccountUntilTheFirstLink(t *testing.T) {
 				if id != "acct_1" || p.Email != "new@example.com" {
 					t.Errorf("update %s %+v", id, p)
 				}
-				if d, ok := ctx.Deadline(); !ok || d.After(leased) {
+				if d, ok := ctx.Deadline(); !ok || d.After(leased.Until) {
 					t.Errorf("the update may outlive its lease: deadline %v, lease until %v", d, leased)
 				}
 				return nil
@@ -458,7 +458,7 @@ func TestUpdateAccountUntilTheFirstLink(t *testing.T) {
 			if called != tt.wantStripe {
 				t.Fatalf("Stripe called = %v, want %v", called, tt.wantStripe)
 			}
-			if called && (leased.IsZero() || !ended.Equal(leased)) {
+			if called && (leased.ID == "" || ended != leased) {
 				t.Fatalf("lease %v ended %v: the update must hold the prefill lease and end it", leased, ended)
 			}
 		})
@@ -471,7 +471,7 @@ func TestUpdateAccountLosesToALinkThatLockedMeanwhile(t *testing.T) {
 		GetUserFn: func(context.Context, string) (onboarding.UserRecord, error) {
 			return onboarding.UserRecord{UserID: "u1", Account: &rec}, nil
 		},
-		BeginPrefillFn: func(context.Context, string, time.Time, time.Time) (onboarding.AccountRecord, bool, error) {
+		BeginPrefillFn: func(context.Context, string, time.Time, onboarding.Lease) (onboarding.AccountRecord, bool, error) {
 			locked := rec
 			locked.FirstLinkAt = testNow
 			return locked, false, nil

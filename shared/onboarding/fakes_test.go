@@ -17,11 +17,11 @@ type storeFake struct {
 	ReleaseClaimFn        func(ctx context.Context, userID string, next onboarding.CreationClaim) error
 	SaveStateFn           func(ctx context.Context, userID string, st onboarding.AccountState, version int64, now time.Time) (onboarding.AccountRecord, error)
 	LockPrefillFn         func(ctx context.Context, userID, accountID string, now time.Time) (onboarding.AccountRecord, bool, error)
-	BeginPrefillFn        func(ctx context.Context, userID string, now, until time.Time) (onboarding.AccountRecord, bool, error)
-	EndPrefillFn          func(ctx context.Context, userID string, until time.Time) error
+	BeginPrefillFn        func(ctx context.Context, userID string, now time.Time, lease onboarding.Lease) (onboarding.AccountRecord, bool, error)
+	EndPrefillFn          func(ctx context.Context, userID string, lease onboarding.Lease) error
 	PutRefreshTokenFn     func(ctx context.Context, t onboarding.RefreshToken) error
-	ClaimRefreshTokenFn   func(ctx context.Context, hash string, now, until time.Time) (onboarding.RefreshToken, error)
-	ReleaseRefreshTokenFn func(ctx context.Context, hash string, until time.Time) error
+	ClaimRefreshTokenFn   func(ctx context.Context, hash string, now time.Time, lease onboarding.Lease) (onboarding.RefreshToken, error)
+	ReleaseRefreshTokenFn func(ctx context.Context, hash string, lease onboarding.Lease) error
 	SpendRefreshTokenFn   func(ctx context.Context, hash string, now time.Time) error
 	TakeSlotFn            func(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Time, error)
 	FindUserByAccountFn   func(ctx context.Context, accountID string) (string, error)
@@ -48,20 +48,20 @@ func (f *storeFake) SaveState(ctx context.Context, id string, st onboarding.Acco
 func (f *storeFake) LockPrefill(ctx context.Context, id, acct string, now time.Time) (onboarding.AccountRecord, bool, error) {
 	return f.LockPrefillFn(ctx, id, acct, now)
 }
-func (f *storeFake) BeginPrefill(ctx context.Context, id string, now, until time.Time) (onboarding.AccountRecord, bool, error) {
-	return f.BeginPrefillFn(ctx, id, now, until)
+func (f *storeFake) BeginPrefill(ctx context.Context, id string, now time.Time, lease onboarding.Lease) (onboarding.AccountRecord, bool, error) {
+	return f.BeginPrefillFn(ctx, id, now, lease)
 }
-func (f *storeFake) EndPrefill(ctx context.Context, id string, until time.Time) error {
-	return f.EndPrefillFn(ctx, id, until)
+func (f *storeFake) EndPrefill(ctx context.Context, id string, lease onboarding.Lease) error {
+	return f.EndPrefillFn(ctx, id, lease)
 }
 func (f *storeFake) PutRefreshToken(ctx context.Context, t onboarding.RefreshToken) error {
 	return f.PutRefreshTokenFn(ctx, t)
 }
-func (f *storeFake) ClaimRefreshToken(ctx context.Context, h string, now, until time.Time) (onboarding.RefreshToken, error) {
-	return f.ClaimRefreshTokenFn(ctx, h, now, until)
+func (f *storeFake) ClaimRefreshToken(ctx context.Context, h string, now time.Time, lease onboarding.Lease) (onboarding.RefreshToken, error) {
+	return f.ClaimRefreshTokenFn(ctx, h, now, lease)
 }
-func (f *storeFake) ReleaseRefreshToken(ctx context.Context, h string, until time.Time) error {
-	return f.ReleaseRefreshTokenFn(ctx, h, until)
+func (f *storeFake) ReleaseRefreshToken(ctx context.Context, h string, lease onboarding.Lease) error {
+	return f.ReleaseRefreshTokenFn(ctx, h, lease)
 }
 func (f *storeFake) SpendRefreshToken(ctx context.Context, h string, now time.Time) error {
 	return f.SpendRefreshTokenFn(ctx, h, now)

@@ -64,18 +64,18 @@ func (s *Service) RefreshOnboardingLink(ctx context.Context, rawToken string) (s
 		return s.policy.ErrorPage(ErrTokenInvalid.Code), ErrTokenInvalid
 	}
 	hash := hashHex(token)
-	until := s.now().Add(s.policy.StripeCallLease)
-	t, err := s.store.ClaimRefreshToken(ctx, hash, s.now(), until)
+	lease := s.newLease(s.policy.StripeCallLease)
+	t, err := s.store.ClaimRefreshToken(ctx, hash, s.now(), lease)
 	if err != nil {
 		return s.errorPage(err), err
 	}
 	// The redemption ends with its reservation, so that a redeemer taking
 	// over an expired one cannot make a second link alongside it.
-	redeemCtx, cancel := context.WithDeadline(ctx, until)
+	redeemCtx, cancel := context.WithDeadline(ctx, lease.Until)
 	defer cancel()
 	link, err := s.redeem(redeemCtx, t)
 	if err != nil {
-		if rerr := s.store.ReleaseRefreshToken(ctx, hash, until); rerr != nil {
+		if rerr := s.store.ReleaseRefreshToken(ctx, hash, lease); rerr != nil {
 			s.log.WarnContext(ctx, "could not release a refresh token; usable again when its reservation ends", "error", rerr)
 		}
 		return s.errorPage(err), err
@@ -155,10 +155,10 @@ func (s *Service) lockPrefill(ctx context.Context, userID, accountID string) (Ac
 			return rec, ErrNotFound
 		case rec.State.Deauthorized:
 			return rec, ErrDeauthorized
-		case !rec.PrefillUntil.After(now):
+		case !rec.PrefillLease.Until.After(now):
 			return rec, StorageFailed(errors.New("the KYC lock was refused without a live prefill lease"))
 		}
-		if err := s.sleep(ctx, min(rec.PrefillUntil.Sub(now), prefillPoll)); err != nil {
+		if err := s.sleep(ctx, min(rec.PrefillLease.Until.Sub(now), prefillPoll)); err != nil {
 			return rec, StorageFailed(err)
 		}
 	}

@@ -271,15 +271,15 @@ func TestAFirstLinkRequestLocksPrefillBeforeStripeIsAsked(t *testing.T) {
 func TestALinkWaitsForAPrefillUpdateOnItsWay(t *testing.T) {
 	w := newLinkWorld(t)
 	ctx := context.Background()
-	until := testNow.Add(3 * time.Second)
-	if _, taken, err := w.store.BeginPrefill(ctx, "u1", testNow, until); err != nil || !taken {
+	lease := onboarding.Lease{ID: "patch", Until: testNow.Add(3 * time.Second)}
+	if _, taken, err := w.store.BeginPrefill(ctx, "u1", testNow, lease); err != nil || !taken {
 		t.Fatalf("BeginPrefill: %v %v", taken, err)
 	}
 	if _, err := w.service().CreateOnboardingLink(ctx, u1); err != nil {
 		t.Fatal(err)
 	}
-	if rec := w.record(t); rec.FirstLinkAt.Before(until) {
-		t.Fatalf("locked at %v, while the prefill update held its lease until %v", rec.FirstLinkAt, until)
+	if rec := w.record(t); rec.FirstLinkAt.Before(lease.Until) {
+		t.Fatalf("locked at %v, while the prefill update held its lease until %v", rec.FirstLinkAt, lease.Until)
 	}
 }
 

@@ -31,22 +31,22 @@ type Store interface {
 	// (as it stands after the lock, or as it stood when refused) and whether
 	// the lock holds; ErrNotFound when the user has no record.
 	LockPrefill(ctx context.Context, userID, accountID string, now time.Time) (AccountRecord, bool, error)
-	// BeginPrefill takes the prefill lease until `until`, unless the account
-	// is locked or deauthorized or another update holds the lease. It returns
-	// the record and whether the lease is taken; ErrNotFound without one.
-	BeginPrefill(ctx context.Context, userID string, now, until time.Time) (AccountRecord, bool, error)
-	// EndPrefill ends the prefill lease taken until `until`, if still held.
-	EndPrefill(ctx context.Context, userID string, until time.Time) error
+	// BeginPrefill takes the prefill lease, unless the account is locked or
+	// deauthorized or another update holds the lease. It returns the record
+	// and whether the lease is taken; ErrNotFound without one.
+	BeginPrefill(ctx context.Context, userID string, now time.Time, lease Lease) (AccountRecord, bool, error)
+	// EndPrefill ends the prefill lease, if it is still this one.
+	EndPrefill(ctx context.Context, userID string, lease Lease) error
 	// PutRefreshToken stores a refresh token by its hash.
 	PutRefreshToken(ctx context.Context, t RefreshToken) error
 	// ClaimRefreshToken reserves the token with this hash for one redemption
-	// until `until`, if it exists, is unused, unexpired and not being
+	// under lease, if it exists, is unused, unexpired and not being
 	// redeemed; ErrTokenInvalid otherwise. Atomic: of concurrent redeemers
 	// exactly one wins.
-	ClaimRefreshToken(ctx context.Context, tokenHash string, now, until time.Time) (RefreshToken, error)
+	ClaimRefreshToken(ctx context.Context, tokenHash string, now time.Time, lease Lease) (RefreshToken, error)
 	// ReleaseRefreshToken ends a redemption that made no link, so the token
 	// can be used again.
-	ReleaseRefreshToken(ctx context.Context, tokenHash string, until time.Time) error
+	ReleaseRefreshToken(ctx context.Context, tokenHash string, lease Lease) error
 	// SpendRefreshToken marks a token used: its link was made.
 	SpendRefreshToken(ctx context.Context, tokenHash string, now time.Time) error
 	// TakeSlot counts one use of key, in one conditional write that carries
@@ -73,6 +73,14 @@ type Connect interface {
 	UpdateAccount(ctx context.Context, accountID string, p Prefill) error
 	CreateOnboardingLink(ctx context.Context, r LinkRequest) (OnboardingLink, error)
 	CreateDashboardLink(ctx context.Context, accountID string) (string, error)
+}
+
+// Lease is a reservation that a conditional write takes until Until. Its
+// ID tells the holder's own write, which the SDK retries when an answer is
+// lost after the write was applied, from anybody else's.
+type Lease struct {
+	ID    string
+	Until time.Time
 }
 
 // UserRecord is what the store holds for one platform user: a creation claim

@@ -125,6 +125,11 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// newLease is a reservation of d from now, with an id of its own.
+func (s *Service) newLease(d time.Duration) Lease {
+	return Lease{ID: s.newSecret(12), Until: s.now().Add(d)}
+}
+
 // newSecret returns n random bytes, base64url without padding.
 func (s *Service) newSecret(n int) string {
 	b := make([]byte, n)
