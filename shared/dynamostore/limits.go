@@ -2,6 +2,8 @@ package dynamostore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,6 +15,13 @@ import (
 
 	"github.com/connectexpress/onboarding/shared/onboarding"
 )
+
+// useID names one use of a limit: random, so no two uses share one.
+func useID() string {
+	b := make([]byte, 9)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
 
 // TakeSlot keeps a limit's most recent uses in one item, newest first: s1
 // is the latest use's time (Unix ms), s<limit> the limit-th latest. A use
@@ -29,10 +38,11 @@ func (st *Store) TakeSlot(ctx context.Context, name string, limit int, window ti
 	for i := limit; i > 1; i-- {
 		assignments = append(assignments, fmt.Sprintf("s%d = if_not_exists(s%d, :zero)", i, i-1))
 	}
-	assignments = append(assignments, "s1 = :now", "expires_at = :expires")
+	assignments = append(assignments, "s1 = :now", "last_use = :use", "expires_at = :expires")
 	oldest := fmt.Sprintf("s%d", limit)
+	use := useID()
 	values := map[string]types.AttributeValue{
-		":now": n(now.UnixMilli()), ":cutoff": n(now.Add(-window).UnixMilli()),
+		":now": n(now.UnixMilli()), ":cutoff": n(now.Add(-window).UnixMilli()), ":use": s(use),
 		":expires": n(now.Add(window).Add(time.Second).Unix()),
 	}
 	if limit > 1 {
@@ -40,8 +50,12 @@ func (st *Store) TakeSlot(ctx context.Context, name string, limit int, window ti
 	}
 	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &st.table, Key: key("LIMIT#" + name),
-		UpdateExpression:                    aws.String("SET " + strings.Join(assignments, ", ")),
-		ConditionExpression:                 aws.String("attribute_not_exists(" + oldest + ") OR " + oldest + " <= :cutoff"),
+		UpdateExpression: aws.String("SET " + strings.Join(assignments, ", ")),
+		// The use's id keeps a retry of this very write (the SDK retries
+		// when an answer is lost after the write was applied) from counting
+		// the use twice.
+		ConditionExpression: aws.String("(attribute_not_exists(" + oldest + ") OR " + oldest + " <= :cutoff) AND " +
+			"(attribute_not_exists(last_use) OR last_use <> :use)"),
 		ExpressionAttributeValues:           values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
@@ -49,6 +63,8 @@ func (st *Store) TakeSlot(ctx context.Context, name string, limit int, window ti
 	switch {
 	case err == nil:
 		return true, now, nil
+	case errors.As(err, &ccf) && str(ccf.Item, "last_use") == use:
+		return true, now, nil // the first attempt of this very write counted it
 	case errors.As(err, &ccf):
 		used, _ := number(ccf.Item, oldest)
 		return false, time.UnixMilli(used).Add(window), nil

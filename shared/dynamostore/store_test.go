@@ -1630,6 +1630,16 @@ func TestAWriteThatMeetsItsOwnRetryKeepsItsAnswer(t *testing.T) {
 				t.Fatal("another update took the lease too")
 			}
 		}},
+		{"a counted use is counted once", func(t *testing.T, h *harness) {
+			for i := range 2 {
+				if ok, _, err := retried(h).TakeSlot(ctx, "links#alice", 2, time.Hour, t0.Add(time.Duration(i)*time.Minute)); err != nil || !ok {
+					t.Fatalf("use %d = %v, %v; want allowed", i, ok, err)
+				}
+			}
+			if ok, _, _ := h.store.TakeSlot(ctx, "links#alice", 2, time.Hour, t0.Add(2*time.Minute)); ok {
+				t.Fatal("a third use within the hour was allowed under a limit of 2")
+			}
+		}},
 		{"a completed creation is the completer's", func(t *testing.T, h *harness) {
 			h.claim(t, alice, newClaim(claim1, t0.Add(lease), 0), t0)
 			if err := retried(h).CompleteCreation(ctx, baseRecord(), claim1); err != nil {

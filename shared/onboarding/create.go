@@ -108,10 +108,14 @@ func (s *Service) CreateAccount(ctx context.Context, c Caller, req CreateAccount
 		claim.Params.CreationID = claim.CreationID
 	}
 	if err := s.store.ClaimCreation(ctx, c.UserID, claim, now); err != nil {
-		if errors.Is(err, ErrConflict) {
+		if !errors.Is(err, ErrConflict) {
+			return Account{}, false, err
+		}
+		// Claim ids are random: one stored already is this very write,
+		// retried by the SDK after its answer was lost. Anything else lost.
+		if u, err := s.store.GetUser(ctx, c.UserID); err != nil || u.Account != nil || u.Claim == nil || u.Claim.ClaimID != claim.ClaimID {
 			return s.afterLostClaim(ctx, c.UserID)
 		}
-		return Account{}, false, err
 	}
 
 	if claim.Search {

@@ -486,3 +486,28 @@ func TestUpdateAccountLosesToALinkThatLockedMeanwhile(t *testing.T) {
 		t.Fatalf("err = %v, want kyc_locked", err)
 	}
 }
+
+// A claim whose answer was lost after it was written, and that the SDK
+// retried, finds itself stored: the claim is the caller's, not another's.
+func TestAClaimThatMeetsItsOwnRetryGoesOn(t *testing.T) {
+	store := emptyStore()
+	var mine *onboarding.CreationClaim
+	store.ClaimCreationFn = func(_ context.Context, _ string, c onboarding.CreationClaim, _ time.Time) error {
+		mine = &c
+		return onboarding.ErrConflict
+	}
+	reads := 0
+	store.GetUserFn = func(context.Context, string) (onboarding.UserRecord, error) {
+		reads++
+		if mine == nil {
+			return onboarding.UserRecord{}, onboarding.ErrNotFound
+		}
+		return onboarding.UserRecord{UserID: "u1", Claim: mine}, nil
+	}
+	var got onboarding.CreateAccountParams
+	var key string
+	acct, created, err := newService(store, capturingConnect(&got, &key), testPolicy()).CreateAccount(context.Background(), onboarding.Caller{UserID: "u1"}, onboarding.CreateAccountRequest{})
+	if err != nil || !created || acct.ID != "acct_new" || reads != 2 {
+		t.Fatalf("got %+v created=%v err=%v after %d reads: want the account created under the caller's own claim", acct, created, err, reads)
+	}
+}
