@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/connectexpress/onboarding/internal/testenv"
+	"github.com/connectexpress/onboarding/shared/config"
 )
 
 // TestRouteCostsMeetTheTargets pins issue 6's per-route request targets, so
@@ -22,6 +23,8 @@ func TestRouteCostsMeetTheTargets(t *testing.T) {
 		"status":              {DynamoRequests: 1},
 		"webhook (new event)": {DynamoRequests: 2},
 		"webhook (duplicate)": {DynamoRequests: 1},
+		// Issue 10: within STATUS_REFRESH_INTERVAL the stored state answers.
+		"status with refresh (within the interval)": {DynamoRequests: 2},
 	} {
 		got := counts[name]
 		if got.DynamoRequests > max.DynamoRequests || got.StripeRequests != 0 {
@@ -43,6 +46,25 @@ func TestStubHarnessAnswersEveryScenario(t *testing.T) {
 		}
 		if r := call(); r.StatusCode != sc.Want {
 			t.Fatalf("%s: %d %s", sc.Name, r.StatusCode, r.Body)
+		}
+	}
+}
+
+// TestScenariosRepeatPastThePerUserLimits: a benchmark calls each scenario
+// thousands of times, past LINKS_PER_HOUR for any one user, so each
+// scenario must keep answering as it did the first time.
+func TestScenariosRepeatPastThePerUserLimits(t *testing.T) {
+	h := NewStubHarness()
+	st := &state{}
+	for _, sc := range Scenarios {
+		for i := range 3 * config.DefaultLinksPerHour {
+			call, err := sc.Prepare(h, st)
+			if err != nil {
+				t.Fatalf("%s, call %d: %v", sc.Name, i, err)
+			}
+			if r := call(); r.StatusCode != sc.Want {
+				t.Fatalf("%s, call %d: %d %s", sc.Name, i, r.StatusCode, r.Body)
+			}
 		}
 	}
 }

@@ -28,6 +28,10 @@ func (s *stubConnect) CreateAccount(_ context.Context, p onboarding.CreateAccoun
 	}}, nil
 }
 
+func (s *stubConnect) FindCreatedAccount(context.Context, onboarding.CreatedAccountQuery) (onboarding.CreatedAccount, bool, error) {
+	return onboarding.CreatedAccount{}, false, nil
+}
+
 func (s *stubConnect) GetAccount(context.Context, string) (onboarding.AccountState, error) {
 	return onboarding.AccountState{DetailsSubmitted: true, ChargesEnabled: true, PayoutsEnabled: true}, nil
 }

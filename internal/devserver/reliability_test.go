@@ -320,6 +320,7 @@ func TestWebhookStormConverges(t *testing.T) {
 	var deliveries [][]byte
 	for a := range accounts {
 		user, acct := fmt.Sprintf("storm-%d", a), fmt.Sprintf("acct_storm%d", a)
+		seeded(t, s, user, acct, base-1)
 		for i := range perAccount {
 			snap := testenv.AccountSnapshot{CurrentlyDue: []string{fmt.Sprintf("item_%d", i)}}
 			if i == perAccount-1 { // only the newest is active

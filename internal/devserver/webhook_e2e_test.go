@@ -17,6 +17,7 @@ import (
 	"github.com/connectexpress/onboarding/internal/testenv"
 	"github.com/connectexpress/onboarding/shared/dynamostore"
 	"github.com/connectexpress/onboarding/shared/httpapi"
+	"github.com/connectexpress/onboarding/shared/onboarding"
 )
 
 // onboarded creates an account for user through the API and returns its id.
@@ -26,6 +27,27 @@ func onboarded(t *testing.T, s *testenv.Stack, user string) (string, string) {
 	resp, body := s.Do(t, "POST", "/accounts", tok, `{}`)
 	expectStatus(t, resp, body, http.StatusCreated)
 	return decode[accountJSON](t, body).AccountID, tok
+}
+
+// seeded stores an account for user as a completed creation would, with
+// its state as of version: events about older news than that change nothing.
+func seeded(t *testing.T, s *testenv.Stack, user, acct string, version int64) {
+	t.Helper()
+	ctx := context.Background()
+	claim := onboarding.CreationClaim{ClaimID: "seed-" + user, LeaseUntil: time.Now().Add(time.Minute), CreationID: "seed-" + user, AttemptSince: time.Now()}
+	// A write the SDK retried after a lost answer conflicts with itself:
+	// what counts is what is stored afterwards.
+	if err := s.App.Store.ClaimCreation(ctx, user, claim, time.Now()); err != nil && !errors.Is(err, onboarding.ErrConflict) {
+		t.Fatalf("seed %s: %v", user, err)
+	}
+	at := time.Unix(version, 0)
+	rec := onboarding.AccountRecord{UserID: user, AccountID: acct, Country: "US", ServiceAgreement: "full", StateVersion: version, CreatedAt: at, UpdatedAt: at}
+	if err := s.App.Store.CompleteCreation(ctx, rec, claim.ClaimID); err != nil && !errors.Is(err, onboarding.ErrConflict) {
+		t.Fatalf("seed %s: %v", user, err)
+	}
+	if u, err := s.App.Store.GetUser(ctx, user); err != nil || u.Account == nil || u.Account.AccountID != acct {
+		t.Fatalf("seed %s: stored %+v, %v", user, u, err)
+	}
 }
 
 func status(t *testing.T, s *testenv.Stack, tok string) accountJSON {
@@ -149,21 +171,16 @@ func TestDeauthorizationIsTerminal(t *testing.T) {
 func TestUnknownAccountsLivemodeAndOtherTypesAreAcknowledged(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{})
 	now := time.Now().Unix()
-
-	// With our metadata: the record is created (heals a crash at creation).
-	healed := testenv.AccountUpdated("evt_heal", "acct_healed", "julia", now, snapReview)
-	if code, _ := s.PostEvent(t, healed); code != 200 {
-		t.Fatal(code)
-	}
-	if got := status(t, s, s.Token("julia", "")); got.AccountID != "acct_healed" || got.Status != "pending_verification" {
-		t.Fatalf("healed record %+v", got)
-	}
-	// Later capability events find it through the account index.
-	if code, _ := s.PostEvent(t, testenv.CapabilityUpdated("evt_cap_heal", "acct_healed", "transfers", "active", now+1)); code != 200 {
+	// A capability event finds its account through the account index.
+	acct, _ := onboarded(t, s, "julia")
+	if code, _ := s.PostEvent(t, testenv.CapabilityUpdated("evt_cap_julia", acct, "transfers", "active", now+1)); code != 200 {
 		t.Fatal(code)
 	}
 
 	for name, ev := range map[string][]byte{
+		// Metadata naming a user does not make the account theirs: only a
+		// creation claim of theirs that made it does (hardening_test.go).
+		"unknown account naming a user":    testenv.AccountUpdated("evt_named", "acct_named", "jules", now, snapReview),
 		"unknown account without metadata": testenv.AccountUpdated("evt_stranger", "acct_stranger", "", now, snapActive),
 		"unknown capability account":       testenv.CapabilityUpdated("evt_cap_x", "acct_stranger", "transfers", "active", now),
 		"unknown type":                     testenv.Event("evt_payout", "payout.paid", "acct_healed", now),
@@ -173,9 +190,10 @@ func TestUnknownAccountsLivemodeAndOtherTypesAreAcknowledged(t *testing.T) {
 			t.Errorf("%s: %d %s", name, code, body)
 		}
 	}
-	resp, _ := s.Do(t, "GET", "/accounts/me", s.Token("kim", ""), "")
-	if resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("a live-mode event created a record on a test-mode service")
+	for _, user := range []string{"kim", "jules"} {
+		if resp, _ := s.Do(t, "GET", "/accounts/me", s.Token(user, ""), ""); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("an event created a record for %s", user)
+		}
 	}
 	var outcomes []string
 	for _, l := range s.Logs.Lines() {
@@ -212,6 +230,7 @@ func TestShuffledDuplicatedSnapshotsConverge(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(b), 2))
 			for p := b * perBatch; p < (b+1)*perBatch; p++ {
 				user, acct := fmt.Sprintf("prop-%d", p), fmt.Sprintf("acct_prop%d", p)
+				seeded(t, s, user, acct, base-1)
 				var deliveries [][]byte
 				for i, snap := range snaps {
 					ev := testenv.AccountUpdated(fmt.Sprintf("evt_p%d_%d", p, i), acct, user, base+int64(i*10), snap)

@@ -348,10 +348,10 @@ func TestTemplateTableIsTheStoresTable(t *testing.T) {
 var wantTableActions = map[string][]string{
 	"createaccount": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // claim, release, complete (Update+Put)
 	"accountstatus": {"dynamodb:GetItem", "dynamodb:UpdateItem"},                     // read; ?refresh=true saves
-	"updateaccount": {"dynamodb:GetItem"},
-	"accountlink":   {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read, token, first link
-	"dashboardlink": {"dynamodb:GetItem"},
-	"refresh":       {"dynamodb:PutItem", "dynamodb:UpdateItem"},                     // consume token, next token
+	"updateaccount": {"dynamodb:GetItem", "dynamodb:UpdateItem"},                     // read; prefill lease
+	"accountlink":   {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read, token; limit, KYC lock
+	"dashboardlink": {"dynamodb:GetItem", "dynamodb:UpdateItem"},                     // read; limit
+	"refresh":       {"dynamodb:PutItem", "dynamodb:UpdateItem"},                     // next token; reserve/spend token, lock (reads the user), limit
 	"webhook":       {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // owner lookup, event transaction
 }
 

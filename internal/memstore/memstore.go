@@ -18,8 +18,15 @@ type Store struct {
 	mu        sync.Mutex
 	users     map[string]onboarding.UserRecord
 	byAccount map[string]string
-	tokens    map[string]onboarding.RefreshToken
+	tokens    map[string]*token
 	events    map[string]bool
+	limits    map[string][]time.Time // newest first
+}
+
+type token struct {
+	onboarding.RefreshToken
+	lease onboarding.Lease
+	used  bool
 }
 
 var _ onboarding.Store = (*Store)(nil)
@@ -29,8 +36,9 @@ func New() *Store {
 	return &Store{
 		users:     map[string]onboarding.UserRecord{},
 		byAccount: map[string]string{},
-		tokens:    map[string]onboarding.RefreshToken{},
+		tokens:    map[string]*token{},
 		events:    map[string]bool{},
+		limits:    map[string][]time.Time{},
 	}
 }
 
@@ -81,18 +89,15 @@ func (m *Store) CompleteCreation(_ context.Context, rec onboarding.AccountRecord
 	return nil
 }
 
-func (m *Store) ReleaseClaim(_ context.Context, userID, claimID string, forget bool) error {
+func (m *Store) ReleaseClaim(_ context.Context, userID string, next onboarding.CreationClaim) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u := m.users[userID]
-	if u.Claim == nil || u.Claim.ClaimID != claimID {
+	if u.Claim == nil || u.Claim.ClaimID != next.ClaimID {
 		return onboarding.ErrConflict
 	}
-	u.Claim.LeaseUntil = time.Time{}
-	if forget {
-		u.Claim.Attempt++
-		u.Claim.Params = nil
-	}
+	next.LeaseUntil = time.Time{}
+	u.Claim = &next
 	m.users[userID] = u
 	return nil
 }
@@ -110,33 +115,94 @@ func (m *Store) SaveState(_ context.Context, userID string, st onboarding.Accoun
 	return *u.Account, nil
 }
 
-func (m *Store) MarkFirstLink(_ context.Context, userID string, at time.Time) error {
+func (m *Store) LockPrefill(_ context.Context, userID, accountID string, now time.Time) (onboarding.AccountRecord, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	u := m.users[userID]
-	if u.Account == nil || !u.Account.FirstLinkAt.IsZero() {
-		return onboarding.ErrConflict
+	a := m.users[userID].Account
+	switch {
+	case a == nil:
+		return onboarding.AccountRecord{}, false, onboarding.ErrNotFound
+	case a.AccountID != accountID || a.State.Deauthorized || a.PrefillLease.Until.After(now):
+		return *a, false, nil
 	}
-	u.Account.FirstLinkAt = at
+	if a.FirstLinkAt.IsZero() {
+		a.FirstLinkAt = now
+	}
+	return *a, true, nil
+}
+
+func (m *Store) BeginPrefill(_ context.Context, userID string, now time.Time, lease onboarding.Lease) (onboarding.AccountRecord, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.users[userID].Account
+	switch {
+	case a == nil:
+		return onboarding.AccountRecord{}, false, onboarding.ErrNotFound
+	case !a.FirstLinkAt.IsZero() || a.State.Deauthorized || a.PrefillLease.Until.After(now):
+		return *a, false, nil
+	}
+	a.PrefillLease = lease
+	return *a, true, nil
+}
+
+func (m *Store) EndPrefill(_ context.Context, userID string, lease onboarding.Lease) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a := m.users[userID].Account; a != nil && a.PrefillLease.ID == lease.ID {
+		a.PrefillLease = onboarding.Lease{}
+	}
 	return nil
 }
 
 func (m *Store) PutRefreshToken(_ context.Context, t onboarding.RefreshToken) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.tokens[t.Hash] = t
+	if _, ok := m.tokens[t.Hash]; ok {
+		return onboarding.ErrConflict
+	}
+	m.tokens[t.Hash] = &token{RefreshToken: t}
 	return nil
 }
 
-func (m *Store) ConsumeRefreshToken(_ context.Context, hash string, now time.Time) (onboarding.RefreshToken, error) {
+func (m *Store) ClaimRefreshToken(_ context.Context, hash string, now time.Time, lease onboarding.Lease) (onboarding.RefreshToken, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t, ok := m.tokens[hash]
-	if !ok || !t.ExpiresAt.After(now) {
+	if !ok || t.used || !t.ExpiresAt.After(now) || t.lease.Until.After(now) {
 		return onboarding.RefreshToken{}, onboarding.ErrTokenInvalid
 	}
-	delete(m.tokens, hash)
-	return t, nil
+	t.lease = lease
+	return t.RefreshToken, nil
+}
+
+func (m *Store) ReleaseRefreshToken(_ context.Context, hash string, lease onboarding.Lease) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.tokens[hash]; ok && t.lease.ID == lease.ID {
+		t.lease = onboarding.Lease{}
+	}
+	return nil
+}
+
+func (m *Store) SpendRefreshToken(_ context.Context, hash string, _ time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.tokens[hash]; ok {
+		t.used = true
+	}
+	return nil
+}
+
+func (m *Store) TakeSlot(_ context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	used := m.limits[key]
+	if len(used) >= limit && used[limit-1].After(now.Add(-window)) {
+		return false, used[limit-1].Add(window), nil
+	}
+	used = append([]time.Time{now}, used...)
+	m.limits[key] = used[:min(len(used), limit)]
+	return true, now, nil
 }
 
 func (m *Store) FindUserByAccount(_ context.Context, accountID string) (string, error) {
@@ -157,16 +223,18 @@ func (m *Store) ApplyEvent(_ context.Context, c onboarding.StateChange) (onboard
 	}
 	u, ok := m.users[c.UserID]
 	switch {
-	case (!ok || u.Account == nil) && c.CreateIfMissing:
+	case ok && u.Account == nil && c.HealCreationID != "" && u.Claim != nil && u.Claim.CreationID == c.HealCreationID:
+		if owner, taken := m.byAccount[c.AccountID]; taken && owner != c.UserID {
+			return onboarding.OutcomeUnknown, nil
+		}
 		u = onboarding.UserRecord{UserID: c.UserID, Account: &onboarding.AccountRecord{
 			UserID: c.UserID, AccountID: c.AccountID, Country: c.Country, ServiceAgreement: c.ServiceAgreement,
 			State: c.State, StateVersion: c.Version, CreatedAt: c.Now, UpdatedAt: c.Now,
 		}}
 		m.byAccount[c.AccountID] = c.UserID
-	case !ok || u.Account == nil:
+	case !ok || u.Account == nil || u.Account.AccountID != c.AccountID:
 		return onboarding.OutcomeUnknown, nil
-	case u.Account.AccountID != c.AccountID || u.Account.State.Deauthorized || c.Version < u.Account.StateVersion:
-		m.events[c.EventID] = true
+	case u.Account.State.Deauthorized || c.Version < u.Account.StateVersion:
 		return onboarding.OutcomeSuperseded, nil
 	default:
 		a := u.Account

@@ -20,6 +20,9 @@ type AccountSnapshot struct {
 	// when charges and payouts are enabled, else both inactive, as Stripe
 	// shows an Express account before and after onboarding.
 	Capabilities map[string]string
+	// CreationID is metadata.platform_creation_id: the creation attempt of
+	// ours that made the account.
+	CreationID string
 }
 
 // AccountUpdated renders a Connect account.updated event as Stripe sends it
@@ -48,6 +51,9 @@ func AccountUpdated(eventID, accountID, userID string, created int64, s AccountS
 	metadata := map[string]string{}
 	if userID != "" {
 		metadata["platform_user_id"] = userID
+	}
+	if s.CreationID != "" {
+		metadata["platform_creation_id"] = s.CreationID
 	}
 	return event(eventID, "account.updated", accountID, created, map[string]any{
 		"id": accountID, "object": "account", "type": "express", "country": "US",

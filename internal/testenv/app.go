@@ -45,6 +45,9 @@ type StackOptions struct {
 	// DynamoDBEndpoint, instead of DynamoDB, lets the service build its own
 	// client, as a Lambda does, against this endpoint.
 	DynamoDBEndpoint string
+	// Table, when set, is an existing table (another Stack's, on the same
+	// DynamoDB) instead of a fresh one: a second service over the same state.
+	Table string
 }
 
 // NewStack builds a Stack on moto and stripe-mock.
@@ -58,7 +61,10 @@ func NewStack(t testing.TB, opts StackOptions) *Stack {
 	case db == nil:
 		db = MotoClient(t)
 	}
-	table := NewTable(t, db)
+	table := opts.Table
+	if table == "" {
+		table = NewTable(t, db)
+	}
 	env := map[string]string{
 		"STRIPE_SECRET_KEY":     "sk_test_stack",
 		"STRIPE_WEBHOOK_SECRET": WebhookSecret,

@@ -10,15 +10,18 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -113,20 +116,28 @@ func RandomID(n int) string {
 
 // StripeRequest is one request that went through the Recorder.
 type StripeRequest struct {
+	// Seq numbers requests in the order they arrived (the log itself is in
+	// the order they were answered).
+	Seq            int
 	Method, Path   string
 	Form           url.Values
+	Body           string // the request body exactly as sent
 	IdempotencyKey string
 	APIKey         string // the bearer key the request carried
 	Status         int
-	Replayed       bool // answered from the idempotency emulation, not Stripe
+	Replayed       bool   // answered from the idempotency emulation, not Stripe
+	Response       []byte // the answer's body as the client got it
 }
 
 // Recorder is a reverse proxy in front of stripe-mock that records every
 // request (stripe-mock validates them; the recorder lets tests assert them)
-// and can answer in stripe-mock's place to inject faults.
+// and can answer in stripe-mock's place to inject faults. stripe-mock keeps
+// no state, so the Recorder can also play the parts of Stripe that do:
+// idempotent replays and the list of accounts created.
 type Recorder struct {
 	URL string
 	mu  sync.Mutex
+	seq int
 	log []StripeRequest
 	// Intercept, when set, may answer a request itself (return true).
 	intercept func(w http.ResponseWriter, r *http.Request) bool
@@ -136,12 +147,24 @@ type Recorder struct {
 	idempotency bool
 	saved       map[string]savedResponse
 	inFlight    map[string]bool
+	// created are the accounts stripe-mock really created through us,
+	// whatever answer the client got; listAccounts answers GET /v1/accounts
+	// from them.
+	created      []createdAccount
+	listAccounts bool
 }
 
 type savedResponse struct {
-	status int
-	header http.Header
-	body   []byte
+	status  int
+	header  http.Header
+	body    []byte
+	request []byte // the parameters the key was first used with
+}
+
+type createdAccount struct {
+	id      string
+	created int64
+	object  map[string]any
 }
 
 // NewRecorder starts a Recorder in front of stripe-mock.
@@ -164,19 +187,25 @@ func NewRecorderAt(t testing.TB, base string) *Recorder {
 		if r.Method == http.MethodGet {
 			form = r.URL.Query()
 		}
-		sw := &statusWriter{ResponseWriter: w}
 		rec.mu.Lock()
-		intercept := rec.intercept
+		rec.seq++
+		seq := rec.seq
+		intercept, list := rec.intercept, rec.listAccounts
 		rec.mu.Unlock()
-		if intercept == nil || !intercept(sw, r) {
+		sw := &statusWriter{ResponseWriter: w}
+		switch {
+		case intercept != nil && intercept(sw, r):
+		case list && r.Method == http.MethodGet && r.URL.Path == "/v1/accounts":
+			rec.answerList(sw, r.URL.Query())
+		default:
 			rec.forward(proxy, sw, r)
 		}
 		rec.mu.Lock()
 		rec.log = append(rec.log, StripeRequest{
-			Method: r.Method, Path: r.URL.Path, Form: form,
+			Seq: seq, Method: r.Method, Path: r.URL.Path, Form: form, Body: string(body),
 			IdempotencyKey: r.Header.Get("Idempotency-Key"), Status: sw.status,
 			APIKey:   strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "),
-			Replayed: sw.Header().Get("Idempotent-Replayed") == "true",
+			Replayed: sw.Header().Get("Idempotent-Replayed") == "true", Response: sw.body.Bytes(),
 		})
 		rec.mu.Unlock()
 	}))
@@ -187,11 +216,23 @@ func NewRecorderAt(t testing.TB, base string) *Recorder {
 
 // EmulateIdempotency makes the Recorder replay POST responses by
 // Idempotency-Key like Stripe: the first response that came from Stripe is
-// saved and returned again; a key whose request is still running gets 409.
+// saved and returned again; a key whose request is still running gets 409;
+// a key sent again with other parameters (other bytes) gets 400
+// idempotency_error.
 func (r *Recorder) EmulateIdempotency() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.idempotency, r.saved, r.inFlight = true, map[string]savedResponse{}, map[string]bool{}
+}
+
+// EmulateAccountList makes the Recorder answer GET /v1/accounts as Stripe
+// would, from the accounts created through it (newest first, with
+// created[gte], limit and starting_after), since stripe-mock lists a fixed
+// fixture.
+func (r *Recorder) EmulateAccountList() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.listAccounts = true
 }
 
 // forward sends req to stripe-mock, through the idempotency emulation when
@@ -199,11 +240,17 @@ func (r *Recorder) EmulateIdempotency() {
 // completes even when our client gave up waiting.
 func (r *Recorder) forward(proxy *httputil.ReverseProxy, w http.ResponseWriter, req *http.Request) {
 	key := req.Header.Get("Idempotency-Key")
+	body, _ := io.ReadAll(req.Body)
+	req.Body = io.NopCloser(bytes.NewReader(body))
 	r.mu.Lock()
 	on := r.idempotency && key != "" && req.Method == http.MethodPost
 	if on {
 		if saved, ok := r.saved[key]; ok {
 			r.mu.Unlock()
+			if !bytes.Equal(saved.request, body) {
+				writeJSON(w, http.StatusBadRequest, `{"error":{"type":"idempotency_error","message":"Keys for idempotent requests can only be used with the same parameters they were first used with."}}`)
+				return
+			}
 			for k, v := range saved.header {
 				w.Header()[k] = v
 			}
@@ -214,20 +261,17 @@ func (r *Recorder) forward(proxy *httputil.ReverseProxy, w http.ResponseWriter, 
 		}
 		if r.inFlight[key] {
 			r.mu.Unlock()
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusConflict)
-			_, _ = w.Write([]byte(`{"error":{"type":"invalid_request_error","code":"idempotency_key_in_use","message":"There is currently another in-progress request using this Idempotent Key."}}`))
+			writeJSON(w, http.StatusConflict, `{"error":{"type":"invalid_request_error","code":"idempotency_key_in_use","message":"There is currently another in-progress request using this Idempotent Key."}}`)
 			return
 		}
 		r.inFlight[key] = true
 	}
 	r.mu.Unlock()
-	capture := httptest.NewRecorder()
-	proxy.ServeHTTP(capture, req.WithContext(context.WithoutCancel(req.Context())))
+	capture := r.upstream(proxy, req, body)
 	if on {
 		r.mu.Lock()
 		delete(r.inFlight, key)
-		r.saved[key] = savedResponse{status: capture.Code, header: capture.Header().Clone(), body: capture.Body.Bytes()}
+		r.saved[key] = savedResponse{status: capture.Code, header: capture.Header().Clone(), body: capture.Body.Bytes(), request: body}
 		r.mu.Unlock()
 	}
 	for k, v := range capture.Header() {
@@ -237,10 +281,101 @@ func (r *Recorder) forward(proxy *httputil.ReverseProxy, w http.ResponseWriter, 
 	_, _ = w.Write(capture.Body.Bytes())
 }
 
+// upstream asks stripe-mock, and remembers the accounts it created with the
+// metadata they were created with (stripe-mock echoes none).
+func (r *Recorder) upstream(proxy *httputil.ReverseProxy, req *http.Request, body []byte) *httptest.ResponseRecorder {
+	capture := httptest.NewRecorder()
+	proxy.ServeHTTP(capture, req.WithContext(context.WithoutCancel(req.Context())))
+	if req.Method != http.MethodPost || req.URL.Path != "/v1/accounts" || capture.Code != http.StatusOK {
+		return capture
+	}
+	var obj map[string]any
+	if json.Unmarshal(capture.Body.Bytes(), &obj) != nil {
+		return capture
+	}
+	form, _ := url.ParseQuery(string(body))
+	metadata := map[string]string{}
+	for k, v := range form {
+		if strings.HasPrefix(k, "metadata[") && strings.HasSuffix(k, "]") {
+			metadata[strings.TrimSuffix(strings.TrimPrefix(k, "metadata["), "]")] = v[0]
+		}
+	}
+	id, _ := obj["id"].(string)
+	r.mu.Lock()
+	created := time.Now().Unix()
+	obj["metadata"], obj["created"] = metadata, created
+	r.created = append(r.created, createdAccount{id: id, created: created, object: obj})
+	r.mu.Unlock()
+	return capture
+}
+
+// answerList answers GET /v1/accounts from the accounts created so far.
+func (r *Recorder) answerList(w http.ResponseWriter, q url.Values) {
+	gte, _ := strconv.ParseInt(q.Get("created[gte]"), 10, 64)
+	limit, err := strconv.Atoi(q.Get("limit"))
+	if err != nil || limit < 1 || limit > 100 {
+		limit = 10
+	}
+	after := q.Get("starting_after")
+	r.mu.Lock()
+	var page []map[string]any
+	more, skipping := false, after != ""
+	for i := len(r.created) - 1; i >= 0; i-- { // newest first
+		a := r.created[i]
+		if skipping {
+			skipping = a.id != after
+			continue
+		}
+		if a.created < gte {
+			continue
+		}
+		if len(page) == limit {
+			more = true
+			break
+		}
+		page = append(page, a.object)
+	}
+	r.mu.Unlock()
+	if page == nil {
+		page = []map[string]any{}
+	}
+	b, _ := json.Marshal(map[string]any{"object": "list", "url": "/v1/accounts", "has_more": more, "data": page})
+	writeJSON(w, http.StatusOK, string(b))
+}
+
 // Forward lets an intercept pass a request on to Stripe (through the
 // idempotency emulation) and then do something with the answer.
 func (r *Recorder) Forward(w http.ResponseWriter, req *http.Request) {
 	r.forward(r.proxy, w, req)
+}
+
+// FailSaved answers req with status and body and, as Stripe does for a
+// failure once it began executing a request (a 500), saves that answer
+// under the request's Idempotency-Key: the same key then replays it. With
+// processed, stripe-mock creates what was asked first, so the failure hides
+// a success (Stripe made the account, its answer was an error).
+func (r *Recorder) FailSaved(w http.ResponseWriter, req *http.Request, status int, body string, processed bool) {
+	reqBody, _ := io.ReadAll(req.Body)
+	req.Body = io.NopCloser(bytes.NewReader(reqBody))
+	if processed {
+		r.upstream(r.proxy, req, reqBody)
+	}
+	if key := req.Header.Get("Idempotency-Key"); key != "" {
+		r.mu.Lock()
+		if r.saved != nil {
+			if _, ok := r.saved[key]; !ok {
+				r.saved[key] = savedResponse{status: status, header: http.Header{"Content-Type": {"application/json"}}, body: []byte(body), request: reqBody}
+			}
+		}
+		r.mu.Unlock()
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
 }
 
 // SetIntercept installs (or with nil removes) a fault injector.
@@ -250,7 +385,8 @@ func (r *Recorder) SetIntercept(f func(w http.ResponseWriter, r *http.Request) b
 	r.intercept = f
 }
 
-// Requests returns the recorded requests whose "METHOD /path" starts with prefix.
+// Requests returns the recorded requests whose "METHOD /path" starts with
+// prefix, in the order they were answered.
 func (r *Recorder) Requests(prefix string) []StripeRequest {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -277,6 +413,7 @@ func (r *Recorder) Succeeded(prefix string) int {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	body   bytes.Buffer
 }
 
 // Unwrap lets http.ResponseController reach Hijack and Flush.
@@ -294,17 +431,39 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.body.Write(b)
 	return w.ResponseWriter.Write(b)
 }
 
+// CreatedAccount is an account stripe-mock created through the Recorder.
+type CreatedAccount struct {
+	ID       string
+	Metadata map[string]string
+}
+
+// CreatedAccounts returns the accounts created through the Recorder, oldest
+// first, whatever answer the client got.
+func (r *Recorder) CreatedAccounts() []CreatedAccount {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]CreatedAccount, 0, len(r.created))
+	for _, a := range r.created {
+		md, _ := a.object["metadata"].(map[string]string)
+		out = append(out, CreatedAccount{ID: a.id, Metadata: md})
+	}
+	return out
+}
+
 // AccountsCreatedPerUser counts, per metadata[platform_user_id], the account
-// creations Stripe really performed: 2xx answers that were not replays.
+// creations Stripe really performed, whatever answer reached the client
+// (replays create nothing).
 func (r *Recorder) AccountsCreatedPerUser() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	out := map[string]int{}
-	for _, req := range r.Requests("POST /v1/accounts") {
-		if req.Path == "/v1/accounts" && req.Status >= 200 && req.Status < 300 && !req.Replayed {
-			out[req.Form.Get("metadata[platform_user_id]")]++
-		}
+	for _, a := range r.created {
+		user, _ := a.object["metadata"].(map[string]string)
+		out[user["platform_user_id"]]++
 	}
 	return out
 }

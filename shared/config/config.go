@@ -132,14 +132,37 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 		ProductDescriptionDefault:   get("PRODUCT_DESCRIPTION_DEFAULT", ""),
 		ReturnURL:                   c.FrontendURL + path(get("FRONTEND_RETURN_PATH", "/onboarding/return")),
 		RefreshURL:                  c.PublicAPIURL + "/onboarding/refresh",
-		LinkExpiredURL:              c.FrontendURL + path(get("FRONTEND_ONBOARDING_PATH", "/onboarding")) + "?error=link_expired",
+		OnboardingURL:               c.FrontendURL + path(get("FRONTEND_ONBOARDING_PATH", "/onboarding")),
 		CollectFields:               get("ONBOARDING_COLLECT", "currently_due"),
 		RefreshTokenTTL:             duration("REFRESH_TOKEN_TTL", 24*time.Hour),
 		ClaimLease:                  duration("CREATION_LEASE", 60*time.Second),
 		// Stripe retries for three days; keep markers well past that.
-		EventRetention: duration("EVENT_RETENTION", 30*24*time.Hour),
+		EventRetention:        duration("EVENT_RETENTION", 30*24*time.Hour),
+		LinksPerHour:          DefaultLinksPerHour,
+		StatusRefreshInterval: duration("STATUS_REFRESH_INTERVAL", 5*time.Second),
+		StripeCallLease:       stripeCallBound(c.StripeTimeout, retries),
+	}
+	if raw := get("LINKS_PER_HOUR", ""); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("LINKS_PER_HOUR: %q is not a number", raw))
+		}
+		c.Policy.LinksPerHour = n
 	}
 	return c, errors.Join(errs...)
+}
+
+// DefaultLinksPerHour is LINKS_PER_HOUR's default.
+const DefaultLinksPerHour = 20
+
+// stripeCallBound is the longest one request's Stripe call can take: every
+// attempt at its timeout, plus stripe-go's backoff between retries (under a
+// second each for the retries allowed here), plus a margin for the store
+// calls around it, which slow storage stretches. With the defaults (24 s)
+// it outlasts the functions' 20 s timeout: a reservation whose holder died
+// with its function is free again within it.
+func stripeCallBound(timeout time.Duration, retries int64) time.Duration {
+	return timeout*time.Duration(retries+1) + time.Duration(retries)*2*time.Second + 5*time.Second
 }
 
 // Needs says which secrets a process must have.

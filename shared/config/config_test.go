@@ -3,6 +3,7 @@ package config_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/connectexpress/onboarding/shared/config"
 )
@@ -35,11 +36,40 @@ func TestDefaultsMakeARunnableLocalService(t *testing.T) {
 		t.Fatalf("policy %+v", p)
 	}
 	if p.ReturnURL != "http://localhost:5173/onboarding/return" || p.RefreshURL != "http://127.0.0.1:3000/onboarding/refresh" ||
-		p.LinkExpiredURL != "http://localhost:5173/onboarding?error=link_expired" {
-		t.Fatalf("urls %q %q %q", p.ReturnURL, p.RefreshURL, p.LinkExpiredURL)
+		p.ErrorPage("link_expired") != "http://localhost:5173/onboarding?error=link_expired" {
+		t.Fatalf("urls %q %q %q", p.ReturnURL, p.RefreshURL, p.ErrorPage("link_expired"))
 	}
 	if p.EventRetention.Hours() <= 72 {
 		t.Fatalf("event markers must outlive Stripe's 3-day retries, got %v", p.EventRetention)
+	}
+	if p.LinksPerHour != 20 || p.StatusRefreshInterval != 5*time.Second {
+		t.Fatalf("limits %d links per hour, refresh every %v; want 20 and 5s", p.LinksPerHour, p.StatusRefreshInterval)
+	}
+}
+
+func TestLimitsAreConfigurable(t *testing.T) {
+	m := base()
+	m["LINKS_PER_HOUR"], m["STATUS_REFRESH_INTERVAL"] = "7", "30s"
+	c, _, err := load(t, m)
+	if err != nil || c.Policy.LinksPerHour != 7 || c.Policy.StatusRefreshInterval != 30*time.Second {
+		t.Fatalf("policy %d %v, err %v", c.Policy.LinksPerHour, c.Policy.StatusRefreshInterval, err)
+	}
+}
+
+// A lease taken around a Stripe call must outlast the call, or another
+// caller could act while it is still on its way.
+func TestStripeCallLeaseOutlastsEveryAttempt(t *testing.T) {
+	for _, tc := range []struct{ timeout, retries string }{{"5s", "2"}, {"300ms", "0"}, {"10s", "5"}} {
+		m := base()
+		m["STRIPE_TIMEOUT"], m["STRIPE_MAX_RETRIES"] = tc.timeout, tc.retries
+		c, _, err := load(t, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		retries := int64(tc.retries[0] - '0')
+		if attempts := c.StripeTimeout * time.Duration(retries+1); c.Policy.StripeCallLease <= attempts {
+			t.Errorf("timeout %s, %s retries: lease %v, not longer than the attempts (%v)", tc.timeout, tc.retries, c.Policy.StripeCallLease, attempts)
+		}
 	}
 }
 
@@ -80,6 +110,10 @@ func TestRefusals(t *testing.T) {
 		{"UAE platform with foreign accounts", map[string]string{"PLATFORM_COUNTRY": "AE", "ALLOWED_COUNTRIES": "AE,US"}, "UAE"},
 		{"bad duration", map[string]string{"REFRESH_TOKEN_TTL": "forever"}, "REFRESH_TOKEN_TTL"},
 		{"bad retries", map[string]string{"STRIPE_MAX_RETRIES": "9"}, "STRIPE_MAX_RETRIES"},
+		{"links per hour not a number", map[string]string{"LINKS_PER_HOUR": "many"}, "LINKS_PER_HOUR"},
+		{"no links per hour", map[string]string{"LINKS_PER_HOUR": "0"}, "LINKS_PER_HOUR"},
+		{"more links per hour than a limit item holds", map[string]string{"LINKS_PER_HOUR": "101"}, "LINKS_PER_HOUR"},
+		{"bad status refresh interval", map[string]string{"STATUS_REFRESH_INTERVAL": "-5s"}, "STATUS_REFRESH_INTERVAL"},
 		{"unknown mode", map[string]string{"STRIPE_MODE": "prod"}, "STRIPE_MODE"},
 		{"live mode with a test key", map[string]string{"STRIPE_MODE": "live", "FRONTEND_URL": "https://a.example", "PUBLIC_API_URL": "https://b.example"}, "STRIPE_MODE"},
 		{"test mode with a live key", map[string]string{"STRIPE_MODE": "test", "STRIPE_SECRET_KEY": "sk_live_x", "FRONTEND_URL": "https://a.example", "PUBLIC_API_URL": "https://b.example"}, "STRIPE_MODE"},

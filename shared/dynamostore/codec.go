@@ -39,6 +39,9 @@ func decodeUser(userID string, item map[string]types.AttributeValue) (onboarding
 			UpdatedAt:        timeOf(item, attrUpdatedAt),
 		}
 		rec.StateVersion, _ = number(item, attrStateVersion)
+		if until, _ := number(item, attrPrefillUntil); until > 0 {
+			rec.PrefillLease = onboarding.Lease{ID: str(item, attrPrefillID), Until: time.UnixMilli(until)}
+		}
 		if doc := str(item, attrState); doc != "" {
 			if err := json.Unmarshal([]byte(doc), &rec.State); err != nil {
 				return u, onboarding.StorageFailed(fmt.Errorf("decode state of %s: %w", accountID, err))
@@ -59,7 +62,15 @@ func decodeUser(userID string, item map[string]types.AttributeValue) (onboarding
 	if claimID := str(item, attrClaimID); claimID != "" {
 		lease, _ := number(item, attrLeaseUntil)
 		attempt, _ := number(item, attrAttempt)
-		c := &onboarding.CreationClaim{ClaimID: claimID, LeaseUntil: time.UnixMilli(lease), Attempt: int(attempt)}
+		c := &onboarding.CreationClaim{
+			ClaimID: claimID, LeaseUntil: time.UnixMilli(lease), CreationID: str(item, attrCreationID), Attempt: int(attempt),
+		}
+		if since, _ := number(item, attrAttemptSince); since > 0 {
+			c.AttemptSince = time.UnixMilli(since)
+		}
+		if b, ok := item[attrSearch].(*types.AttributeValueMemberBOOL); ok {
+			c.Search = b.Value
+		}
 		if doc := str(item, attrCreateParams); doc != "" && doc != "null" {
 			c.Params = new(onboarding.CreateAccountParams)
 			if err := json.Unmarshal([]byte(doc), c.Params); err != nil {

@@ -13,20 +13,33 @@ import (
 // ApplyEvent writes the event's processed marker and its effect in one
 // transaction: either both exist or neither, so a crash can never leave an
 // event marked as done while its update is lost. One request for a new or
-// duplicate event; two when an event has to create the record (healing a
+// duplicate event; two when an event has to complete the record (healing a
 // crash between Stripe and our store at account creation).
 func (st *Store) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onboarding.EventOutcome, error) {
 	// The common case updates an existing record: marker and update only.
 	// The account index is written when a record is created, so repeating it
 	// here would cost every event two more write units.
 	outcome, old, err := st.applyEvent(ctx, c, false)
-	if err != nil || outcome != onboarding.OutcomeSuperseded || !c.CreateIfMissing || str(old, attrAccountID) != "" {
+	if err != nil || outcome != onboarding.OutcomeSuperseded {
 		return outcome, err
 	}
-	// No account on the record (none, or a creation claim): this event,
-	// carrying our metadata, completes it, with the account index.
-	outcome, _, err = st.applyEvent(ctx, c, true)
-	return outcome, err
+	switch {
+	case str(old, attrAccountID) == c.AccountID:
+		return onboarding.OutcomeSuperseded, nil // older news, or deauthorized
+	case str(old, attrAccountID) == "" && c.HealCreationID != "" && str(old, attrCreationID) == c.HealCreationID:
+		// An unfinished claim, and the account carries its creation id:
+		// the event completes the record, with the account index.
+		outcome, old, err = st.applyEvent(ctx, c, true)
+		if err == nil && outcome == onboarding.OutcomeSuperseded && str(old, attrAccountID) == c.AccountID {
+			// The creator stored the account meanwhile: apply to it.
+			outcome, _, err = st.applyEvent(ctx, c, false)
+		}
+		return outcome, err
+	default:
+		// No record, another account's, or a claim this account did not
+		// come from: the event is not this user's.
+		return onboarding.OutcomeUnknown, nil
+	}
 }
 
 // applyEvent runs one event transaction. When the record update's condition
@@ -62,6 +75,10 @@ func (st *Store) applyEvent(ctx context.Context, c onboarding.StateChange, creat
 		if len(reasons) > 0 && aws.ToString(reasons[0].Code) == "ConditionalCheckFailed" {
 			return onboarding.OutcomeDuplicate, nil, nil
 		}
+		if len(reasons) > 2 && aws.ToString(reasons[1].Code) != "ConditionalCheckFailed" {
+			// Only the account index refused: another user owns the account.
+			return onboarding.OutcomeUnknown, nil, nil
+		}
 		var old map[string]types.AttributeValue
 		if len(reasons) > 1 {
 			old = reasons[1].Item
@@ -93,12 +110,14 @@ func (st *Store) eventUpdate(c onboarding.StateChange, create bool) (*types.Upda
 		u.UpdateExpression = aws.String("SET account_id = :acct, user_id = :user, #state = :state, capabilities = :caps, " +
 			"state_version = :version, updated_at = :now, created_at = if_not_exists(created_at, :now), " +
 			"country = if_not_exists(country, :country), service_agreement = if_not_exists(service_agreement, :agreement) " +
-			"REMOVE claim_id, lease_until, create_params")
+			"REMOVE claim_id, lease_until, creation_id, attempt, attempt_since, search_first, create_params")
 		owner := "account_id = :acct"
 		if create {
 			// No account stored yet (a crash after Stripe created it, or a
-			// claim still in progress): the event completes the record.
-			owner = "(attribute_not_exists(account_id) OR account_id = :acct)"
+			// claim still in progress), and the claim is the one that made
+			// this account: the event completes the record.
+			owner = "attribute_not_exists(account_id) AND creation_id = :creation"
+			u.ExpressionAttributeValues[":creation"] = s(c.HealCreationID)
 		}
 		u.ConditionExpression = aws.String(owner + " AND attribute_not_exists(deauthorized_at) AND " + notOlder)
 		u.ExpressionAttributeNames = map[string]string{"#state": attrState}

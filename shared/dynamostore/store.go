@@ -8,6 +8,7 @@
 //	ACCOUNT#<acct id>   which user owns a Stripe account (webhook lookups)
 //	TOKEN#<sha256>      a refresh token, by hash; single use via used_at
 //	EVENT#<evt id>      a processed webhook event, kept past Stripe's retries
+//	LIMIT#<key>         the recent uses of a per-user or per-account limit
 package dynamostore
 
 import (
@@ -47,8 +48,11 @@ const (
 	attrUserID       = "user_id"
 	attrAccountID    = "account_id"
 	attrClaimID      = "claim_id"
-	attrLeaseUntil   = "lease_until"
+	attrLeaseUntil   = "lease_until" // a claim's or a refresh token's lease, Unix ms
+	attrCreationID   = "creation_id"
 	attrAttempt      = "attempt"
+	attrAttemptSince = "attempt_since"
+	attrSearch       = "search_first"
 	attrCreateParams = "create_params"
 	attrCountry      = "country"
 	attrAgreement    = "service_agreement"
@@ -57,6 +61,10 @@ const (
 	attrStateVersion = "state_version"
 	attrDeauthorized = "deauthorized_at"
 	attrFirstLinkAt  = "first_link_at"
+	attrPrefillUntil = "prefill_until" // Unix ms
+	attrPrefillID    = "prefill_id"    // the prefill lease's holder
+	attrLeaseID      = "lease_id"      // a refresh token reservation's holder
+	attrCompletedBy  = "completed_by"  // the claim that stored the account
 	attrCreatedAt    = "created_at"
 	attrUpdatedAt    = "updated_at"
 	attrUsedAt       = "used_at"
@@ -105,7 +113,10 @@ func (st *Store) ClaimCreation(ctx context.Context, userID string, c onboarding.
 			attrUserID:       s(userID),
 			attrClaimID:      s(c.ClaimID),
 			attrLeaseUntil:   n(c.LeaseUntil.UnixMilli()),
+			attrCreationID:   s(c.CreationID),
 			attrAttempt:      n(int64(c.Attempt)),
+			attrAttemptSince: n(c.AttemptSince.UnixMilli()),
+			attrSearch:       &types.AttributeValueMemberBOOL{Value: c.Search},
 			attrCreateParams: s(string(params)),
 		},
 		// Only a fresh user, or one whose previous claim's lease ran out and
@@ -128,8 +139,9 @@ func (st *Store) CompleteCreation(ctx context.Context, rec onboarding.AccountRec
 			TableName: &st.table,
 			Key:       userKey(rec.UserID),
 			UpdateExpression: aws.String("SET account_id = :acct, country = :country, service_agreement = :agreement, " +
-				"#state = :state, capabilities = :caps, state_version = :version, created_at = :created, updated_at = :updated " +
-				"REMOVE claim_id, lease_until, create_params"),
+				"#state = :state, capabilities = :caps, state_version = :version, created_at = :created, updated_at = :updated, " +
+				"completed_by = :claim " +
+				"REMOVE claim_id, lease_until, creation_id, attempt, attempt_since, search_first, create_params"),
 			// The claim must still be ours: a caller that took over an
 			// expired lease, or a webhook that healed the record, wins.
 			ConditionExpression:      aws.String("claim_id = :claim AND attribute_not_exists(account_id)"),
@@ -139,9 +151,16 @@ func (st *Store) CompleteCreation(ctx context.Context, rec onboarding.AccountRec
 				":state": s(stateJSON), ":caps": caps, ":version": n(rec.StateVersion),
 				":created": timeAttr(rec.CreatedAt), ":updated": timeAttr(rec.UpdatedAt), ":claim": s(claimID),
 			},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}},
 		accountIndexPut(st.table, rec.AccountID, rec.UserID),
 	})
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) && len(tce.CancellationReasons) > 0 {
+		if old := tce.CancellationReasons[0].Item; str(old, attrAccountID) == rec.AccountID && str(old, attrCompletedBy) == claimID {
+			return nil // this very write, retried by the SDK after its answer was lost
+		}
+	}
 	return conditional(err)
 }
 
@@ -158,22 +177,24 @@ func accountIndexPut(table, accountID, userID string) types.TransactWriteItem {
 	}}
 }
 
-func (st *Store) ReleaseClaim(ctx context.Context, userID, claimID string, forget bool) error {
-	update := "SET lease_until = :zero"
-	values := map[string]types.AttributeValue{":zero": n(0), ":claim": s(claimID)}
-	if forget {
-		// The params are overwritten with JSON null (what ClaimCreation
-		// stores for no params) rather than REMOVEd: minidyn v0.8.2, the dev
-		// server's engine, silently ignores REMOVE in UpdateItem, so the
-		// refused params would be replayed forever.
-		update = "SET lease_until = :zero, attempt = attempt + :one, create_params = :noParams"
-		values[":one"], values[":noParams"] = n(1), s("null")
+func (st *Store) ReleaseClaim(ctx context.Context, userID string, next onboarding.CreationClaim) error {
+	// Params the next attempt may not replay are JSON null (what
+	// ClaimCreation stores for none) rather than REMOVEd: minidyn v0.8.2,
+	// the dev server's engine, silently ignores REMOVE in UpdateItem, so the
+	// refused params would be replayed forever.
+	params, err := json.Marshal(next.Params)
+	if err != nil {
+		return err
 	}
-	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	_, err = st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &st.table, Key: userKey(userID),
-		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String("claim_id = :claim AND attribute_not_exists(account_id)"),
-		ExpressionAttributeValues: values,
+		UpdateExpression:    aws.String("SET lease_until = :zero, attempt = :attempt, attempt_since = :since, search_first = :search, create_params = :params"),
+		ConditionExpression: aws.String("claim_id = :claim AND attribute_not_exists(account_id)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":zero": n(0), ":claim": s(next.ClaimID), ":attempt": n(int64(next.Attempt)),
+			":since": n(next.AttemptSince.UnixMilli()), ":search": &types.AttributeValueMemberBOOL{Value: next.Search},
+			":params": s(string(params)),
+		},
 	})
 	return conditional(err)
 }
@@ -213,14 +234,76 @@ func (st *Store) SaveState(ctx context.Context, userID string, state onboarding.
 	return *u.Account, nil
 }
 
-func (st *Store) MarkFirstLink(ctx context.Context, userID string, at time.Time) error {
+func (st *Store) LockPrefill(ctx context.Context, userID, accountID string, now time.Time) (onboarding.AccountRecord, bool, error) {
+	return st.userUpdate(ctx, userID, &dynamodb.UpdateItemInput{
+		// The first request's time stays: it is when Stripe's lock began.
+		UpdateExpression: aws.String("SET first_link_at = if_not_exists(first_link_at, :at)"),
+		// No prefill update may be on its way to Stripe when the lock is
+		// taken: it would arrive after the link.
+		ConditionExpression: aws.String("account_id = :acct AND attribute_not_exists(deauthorized_at) AND " +
+			"(attribute_not_exists(prefill_until) OR prefill_until <= :now)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":at": timeAttr(now), ":acct": s(accountID), ":now": n(now.UnixMilli()),
+		},
+	})
+}
+
+func (st *Store) BeginPrefill(ctx context.Context, userID string, now time.Time, lease onboarding.Lease) (onboarding.AccountRecord, bool, error) {
+	rec, taken, err := st.userUpdate(ctx, userID, &dynamodb.UpdateItemInput{
+		UpdateExpression: aws.String("SET prefill_until = :until, prefill_id = :id"),
+		ConditionExpression: aws.String("attribute_exists(account_id) AND attribute_not_exists(first_link_at) AND " +
+			"attribute_not_exists(deauthorized_at) AND (attribute_not_exists(prefill_until) OR prefill_until <= :now)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":until": n(lease.Until.UnixMilli()), ":id": s(lease.ID), ":now": n(now.UnixMilli()),
+		},
+	})
+	// A refusal that shows this lease is this very write, retried by the
+	// SDK after its answer was lost.
+	return rec, taken || (err == nil && rec.PrefillLease.ID == lease.ID), err
+}
+
+func (st *Store) EndPrefill(ctx context.Context, userID string, lease onboarding.Lease) error {
 	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &st.table, Key: userKey(userID),
-		UpdateExpression:          aws.String("SET first_link_at = :at"),
-		ConditionExpression:       aws.String("attribute_exists(account_id) AND attribute_not_exists(first_link_at)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":at": timeAttr(at)},
+		UpdateExpression:          aws.String("SET prefill_until = :zero"),
+		ConditionExpression:       aws.String("prefill_id = :id"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": n(0), ":id": s(lease.ID)},
 	})
-	return conditional(err)
+	if err := conditional(err); !errors.Is(err, onboarding.ErrConflict) {
+		return err
+	}
+	return nil // another update took over an expired lease: it is theirs to end
+}
+
+// userUpdate runs a conditional update of a user's record and returns the
+// record after it, or as it was when the condition failed (ErrNotFound when
+// there is none).
+func (st *Store) userUpdate(ctx context.Context, userID string, in *dynamodb.UpdateItemInput) (onboarding.AccountRecord, bool, error) {
+	in.TableName, in.Key = &st.table, userKey(userID)
+	in.ReturnValues = types.ReturnValueAllNew
+	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	out, err := st.db.UpdateItem(ctx, in)
+	var item map[string]types.AttributeValue
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		item = out.Attributes
+	case errors.As(err, &ccf):
+		item = ccf.Item
+	default:
+		return onboarding.AccountRecord{}, false, onboarding.StorageFailed(err)
+	}
+	if len(item) == 0 {
+		return onboarding.AccountRecord{}, false, onboarding.ErrNotFound
+	}
+	u, derr := decodeUser(userID, item)
+	if derr != nil {
+		return onboarding.AccountRecord{}, false, derr
+	}
+	if u.Account == nil {
+		return onboarding.AccountRecord{}, false, onboarding.ErrNotFound
+	}
+	return *u.Account, err == nil, nil
 }
 
 func (st *Store) PutRefreshToken(ctx context.Context, t onboarding.RefreshToken) error {
@@ -235,27 +318,66 @@ func (st *Store) PutRefreshToken(ctx context.Context, t onboarding.RefreshToken)
 	return conditional(err)
 }
 
-func (st *Store) ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (onboarding.RefreshToken, error) {
-	// Marking rather than deleting: the same single conditional write, and
-	// the used token stays visible until TTL removes it. TTL deletion lags
-	// by up to days, so expiry is checked here, never left to TTL.
+func (st *Store) ClaimRefreshToken(ctx context.Context, hash string, now time.Time, lease onboarding.Lease) (onboarding.RefreshToken, error) {
+	// One conditional write reserves the token: of concurrent redeemers one
+	// wins. TTL deletion lags by up to days, so expiry is checked here,
+	// never left to TTL.
 	out, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &st.table, Key: tokenKey(hash),
-		UpdateExpression:          aws.String("SET used_at = :now"),
-		ConditionExpression:       aws.String("attribute_exists(pk) AND attribute_not_exists(used_at) AND expires_at > :nowSec"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": timeAttr(now), ":nowSec": n(now.Unix())},
-		ReturnValues:              types.ReturnValueAllNew,
+		UpdateExpression: aws.String("SET lease_until = :until, lease_id = :id"),
+		ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(used_at) AND expires_at > :nowSec AND " +
+			"(attribute_not_exists(lease_until) OR lease_until <= :now)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":until": n(lease.Until.UnixMilli()), ":id": s(lease.ID), ":now": n(now.UnixMilli()), ":nowSec": n(now.Unix()),
+		},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if err := conditional(err); errors.Is(err, onboarding.ErrConflict) {
+	var ccf *types.ConditionalCheckFailedException
+	var item map[string]types.AttributeValue
+	switch {
+	case err == nil:
+		item = out.Attributes
+	case errors.As(err, &ccf) && str(ccf.Item, attrLeaseID) == lease.ID && ccf.Item[attrUsedAt] == nil:
+		item = ccf.Item // this very write, retried by the SDK after its answer was lost
+	case errors.As(err, &ccf):
 		return onboarding.RefreshToken{}, onboarding.ErrTokenInvalid
-	} else if err != nil {
-		return onboarding.RefreshToken{}, err
+	default:
+		return onboarding.RefreshToken{}, onboarding.StorageFailed(err)
 	}
-	expires, _ := number(out.Attributes, attrExpiresAt)
+	expires, _ := number(item, attrExpiresAt)
 	return onboarding.RefreshToken{
-		Hash: hash, UserID: str(out.Attributes, attrUserID), AccountID: str(out.Attributes, attrAccountID),
+		Hash: hash, UserID: str(item, attrUserID), AccountID: str(item, attrAccountID),
 		ExpiresAt: time.Unix(expires, 0),
 	}, nil
+}
+
+func (st *Store) ReleaseRefreshToken(ctx context.Context, hash string, lease onboarding.Lease) error {
+	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &st.table, Key: tokenKey(hash),
+		UpdateExpression:          aws.String("SET lease_until = :zero"),
+		ConditionExpression:       aws.String("lease_id = :id AND attribute_not_exists(used_at)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": n(0), ":id": s(lease.ID)},
+	})
+	if err := conditional(err); !errors.Is(err, onboarding.ErrConflict) {
+		return err
+	}
+	return nil // the reservation ran out and another redeemer holds the token
+}
+
+func (st *Store) SpendRefreshToken(ctx context.Context, hash string, now time.Time) error {
+	// Marking rather than deleting: the used token stays visible until TTL
+	// removes it.
+	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &st.table, Key: tokenKey(hash),
+		UpdateExpression:          aws.String("SET used_at = :now"),
+		ConditionExpression:       aws.String("attribute_exists(pk) AND attribute_not_exists(used_at)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": timeAttr(now)},
+	})
+	if err := conditional(err); !errors.Is(err, onboarding.ErrConflict) {
+		return err
+	}
+	return nil
 }
 
 func (st *Store) FindUserByAccount(ctx context.Context, accountID string) (string, error) {

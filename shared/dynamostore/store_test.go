@@ -92,11 +92,19 @@ func createParams(user string) *onboarding.CreateAccountParams {
 		Capabilities:     []string{"card_payments", "transfers"},
 		ServiceAgreement: "full",
 		PlatformUserID:   user,
+		CreationID:       creationAlice,
 	}
 }
 
+// creationAlice names alice's creation in her claims and her account's
+// metadata.
+const creationAlice = "creation-alice"
+
 func newClaim(id string, leaseUntil time.Time, attempt int) onboarding.CreationClaim {
-	return onboarding.CreationClaim{ClaimID: id, LeaseUntil: leaseUntil, Attempt: attempt, Params: createParams(alice)}
+	return onboarding.CreationClaim{
+		ClaimID: id, LeaseUntil: leaseUntil, CreationID: creationAlice, Attempt: attempt,
+		AttemptSince: t0.Add(-time.Second), Params: createParams(alice),
+	}
 }
 
 // stateOnboarding has every field of AccountState set, so a round trip
@@ -269,7 +277,7 @@ func sameRecord(t *testing.T, what string, got, want onboarding.AccountRecord) {
 }
 
 func normalized(r onboarding.AccountRecord) onboarding.AccountRecord {
-	r.CreatedAt, r.UpdatedAt, r.FirstLinkAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC(), r.FirstLinkAt.UTC()
+	r.CreatedAt, r.UpdatedAt, r.FirstLinkAt, r.PrefillLease.Until = r.CreatedAt.UTC(), r.UpdatedAt.UTC(), r.FirstLinkAt.UTC(), r.PrefillLease.Until.UTC()
 	r.State.Requirements = normalizedReq(r.State.Requirements)
 	if r.State.FutureRequirements != nil {
 		f := normalizedReq(*r.State.FutureRequirements)
@@ -439,8 +447,9 @@ func TestGetUserReturnsWhatIsStored(t *testing.T) {
 				t.Fatalf("GetUser = %+v, want alice's claim and no account", u)
 			}
 			c := *u.Claim
-			if c.ClaimID != claim1 || c.Attempt != 3 || !c.LeaseUntil.Equal(leaseUntil) {
-				t.Errorf("claim = {%s attempt %d lease %s}, want {%s attempt 3 lease %s}", c.ClaimID, c.Attempt, c.LeaseUntil, claim1, leaseUntil)
+			if c.ClaimID != claim1 || c.Attempt != 3 || !c.LeaseUntil.Equal(leaseUntil) || c.CreationID != creationAlice ||
+				!c.AttemptSince.Equal(t0.Add(-time.Second)) || c.Search {
+				t.Errorf("claim = %+v, want {%s attempt 3 lease %s creation %s since %s, not searching}", c, claim1, leaseUntil, creationAlice, t0.Add(-time.Second))
 			}
 			if !reflect.DeepEqual(c.Params, createParams(alice)) {
 				t.Errorf("claim params:\n got %+v\nwant %+v", c.Params, createParams(alice))
@@ -462,14 +471,31 @@ func TestGetUserReturnsWhatIsStored(t *testing.T) {
 			}
 			h.wantAccount(t, baseRecord())
 		}},
-		{"first link time round-trips", func(t *testing.T, h *harness) {
+		{"a searching claim round-trips", func(t *testing.T, h *harness) {
+			c := newClaim(claim1, t0.Add(lease), 1)
+			c.Search = true
+			h.claim(t, alice, c, t0)
+			if u := h.user(t, alice); u.Claim == nil || !u.Claim.Search {
+				t.Fatalf("GetUser.Claim = %+v, want it searching", u.Claim)
+			}
+		}},
+		{"the prefill lease and first link time round-trip", func(t *testing.T, h *harness) {
 			h.withAccount(t)
-			at := t0.Add(time.Minute + 123456789*time.Nanosecond)
-			if err := h.store.MarkFirstLink(context.Background(), alice, at); err != nil {
-				t.Fatal(err)
+			until := t0.Add(20*time.Second + 250*time.Millisecond)
+			if _, taken, err := h.store.BeginPrefill(context.Background(), alice, t0, lz(until)); err != nil || !taken {
+				t.Fatal(taken, err)
 			}
 			want := baseRecord()
-			want.FirstLinkAt = at
+			want.PrefillLease = lz(until)
+			h.wantAccount(t, want)
+			if err := h.store.EndPrefill(context.Background(), alice, lz(until)); err != nil {
+				t.Fatal(err)
+			}
+			at := t0.Add(time.Minute + 123456789*time.Nanosecond)
+			if _, locked, err := h.store.LockPrefill(context.Background(), alice, acctAlice, at); err != nil || !locked {
+				t.Fatal(locked, err)
+			}
+			want.FirstLinkAt, want.PrefillLease = at, onboarding.Lease{}
 			h.wantAccount(t, want)
 		}},
 	})
@@ -557,15 +583,19 @@ func TestFindUserByAccount(t *testing.T) {
 
 func TestReleaseClaimEndsTheLease(t *testing.T) {
 	ctx := context.Background()
+	released := func(c onboarding.CreationClaim) onboarding.CreationClaim { return c }
 	runCases(t, []storeCase{
-		{"without forget keeps params and attempt and frees the user now", func(t *testing.T, h *harness) {
+		{"it stores how the next attempt starts and frees the user now", func(t *testing.T, h *harness) {
 			h.claim(t, alice, newClaim(claim1, t0.Add(lease), 2), t0)
-			if err := h.store.ReleaseClaim(ctx, alice, claim1, false); err != nil {
+			next := released(newClaim(claim1, t0.Add(lease), 2))
+			next.Search = true
+			if err := h.store.ReleaseClaim(ctx, alice, next); err != nil {
 				t.Fatal(err)
 			}
 			u := h.user(t, alice)
-			if u.Claim == nil || u.Claim.Attempt != 2 || !reflect.DeepEqual(u.Claim.Params, createParams(alice)) {
-				t.Fatalf("claim after release = %+v, want attempt 2 and the same params", u.Claim)
+			if u.Claim == nil || u.Claim.Attempt != 2 || !u.Claim.Search || u.Claim.CreationID != creationAlice ||
+				!u.Claim.AttemptSince.Equal(next.AttemptSince) || !reflect.DeepEqual(u.Claim.Params, createParams(alice)) {
+				t.Fatalf("claim after release = %+v, want attempt 2, searching, the same creation, since and params", u.Claim)
 			}
 			if u.Claim.LeaseUntil.After(t0) {
 				t.Errorf("LeaseUntil = %s, want ended (not after %s)", u.Claim.LeaseUntil, t0)
@@ -573,14 +603,16 @@ func TestReleaseClaimEndsTheLease(t *testing.T) {
 			// The core takes over at the same instant the claim was made.
 			h.claim(t, alice, newClaim(claim2, t0.Add(lease), 2), t0)
 		}},
-		{"with forget moves the attempt on and drops the params", func(t *testing.T, h *harness) {
+		{"without params the next attempt sends new ones", func(t *testing.T, h *harness) {
 			h.claim(t, alice, newClaim(claim1, t0.Add(lease), 2), t0)
-			if err := h.store.ReleaseClaim(ctx, alice, claim1, true); err != nil {
+			next := newClaim(claim1, t0.Add(lease), 3)
+			next.Params, next.AttemptSince = nil, time.Time{}
+			if err := h.store.ReleaseClaim(ctx, alice, next); err != nil {
 				t.Fatal(err)
 			}
 			u := h.user(t, alice)
-			if u.Claim == nil || u.Claim.Attempt != 3 || u.Claim.Params != nil {
-				t.Fatalf("claim after forget = %+v, want attempt 3 and no params", u.Claim)
+			if u.Claim == nil || u.Claim.Attempt != 3 || u.Claim.Params != nil || u.Claim.Search || !u.Claim.AttemptSince.IsZero() {
+				t.Fatalf("claim after a refusal = %+v, want attempt 3, no params, not searching", u.Claim)
 			}
 			if u.Claim.LeaseUntil.After(t0) {
 				t.Errorf("LeaseUntil = %s, want ended", u.Claim.LeaseUntil)
@@ -589,7 +621,7 @@ func TestReleaseClaimEndsTheLease(t *testing.T) {
 		}},
 		{"a wrong claim id conflicts and keeps the lease", func(t *testing.T, h *harness) {
 			h.claim(t, alice, newClaim(claim1, t0.Add(lease), 0), t0)
-			if err := h.store.ReleaseClaim(ctx, alice, claim2, true); !errors.Is(err, onboarding.ErrConflict) {
+			if err := h.store.ReleaseClaim(ctx, alice, newClaim(claim2, t0, 5)); !errors.Is(err, onboarding.ErrConflict) {
 				t.Fatalf("ReleaseClaim(wrong claim) = %v, want ErrConflict", err)
 			}
 			if err := h.store.ClaimCreation(ctx, alice, newClaim(claim2, t0.Add(lease), 0), t0.Add(time.Second)); !errors.Is(err, onboarding.ErrConflict) {
@@ -601,13 +633,13 @@ func TestReleaseClaimEndsTheLease(t *testing.T) {
 		}},
 		{"after completion it conflicts and keeps the account", func(t *testing.T, h *harness) {
 			h.withAccount(t)
-			if err := h.store.ReleaseClaim(ctx, alice, claim1, true); !errors.Is(err, onboarding.ErrConflict) {
+			if err := h.store.ReleaseClaim(ctx, alice, newClaim(claim1, t0, 1)); !errors.Is(err, onboarding.ErrConflict) {
 				t.Fatalf("ReleaseClaim(completed) = %v, want ErrConflict", err)
 			}
 			h.wantAccount(t, baseRecord())
 		}},
 		{"for an unknown user it conflicts and creates nothing", func(t *testing.T, h *harness) {
-			if err := h.store.ReleaseClaim(ctx, alice, claim1, true); !errors.Is(err, onboarding.ErrConflict) {
+			if err := h.store.ReleaseClaim(ctx, alice, newClaim(claim1, t0, 1)); !errors.Is(err, onboarding.ErrConflict) {
 				t.Fatalf("ReleaseClaim(unknown) = %v, want ErrConflict", err)
 			}
 			h.wantNoUser(t, alice)
@@ -619,6 +651,24 @@ func TestReleaseClaimEndsTheLease(t *testing.T) {
 
 func refreshToken(hash string) onboarding.RefreshToken {
 	return onboarding.RefreshToken{Hash: hash, UserID: alice, AccountID: acctAlice, ExpiresAt: t0.Add(15 * time.Minute)}
+}
+
+// lz is a lease until `until`, whose id is its time: two leases are the
+// same holder's when they end at the same instant.
+func lz(until time.Time) onboarding.Lease {
+	return onboarding.Lease{ID: "lease-" + strconv.FormatInt(until.UnixNano(), 10), Until: until}
+}
+
+// redeemLease is how long a redemption reserves a token in these tests.
+const redeemLease = 20 * time.Second
+
+// redeem redeems a token as a link that was made does: claim, then spend.
+func redeem(ctx context.Context, st *dynamostore.Store, hash string, now time.Time) (onboarding.RefreshToken, error) {
+	tok, err := st.ClaimRefreshToken(ctx, hash, now, lz(now.Add(redeemLease)))
+	if err != nil {
+		return tok, err
+	}
+	return tok, st.SpendRefreshToken(ctx, hash, now)
 }
 
 func TestRefreshTokenIsSingleUseUntilItExpires(t *testing.T) {
@@ -734,7 +784,7 @@ func TestRefreshTokenIsSingleUseUntilItExpires(t *testing.T) {
 					stored[tok.Hash] = tok
 				}
 				for i, c := range tc.consumes {
-					got, err := h.store.ConsumeRefreshToken(context.Background(), c.hash, c.now)
+					got, err := redeem(context.Background(), h.store, c.hash, c.now)
 					if c.want != nil {
 						if !errors.Is(err, c.want) {
 							t.Fatalf("consume %d (%s at +%s) = %+v, %v; want %v", i, c.hash, c.now.Sub(t0), got, err, c.want)
@@ -767,7 +817,7 @@ func TestRefreshTokenStorage(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.wantExpiresAt(t, "TOKEN#c0ffee", tok.ExpiresAt)
-			if _, err := h.store.ConsumeRefreshToken(ctx, tok.Hash, t0); err != nil {
+			if _, err := redeem(ctx, h.store, tok.Hash, t0); err != nil {
 				t.Fatal(err)
 			}
 			// Used, it still expires with TTL.
@@ -778,14 +828,82 @@ func TestRefreshTokenStorage(t *testing.T) {
 			if err := h.store.PutRefreshToken(ctx, tok); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := h.store.ConsumeRefreshToken(ctx, tok.Hash, t0); err != nil {
+			if _, err := redeem(ctx, h.store, tok.Hash, t0); err != nil {
 				t.Fatal(err)
 			}
 			if err := h.store.PutRefreshToken(ctx, tok); !errors.Is(err, onboarding.ErrConflict) {
 				t.Fatalf("PutRefreshToken(same hash) = %v, want ErrConflict", err)
 			}
-			if got, err := h.store.ConsumeRefreshToken(ctx, tok.Hash, t0); !errors.Is(err, onboarding.ErrTokenInvalid) {
+			if got, err := redeem(ctx, h.store, tok.Hash, t0); !errors.Is(err, onboarding.ErrTokenInvalid) {
 				t.Fatalf("consume after the refused put = %+v, %v; want ErrTokenInvalid", got, err)
+			}
+		}},
+	})
+}
+
+func TestARedemptionReservesTheTokenUntilItEndsOrIsReleased(t *testing.T) {
+	ctx := context.Background()
+	const hash = "beef"
+	put := func(t *testing.T, h *harness) {
+		if err := h.store.PutRefreshToken(ctx, refreshToken(hash)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	until := t0.Add(redeemLease)
+	runCases(t, []storeCase{
+		{"a reserved token is refused to others until the reservation ends", func(t *testing.T, h *harness) {
+			put(t, h)
+			if _, err := h.store.ClaimRefreshToken(ctx, hash, t0, lz(until)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.store.ClaimRefreshToken(ctx, hash, until.Add(-time.Millisecond), lz(until.Add(time.Minute))); !errors.Is(err, onboarding.ErrTokenInvalid) {
+				t.Fatalf("claim during the reservation = %v, want ErrTokenInvalid", err)
+			}
+			// A redeemer that died holds it no longer than its reservation.
+			if _, err := h.store.ClaimRefreshToken(ctx, hash, until, lz(until.Add(redeemLease))); err != nil {
+				t.Fatalf("claim once the reservation ended = %v", err)
+			}
+		}},
+		{"a released token can be redeemed again at once", func(t *testing.T, h *harness) {
+			put(t, h)
+			if _, err := h.store.ClaimRefreshToken(ctx, hash, t0, lz(until)); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.store.ReleaseRefreshToken(ctx, hash, lz(until)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := redeem(ctx, h.store, hash, t0.Add(time.Second)); err != nil {
+				t.Fatalf("redeem after the release = %v", err)
+			}
+			if _, err := h.store.ClaimRefreshToken(ctx, hash, t0.Add(time.Minute), lz(t0.Add(2*time.Minute))); !errors.Is(err, onboarding.ErrTokenInvalid) {
+				t.Fatalf("claim after the token was spent = %v, want ErrTokenInvalid", err)
+			}
+		}},
+		{"a stale release leaves a newer reservation alone", func(t *testing.T, h *harness) {
+			put(t, h)
+			if _, err := h.store.ClaimRefreshToken(ctx, hash, t0, lz(until)); err != nil {
+				t.Fatal(err)
+			}
+			later := until.Add(redeemLease)
+			if _, err := h.store.ClaimRefreshToken(ctx, hash, until, lz(later)); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.store.ReleaseRefreshToken(ctx, hash, lz(until)); err != nil {
+				t.Fatalf("stale release = %v, want no error (it is a no-op)", err)
+			}
+			if _, err := h.store.ClaimRefreshToken(ctx, hash, later.Add(-time.Second), lz(later.Add(time.Minute))); !errors.Is(err, onboarding.ErrTokenInvalid) {
+				t.Fatalf("claim during the newer reservation = %v, want ErrTokenInvalid", err)
+			}
+		}},
+		{"releasing or spending an unknown token creates nothing", func(t *testing.T, h *harness) {
+			if err := h.store.ReleaseRefreshToken(ctx, hash, lz(until)); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.store.SpendRefreshToken(ctx, hash, t0); err != nil {
+				t.Fatal(err)
+			}
+			if item := h.raw(t, "TOKEN#"+hash); len(item) != 0 {
+				t.Fatalf("an item appeared: %v", item)
 			}
 		}},
 	})
@@ -808,7 +926,7 @@ func TestConsumeRefreshTokenConcurrentConsumersExactlyOneWins(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				got[i], errs[i] = h.store.ConsumeRefreshToken(context.Background(), tok.Hash, t0)
+				got[i], errs[i] = h.store.ClaimRefreshToken(context.Background(), tok.Hash, t0, onboarding.Lease{ID: strconv.Itoa(i), Until: t0.Add(redeemLease)})
 			}()
 		}
 		close(start)
@@ -832,36 +950,204 @@ func TestConsumeRefreshTokenConcurrentConsumersExactlyOneWins(t *testing.T) {
 	})
 }
 
-// ---- MarkFirstLink ----
+// ---- the KYC lock and the prefill lease ----
 
-func TestMarkFirstLinkSetsOnce(t *testing.T) {
+func TestPrefillLockAndLeaseExcludeEachOther(t *testing.T) {
 	ctx := context.Background()
 	first, later := t0.Add(time.Minute), t0.Add(time.Hour)
+	until := first.Add(20 * time.Second)
 	runCases(t, []storeCase{
-		{"first call sets it, a second conflicts and keeps the first value", func(t *testing.T, h *harness) {
+		{"the lock is taken once and keeps the first time", func(t *testing.T, h *harness) {
 			h.withAccount(t)
-			if err := h.store.MarkFirstLink(ctx, alice, first); err != nil {
-				t.Fatal(err)
+			rec, locked, err := h.store.LockPrefill(ctx, alice, acctAlice, first)
+			if err != nil || !locked || !rec.FirstLinkAt.Equal(first) {
+				t.Fatalf("LockPrefill = %+v, %v, %v", rec, locked, err)
 			}
-			if err := h.store.MarkFirstLink(ctx, alice, later); !errors.Is(err, onboarding.ErrConflict) {
-				t.Fatalf("second MarkFirstLink = %v, want ErrConflict", err)
+			if rec, locked, err := h.store.LockPrefill(ctx, alice, acctAlice, later); err != nil || !locked || !rec.FirstLinkAt.Equal(first) {
+				t.Fatalf("second LockPrefill = %v, %v, first link at %v: want it locked since %v", locked, err, rec.FirstLinkAt, first)
 			}
 			want := baseRecord()
 			want.FirstLinkAt = first
 			h.wantAccount(t, want)
 		}},
-		{"a claim without an account conflicts", func(t *testing.T, h *harness) {
+		{"a locked account grants no prefill lease", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			if _, locked, err := h.store.LockPrefill(ctx, alice, acctAlice, first); err != nil || !locked {
+				t.Fatal(locked, err)
+			}
+			rec, taken, err := h.store.BeginPrefill(ctx, alice, later, lz(later.Add(time.Minute)))
+			if err != nil || taken || !rec.FirstLinkAt.Equal(first) {
+				t.Fatalf("BeginPrefill after the lock = %+v, %v, %v; want refused, showing the lock", rec, taken, err)
+			}
+		}},
+		{"a live prefill lease holds the lock off until it ends", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			if _, taken, err := h.store.BeginPrefill(ctx, alice, first, lz(until)); err != nil || !taken {
+				t.Fatal(taken, err)
+			}
+			rec, locked, err := h.store.LockPrefill(ctx, alice, acctAlice, until.Add(-time.Millisecond))
+			if err != nil || locked || !rec.PrefillLease.Until.Equal(until) || !rec.FirstLinkAt.IsZero() {
+				t.Fatalf("LockPrefill during the lease = %+v, %v, %v; want refused, showing the lease", rec, locked, err)
+			}
+			if _, locked, err := h.store.LockPrefill(ctx, alice, acctAlice, until); err != nil || !locked {
+				t.Fatalf("LockPrefill once the lease ran out = %v, %v", locked, err)
+			}
+		}},
+		{"an ended lease lets the lock in at once, and another update", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			if _, taken, err := h.store.BeginPrefill(ctx, alice, first, lz(until)); err != nil || !taken {
+				t.Fatal(taken, err)
+			}
+			if _, taken, _ := h.store.BeginPrefill(ctx, alice, first.Add(time.Second), lz(until.Add(time.Second))); taken {
+				t.Fatal("two prefill updates held the lease at once")
+			}
+			if err := h.store.EndPrefill(ctx, alice, lz(until)); err != nil {
+				t.Fatal(err)
+			}
+			if _, taken, err := h.store.BeginPrefill(ctx, alice, first.Add(time.Second), lz(until.Add(time.Second))); err != nil || !taken {
+				t.Fatalf("BeginPrefill after EndPrefill = %v, %v", taken, err)
+			}
+			// A stale EndPrefill does not end the newer lease.
+			if err := h.store.EndPrefill(ctx, alice, lz(until)); err != nil {
+				t.Fatal(err)
+			}
+			if _, locked, _ := h.store.LockPrefill(ctx, alice, acctAlice, first.Add(2*time.Second)); locked {
+				t.Fatal("a stale EndPrefill ended another update's lease")
+			}
+		}},
+		{"a deauthorized account is neither locked nor leased", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			if _, err := h.store.ApplyEvent(ctx, deauthEvent("evt_deauth", 1)); err != nil {
+				t.Fatal(err)
+			}
+			if rec, locked, err := h.store.LockPrefill(ctx, alice, acctAlice, first); err != nil || locked || !rec.State.Deauthorized {
+				t.Fatalf("LockPrefill = %+v, %v, %v", rec, locked, err)
+			}
+			if rec, taken, err := h.store.BeginPrefill(ctx, alice, first, lz(until)); err != nil || taken || !rec.State.Deauthorized {
+				t.Fatalf("BeginPrefill = %+v, %v, %v", rec, taken, err)
+			}
+		}},
+		{"another account's lock is refused", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			if rec, locked, err := h.store.LockPrefill(ctx, alice, acctOther, first); err != nil || locked || rec.AccountID != acctAlice {
+				t.Fatalf("LockPrefill(other account) = %+v, %v, %v", rec, locked, err)
+			}
+		}},
+		{"a user without an account is not found and gets no record", func(t *testing.T, h *harness) {
+			if _, _, err := h.store.LockPrefill(ctx, alice, acctAlice, first); !errors.Is(err, onboarding.ErrNotFound) {
+				t.Fatalf("LockPrefill(unknown) = %v", err)
+			}
+			if _, _, err := h.store.BeginPrefill(ctx, alice, first, lz(until)); !errors.Is(err, onboarding.ErrNotFound) {
+				t.Fatalf("BeginPrefill(unknown) = %v", err)
+			}
 			h.claim(t, alice, newClaim(claim1, t0.Add(lease), 0), t0)
-			if err := h.store.MarkFirstLink(ctx, alice, first); !errors.Is(err, onboarding.ErrConflict) {
-				t.Fatalf("MarkFirstLink(claim only) = %v, want ErrConflict", err)
+			if _, _, err := h.store.LockPrefill(ctx, alice, acctAlice, first); !errors.Is(err, onboarding.ErrNotFound) {
+				t.Fatalf("LockPrefill(claim only) = %v", err)
+			}
+			if err := h.store.EndPrefill(ctx, bob, lz(until)); err != nil {
+				t.Fatal(err)
+			}
+			h.wantNoUser(t, bob)
+		}},
+	})
+}
+
+// ---- limits ----
+
+func TestTakeSlotAllowsMaxUsesInAnyWindow(t *testing.T) {
+	ctx := context.Background()
+	const window = time.Hour
+	take := func(t *testing.T, h *harness, max int, at time.Time) (bool, time.Time) {
+		t.Helper()
+		ok, retryAt, err := h.store.TakeSlot(ctx, "links#alice", max, window, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok, retryAt
+	}
+	runCases(t, []storeCase{
+		{"max uses, then none until the oldest leaves the window", func(t *testing.T, h *harness) {
+			for i := range 3 {
+				if ok, _ := take(t, h, 3, t0.Add(time.Duration(i)*10*time.Minute)); !ok {
+					t.Fatalf("use %d refused", i)
+				}
+			}
+			ok, retryAt := take(t, h, 3, t0.Add(30*time.Minute))
+			if ok || !retryAt.Equal(t0.Add(window)) {
+				t.Fatalf("fourth use = %v, retry at %v; want refused until %v", ok, retryAt, t0.Add(window))
+			}
+			if ok, _ := take(t, h, 3, t0.Add(window-time.Millisecond)); ok {
+				t.Fatal("a use a millisecond before the oldest left the window was allowed")
+			}
+			if ok, _ := take(t, h, 3, t0.Add(window)); !ok {
+				t.Fatal("a use once the oldest left the window was refused")
+			}
+			// Now the uses at +10m, +20m and +60m are in the window.
+			if ok, retryAt := take(t, h, 3, t0.Add(window+5*time.Minute)); ok || !retryAt.Equal(t0.Add(10*time.Minute+window)) {
+				t.Fatalf("refused use: %v, retry at %v; want at %v", ok, retryAt, t0.Add(10*time.Minute+window))
+			}
+			h.wantExpiresAt(t, "LIMIT#links#alice", t0.Add(2*window+time.Second))
+		}},
+		{"a refused use counts nothing", func(t *testing.T, h *harness) {
+			take(t, h, 1, t0)
+			for i := range 5 {
+				if ok, _ := take(t, h, 1, t0.Add(time.Duration(i+1)*time.Minute)); ok {
+					t.Fatal("second use in the window allowed")
+				}
+			}
+			if ok, _ := take(t, h, 1, t0.Add(window)); !ok {
+				t.Fatal("refused uses pushed the window on")
 			}
 		}},
-		{"an unknown user conflicts and gets no record", func(t *testing.T, h *harness) {
-			if err := h.store.MarkFirstLink(ctx, alice, first); !errors.Is(err, onboarding.ErrConflict) {
-				t.Fatalf("MarkFirstLink(unknown) = %v, want ErrConflict", err)
+		{"keys are counted apart", func(t *testing.T, h *harness) {
+			take(t, h, 1, t0)
+			if ok, _, err := h.store.TakeSlot(ctx, "links#bob", 1, window, t0); err != nil || !ok {
+				t.Fatalf("bob's first use = %v, %v", ok, err)
 			}
-			h.wantNoUser(t, alice)
 		}},
+		{"a lower limit than the item has slots counts the newest uses", func(t *testing.T, h *harness) {
+			for i := range 5 {
+				take(t, h, 5, t0.Add(time.Duration(i)*time.Minute))
+			}
+			if ok, _ := take(t, h, 2, t0.Add(10*time.Minute)); ok {
+				t.Fatal("allowed under a limit of 2 with 5 uses in the window")
+			}
+			if ok, _ := take(t, h, 10, t0.Add(10*time.Minute)); !ok {
+				t.Fatal("refused under a raised limit of 10 with 5 uses in the window")
+			}
+		}},
+	})
+}
+
+func TestTakeSlotConcurrentCallersNeverExceedTheLimit(t *testing.T) {
+	const callers, max = 30, 7
+	eachEngine(t, func(t *testing.T, e testenv.Engine) {
+		h := newHarness(t, e)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		allowed := 0
+		start := make(chan struct{})
+		for range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				ok, _, err := h.store.TakeSlot(context.Background(), "links#alice", max, time.Hour, t0)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					allowed++
+					mu.Unlock()
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if allowed != max {
+			t.Fatalf("%d of %d concurrent uses allowed, want exactly %d", allowed, callers, max)
+		}
 	})
 }
 
@@ -962,9 +1248,10 @@ func snapshotEvent(id string, dv int64, st onboarding.AccountState) onboarding.S
 	}
 }
 
+// healingEvent is a snapshot whose account carries alice's creation id.
 func healingEvent(id string, dv int64, st onboarding.AccountState) onboarding.StateChange {
 	c := snapshotEvent(id, dv, st)
-	c.CreateIfMissing = true
+	c.HealCreationID = creationAlice
 	return c
 }
 
@@ -1129,15 +1416,44 @@ func TestApplyEventAppliesEachEventOnceAndNeverOlderState(t *testing.T) {
 			},
 		},
 		{
-			name:  "a snapshot that may create the record creates it and its index",
-			steps: []eventStep{{healingEvent("evt_heal", 10, stateActive()), onboarding.OutcomeApplied}},
-			want: func() onboarding.AccountRecord {
-				return onboarding.AccountRecord{
-					UserID: alice, AccountID: acctAlice, Country: "US", ServiceAgreement: "full",
-					State: stateActive(), StateVersion: vBase + 10, CreatedAt: eventNow(10), UpdatedAt: eventNow(10),
-				}
+			name:  "a snapshot naming a user without a record binds nothing",
+			steps: []eventStep{{healingEvent("evt_heal", 10, stateActive()), onboarding.OutcomeUnknown}},
+			check: func(t *testing.T, h *harness) {
+				h.wantNoUser(t, alice)
+				h.wantNoOwner(t, acctAlice)
 			},
-			check: func(t *testing.T, h *harness) { h.wantOwner(t, acctAlice, alice) },
+		},
+		{
+			name:  "a snapshot from another creation leaves a claim alone",
+			setup: pendingClaim,
+			steps: []eventStep{{func() onboarding.StateChange {
+				c := healingEvent("evt_other", 10, stateActive())
+				c.HealCreationID = "creation-of-someone-else"
+				return c
+			}(), onboarding.OutcomeUnknown}},
+			check: func(t *testing.T, h *harness) {
+				if u := h.user(t, alice); u.Account != nil || u.Claim == nil || u.Claim.ClaimID != claim1 {
+					t.Fatalf("GetUser = %+v, want claim-1 still pending", u)
+				}
+				h.wantNoOwner(t, acctAlice)
+			},
+		},
+		{
+			name: "a snapshot of an account another user owns does not complete a claim",
+			setup: func(t *testing.T, h *harness) {
+				pendingClaim(t, h)
+				h.claim(t, bob, newClaim(claim2, t0.Add(lease), 0), t0)
+				rec := baseRecord()
+				rec.UserID = bob
+				h.complete(t, rec, claim2)
+			},
+			steps: []eventStep{{healingEvent("evt_heal", 10, stateActive()), onboarding.OutcomeUnknown}},
+			check: func(t *testing.T, h *harness) {
+				if u := h.user(t, alice); u.Account != nil {
+					t.Fatalf("alice got bob's account: %+v", *u.Account)
+				}
+				h.wantOwner(t, acctAlice, bob)
+			},
 		},
 		{
 			name:  "a snapshot that may create the record completes a live claim",
@@ -1155,7 +1471,7 @@ func TestApplyEventAppliesEachEventOnceAndNeverOlderState(t *testing.T) {
 				if err := h.store.CompleteCreation(ctx, baseRecord(), claim1); !errors.Is(err, onboarding.ErrConflict) {
 					t.Errorf("CompleteCreation by the healed claim = %v, want ErrConflict", err)
 				}
-				if err := h.store.ReleaseClaim(ctx, alice, claim1, true); !errors.Is(err, onboarding.ErrConflict) {
+				if err := h.store.ReleaseClaim(ctx, alice, newClaim(claim1, t0, 1)); !errors.Is(err, onboarding.ErrConflict) {
 					t.Errorf("ReleaseClaim by the healed claim = %v, want ErrConflict", err)
 				}
 				if err := h.store.ClaimCreation(ctx, alice, newClaim(claim2, t0.Add(time.Hour), 0), t0.Add(time.Hour)); !errors.Is(err, onboarding.ErrConflict) {
@@ -1174,13 +1490,13 @@ func TestApplyEventAppliesEachEventOnceAndNeverOlderState(t *testing.T) {
 			want: func() onboarding.AccountRecord { return recordAfter(10, stateActive()) },
 		},
 		{
-			name:  "a snapshot for a record holding a different account is superseded",
+			name:  "events for a record holding a different account are not this user's",
 			setup: setupAccount,
 			steps: []eventStep{
-				{otherAccount(healingEvent("evt_other", 10, stateActive())), onboarding.OutcomeSuperseded},
-				{otherAccount(snapshotEvent("evt_other2", 10, stateActive())), onboarding.OutcomeSuperseded},
-				{otherAccount(capabilityEvent("evt_other3", 10, "transfers", "active")), onboarding.OutcomeSuperseded},
-				{otherAccount(deauthEvent("evt_other4", 10)), onboarding.OutcomeSuperseded},
+				{otherAccount(healingEvent("evt_other", 10, stateActive())), onboarding.OutcomeUnknown},
+				{otherAccount(snapshotEvent("evt_other2", 10, stateActive())), onboarding.OutcomeUnknown},
+				{otherAccount(capabilityEvent("evt_other3", 10, "transfers", "active")), onboarding.OutcomeUnknown},
+				{otherAccount(deauthEvent("evt_other4", 10)), onboarding.OutcomeUnknown},
 			},
 			want: baseRecord,
 			check: func(t *testing.T, h *harness) {
@@ -1191,9 +1507,9 @@ func TestApplyEventAppliesEachEventOnceAndNeverOlderState(t *testing.T) {
 		{
 			name: "events that may not create the record leave an unknown user alone",
 			steps: []eventStep{
-				{snapshotEvent("evt_snap", 10, stateActive()), onboarding.OutcomeSuperseded},
-				{capabilityEvent("evt_cap", 10, "transfers", "active"), onboarding.OutcomeSuperseded},
-				{deauthEvent("evt_deauth", 10), onboarding.OutcomeSuperseded},
+				{snapshotEvent("evt_snap", 10, stateActive()), onboarding.OutcomeUnknown},
+				{capabilityEvent("evt_cap", 10, "transfers", "active"), onboarding.OutcomeUnknown},
+				{deauthEvent("evt_deauth", 10), onboarding.OutcomeUnknown},
 			},
 			check: func(t *testing.T, h *harness) {
 				h.wantNoUser(t, alice)
@@ -1204,9 +1520,9 @@ func TestApplyEventAppliesEachEventOnceAndNeverOlderState(t *testing.T) {
 			name:  "events that may not create the record leave a pending claim alone",
 			setup: pendingClaim,
 			steps: []eventStep{
-				{snapshotEvent("evt_snap", 10, stateActive()), onboarding.OutcomeSuperseded},
-				{capabilityEvent("evt_cap", 10, "transfers", "active"), onboarding.OutcomeSuperseded},
-				{deauthEvent("evt_deauth", 10), onboarding.OutcomeSuperseded},
+				{snapshotEvent("evt_snap", 10, stateActive()), onboarding.OutcomeUnknown},
+				{capabilityEvent("evt_cap", 10, "transfers", "active"), onboarding.OutcomeUnknown},
+				{deauthEvent("evt_deauth", 10), onboarding.OutcomeUnknown},
 			},
 			check: func(t *testing.T, h *harness) {
 				if u := h.user(t, alice); u.Account != nil || u.Claim == nil || u.Claim.ClaimID != claim1 {
@@ -1215,10 +1531,10 @@ func TestApplyEventAppliesEachEventOnceAndNeverOlderState(t *testing.T) {
 			},
 		},
 		{
-			name:  "a superseded event can apply later, since no marker was written",
+			name:  "an event that found no record can apply later, since no marker was written",
 			setup: pendingClaim,
 			steps: []eventStep{
-				{capabilityEvent("evt_cap", 20, "transfers", "active"), onboarding.OutcomeSuperseded},
+				{capabilityEvent("evt_cap", 20, "transfers", "active"), onboarding.OutcomeUnknown},
 				{healingEvent("evt_heal", 10, stateOnboarding()), onboarding.OutcomeApplied},
 				{capabilityEvent("evt_cap", 20, "transfers", "active"), onboarding.OutcomeApplied},
 			},
@@ -1267,6 +1583,74 @@ func TestApplyEventAppliesEachEventOnceAndNeverOlderState(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+// ---- writes the SDK retried after their answer was lost ----
+
+// retriedWrites applies every update and transaction twice and answers
+// with the second result: what the SDK does when a write was applied but
+// its answer was lost ("use of closed network connection").
+func retriedWrites(db dynamostore.Client) funcClient {
+	c := passthrough(db)
+	c.updateItem = func(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+		_, _ = db.UpdateItem(ctx, in, o...)
+		return db.UpdateItem(ctx, in, o...)
+	}
+	c.transactWriteItems = func(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+		_, _ = db.TransactWriteItems(ctx, in, o...)
+		return db.TransactWriteItems(ctx, in, o...)
+	}
+	return c
+}
+
+func TestAWriteThatMeetsItsOwnRetryKeepsItsAnswer(t *testing.T) {
+	ctx := context.Background()
+	retried := func(h *harness) *dynamostore.Store { return dynamostore.New(retriedWrites(h.db), h.table) }
+	runCases(t, []storeCase{
+		{"a reserved refresh token is the reserver's", func(t *testing.T, h *harness) {
+			if err := h.store.PutRefreshToken(ctx, refreshToken("d00d")); err != nil {
+				t.Fatal(err)
+			}
+			tok, err := retried(h).ClaimRefreshToken(ctx, "d00d", t0, lz(t0.Add(redeemLease)))
+			if err != nil || tok.AccountID != acctAlice {
+				t.Fatalf("ClaimRefreshToken = %+v, %v; want the token", tok, err)
+			}
+			// Anybody else's claim is still refused.
+			if _, err := h.store.ClaimRefreshToken(ctx, "d00d", t0, lz(t0.Add(time.Minute))); !errors.Is(err, onboarding.ErrTokenInvalid) {
+				t.Fatalf("another reserver = %v, want ErrTokenInvalid", err)
+			}
+		}},
+		{"a prefill lease is the taker's", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			if _, taken, err := retried(h).BeginPrefill(ctx, alice, t0, lz(t0.Add(time.Minute))); err != nil || !taken {
+				t.Fatalf("BeginPrefill = %v, %v; want taken", taken, err)
+			}
+			if _, taken, _ := h.store.BeginPrefill(ctx, alice, t0, lz(t0.Add(2*time.Minute))); taken {
+				t.Fatal("another update took the lease too")
+			}
+		}},
+		{"a counted use is counted once", func(t *testing.T, h *harness) {
+			for i := range 2 {
+				if ok, _, err := retried(h).TakeSlot(ctx, "links#alice", 2, time.Hour, t0.Add(time.Duration(i)*time.Minute)); err != nil || !ok {
+					t.Fatalf("use %d = %v, %v; want allowed", i, ok, err)
+				}
+			}
+			if ok, _, _ := h.store.TakeSlot(ctx, "links#alice", 2, time.Hour, t0.Add(2*time.Minute)); ok {
+				t.Fatal("a third use within the hour was allowed under a limit of 2")
+			}
+		}},
+		{"a completed creation is the completer's", func(t *testing.T, h *harness) {
+			h.claim(t, alice, newClaim(claim1, t0.Add(lease), 0), t0)
+			if err := retried(h).CompleteCreation(ctx, baseRecord(), claim1); err != nil {
+				t.Fatalf("CompleteCreation = %v, want nil", err)
+			}
+			h.wantOwner(t, acctAlice, alice)
+			rec := baseRecord()
+			if err := h.store.CompleteCreation(ctx, rec, claim2); !errors.Is(err, onboarding.ErrConflict) {
+				t.Fatalf("another claim's CompleteCreation = %v, want ErrConflict", err)
+			}
+		}},
 	})
 }
 
@@ -1339,21 +1723,39 @@ var storeOps = []storeOp{
 		return st.CompleteCreation(ctx, rec, claim2)
 	}},
 	{"ReleaseClaim", func(ctx context.Context, st *dynamostore.Store) error {
-		return st.ReleaseClaim(ctx, bob, claim2, true)
+		return st.ReleaseClaim(ctx, bob, newClaim(claim2, t0, 1))
 	}},
 	{"SaveState", func(ctx context.Context, st *dynamostore.Store) error {
 		_, err := st.SaveState(ctx, alice, stateActive(), vBase+60, t0.Add(time.Hour))
 		return err
 	}},
-	{"MarkFirstLink", func(ctx context.Context, st *dynamostore.Store) error {
-		return st.MarkFirstLink(ctx, alice, t0.Add(time.Minute))
+	{"LockPrefill", func(ctx context.Context, st *dynamostore.Store) error {
+		_, _, err := st.LockPrefill(ctx, alice, acctAlice, t0.Add(time.Minute))
+		return err
+	}},
+	{"BeginPrefill", func(ctx context.Context, st *dynamostore.Store) error {
+		_, _, err := st.BeginPrefill(ctx, alice, t0.Add(time.Minute), lz(t0.Add(2*time.Minute)))
+		return err
+	}},
+	{"EndPrefill", func(ctx context.Context, st *dynamostore.Store) error {
+		return st.EndPrefill(ctx, alice, lz(t0.Add(2*time.Minute)))
+	}},
+	{"TakeSlot", func(ctx context.Context, st *dynamostore.Store) error {
+		_, _, err := st.TakeSlot(ctx, "links#alice", 3, time.Hour, t0)
+		return err
 	}},
 	{"PutRefreshToken", func(ctx context.Context, st *dynamostore.Store) error {
 		return st.PutRefreshToken(ctx, refreshToken("f00d"))
 	}},
-	{"ConsumeRefreshToken", func(ctx context.Context, st *dynamostore.Store) error {
-		_, err := st.ConsumeRefreshToken(ctx, "c0ffee", t0)
+	{"ClaimRefreshToken", func(ctx context.Context, st *dynamostore.Store) error {
+		_, err := st.ClaimRefreshToken(ctx, "c0ffee", t0, lz(t0.Add(redeemLease)))
 		return err
+	}},
+	{"ReleaseRefreshToken", func(ctx context.Context, st *dynamostore.Store) error {
+		return st.ReleaseRefreshToken(ctx, "c0ffee", lz(t0.Add(redeemLease)))
+	}},
+	{"SpendRefreshToken", func(ctx context.Context, st *dynamostore.Store) error {
+		return st.SpendRefreshToken(ctx, "c0ffee", t0)
 	}},
 	{"FindUserByAccount", func(ctx context.Context, st *dynamostore.Store) error {
 		_, err := st.FindUserByAccount(ctx, acctAlice)
@@ -1433,7 +1835,7 @@ func TestStorageFailuresAreRetryable(t *testing.T) {
 		if u := h.user(t, bob); u.Claim == nil || u.Claim.ClaimID != claim2 {
 			t.Fatalf("bob = %+v, want his claim", u)
 		}
-		if _, err := h.store.ConsumeRefreshToken(context.Background(), "c0ffee", t0); err != nil {
+		if _, err := redeem(context.Background(), h.store, "c0ffee", t0); err != nil {
 			t.Fatalf("token after the faults: %v", err)
 		}
 	})

@@ -32,6 +32,10 @@ func (f *fakeConnect) CreateAccount(_ context.Context, p onboarding.CreateAccoun
 	return onboarding.CreatedAccount{ID: fmt.Sprintf("acct_fake%06d", f.n), Country: p.Country}, nil
 }
 
+func (f *fakeConnect) FindCreatedAccount(context.Context, onboarding.CreatedAccountQuery) (onboarding.CreatedAccount, bool, error) {
+	return onboarding.CreatedAccount{}, false, nil
+}
+
 func (f *fakeConnect) GetAccount(context.Context, string) (onboarding.AccountState, error) {
 	return onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{EventuallyDue: []string{"external_account"}}}, nil
 }

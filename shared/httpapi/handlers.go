@@ -66,13 +66,16 @@ func createDashboardLink(svc *onboarding.Service) Handler {
 // refreshLink serves GET /onboarding/refresh?token=: public, because the
 // browser returns from Stripe without the frontend's bearer token. It
 // always redirects: to a fresh Stripe link, or to the frontend's
-// link-expired page.
+// onboarding page saying why not (?error=).
 func refreshLink(svc *onboarding.Service) Handler {
 	return func(ctx context.Context, req Request) Response {
 		location, err := svc.RefreshOnboardingLink(ctx, req.QueryStringParameters["token"])
 		if err != nil {
-			annotate(ctx, slog.String("outcome", "link_expired"))
-			if e, ok := onboarding.AsError(err); !ok || e.Kind != onboarding.KindInvalid {
+			e, ok := onboarding.AsError(err)
+			if ok {
+				annotate(ctx, slog.String("outcome", e.Code))
+			}
+			if !ok || (e.Kind != onboarding.KindInvalid && e.Kind != onboarding.KindRateLimited && e.Kind != onboarding.KindConflict) {
 				annotate(ctx, slog.String("error", logSafe(err)))
 			}
 		}

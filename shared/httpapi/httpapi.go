@@ -15,8 +15,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -280,6 +282,7 @@ var statusOf = map[onboarding.Kind]int{
 	onboarding.KindTooLarge:            http.StatusRequestEntityTooLarge,
 	onboarding.KindProviderUnavailable: http.StatusBadGateway,
 	onboarding.KindStorageUnavailable:  http.StatusServiceUnavailable,
+	onboarding.KindRateLimited:         http.StatusTooManyRequests,
 }
 
 // errorResponse renders err as the envelope. Only the core's own safe texts
@@ -294,7 +297,10 @@ func errorResponse(err error) Response {
 		status = http.StatusInternalServerError
 	}
 	resp := jsonResponse(status, errorEnvelope{errorBody{Code: e.Code, Message: e.Message, Param: e.Param}})
-	if status == http.StatusServiceUnavailable {
+	switch {
+	case e.RetryAfter > 0:
+		resp.Headers["Retry-After"] = strconv.FormatInt(int64(math.Ceil(e.RetryAfter.Seconds())), 10)
+	case status == http.StatusServiceUnavailable:
 		resp.Headers["Retry-After"] = "1"
 	}
 	return resp

@@ -192,7 +192,8 @@ type AccountRecord struct {
 	// StateVersion is the Unix second the State describes: an event's
 	// created time or the time we re-read Stripe. Older news never replaces it.
 	StateVersion int64
-	FirstLinkAt  time.Time // zero until the first onboarding link was issued
+	FirstLinkAt  time.Time // zero until the first onboarding link was requested: KYC prefill is locked from then
+	PrefillLease Lease     // a prefill update holds it (is on its way to Stripe) until its Until
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -60,8 +61,9 @@ const (
 //
 // Exactly once: the user is claimed in the store with a conditional write
 // before Stripe is called, Stripe gets an idempotency key derived from the
-// user and attempt, and the account carries metadata.platform_user_id so
-// the webhook can heal a crash between Stripe and the store.
+// user and attempt, and the account carries the user and the claim's
+// creation id in its metadata, so that the account's webhook can heal a
+// crash between Stripe and the store, and a later attempt can find it.
 func (s *Service) CreateAccount(ctx context.Context, c Caller, req CreateAccountRequest) (Account, bool, error) {
 	if c.UserID == "" {
 		return Account{}, false, ErrUnauthorized
@@ -82,39 +84,95 @@ func (s *Service) CreateAccount(ctx context.Context, c Caller, req CreateAccount
 	}
 
 	now := s.now()
-	claim := CreationClaim{ClaimID: s.newSecret(16), LeaseUntil: now.Add(s.policy.ClaimLease), Params: &params}
+	claim := CreationClaim{
+		ClaimID: s.newSecret(16), LeaseUntil: now.Add(s.policy.ClaimLease),
+		CreationID: s.newSecret(creationIDBytes), AttemptSince: now, Params: &params,
+	}
 	if prev := u.Claim; prev != nil {
 		if prev.LeaseUntil.After(now) {
 			return Account{}, false, ErrCreationInProgress
 		}
-		claim.Attempt = prev.Attempt
+		claim.Attempt, claim.Search = prev.Attempt, prev.Search
+		if prev.CreationID != "" {
+			claim.CreationID = prev.CreationID
+		}
+		if !prev.AttemptSince.IsZero() {
+			claim.AttemptSince = prev.AttemptSince
+		}
 		if prev.Params != nil {
 			// An earlier attempt may have created the account at Stripe:
 			// replay it exactly, so the idempotency key returns that account.
 			claim.Params = prev.Params
 		}
 	}
+	if claim.Params.CreationID == "" {
+		claim.Params.CreationID = claim.CreationID
+	}
 	if err := s.store.ClaimCreation(ctx, c.UserID, claim, now); err != nil {
-		if errors.Is(err, ErrConflict) {
+		if !errors.Is(err, ErrConflict) {
+			return Account{}, false, err
+		}
+		// Claim ids are random: one stored already is this very write,
+		// retried by the SDK after its answer was lost. Anything else lost.
+		if u, err := s.store.GetUser(ctx, c.UserID); err != nil || u.Account != nil || u.Claim == nil || u.Claim.ClaimID != claim.ClaimID {
 			return s.afterLostClaim(ctx, c.UserID)
 		}
-		return Account{}, false, err
+	}
+
+	if claim.Search {
+		// The attempt's key can only replay a failure: an account it made
+		// would be lost with it. Look for one before moving to a new key.
+		found, ok, err := s.connect.FindCreatedAccount(ctx, CreatedAccountQuery{
+			UserID: c.UserID, CreationID: claim.CreationID, Since: claim.AttemptSince.Add(-stripeClockSkew),
+		})
+		if err != nil {
+			s.releaseClaim(ctx, c.UserID, claim)
+			return Account{}, false, err
+		}
+		if ok {
+			s.log.InfoContext(ctx, "adopting the account an earlier creation attempt made", "account_id", found.ID, "attempt", claim.Attempt)
+			return s.completeCreation(ctx, c.UserID, claim, found, now)
+		}
+		claim.Attempt, claim.Search, claim.AttemptSince = claim.Attempt+1, false, now
 	}
 
 	created, err := s.connect.CreateAccount(ctx, *claim.Params, creationKey(c.UserID, claim.Attempt))
 	if err != nil {
-		// Stripe refused our parameters: nothing exists there, so the next
-		// attempt may use new ones. Anything else may have created it.
-		e, ok := AsError(err)
-		forget := ok && e.Kind == KindInvalid
-		if rerr := s.store.ReleaseClaim(ctx, c.UserID, claim.ClaimID, forget); rerr != nil {
-			s.log.WarnContext(ctx, "could not release creation claim; it expires with its lease", "error", rerr)
+		next := claim
+		switch e, ok := AsError(err); {
+		case ok && e.Kind == KindInvalid:
+			// Stripe refused our parameters: nothing exists there, so the
+			// next attempt may use new ones, with a new key.
+			next.Attempt, next.Params, next.AttemptSince = next.Attempt+1, nil, time.Time{}
+		case ok && e.KeySpent():
+			next.Search = true
 		}
+		// Anything else may have created it: the next attempt replays.
+		s.releaseClaim(ctx, c.UserID, next)
 		return Account{}, false, err
 	}
+	return s.completeCreation(ctx, c.UserID, claim, created, now)
+}
 
+// creationIDBytes is the entropy of a creation id: 96 bits, unguessable,
+// so an account carrying it provably came from the claim.
+const creationIDBytes = 12
+
+// stripeClockSkew widens the search for an account an attempt made, for a
+// difference between our clock and Stripe's.
+const stripeClockSkew = 5 * time.Minute
+
+// releaseClaim ends the claim's lease, recording how the next attempt starts.
+func (s *Service) releaseClaim(ctx context.Context, userID string, next CreationClaim) {
+	if err := s.store.ReleaseClaim(ctx, userID, next); err != nil {
+		s.log.WarnContext(ctx, "could not release creation claim; it expires with its lease", "error", err)
+	}
+}
+
+// completeCreation stores the account that the claim's attempt made.
+func (s *Service) completeCreation(ctx context.Context, userID string, claim CreationClaim, created CreatedAccount, now time.Time) (Account, bool, error) {
 	rec := AccountRecord{
-		UserID:           c.UserID,
+		UserID:           userID,
 		AccountID:        created.ID,
 		Country:          firstNonEmpty(created.Country, claim.Params.Country),
 		ServiceAgreement: claim.Params.ServiceAgreement,
@@ -127,7 +185,7 @@ func (s *Service) CreateAccount(ctx context.Context, c Caller, req CreateAccount
 		if errors.Is(err, ErrConflict) {
 			// A webhook (or a caller that took over an expired lease) stored
 			// the account first; the stored record is the truth.
-			return s.afterLostClaim(ctx, c.UserID)
+			return s.afterLostClaim(ctx, userID)
 		}
 		return Account{}, false, err
 	}
@@ -344,10 +402,48 @@ func (s *Service) UpdateAccount(ctx context.Context, c Caller, req UpdateAccount
 	case prefill == Prefill{}:
 		return Account{}, Invalid("", "nothing to update: give email, business_type or business_profile")
 	}
-	if err := s.connect.UpdateAccount(ctx, rec.AccountID, prefill); err != nil {
+	lease, err := s.beginPrefill(ctx, c.UserID)
+	if err != nil {
+		return Account{}, err
+	}
+	// The update must be through before the lease ends: a link waits for
+	// the lease, so that no prefill update reaches Stripe after a link.
+	callCtx, cancel := context.WithDeadline(ctx, lease.Until)
+	err = s.connect.UpdateAccount(callCtx, rec.AccountID, prefill)
+	cancel()
+	if eerr := s.store.EndPrefill(ctx, c.UserID, lease); eerr != nil {
+		s.log.WarnContext(ctx, "could not end the prefill lease; links wait until it expires", "error", eerr)
+	}
+	if err != nil {
 		return Account{}, err
 	}
 	return rec.Account(s.now()), nil
+}
+
+// beginPrefill takes the account's prefill lease, waiting for another
+// update's to end. Once the first link was requested no lease is granted:
+// the KYC information is Stripe's.
+func (s *Service) beginPrefill(ctx context.Context, userID string) (Lease, error) {
+	for {
+		now := s.now()
+		lease := s.newLease(s.policy.StripeCallLease)
+		rec, taken, err := s.store.BeginPrefill(ctx, userID, now, lease)
+		switch {
+		case err != nil:
+			return lease, err
+		case taken:
+			return lease, nil
+		case rec.State.Deauthorized:
+			return lease, ErrDeauthorized
+		case !rec.FirstLinkAt.IsZero():
+			return lease, ErrKYCLocked
+		case !rec.PrefillLease.Until.After(now):
+			return lease, StorageFailed(errors.New("the prefill lease was refused without a holder"))
+		}
+		if err := s.sleep(ctx, min(rec.PrefillLease.Until.Sub(now), prefillPoll)); err != nil {
+			return lease, StorageFailed(err)
+		}
+	}
 }
 
 func firstNonEmpty(a, b string) string {

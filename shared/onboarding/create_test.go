@@ -18,7 +18,7 @@ func emptyStore() *storeFake {
 		},
 		ClaimCreationFn:    func(context.Context, string, onboarding.CreationClaim, time.Time) error { return nil },
 		CompleteCreationFn: func(context.Context, onboarding.AccountRecord, string) error { return nil },
-		ReleaseClaimFn:     func(context.Context, string, string, bool) error { return nil },
+		ReleaseClaimFn:     func(context.Context, string, onboarding.CreationClaim) error { return nil },
 	}
 }
 
@@ -257,22 +257,32 @@ func TestExpiredClaimReplaysTheSameParamsAndKey(t *testing.T) {
 }
 
 func TestStripeFailureReleasesTheClaim(t *testing.T) {
+	params := onboarding.CreateAccountParams{Country: "US", ServiceAgreement: "full", PlatformUserID: "u1", CreationID: "cr1"}
 	tests := []struct {
-		name       string
-		stripeErr  error
-		wantForget bool
-		wantErr    error
+		name        string
+		stripeErr   error
+		wantAttempt int
+		wantParams  bool
+		wantSearch  bool
+		wantErr     error
 	}{
-		{"refused params: nothing was created, forget them", onboarding.ProviderRejected("business_profile.url", "Not a valid URL", nil), true, nil},
-		{"unavailable: outcome unknown, keep params for replay", onboarding.ErrStripeUnavailable, false, onboarding.ErrStripeUnavailable},
-		{"unexpected error: keep params", errors.New("boom"), false, nil},
+		{"refused params: nothing was created, a new key may send new ones", onboarding.ProviderRejected("business_profile.url", "Not a valid URL", nil), 3, false, false, nil},
+		{"no answer: outcome unknown, replay the same key and params", onboarding.ErrStripeUnavailable, 2, true, false, onboarding.ErrStripeUnavailable},
+		{"saved failure: keep the params, look for an account before a new key", onboarding.StripeKeySpent(errors.New("500")), 2, true, true, onboarding.ErrStripeUnavailable},
+		{"unexpected error: keep params", errors.New("boom"), 2, true, false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			store := emptyStore()
-			released, forgot := false, false
-			store.ReleaseClaimFn = func(_ context.Context, _, _ string, forget bool) error {
-				released, forgot = true, forget
+			store.GetUserFn = func(context.Context, string) (onboarding.UserRecord, error) {
+				p := params
+				return onboarding.UserRecord{UserID: "u1", Claim: &onboarding.CreationClaim{
+					ClaimID: "old", LeaseUntil: testNow.Add(-time.Second), CreationID: "cr1", Attempt: 2, AttemptSince: testNow.Add(-time.Hour), Params: &p,
+				}}, nil
+			}
+			var released *onboarding.CreationClaim
+			store.ReleaseClaimFn = func(_ context.Context, _ string, next onboarding.CreationClaim) error {
+				released = &next
 				return nil
 			}
 			store.CompleteCreationFn = func(context.Context, onboarding.AccountRecord, string) error {
@@ -286,10 +296,105 @@ func TestStripeFailureReleasesTheClaim(t *testing.T) {
 			if err == nil || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) {
 				t.Fatalf("err = %v", err)
 			}
-			if !released || forgot != tt.wantForget {
-				t.Fatalf("released=%v forget=%v, want released with forget=%v", released, forgot, tt.wantForget)
+			if released == nil || released.Attempt != tt.wantAttempt || (released.Params != nil) != tt.wantParams || released.Search != tt.wantSearch || released.CreationID != "cr1" {
+				t.Fatalf("released %+v, want attempt %d, params kept %v, search %v, the same creation id", released, tt.wantAttempt, tt.wantParams, tt.wantSearch)
 			}
 		})
+	}
+}
+
+// searchingClaim is a user whose attempt 4 answered a saved failure.
+func searchingClaim(params *onboarding.CreateAccountParams) *storeFake {
+	store := emptyStore()
+	store.GetUserFn = func(context.Context, string) (onboarding.UserRecord, error) {
+		return onboarding.UserRecord{UserID: "u1", Claim: &onboarding.CreationClaim{
+			ClaimID: "old", LeaseUntil: testNow.Add(-time.Second), CreationID: "cr9", Attempt: 4, Search: true,
+			AttemptSince: testNow.Add(-10 * time.Minute), Params: params,
+		}}, nil
+	}
+	return store
+}
+
+func TestAfterASavedFailureAnAccountTheAttemptMadeIsAdopted(t *testing.T) {
+	params := &onboarding.CreateAccountParams{Country: "US", ServiceAgreement: "full", PlatformUserID: "u1", CreationID: "cr9"}
+	store := searchingClaim(params)
+	var stored onboarding.AccountRecord
+	store.CompleteCreationFn = func(_ context.Context, rec onboarding.AccountRecord, _ string) error { stored = rec; return nil }
+	var asked onboarding.CreatedAccountQuery
+	connect := &connectFake{
+		FindCreatedFn: func(_ context.Context, q onboarding.CreatedAccountQuery) (onboarding.CreatedAccount, bool, error) {
+			asked = q
+			return onboarding.CreatedAccount{ID: "acct_made", Country: "US"}, true, nil
+		},
+		CreateAccountFn: func(context.Context, onboarding.CreateAccountParams, string) (onboarding.CreatedAccount, error) {
+			t.Fatal("a found account must not be created again")
+			return onboarding.CreatedAccount{}, nil
+		},
+	}
+	acct, created, err := newService(store, connect, testPolicy()).CreateAccount(context.Background(), onboarding.Caller{UserID: "u1"}, onboarding.CreateAccountRequest{})
+	if err != nil || !created || acct.ID != "acct_made" || stored.AccountID != "acct_made" {
+		t.Fatalf("got %+v created=%v err=%v stored %+v", acct, created, err, stored)
+	}
+	if asked.UserID != "u1" || asked.CreationID != "cr9" || !asked.Since.Before(testNow.Add(-10*time.Minute)) {
+		t.Fatalf("searched %+v: want u1's creation cr9, from before the attempt began (clock skew)", asked)
+	}
+}
+
+func TestAfterASavedFailureWithNothingMadeANewKeyReplaysTheParams(t *testing.T) {
+	params := &onboarding.CreateAccountParams{Country: "CA", ServiceAgreement: "full", PlatformUserID: "u1", CreationID: "cr9"}
+	store := searchingClaim(params)
+	var got onboarding.CreateAccountParams
+	var key string
+	connect := capturingConnect(&got, &key)
+	connect.FindCreatedFn = func(context.Context, onboarding.CreatedAccountQuery) (onboarding.CreatedAccount, bool, error) {
+		return onboarding.CreatedAccount{}, false, nil
+	}
+	if _, _, err := newService(store, connect, testPolicy()).CreateAccount(context.Background(), onboarding.Caller{UserID: "u1"}, onboarding.CreateAccountRequest{Country: ptr("FR")}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(key, "-5") || got.Country != "CA" || got.CreationID != "cr9" {
+		t.Fatalf("key %q params %+v: want attempt 5 with the stored params and creation id", key, got)
+	}
+}
+
+func TestAFailedSearchKeepsTheUserSearching(t *testing.T) {
+	store := searchingClaim(&onboarding.CreateAccountParams{Country: "US", PlatformUserID: "u1", CreationID: "cr9"})
+	var released onboarding.CreationClaim
+	store.ReleaseClaimFn = func(_ context.Context, _ string, next onboarding.CreationClaim) error { released = next; return nil }
+	connect := &connectFake{FindCreatedFn: func(context.Context, onboarding.CreatedAccountQuery) (onboarding.CreatedAccount, bool, error) {
+		return onboarding.CreatedAccount{}, false, onboarding.ErrStripeUnavailable
+	}}
+	_, _, err := newService(store, connect, testPolicy()).CreateAccount(context.Background(), onboarding.Caller{UserID: "u1"}, onboarding.CreateAccountRequest{})
+	if !errors.Is(err, onboarding.ErrStripeUnavailable) || !released.Search || released.Attempt != 4 {
+		t.Fatalf("err %v, released %+v: want 502 and the same attempt still to search", err, released)
+	}
+}
+
+func TestEveryCreationCarriesItsClaimsCreationID(t *testing.T) {
+	var claimed onboarding.CreationClaim
+	store := emptyStore()
+	store.ClaimCreationFn = func(_ context.Context, _ string, c onboarding.CreationClaim, _ time.Time) error {
+		claimed = c
+		return nil
+	}
+	var got onboarding.CreateAccountParams
+	var key string
+	if _, _, err := newService(store, capturingConnect(&got, &key), testPolicy()).CreateAccount(context.Background(), onboarding.Caller{UserID: "u1"}, onboarding.CreateAccountRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(claimed.CreationID) < 16 || got.CreationID != claimed.CreationID || !claimed.AttemptSince.Equal(testNow) {
+		t.Fatalf("claim %+v sent %q: want an unguessable creation id, sent as the claim holds it", claimed, got.CreationID)
+	}
+	// After a refusal the claim's creation id stays, with new params.
+	store = emptyStore()
+	store.GetUserFn = func(context.Context, string) (onboarding.UserRecord, error) {
+		return onboarding.UserRecord{UserID: "u1", Claim: &onboarding.CreationClaim{ClaimID: "old", CreationID: "kept", Attempt: 1}}, nil
+	}
+	if _, _, err := newService(store, capturingConnect(&got, &key), testPolicy()).CreateAccount(context.Background(), onboarding.Caller{UserID: "u1"}, onboarding.CreateAccountRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if got.CreationID != "kept" {
+		t.Fatalf("creation id %q after a refused attempt, want the claim's", got.CreationID)
 	}
 }
 
@@ -310,29 +415,39 @@ func TestUpdateAccountUntilTheFirstLink(t *testing.T) {
 		name       string
 		firstLink  time.Time
 		req        onboarding.UpdateAccountRequest
-		wantErr    error
 		wantCode   string
 		wantStripe bool
 	}{
-		{"before the first link updates Stripe", time.Time{}, onboarding.UpdateAccountRequest{Email: ptr("new@example.com")}, nil, "", true},
-		{"after the first link is kyc_locked", testNow, onboarding.UpdateAccountRequest{Email: ptr("new@example.com")}, onboarding.ErrKYCLocked, "kyc_locked", false},
-		{"country cannot change", time.Time{}, onboarding.UpdateAccountRequest{Country: ptr("CA")}, nil, "validation_error", false},
-		{"service agreement cannot change", time.Time{}, onboarding.UpdateAccountRequest{ServiceAgreement: ptr("recipient")}, nil, "validation_error", false},
-		{"empty update is refused", time.Time{}, onboarding.UpdateAccountRequest{}, nil, "validation_error", false},
-		{"bad field is refused", time.Time{}, onboarding.UpdateAccountRequest{BusinessType: ptr("llc")}, nil, "validation_error", false},
+		{"before the first link updates Stripe", time.Time{}, onboarding.UpdateAccountRequest{Email: ptr("new@example.com")}, "", true},
+		{"after the first link is kyc_locked", testNow, onboarding.UpdateAccountRequest{Email: ptr("new@example.com")}, "kyc_locked", false},
+		{"country cannot change", time.Time{}, onboarding.UpdateAccountRequest{Country: ptr("CA")}, "validation_error", false},
+		{"service agreement cannot change", time.Time{}, onboarding.UpdateAccountRequest{ServiceAgreement: ptr("recipient")}, "validation_error", false},
+		{"empty update is refused", time.Time{}, onboarding.UpdateAccountRequest{}, "validation_error", false},
+		{"bad field is refused", time.Time{}, onboarding.UpdateAccountRequest{BusinessType: ptr("llc")}, "validation_error", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := rec
 			r.FirstLinkAt = tt.firstLink
-			store := &storeFake{GetUserFn: func(context.Context, string) (onboarding.UserRecord, error) {
-				return onboarding.UserRecord{UserID: "u1", Account: &r}, nil
-			}}
+			var leased, ended onboarding.Lease
+			store := &storeFake{
+				GetUserFn: func(context.Context, string) (onboarding.UserRecord, error) {
+					return onboarding.UserRecord{UserID: "u1", Account: &r}, nil
+				},
+				BeginPrefillFn: func(_ context.Context, _ string, _ time.Time, lease onboarding.Lease) (onboarding.AccountRecord, bool, error) {
+					leased = lease
+					return r, true, nil
+				},
+				EndPrefillFn: func(_ context.Context, _ string, lease onboarding.Lease) error { ended = lease; return nil },
+			}
 			called := false
-			connect := &connectFake{UpdateAccountFn: func(_ context.Context, id string, p onboarding.Prefill) error {
+			connect := &connectFake{UpdateAccountFn: func(ctx context.Context, id string, p onboarding.Prefill) error {
 				called = true
 				if id != "acct_1" || p.Email != "new@example.com" {
 					t.Errorf("update %s %+v", id, p)
+				}
+				if d, ok := ctx.Deadline(); !ok || d.After(leased.Until) {
+					t.Errorf("the update may outlive its lease: deadline %v, lease until %v", d, leased)
 				}
 				return nil
 			}}
@@ -348,6 +463,56 @@ func TestUpdateAccountUntilTheFirstLink(t *testing.T) {
 			if called != tt.wantStripe {
 				t.Fatalf("Stripe called = %v, want %v", called, tt.wantStripe)
 			}
+			if called && (leased.ID == "" || ended != leased) {
+				t.Fatalf("lease %v ended %v: the update must hold the prefill lease and end it", leased, ended)
+			}
 		})
+	}
+}
+
+func TestUpdateAccountLosesToALinkThatLockedMeanwhile(t *testing.T) {
+	rec := onboarding.AccountRecord{UserID: "u1", AccountID: "acct_1"}
+	store := &storeFake{
+		GetUserFn: func(context.Context, string) (onboarding.UserRecord, error) {
+			return onboarding.UserRecord{UserID: "u1", Account: &rec}, nil
+		},
+		BeginPrefillFn: func(context.Context, string, time.Time, onboarding.Lease) (onboarding.AccountRecord, bool, error) {
+			locked := rec
+			locked.FirstLinkAt = testNow
+			return locked, false, nil
+		},
+	}
+	connect := &connectFake{UpdateAccountFn: func(context.Context, string, onboarding.Prefill) error {
+		t.Fatal("a prefill update after the lock must not reach Stripe")
+		return nil
+	}}
+	_, err := newService(store, connect, testPolicy()).UpdateAccount(context.Background(), onboarding.Caller{UserID: "u1"}, onboarding.UpdateAccountRequest{Email: ptr("a@example.com")})
+	if !errors.Is(err, onboarding.ErrKYCLocked) {
+		t.Fatalf("err = %v, want kyc_locked", err)
+	}
+}
+
+// A claim whose answer was lost after it was written, and that the SDK
+// retried, finds itself stored: the claim is the caller's, not another's.
+func TestAClaimThatMeetsItsOwnRetryGoesOn(t *testing.T) {
+	store := emptyStore()
+	var mine *onboarding.CreationClaim
+	store.ClaimCreationFn = func(_ context.Context, _ string, c onboarding.CreationClaim, _ time.Time) error {
+		mine = &c
+		return onboarding.ErrConflict
+	}
+	reads := 0
+	store.GetUserFn = func(context.Context, string) (onboarding.UserRecord, error) {
+		reads++
+		if mine == nil {
+			return onboarding.UserRecord{}, onboarding.ErrNotFound
+		}
+		return onboarding.UserRecord{UserID: "u1", Claim: mine}, nil
+	}
+	var got onboarding.CreateAccountParams
+	var key string
+	acct, created, err := newService(store, capturingConnect(&got, &key), testPolicy()).CreateAccount(context.Background(), onboarding.Caller{UserID: "u1"}, onboarding.CreateAccountRequest{})
+	if err != nil || !created || acct.ID != "acct_new" || reads != 2 {
+		t.Fatalf("got %+v created=%v err=%v after %d reads: want the account created under the caller's own claim", acct, created, err, reads)
 	}
 }

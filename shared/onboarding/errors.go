@@ -3,6 +3,7 @@ package onboarding
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an Error so that one function at the edge can map it to a
@@ -17,6 +18,7 @@ const (
 	KindTooLarge                            // the request body is over the limit
 	KindProviderUnavailable                 // Stripe failed or timed out
 	KindStorageUnavailable                  // our storage failed; safe to retry
+	KindRateLimited                         // the caller used up a per-user limit
 )
 
 // Error is the only error type the core hands to adapters. Code, Message and
@@ -26,7 +28,10 @@ type Error struct {
 	Code    string
 	Message string
 	Param   string
-	cause   error // kept for logs and errors.Is, never rendered
+	// RetryAfter, when set, says when the request may succeed (a header).
+	RetryAfter time.Duration
+	cause      error // kept for logs and errors.Is, never rendered
+	keySpent   bool
 }
 
 func (e *Error) Error() string {
@@ -58,10 +63,15 @@ var (
 	ErrKYCLocked            = &Error{Kind: KindConflict, Code: "kyc_locked", Message: "prefilled details can no longer change: Stripe collects them since the first onboarding link"}
 	ErrOnboardingIncomplete = &Error{Kind: KindConflict, Code: "onboarding_incomplete", Message: "the Express Dashboard opens once onboarding details are submitted"}
 	ErrDeauthorized         = &Error{Kind: KindConflict, Code: "account_deauthorized", Message: "the account disconnected from the platform"}
-	ErrUnauthorized         = &Error{Kind: KindUnauthorized, Code: "unauthorized", Message: "a valid bearer token is required"}
-	ErrStripeUnavailable    = &Error{Kind: KindProviderUnavailable, Code: "stripe_unavailable", Message: "Stripe could not complete the request; retry shortly"}
-	ErrStorageUnavailable   = &Error{Kind: KindStorageUnavailable, Code: "storage_unavailable", Message: "storage is temporarily unavailable; retry shortly"}
-	ErrBodyTooLarge         = &Error{Kind: KindTooLarge, Code: "body_too_large", Message: "the request body is too large"}
+	ErrRejected             = &Error{Kind: KindConflict, Code: "account_rejected", Message: "Stripe rejected the account: it cannot be onboarded"}
+	// ErrAccountUnavailable tells a browser with a refresh token that its
+	// account can no longer onboard (rejected, or disconnected).
+	ErrAccountUnavailable = &Error{Kind: KindConflict, Code: "account_unavailable", Message: "the account was rejected or disconnected from the platform"}
+	ErrRateLimited        = &Error{Kind: KindRateLimited, Code: "rate_limited", Message: "too many requests to Stripe for this user; retry after Retry-After seconds"}
+	ErrUnauthorized       = &Error{Kind: KindUnauthorized, Code: "unauthorized", Message: "a valid bearer token is required"}
+	ErrStripeUnavailable  = &Error{Kind: KindProviderUnavailable, Code: "stripe_unavailable", Message: "Stripe could not complete the request; retry shortly"}
+	ErrStorageUnavailable = &Error{Kind: KindStorageUnavailable, Code: "storage_unavailable", Message: "storage is temporarily unavailable; retry shortly"}
+	ErrBodyTooLarge       = &Error{Kind: KindTooLarge, Code: "body_too_large", Message: "the request body is too large"}
 	// ErrTokenInvalid covers unknown, used and expired refresh tokens alike:
 	// the browser is told the same thing whichever it was.
 	ErrTokenInvalid = &Error{Kind: KindInvalid, Code: "link_expired", Message: "the onboarding link expired or was already used"}
@@ -84,6 +94,26 @@ func InvalidCode(code, param, message string) *Error {
 func ProviderRejected(param, message string, cause error) *Error {
 	return &Error{Kind: KindInvalid, Code: "stripe_invalid_request", Message: message, Param: param, cause: cause}
 }
+
+// RateLimited is ErrRateLimited with when to retry.
+func RateLimited(retryAfter time.Duration) *Error {
+	e := *ErrRateLimited
+	e.RetryAfter = retryAfter
+	return &e
+}
+
+// StripeKeySpent reports a Stripe failure that replaying the request's
+// Idempotency-Key cannot mend: Stripe saved it (a 5xx, once execution
+// began), or refused the key (idempotency_error). It renders as
+// ErrStripeUnavailable.
+func StripeKeySpent(cause error) *Error {
+	e := ErrStripeUnavailable.WithCause(cause)
+	e.keySpent = true
+	return e
+}
+
+// KeySpent says whether e is a StripeKeySpent failure.
+func (e *Error) KeySpent() bool { return e.keySpent }
 
 // StorageFailed wraps a storage error so that it maps to a retryable 503.
 func StorageFailed(cause error) *Error { return ErrStorageUnavailable.WithCause(cause) }

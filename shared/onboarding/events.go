@@ -33,6 +33,7 @@ type AccountEvent struct {
 	Country          string
 	ServiceAgreement string
 	PlatformUserID   string // metadata.platform_user_id, set by us at creation
+	CreationID       string // metadata.platform_creation_id: the claim that made it
 	// For capability.updated.
 	Capability, CapabilityStatus string
 }
@@ -64,11 +65,13 @@ type StateChange struct {
 	Capability       string       // ChangeCapability
 	CapabilityStatus string       // ChangeCapability
 
-	// CreateIfMissing lets a snapshot carrying our metadata create the
-	// record, healing a crash between Stripe and our store at creation.
-	CreateIfMissing bool
-	Now             time.Time
-	RetainUntil     time.Time // when the processed marker may expire
+	// HealCreationID, from the account's metadata, lets a snapshot complete
+	// the user's record when it holds an unfinished creation claim with this
+	// creation id: the account provably came from that claim, and a crash
+	// between Stripe and our store lost it. Empty: never.
+	HealCreationID string
+	Now            time.Time
+	RetainUntil    time.Time // when the processed marker may expire
 }
 
 // EventOutcome is what became of one event.
@@ -78,9 +81,11 @@ const (
 	OutcomeApplied   EventOutcome = "applied"
 	OutcomeDuplicate EventOutcome = "duplicate"
 	// OutcomeSuperseded: newer state is stored, or the account is
-	// deauthorized, or the record belongs to another account.
-	OutcomeSuperseded   EventOutcome = "superseded"
-	OutcomeIgnoredType  EventOutcome = "ignored_type"
+	// deauthorized.
+	OutcomeSuperseded  EventOutcome = "superseded"
+	OutcomeIgnoredType EventOutcome = "ignored_type"
+	// OutcomeUnknown: no user's record holds the account (for the store:
+	// the named user's record does not).
 	OutcomeUnknown      EventOutcome = "unknown_account"
 	OutcomeModeMismatch EventOutcome = "livemode_mismatch"
 )
@@ -123,11 +128,19 @@ func (s *Service) HandleEvent(ctx context.Context, ev AccountEvent) (EventOutcom
 		return OutcomeUnknown, nil
 	}
 
+	named := ""
 	if change.Kind == ChangeSnapshot && ev.PlatformUserID != "" {
-		// Our own metadata names the user: no lookup needed. The store
-		// still checks that the user's record is this account's.
-		change.UserID, change.CreateIfMissing = ev.PlatformUserID, true
-		return s.store.ApplyEvent(ctx, change)
+		// The metadata names the user: usually no lookup is needed. The
+		// store still checks that the user's record holds this account, or
+		// the unfinished claim that made it.
+		named, change.UserID, change.HealCreationID = ev.PlatformUserID, ev.PlatformUserID, ev.CreationID
+		outcome, err := s.store.ApplyEvent(ctx, change)
+		if err != nil || outcome != OutcomeUnknown {
+			return outcome, err
+		}
+		// Metadata anyone can edit does not say who owns the account: the
+		// account index, written when we stored it, does.
+		change.HealCreationID = ""
 	}
 	userID, err := s.store.FindUserByAccount(ctx, ev.AccountID)
 	switch {
@@ -135,6 +148,11 @@ func (s *Service) HandleEvent(ctx context.Context, ev AccountEvent) (EventOutcom
 		return OutcomeUnknown, nil
 	case err != nil:
 		return "", err
+	case named != "" && userID == named:
+		return OutcomeUnknown, nil // the index and the record disagree: nothing to apply
+	case named != "":
+		s.log.WarnContext(ctx, "the account's metadata names another user than the one it belongs to; applying the event to its owner",
+			"event_id", ev.ID, "account_id", ev.AccountID)
 	}
 	change.UserID = userID
 	return s.store.ApplyEvent(ctx, change)

@@ -2,6 +2,8 @@ package onboarding_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 
 	"github.com/connectexpress/onboarding/shared/onboarding"
@@ -12,11 +14,16 @@ type storeFake struct {
 	GetUserFn             func(ctx context.Context, userID string) (onboarding.UserRecord, error)
 	ClaimCreationFn       func(ctx context.Context, userID string, c onboarding.CreationClaim, now time.Time) error
 	CompleteCreationFn    func(ctx context.Context, rec onboarding.AccountRecord, claimID string) error
-	ReleaseClaimFn        func(ctx context.Context, userID, claimID string, forget bool) error
+	ReleaseClaimFn        func(ctx context.Context, userID string, next onboarding.CreationClaim) error
 	SaveStateFn           func(ctx context.Context, userID string, st onboarding.AccountState, version int64, now time.Time) (onboarding.AccountRecord, error)
-	MarkFirstLinkFn       func(ctx context.Context, userID string, at time.Time) error
+	LockPrefillFn         func(ctx context.Context, userID, accountID string, now time.Time) (onboarding.AccountRecord, bool, error)
+	BeginPrefillFn        func(ctx context.Context, userID string, now time.Time, lease onboarding.Lease) (onboarding.AccountRecord, bool, error)
+	EndPrefillFn          func(ctx context.Context, userID string, lease onboarding.Lease) error
 	PutRefreshTokenFn     func(ctx context.Context, t onboarding.RefreshToken) error
-	ConsumeRefreshTokenFn func(ctx context.Context, hash string, now time.Time) (onboarding.RefreshToken, error)
+	ClaimRefreshTokenFn   func(ctx context.Context, hash string, now time.Time, lease onboarding.Lease) (onboarding.RefreshToken, error)
+	ReleaseRefreshTokenFn func(ctx context.Context, hash string, lease onboarding.Lease) error
+	SpendRefreshTokenFn   func(ctx context.Context, hash string, now time.Time) error
+	TakeSlotFn            func(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Time, error)
 	FindUserByAccountFn   func(ctx context.Context, accountID string) (string, error)
 	ApplyEventFn          func(ctx context.Context, c onboarding.StateChange) (onboarding.EventOutcome, error)
 }
@@ -32,20 +39,35 @@ func (f *storeFake) ClaimCreation(ctx context.Context, id string, c onboarding.C
 func (f *storeFake) CompleteCreation(ctx context.Context, rec onboarding.AccountRecord, claimID string) error {
 	return f.CompleteCreationFn(ctx, rec, claimID)
 }
-func (f *storeFake) ReleaseClaim(ctx context.Context, id, claimID string, forget bool) error {
-	return f.ReleaseClaimFn(ctx, id, claimID, forget)
+func (f *storeFake) ReleaseClaim(ctx context.Context, id string, next onboarding.CreationClaim) error {
+	return f.ReleaseClaimFn(ctx, id, next)
 }
 func (f *storeFake) SaveState(ctx context.Context, id string, st onboarding.AccountState, v int64, now time.Time) (onboarding.AccountRecord, error) {
 	return f.SaveStateFn(ctx, id, st, v, now)
 }
-func (f *storeFake) MarkFirstLink(ctx context.Context, id string, at time.Time) error {
-	return f.MarkFirstLinkFn(ctx, id, at)
+func (f *storeFake) LockPrefill(ctx context.Context, id, acct string, now time.Time) (onboarding.AccountRecord, bool, error) {
+	return f.LockPrefillFn(ctx, id, acct, now)
+}
+func (f *storeFake) BeginPrefill(ctx context.Context, id string, now time.Time, lease onboarding.Lease) (onboarding.AccountRecord, bool, error) {
+	return f.BeginPrefillFn(ctx, id, now, lease)
+}
+func (f *storeFake) EndPrefill(ctx context.Context, id string, lease onboarding.Lease) error {
+	return f.EndPrefillFn(ctx, id, lease)
 }
 func (f *storeFake) PutRefreshToken(ctx context.Context, t onboarding.RefreshToken) error {
 	return f.PutRefreshTokenFn(ctx, t)
 }
-func (f *storeFake) ConsumeRefreshToken(ctx context.Context, h string, now time.Time) (onboarding.RefreshToken, error) {
-	return f.ConsumeRefreshTokenFn(ctx, h, now)
+func (f *storeFake) ClaimRefreshToken(ctx context.Context, h string, now time.Time, lease onboarding.Lease) (onboarding.RefreshToken, error) {
+	return f.ClaimRefreshTokenFn(ctx, h, now, lease)
+}
+func (f *storeFake) ReleaseRefreshToken(ctx context.Context, h string, lease onboarding.Lease) error {
+	return f.ReleaseRefreshTokenFn(ctx, h, lease)
+}
+func (f *storeFake) SpendRefreshToken(ctx context.Context, h string, now time.Time) error {
+	return f.SpendRefreshTokenFn(ctx, h, now)
+}
+func (f *storeFake) TakeSlot(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Time, error) {
+	return f.TakeSlotFn(ctx, key, limit, window, now)
 }
 func (f *storeFake) FindUserByAccount(ctx context.Context, id string) (string, error) {
 	return f.FindUserByAccountFn(ctx, id)
@@ -57,6 +79,7 @@ func (f *storeFake) ApplyEvent(ctx context.Context, c onboarding.StateChange) (o
 // connectFake steers the Connect port and records what it was asked.
 type connectFake struct {
 	CreateAccountFn func(ctx context.Context, p onboarding.CreateAccountParams, key string) (onboarding.CreatedAccount, error)
+	FindCreatedFn   func(ctx context.Context, q onboarding.CreatedAccountQuery) (onboarding.CreatedAccount, bool, error)
 	GetAccountFn    func(ctx context.Context, id string) (onboarding.AccountState, error)
 	UpdateAccountFn func(ctx context.Context, id string, p onboarding.Prefill) error
 	LinkFn          func(ctx context.Context, r onboarding.LinkRequest) (onboarding.OnboardingLink, error)
@@ -67,6 +90,9 @@ var _ onboarding.Connect = (*connectFake)(nil)
 
 func (f *connectFake) CreateAccount(ctx context.Context, p onboarding.CreateAccountParams, key string) (onboarding.CreatedAccount, error) {
 	return f.CreateAccountFn(ctx, p, key)
+}
+func (f *connectFake) FindCreatedAccount(ctx context.Context, q onboarding.CreatedAccountQuery) (onboarding.CreatedAccount, bool, error) {
+	return f.FindCreatedFn(ctx, q)
 }
 func (f *connectFake) GetAccount(ctx context.Context, id string) (onboarding.AccountState, error) {
 	return f.GetAccountFn(ctx, id)
@@ -97,11 +123,14 @@ func testPolicy() onboarding.Policy {
 		CrossBorderServiceAgreement: onboarding.AgreementFull,
 		ReturnURL:                   "https://frontend.example/onboarding/return",
 		RefreshURL:                  "https://api.example/onboarding/refresh",
-		LinkExpiredURL:              "https://frontend.example/onboarding?error=link_expired",
+		OnboardingURL:               "https://frontend.example/onboarding",
 		CollectFields:               "currently_due",
 		RefreshTokenTTL:             24 * time.Hour,
 		ClaimLease:                  time.Minute,
 		EventRetention:              30 * 24 * time.Hour,
+		LinksPerHour:                20,
+		StatusRefreshInterval:       5 * time.Second,
+		StripeCallLease:             20 * time.Second,
 	}
 }
 
@@ -110,3 +139,8 @@ func newService(store onboarding.Store, connect onboarding.Connect, p onboarding
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"time"
 )
 
 // refreshTokenBytes is the entropy of a refresh token: 256 bits.
@@ -34,60 +35,155 @@ func (s *Service) CreateOnboardingLink(ctx context.Context, c Caller) (Onboardin
 	if err != nil {
 		return OnboardingLink{}, err
 	}
-	if rec.State.Deauthorized {
+	switch {
+	case rec.State.Deauthorized:
 		return OnboardingLink{}, ErrDeauthorized
+	case DeriveStatus(rec.State, rec.ServiceAgreement, s.now()) == StatusRejected:
+		return OnboardingLink{}, ErrRejected
 	}
-	return s.issueLink(ctx, rec.UserID, rec.AccountID, rec.FirstLinkAt.IsZero())
+	if err := s.takeLinkSlot(ctx, rec.UserID); err != nil {
+		return OnboardingLink{}, err
+	}
+	if rec.FirstLinkAt.IsZero() {
+		if rec, err = s.lockPrefill(ctx, rec.UserID, rec.AccountID); err != nil {
+			return OnboardingLink{}, err
+		}
+	}
+	return s.issueLink(ctx, rec)
 }
 
 // RefreshOnboardingLink turns a refresh token into the URL to send the
-// browser to: a fresh Stripe link, or the frontend's link-expired page. It
-// never returns any other URL, whatever the token or Stripe say.
+// browser to: a fresh Stripe link, or the frontend's onboarding page with
+// ?error= saying why not. It never returns any other URL, whatever the
+// token or Stripe say. A token makes one link: it is reserved while its link
+// is asked for, and spent only once the link exists, so a Stripe failure
+// leaves it good for another try.
 func (s *Service) RefreshOnboardingLink(ctx context.Context, rawToken string) (string, error) {
 	token, ok := ParseRefreshToken(rawToken)
 	if !ok {
-		return s.policy.LinkExpiredURL, ErrTokenInvalid
+		return s.policy.ErrorPage(ErrTokenInvalid.Code), ErrTokenInvalid
 	}
-	t, err := s.store.ConsumeRefreshToken(ctx, hashHex(token), s.now())
+	hash := hashHex(token)
+	lease := s.newLease(s.policy.StripeCallLease)
+	t, err := s.store.ClaimRefreshToken(ctx, hash, s.now(), lease)
 	if err != nil {
-		return s.policy.LinkExpiredURL, err
+		return s.errorPage(err), err
 	}
-	link, err := s.issueLink(ctx, t.UserID, t.AccountID, false)
+	// The redemption ends with its reservation, so that a redeemer taking
+	// over an expired one cannot make a second link alongside it.
+	redeemCtx, cancel := context.WithDeadline(ctx, lease.Until)
+	defer cancel()
+	link, err := s.redeem(redeemCtx, t)
 	if err != nil {
-		return s.policy.LinkExpiredURL, err
+		if rerr := s.store.ReleaseRefreshToken(ctx, hash, lease); rerr != nil {
+			s.log.WarnContext(ctx, "could not release a refresh token; usable again when its reservation ends", "error", rerr)
+		}
+		return s.errorPage(err), err
+	}
+	if err := s.store.SpendRefreshToken(ctx, hash, s.now()); err != nil {
+		// The link exists; until its reservation ends nobody else redeems it.
+		s.log.WarnContext(ctx, "could not mark a refresh token used", "error", err)
 	}
 	return link.URL, nil
+}
+
+// redeem issues the link a claimed refresh token asks for, if its account
+// can still onboard. Taking the KYC lock reads the account too: a link
+// issued here locks prefill like the first one, whatever happened to that.
+func (s *Service) redeem(ctx context.Context, t RefreshToken) (OnboardingLink, error) {
+	rec, err := s.lockPrefill(ctx, t.UserID, t.AccountID)
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrDeauthorized):
+		return OnboardingLink{}, ErrAccountUnavailable
+	case err != nil:
+		return OnboardingLink{}, err
+	case DeriveStatus(rec.State, rec.ServiceAgreement, s.now()) == StatusRejected:
+		return OnboardingLink{}, ErrAccountUnavailable
+	}
+	if err := s.takeLinkSlot(ctx, rec.UserID); err != nil {
+		return OnboardingLink{}, err
+	}
+	return s.issueLink(ctx, rec)
+}
+
+// errorPage says on the frontend's onboarding page why a refresh gave no
+// link. Anything but these few reasons reads as an expired link.
+func (s *Service) errorPage(err error) string {
+	code := ErrTokenInvalid.Code
+	if e, ok := AsError(err); ok {
+		switch {
+		case e.Kind == KindProviderUnavailable:
+			code = ErrStripeUnavailable.Code
+		case e.Kind == KindRateLimited, e.Code == ErrAccountUnavailable.Code:
+			code = e.Code
+		}
+	}
+	return s.policy.ErrorPage(code)
+}
+
+// takeLinkSlot counts one Stripe link (account link or login link) against
+// the user's hourly limit.
+func (s *Service) takeLinkSlot(ctx context.Context, userID string) error {
+	now := s.now()
+	ok, retryAt, err := s.store.TakeSlot(ctx, "links#"+userID, s.policy.LinksPerHour, time.Hour, now)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return RateLimited(retryAt.Sub(now))
+	}
+	return nil
+}
+
+// prefillPoll is how often a link waiting for a prefill update looks again.
+const prefillPoll = 50 * time.Millisecond
+
+// lockPrefill records that the account's first onboarding link is being
+// requested, before any link is: Stripe locks KYC prefill once a link
+// exists, so no prefill update may reach Stripe after this. A prefill update
+// already on its way holds a lease: the lock waits until it is through.
+func (s *Service) lockPrefill(ctx context.Context, userID, accountID string) (AccountRecord, error) {
+	for {
+		now := s.now()
+		rec, locked, err := s.store.LockPrefill(ctx, userID, accountID, now)
+		switch {
+		case err != nil:
+			return rec, err
+		case locked:
+			return rec, nil
+		case rec.AccountID != accountID:
+			return rec, ErrNotFound
+		case rec.State.Deauthorized:
+			return rec, ErrDeauthorized
+		case !rec.PrefillLease.Until.After(now):
+			return rec, StorageFailed(errors.New("the KYC lock was refused without a live prefill lease"))
+		}
+		if err := s.sleep(ctx, min(rec.PrefillLease.Until.Sub(now), prefillPoll)); err != nil {
+			return rec, StorageFailed(err)
+		}
+	}
 }
 
 // issueLink stores a new refresh token and asks Stripe for a link carrying
 // it. The token is stored first, so a link never points at a token that
 // does not exist.
-func (s *Service) issueLink(ctx context.Context, userID, accountID string, first bool) (OnboardingLink, error) {
+func (s *Service) issueLink(ctx context.Context, rec AccountRecord) (OnboardingLink, error) {
 	token := s.newSecret(refreshTokenBytes)
 	now := s.now()
 	err := s.store.PutRefreshToken(ctx, RefreshToken{
-		Hash: hashHex(token), UserID: userID, AccountID: accountID, ExpiresAt: now.Add(s.policy.RefreshTokenTTL),
+		Hash: hashHex(token), UserID: rec.UserID, AccountID: rec.AccountID, ExpiresAt: now.Add(s.policy.RefreshTokenTTL),
 	})
-	if err != nil {
+	// A 256-bit token's hash already stored can only be this very write,
+	// retried by the SDK after its answer was lost.
+	if err != nil && !errors.Is(err, ErrConflict) {
 		return OnboardingLink{}, err
 	}
-	link, err := s.connect.CreateOnboardingLink(ctx, LinkRequest{
-		AccountID:     accountID,
+	return s.connect.CreateOnboardingLink(ctx, LinkRequest{
+		AccountID:     rec.AccountID,
 		RefreshURL:    withQuery(s.policy.RefreshURL, "token", token),
 		ReturnURL:     s.policy.ReturnURL,
 		CollectFields: s.policy.CollectFields,
 	})
-	if err != nil {
-		return OnboardingLink{}, err
-	}
-	if first {
-		// Stripe locks KYC prefill once a link exists; record it after the
-		// link really exists, so a failed call does not lock the user out.
-		if err := s.store.MarkFirstLink(ctx, userID, now); err != nil && !errors.Is(err, ErrConflict) {
-			return OnboardingLink{}, err
-		}
-	}
-	return link, nil
 }
 
 func withQuery(base, key, value string) string {

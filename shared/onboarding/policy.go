@@ -31,16 +31,36 @@ type Policy struct {
 	ProfileURLTemplate        string
 	ProductDescriptionDefault string
 
-	ReturnURL      string // where Stripe sends the browser when it leaves onboarding
-	RefreshURL     string // our public refresh route, without the token
-	LinkExpiredURL string // the frontend page for a link that cannot be renewed
-	CollectFields  string // currently_due or eventually_due
+	ReturnURL     string // where Stripe sends the browser when it leaves onboarding
+	RefreshURL    string // our public refresh route, without the token
+	OnboardingURL string // the frontend page for a link that cannot be renewed (gets ?error=)
+	CollectFields string // currently_due or eventually_due
 
 	RefreshTokenTTL time.Duration
 	ClaimLease      time.Duration
 	EventRetention  time.Duration
 	Livemode        bool
+
+	// LinksPerHour bounds the account links and login links one user makes
+	// in any rolling hour, so no user can spend the platform's Stripe rate
+	// limit (which its payments share).
+	LinksPerHour int
+	// StatusRefreshInterval is how often GET /accounts/me?refresh=true may
+	// re-read one account from Stripe; within it the stored state answers.
+	StatusRefreshInterval time.Duration
+	// StripeCallLease bounds one request's Stripe call, retries included:
+	// leases taken around a Stripe call (a prefill update, a refresh token
+	// being redeemed) last this long if their holder dies.
+	StripeCallLease time.Duration
 }
+
+// MaxLinksPerHour caps LinksPerHour: each counted use is an attribute of
+// the user's limit item, written on every use.
+const MaxLinksPerHour = 100
+
+// ErrorPage is the frontend's onboarding page telling the browser why it
+// got no new link (the refresh route's ?error= codes).
+func (p Policy) ErrorPage(code string) string { return withQuery(p.OnboardingURL, "error", code) }
 
 // Problem is a configuration the service cannot serve.
 type Problem struct{ Setting, Message string }
@@ -95,7 +115,10 @@ func (p Policy) Check() (problems []Problem, warnings []string) {
 	if p.CollectFields != "currently_due" && p.CollectFields != "eventually_due" {
 		bad("ONBOARDING_COLLECT", "must be currently_due or eventually_due, got %q", p.CollectFields)
 	}
-	for setting, raw := range map[string]string{"return URL": p.ReturnURL, "refresh URL": p.RefreshURL, "link-expired URL": p.LinkExpiredURL} {
+	if p.LinksPerHour < 1 || p.LinksPerHour > MaxLinksPerHour {
+		bad("LINKS_PER_HOUR", "must be 1 to %d, got %d", MaxLinksPerHour, p.LinksPerHour)
+	}
+	for setting, raw := range map[string]string{"return URL": p.ReturnURL, "refresh URL": p.RefreshURL, "onboarding page URL": p.OnboardingURL} {
 		u, err := url.Parse(raw)
 		switch {
 		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):

@@ -18,21 +18,41 @@ type Store interface {
 	// CompleteCreation stores rec (and the account-to-user index) if claimID
 	// still owns the user's claim; ErrConflict otherwise.
 	CompleteCreation(ctx context.Context, rec AccountRecord, claimID string) error
-	// ReleaseClaim ends claimID's lease now. With forget, the attempt counter
-	// moves on and the stored parameters are dropped, because Stripe answered
-	// for certain that nothing was created.
-	ReleaseClaim(ctx context.Context, userID, claimID string, forget bool) error
+	// ReleaseClaim ends next.ClaimID's lease now and stores how the next
+	// attempt starts: next's attempt, search flag and parameters (nil when
+	// Stripe refused them and nothing was created).
+	ReleaseClaim(ctx context.Context, userID string, next CreationClaim) error
 	// SaveState stores a state read from Stripe at version unless newer state
 	// is already stored, and returns the record as it now stands.
 	SaveState(ctx context.Context, userID string, state AccountState, version int64, now time.Time) (AccountRecord, error)
-	// MarkFirstLink records when the first onboarding link was issued, once.
-	MarkFirstLink(ctx context.Context, userID string, at time.Time) error
+	// LockPrefill records, once, that the first onboarding link of the
+	// user's account accountID is being requested, unless a prefill update
+	// holds its lease or the account is deauthorized. It returns the record
+	// (as it stands after the lock, or as it stood when refused) and whether
+	// the lock holds; ErrNotFound when the user has no record.
+	LockPrefill(ctx context.Context, userID, accountID string, now time.Time) (AccountRecord, bool, error)
+	// BeginPrefill takes the prefill lease, unless the account is locked or
+	// deauthorized or another update holds the lease. It returns the record
+	// and whether the lease is taken; ErrNotFound without one.
+	BeginPrefill(ctx context.Context, userID string, now time.Time, lease Lease) (AccountRecord, bool, error)
+	// EndPrefill ends the prefill lease, if it is still this one.
+	EndPrefill(ctx context.Context, userID string, lease Lease) error
 	// PutRefreshToken stores a refresh token by its hash.
 	PutRefreshToken(ctx context.Context, t RefreshToken) error
-	// ConsumeRefreshToken deletes the token with this hash and returns it, if
-	// it exists and has not expired; ErrTokenInvalid otherwise. Atomic: of
-	// concurrent consumers exactly one wins.
-	ConsumeRefreshToken(ctx context.Context, tokenHash string, now time.Time) (RefreshToken, error)
+	// ClaimRefreshToken reserves the token with this hash for one redemption
+	// under lease, if it exists, is unused, unexpired and not being
+	// redeemed; ErrTokenInvalid otherwise. Atomic: of concurrent redeemers
+	// exactly one wins.
+	ClaimRefreshToken(ctx context.Context, tokenHash string, now time.Time, lease Lease) (RefreshToken, error)
+	// ReleaseRefreshToken ends a redemption that made no link, so the token
+	// can be used again.
+	ReleaseRefreshToken(ctx context.Context, tokenHash string, lease Lease) error
+	// SpendRefreshToken marks a token used: its link was made.
+	SpendRefreshToken(ctx context.Context, tokenHash string, now time.Time) error
+	// TakeSlot counts one use of key, in one conditional write that carries
+	// a TTL, if fewer than limit uses of key fell in the window before now.
+	// Otherwise it counts nothing and returns when a use becomes possible.
+	TakeSlot(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Time, error)
 	// FindUserByAccount returns the platform user owning a Stripe account, or
 	// ErrNotFound.
 	FindUserByAccount(ctx context.Context, accountID string) (string, error)
@@ -46,10 +66,21 @@ type Store interface {
 // "Stripe said no" from "we do not know what happened".
 type Connect interface {
 	CreateAccount(ctx context.Context, p CreateAccountParams, idempotencyKey string) (CreatedAccount, error)
+	// FindCreatedAccount looks through the connected accounts created since
+	// q.Since for the one whose metadata names q's user and creation.
+	FindCreatedAccount(ctx context.Context, q CreatedAccountQuery) (CreatedAccount, bool, error)
 	GetAccount(ctx context.Context, accountID string) (AccountState, error)
 	UpdateAccount(ctx context.Context, accountID string, p Prefill) error
 	CreateOnboardingLink(ctx context.Context, r LinkRequest) (OnboardingLink, error)
 	CreateDashboardLink(ctx context.Context, accountID string) (string, error)
+}
+
+// Lease is a reservation that a conditional write takes until Until. Its
+// ID tells the holder's own write, which the SDK retries when an answer is
+// lost after the write was applied, from anybody else's.
+type Lease struct {
+	ID    string
+	Until time.Time
 }
 
 // UserRecord is what the store holds for one platform user: a creation claim
@@ -64,9 +95,21 @@ type UserRecord struct {
 type CreationClaim struct {
 	ClaimID    string
 	LeaseUntil time.Time
-	// Attempt numbers the idempotency key. It only moves on when Stripe said
-	// for certain that the previous attempt created nothing.
+	// CreationID names the user's creation, from the first claim until the
+	// account is stored, whatever the attempts. It goes into the account's
+	// metadata: an account carrying it provably came from this claim.
+	CreationID string
+	// Attempt numbers the idempotency key. It moves on when Stripe said for
+	// certain that the attempt created nothing, or when its key can only
+	// replay a failure and no account it made was found.
 	Attempt int
+	// AttemptSince is when the attempt's key was first sent: an account the
+	// attempt made was created after it.
+	AttemptSince time.Time
+	// Search says that the attempt's key holds a failure Stripe saved (a
+	// 5xx) or refused to replay (idempotency_error): before the next key,
+	// look for an account the attempt made.
+	Search bool
 	// Params are replayed unchanged after an unknown outcome, because Stripe
 	// refuses an idempotency key reused with other parameters.
 	Params *CreateAccountParams
@@ -95,6 +138,14 @@ type CreateAccountParams struct {
 	Capabilities     []string `json:"capabilities,omitempty"`
 	ServiceAgreement string   `json:"service_agreement"`
 	PlatformUserID   string   `json:"platform_user_id"`
+	CreationID       string   `json:"creation_id"` // the claim's, in the account's metadata
+}
+
+// CreatedAccountQuery asks which account, created since Since, carries a
+// user's creation id in its metadata.
+type CreatedAccountQuery struct {
+	UserID, CreationID string
+	Since              time.Time
 }
 
 // CreatedAccount is Stripe's answer to an account creation.

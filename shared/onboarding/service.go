@@ -23,6 +23,7 @@ type Service struct {
 	policy  Policy
 	log     *slog.Logger
 	now     func() time.Time
+	sleep   func(context.Context, time.Duration) error
 	random  func([]byte) (int, error)
 }
 
@@ -32,12 +33,17 @@ type Option func(*Service)
 // WithClock replaces the wall clock.
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
 
+// WithSleep replaces how the service waits for a lease to end.
+func WithSleep(sleep func(context.Context, time.Duration) error) Option {
+	return func(s *Service) { s.sleep = sleep }
+}
+
 // WithLogger sets the logger (default: slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // NewService wires the core to its ports.
 func NewService(store Store, connect Connect, policy Policy, opts ...Option) *Service {
-	s := &Service{store: store, connect: connect, policy: policy, log: slog.Default(), now: time.Now, random: rand.Read}
+	s := &Service{store: store, connect: connect, policy: policy, log: slog.Default(), now: time.Now, sleep: sleepContext, random: rand.Read}
 	for _, o := range opts {
 		o(s)
 	}
@@ -64,10 +70,16 @@ func (s *Service) accountFor(ctx context.Context, c Caller) (AccountRecord, erro
 
 // GetAccount returns the caller's account; with refresh it re-reads Stripe
 // first, which is what the frontend does when a user comes back from
-// onboarding and webhooks may not have arrived yet.
+// onboarding and webhooks may not have arrived yet. Stripe is read at most
+// once per account per StatusRefreshInterval; within it the stored state
+// answers (webhooks keep it current).
 func (s *Service) GetAccount(ctx context.Context, c Caller, refresh bool) (Account, error) {
 	rec, err := s.accountFor(ctx, c)
 	if err != nil || !refresh || rec.State.Deauthorized {
+		return rec.Account(s.now()), err
+	}
+	ok, _, err := s.store.TakeSlot(ctx, "status#"+rec.AccountID, 1, s.policy.StatusRefreshInterval, s.now())
+	if err != nil || !ok {
 		return rec.Account(s.now()), err
 	}
 	// The version is taken before the read: a webhook for a change Stripe
@@ -96,6 +108,9 @@ func (s *Service) CreateDashboardLink(ctx context.Context, c Caller) (string, er
 	case !rec.State.DetailsSubmitted:
 		return "", ErrOnboardingIncomplete
 	}
+	if err := s.takeLinkSlot(ctx, rec.UserID); err != nil {
+		return "", err
+	}
 	url, err := s.connect.CreateDashboardLink(ctx, rec.AccountID)
 	if e, ok := AsError(err); ok && e.Kind == KindInvalid {
 		// Stripe refuses login links until onboarding is complete: our
@@ -118,6 +133,22 @@ func (s *Service) refreshState(ctx context.Context, rec AccountRecord) {
 	if err != nil {
 		s.log.WarnContext(ctx, "could not re-read the account after Stripe refused a login link", "account_id", rec.AccountID, "error", err)
 	}
+}
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// newLease is a reservation of d from now, with an id of its own.
+func (s *Service) newLease(d time.Duration) Lease {
+	return Lease{ID: s.newSecret(12), Until: s.now().Add(d)}
 }
 
 // newSecret returns n random bytes, base64url without padding.

@@ -20,6 +20,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/account"
 	"github.com/stripe/stripe-go/v76/accountlink"
+	"github.com/stripe/stripe-go/v76/form"
 	"github.com/stripe/stripe-go/v76/loginlink"
 
 	"github.com/connectexpress/onboarding/shared/onboarding"
@@ -130,23 +131,33 @@ func (h linkHosts) check(raw string) error {
 }
 
 // CreateAccount creates an Express account with the platform's prefill.
+// The form is assembled here, not by stripe-go: its way to name any
+// capability (extra parameters) encodes a Go map, in a new order each time,
+// and a replay under the same Idempotency-Key must send the same bytes or
+// Stripe answers idempotency_error. Capabilities go in the order of the
+// stored parameters; everything else is encoded from stripe-go's structs,
+// whose order is fixed (and whose metadata map it sorts).
 func (c *Client) CreateAccount(ctx context.Context, p onboarding.CreateAccountParams, idempotencyKey string) (onboarding.CreatedAccount, error) {
 	params := &stripe.AccountParams{
-		Type:    stripe.String(string(stripe.AccountTypeExpress)),
-		Country: stripe.String(p.Country),
-		Metadata: map[string]string{
-			MetadataUserID: p.PlatformUserID,
-		},
+		Type:          stripe.String(string(stripe.AccountTypeExpress)),
+		Country:       stripe.String(p.Country),
+		Metadata:      map[string]string{MetadataUserID: p.PlatformUserID},
 		TOSAcceptance: &stripe.AccountTOSAcceptanceParams{ServiceAgreement: stripe.String(p.ServiceAgreement)},
 	}
-	applyPrefill(params, p.Prefill)
-	for _, capability := range p.Capabilities {
-		params.AddExtra("capabilities["+capability+"][requested]", "true")
+	if p.CreationID != "" {
+		params.Metadata[MetadataCreationID] = p.CreationID
 	}
+	applyPrefill(params, p.Prefill)
 	params.Context = ctx
 	params.SetIdempotencyKey(idempotencyKey)
-	acct, err := c.accounts().New(params)
-	if err != nil {
+	body := &form.Values{}
+	form.AppendTo(body, params)
+	for _, capability := range p.Capabilities {
+		body.Add("capabilities["+capability+"][requested]", "true")
+	}
+	acct := &stripe.Account{}
+	accounts := c.accounts()
+	if err := accounts.B.CallRaw(http.MethodPost, "/v1/accounts", accounts.Key, body, &params.Params, acct); err != nil {
 		return onboarding.CreatedAccount{}, mapError(err)
 	}
 	obj, err := decodeAccount(acct.LastResponse.RawJSON)
@@ -154,6 +165,39 @@ func (c *Client) CreateAccount(ctx context.Context, p onboarding.CreateAccountPa
 		return onboarding.CreatedAccount{}, onboarding.ErrStripeUnavailable.WithCause(err)
 	}
 	return onboarding.CreatedAccount{ID: acct.ID, Country: obj.Country, State: obj.state()}, nil
+}
+
+// maxListedAccounts bounds the search for an account an earlier attempt
+// made (ten pages): past it the search fails rather than guess.
+const maxListedAccounts = 1000
+
+// FindCreatedAccount pages through the connected accounts created since
+// q.Since (newest first) for the one whose metadata carries q's user and
+// creation id, and reads it.
+func (c *Client) FindCreatedAccount(ctx context.Context, q onboarding.CreatedAccountQuery) (onboarding.CreatedAccount, bool, error) {
+	params := &stripe.AccountListParams{CreatedRange: &stripe.RangeQueryParams{GreaterThanOrEqual: q.Since.Unix()}}
+	params.Limit = stripe.Int64(100)
+	params.Context = ctx
+	it := c.accounts().List(params)
+	for seen := 0; it.Next(); seen++ {
+		if seen == maxListedAccounts {
+			return onboarding.CreatedAccount{}, false, onboarding.ErrStripeUnavailable.WithCause(
+				fmt.Errorf("more than %d accounts created since %s: not searching further", maxListedAccounts, q.Since.UTC().Format(time.RFC3339)))
+		}
+		a := it.Account()
+		if a.Metadata[MetadataUserID] != q.UserID || a.Metadata[MetadataCreationID] != q.CreationID {
+			continue
+		}
+		state, err := c.GetAccount(ctx, a.ID)
+		if err != nil {
+			return onboarding.CreatedAccount{}, false, err
+		}
+		return onboarding.CreatedAccount{ID: a.ID, Country: a.Country, State: state}, true, nil
+	}
+	if err := it.Err(); err != nil {
+		return onboarding.CreatedAccount{}, false, mapError(err)
+	}
+	return onboarding.CreatedAccount{}, false, nil
 }
 
 // GetAccount reads an account's current state.
@@ -257,15 +301,22 @@ func mapError(err error) error {
 			se.HTTPStatusCode, se.Type, se.Code, se.Param, se.RequestID)
 		refused := (se.HTTPStatusCode == http.StatusBadRequest || se.HTTPStatusCode == http.StatusNotFound) &&
 			se.Type == stripe.ErrorTypeInvalidRequest
-		// An idempotency error means a key was reused with other params: the
-		// first use may have created something, so it must not count as a
-		// clean refusal.
-		if refused && se.Type != stripe.ErrorTypeIdempotency {
+		switch {
+		case se.Type == stripe.ErrorTypeIdempotency:
+			// The key was used with other params: its first use may have
+			// created something, so this is no clean refusal, and replaying
+			// the key can only repeat it.
+			return onboarding.StripeKeySpent(cause)
+		case refused:
 			msg := se.Msg
 			if msg == "" {
 				msg = "Stripe refused the request"
 			}
 			return onboarding.ProviderRejected(se.Param, msg, cause)
+		case se.HTTPStatusCode >= http.StatusInternalServerError && se.Type != "":
+			// Stripe's own failure, which it saves under the request's
+			// Idempotency-Key once execution began: a replay returns it.
+			return onboarding.StripeKeySpent(cause)
 		}
 		return onboarding.ErrStripeUnavailable.WithCause(cause)
 	}
@@ -294,5 +345,9 @@ func transportCause(err error) error {
 	return errUnreadableResponse
 }
 
-// MetadataUserID is the account metadata key that names the platform user.
-const MetadataUserID = "platform_user_id"
+// Account metadata keys set at creation: the platform user, and the
+// creation claim the account came from.
+const (
+	MetadataUserID     = "platform_user_id"
+	MetadataCreationID = "platform_creation_id"
+)

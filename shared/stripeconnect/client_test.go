@@ -3,6 +3,7 @@ package stripeconnect_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -233,6 +234,73 @@ func TestCreateAccount(t *testing.T) {
 				assertNewSimulatedAccount(t, got.State, tt.params)
 			})
 		})
+	}
+}
+
+// TestCreateAccountSendsTheSameBytesEveryTime: a replay under the same
+// Idempotency-Key must send byte-identical parameters, or Stripe answers
+// idempotency_error. Capabilities from a Go map would change order.
+func TestCreateAccountSendsTheSameBytesEveryTime(t *testing.T) {
+	rec := testenv.NewRecorder(t)
+	c := newClient(t, rec.URL, 5*time.Second)
+	p := onboarding.CreateAccountParams{
+		Prefill: onboarding.Prefill{Email: testEmail, BusinessType: "company", BusinessProfile: onboarding.BusinessProfile{URL: testSiteURL, MCC: "5712"}},
+		Country: "US", ServiceAgreement: "full", PlatformUserID: "user_same", CreationID: "creation_same",
+		Capabilities: []string{"card_payments", "transfers", "us_bank_account_ach_payments", "link_payments", "affirm_payments"},
+	}
+	for range 8 {
+		if _, err := c.CreateAccount(context.Background(), p, "create-account-same-0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reqs := rec.Requests("POST /v1/accounts")
+	for i, r := range reqs {
+		if r.Status != http.StatusOK {
+			t.Fatalf("request %d: stripe-mock answered %d: %s", i, r.Status, r.Response)
+		}
+		if r.Body != reqs[0].Body {
+			t.Fatalf("request %d sent other bytes than request 0:\n%s\n%s", i, r.Body, reqs[0].Body)
+		}
+	}
+	if got := reqs[0].Form.Get("metadata[platform_creation_id]"); got != "creation_same" {
+		t.Fatalf("metadata[platform_creation_id] = %q", got)
+	}
+}
+
+func TestFindCreatedAccountPagesThroughAccountsSinceTheAttempt(t *testing.T) {
+	rec := testenv.NewRecorder(t)
+	rec.EmulateAccountList()
+	c := newClient(t, rec.URL, 5*time.Second)
+	ctx := context.Background()
+	create := func(user, creation string) string {
+		t.Helper()
+		got, err := c.CreateAccount(ctx, onboarding.CreateAccountParams{Country: "US", ServiceAgreement: "full", PlatformUserID: user, CreationID: creation}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.ID
+	}
+	since := time.Now().Add(-time.Minute)
+	// The one sought is the oldest: on the second page, newest first.
+	want := create("user_find", "creation_find")
+	create("user_find", "another_creation_of_hers")
+	create("someone_else", "creation_find")
+	for i := range 100 {
+		create(fmt.Sprintf("filler_%d", i), "filler")
+	}
+	got, ok, err := c.FindCreatedAccount(ctx, onboarding.CreatedAccountQuery{UserID: "user_find", CreationID: "creation_find", Since: since})
+	if err != nil || !ok || got.ID != want {
+		t.Fatalf("FindCreatedAccount = %+v, %v, %v; want %s", got, ok, err, want)
+	}
+	if want := stripeMockAccountState(); !reflect.DeepEqual(got.State, want) {
+		t.Errorf("State of the found account: got %+v, want the account as read", got.State)
+	}
+	lists := rec.Requests("GET /v1/accounts")
+	if len(lists) != 3 || lists[0].Form.Get("created[gte]") != strconv.FormatInt(since.Unix(), 10) || lists[0].Form.Get("limit") != "100" || lists[1].Form.Get("starting_after") == "" {
+		t.Fatalf("list requests %+v: want pages of 100 from created[gte]=%d, then the account read", lists, since.Unix())
+	}
+	if _, ok, err := c.FindCreatedAccount(ctx, onboarding.CreatedAccountQuery{UserID: "user_find", CreationID: "never_made", Since: since}); err != nil || ok {
+		t.Fatalf("an account nobody made: %v, %v", ok, err)
 	}
 }
 
@@ -500,6 +568,10 @@ var calls = []call{
 		_, err := c.GetAccount(ctx, testAccountID)
 		return err
 	}},
+	{"FindCreatedAccount", func(ctx context.Context, c *stripeconnect.Client) error {
+		_, _, err := c.FindCreatedAccount(ctx, onboarding.CreatedAccountQuery{UserID: "user_err", CreationID: "cr", Since: time.Unix(1_700_000_000, 0)})
+		return err
+	}},
 	{"UpdateAccount", func(ctx context.Context, c *stripeconnect.Client) error {
 		return c.UpdateAccount(ctx, testAccountID, onboarding.Prefill{
 			Email: testEmail, BusinessProfile: onboarding.BusinessProfile{URL: testSiteURL},
@@ -555,6 +627,9 @@ func TestErrorMapping(t *testing.T) {
 		// wantRejected: Stripe refused our parameters (KindInvalid, 400);
 		// otherwise the outcome is unknown (ErrStripeUnavailable, 502).
 		wantRejected bool
+		// wantKeySpent: Stripe saved this failure under the Idempotency-Key
+		// (its own 5xx) or refused the key: replaying it cannot help.
+		wantKeySpent bool
 		maxElapsed   time.Duration
 	}{
 		{
@@ -566,6 +641,7 @@ func TestErrorMapping(t *testing.T) {
 			name: "400 idempotency_error",
 			fault: answer(400, "application/json", stripeError("idempotency_error", "", "",
 				"Keys for idempotent requests can only be used with the same parameters they were first used with: "+echo)),
+			wantKeySpent: true,
 		},
 		{
 			name:  "401 invalid api key",
@@ -581,16 +657,18 @@ func TestErrorMapping(t *testing.T) {
 				"Too many requests hit the API too quickly: "+echo)),
 		},
 		{
-			name:  "500 api_error",
-			fault: answer(500, "application/json", stripeError("api_error", "", "", "An unknown error occurred: "+echo)),
+			name:         "500 api_error",
+			fault:        answer(500, "application/json", stripeError("api_error", "", "", "An unknown error occurred: "+echo)),
+			wantKeySpent: true,
 		},
 		{
 			name:  "502 JSON without an error object",
 			fault: answer(502, "application/json", `{"message":`+strconv.Quote(echo)+`}`),
 		},
 		{
-			name:  "503 api_error",
-			fault: answer(503, "application/json", stripeError("api_error", "", "", "Stripe is temporarily unavailable: "+echo)),
+			name:         "503 api_error",
+			fault:        answer(503, "application/json", stripeError("api_error", "", "", "Stripe is temporarily unavailable: "+echo)),
+			wantKeySpent: true,
 		},
 		{
 			name:  "503 HTML from a load balancer",
@@ -652,6 +730,9 @@ func TestErrorMapping(t *testing.T) {
 					assertRejected(t, err, "email", invalidMsg)
 				} else {
 					assertUnavailable(t, err)
+				}
+				if e, _ := onboarding.AsError(err); e != nil && e.KeySpent() != f.wantKeySpent {
+					t.Errorf("KeySpent() = %v, want %v", e.KeySpent(), f.wantKeySpent)
 				}
 			})
 		}

@@ -161,7 +161,7 @@ func decodeEvent(payload []byte) (onboarding.AccountEvent, error) {
 		}
 		st := acct.state()
 		ev.State, ev.Country, ev.ServiceAgreement = &st, acct.Country, acct.serviceAgreement()
-		ev.PlatformUserID = acct.Metadata[MetadataUserID]
+		ev.PlatformUserID, ev.CreationID = acct.Metadata[MetadataUserID], acct.Metadata[MetadataCreationID]
 	case onboarding.EventCapabilityUpdated:
 		var c capabilityObject
 		if err := json.Unmarshal(env.Data.Object, &c); err != nil || c.ID == "" || c.Status == "" {
