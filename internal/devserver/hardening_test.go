@@ -307,11 +307,14 @@ func TestStripeFailureWhileRedeemingKeepsTheToken(t *testing.T) {
 			w.WriteHeader(http.StatusTooManyRequests)
 			_, _ = w.Write([]byte(`{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}`))
 		},
-		"timeout": func(http.ResponseWriter) { time.Sleep(700 * time.Millisecond) }, // STRIPE_TIMEOUT is 300ms
+		// STRIPE_TIMEOUT is 1s: short enough to time out here, long enough
+		// that stripe-mock's answers to the calls around the fault arrive
+		// in time on a loaded machine.
+		"timeout": func(http.ResponseWriter) { time.Sleep(2500 * time.Millisecond) },
 	}
 	for name, fault := range faults {
 		t.Run(name, func(t *testing.T) {
-			s := testenv.NewStack(t, testenv.StackOptions{Env: map[string]string{"STRIPE_TIMEOUT": "300ms"}})
+			s := testenv.NewStack(t, testenv.StackOptions{Env: map[string]string{"STRIPE_TIMEOUT": "1s"}})
 			_, tok := onboarded(t, s, "wade")
 			resp, body := s.Do(t, "POST", "/accounts/me/onboarding-link", tok, "")
 			expectStatus(t, resp, body, http.StatusOK)

@@ -16,6 +16,7 @@ func TestDashboardLinkRefusedByStripeIsOnboardingIncompleteAndReReadsTheAccount(
 		GetUserFn: func(context.Context, string) (onboarding.UserRecord, error) {
 			return onboarding.UserRecord{UserID: "u1", Account: &stored}, nil
 		},
+		TakeSlotFn: allowSlot,
 		SaveStateFn: func(_ context.Context, userID string, st onboarding.AccountState, _ int64, _ time.Time) (onboarding.AccountRecord, error) {
 			if userID != "u1" {
 				t.Errorf("saved for %q", userID)
@@ -46,7 +47,7 @@ func TestDashboardLinkRefusedByStripeIsOnboardingIncompleteAndReReadsTheAccount(
 
 func TestDashboardLinkWhenStripeFailsIsStripeUnavailable(t *testing.T) {
 	stored := onboarding.AccountRecord{UserID: "u1", AccountID: "acct_1", State: onboarding.AccountState{DetailsSubmitted: true}}
-	store := &storeFake{GetUserFn: func(context.Context, string) (onboarding.UserRecord, error) {
+	store := &storeFake{TakeSlotFn: allowSlot, GetUserFn: func(context.Context, string) (onboarding.UserRecord, error) {
 		return onboarding.UserRecord{UserID: "u1", Account: &stored}, nil
 	}}
 	connect := &connectFake{DashboardFn: func(context.Context, string) (string, error) { return "", onboarding.ErrStripeUnavailable }}
@@ -54,4 +55,9 @@ func TestDashboardLinkWhenStripeFailsIsStripeUnavailable(t *testing.T) {
 	if !errors.Is(err, onboarding.ErrStripeUnavailable) {
 		t.Fatalf("err = %v, want stripe_unavailable (a Stripe outage is not the user's unfinished onboarding)", err)
 	}
+}
+
+// allowSlot lets every use of a per-user or per-account limit through.
+func allowSlot(context.Context, string, int, time.Duration, time.Time) (bool, time.Time, error) {
+	return true, time.Time{}, nil
 }
