@@ -56,6 +56,8 @@ build: tools ## sam build: every function for Lambda (linux/arm64) into .aws-sam
 	@# Compile the packages once: sam build's parallel per-function builds then only link.
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -tags lambda.norpc ./functions/...
 	$(SAM) build
+	@# SAM CLI's own Fn::ForEach expansion breaks sam local's routes: expand it faithfully.
+	.venv/bin/python scripts/expand-template.py .aws-sam/build/template.yaml
 
 deploy: build ## sam deploy (first time: make deploy GUIDED=1, which saves your answers to samconfig.toml)
 	@[[ -n "$(GUIDED)" ]] || echo "deploy: first deploy of a stack? run: make deploy GUIDED=1 (sam deploy --guided)"

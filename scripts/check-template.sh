@@ -29,17 +29,20 @@ step() {
 step "sam validate --lint" .venv/bin/sam validate --lint --region "$region"
 # .cfnlintrc.yaml adds the informational checks.
 step "cfn-lint template.yaml" .venv/bin/cfn-lint template.yaml
-# The template after the SAM transform, as CloudFormation gets it: cfn-lint
-# finds circular dependencies there that it misses in the SAM form.
+# The template after its transforms (Fn::ForEach, then SAM), as CloudFormation
+# gets it: cfn-lint finds circular dependencies there that it misses in the SAM form.
 mkdir -p .aws-sam
-step "cfn-lint (after the SAM transform)" bash -c '.venv/bin/python scripts/sam-transform.py template.yaml > .aws-sam/transformed.json && .venv/bin/cfn-lint .aws-sam/transformed.json'
+step "cfn-lint (after the SAM transform)" bash -c '.venv/bin/python scripts/expand-template.py template.yaml .aws-sam/expanded.yaml &&
+  .venv/bin/python scripts/sam-transform.py .aws-sam/expanded.yaml > .aws-sam/transformed.json && .venv/bin/cfn-lint .aws-sam/transformed.json'
 # Compile every function's packages once in one process, so that the parallel
 # per-function builds of sam build only link: on a cold Go cache, seven
 # concurrent go builds would each compile the same dependencies.
 step "go build ./functions/... (linux/arm64)" env CGO_ENABLED=0 GOOS=linux GOARCH=arm64 \
   go build -trimpath -tags lambda.norpc ./functions/...
-# samconfig.toml: build in source, parallel, no SAM cache.
+# samconfig.toml: build in source, parallel, no SAM cache. Then expand its
+# Fn::ForEach for sam local, as `make build` does (scripts/expand-template.py).
 step "sam build" .venv/bin/sam build
+step "expand .aws-sam/build/template.yaml" .venv/bin/python scripts/expand-template.py .aws-sam/build/template.yaml
 # The routes sam local start-api would serve (internal/lambdatest compares them
 # with the contract).
 step "sam local start-api routes" bash -c '.venv/bin/python scripts/sam-local-routes.py .aws-sam/build/template.yaml > .aws-sam/local-routes.json'

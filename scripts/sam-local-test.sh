@@ -228,6 +228,7 @@ export AWS_ENDPOINT_URL_STS="http://$services_host:5005"
 step "go build ./functions/... (linux/arm64)" env CGO_ENABLED=0 GOOS=linux GOARCH=arm64 \
   go build -trimpath -tags lambda.norpc ./functions/...
 step "sam build" .venv/bin/sam build
+step "expand .aws-sam/build/template.yaml" .venv/bin/python scripts/expand-template.py .aws-sam/build/template.yaml
 
 .venv/bin/python scripts/sam-local-checks.py --moto "http://$services_host:5005" --logs "$logdir"
 failed=0

@@ -3,8 +3,10 @@
 cfn-lint on template.yaml checks the SAM resources, but it does not report a
 circular dependency that SAM's generated resources create (for example a
 function whose environment names an AWS::Serverless::HttpApi whose Events
-integrate that function): cfn-lint on this output does (E3004).
-Usage: .venv/bin/python scripts/sam-transform.py template.yaml > transformed.json
+integrate that function): cfn-lint on this output does (E3004). It takes the
+template after scripts/expand-template.py, as CloudFormation runs the SAM
+transform after AWS::LanguageExtensions.
+Usage: .venv/bin/python scripts/sam-transform.py expanded.yaml > transformed.json
 """
 import json
 import os
@@ -25,6 +27,8 @@ class NoManagedPolicies:
 
 with open(sys.argv[1]) as f:
     template = yaml_parse(f.read())
+if "AWS::LanguageExtensions" in str(template.get("Transform")):
+    sys.exit(f"sam-transform.py: {sys.argv[1]} still has AWS::LanguageExtensions: expand it first (scripts/expand-template.py)")
 # What `sam package` puts there: the transform wants an S3 location.
 template.setdefault("Globals", {}).setdefault("Function", {})["CodeUri"] = "s3://artifacts/bootstrap.zip"
 json.dump(transform(template, {}, NoManagedPolicies()), sys.stdout, indent=1)

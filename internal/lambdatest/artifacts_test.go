@@ -4,8 +4,10 @@ import (
 	"debug/buildinfo"
 	"debug/elf"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -30,6 +32,22 @@ func TestSAMBuildArtifactsAreStaticLinuxARM64Bootstraps(t *testing.T) {
 	out, err := parseTemplate(raw)
 	if err != nil {
 		t.Fatalf("%s: %v", built, err)
+	}
+	// scripts/expand-template.py expanded the built template's Fn::ForEach for
+	// sam local, with cfn-lint's implementation: it must agree with the
+	// expansion these tests check.
+	if n, m := len(out.Resources), len(tpl.Resources); n != m {
+		t.Errorf("built template: %d resources, template.yaml %d", n, m)
+	}
+	for id, want := range tpl.Resources {
+		got := out.Resources[id]
+		if want.Type == "AWS::Serverless::Function" { // sam build names the artifact folder
+			got.Properties = maps.Clone(got.Properties)
+			delete(got.Properties, "CodeUri")
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("built template: %s is\n%v\ntemplate.yaml expands to\n%v", id, got, want)
+		}
 	}
 	const module = "github.com/connectexpress/onboarding"
 	for fn, id := range functionIDs(t, tpl) {

@@ -2,6 +2,7 @@ package lambdatest
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -42,11 +43,13 @@ func requireArtifact(t testing.TB, ok bool, format string, args ...any) {
 
 // Template is template.yaml as CloudFormation reads it, with the short-form
 // intrinsics (!Ref, !Sub, ...) turned into their long forms ({"Ref": ...},
-// {"Fn::Sub": ...}), so tests can follow references.
+// {"Fn::Sub": ...}) and its Fn::ForEach expanded, so tests can follow
+// references.
 type Template struct {
 	Globals    map[string]any
 	Parameters map[string]map[string]any
 	Conditions map[string]any
+	Mappings   map[string]any
 	Resources  map[string]Resource
 	Outputs    map[string]map[string]any
 }
@@ -90,9 +93,14 @@ func parseTemplate(raw []byte) (*Template, error) {
 	tpl := &Template{
 		Globals:    asMap(top["Globals"]),
 		Conditions: asMap(top["Conditions"]),
+		Mappings:   asMap(top["Mappings"]),
 		Parameters: map[string]map[string]any{},
 		Resources:  map[string]Resource{},
 		Outputs:    map[string]map[string]any{},
+	}
+	resources, err := tpl.expandForEach(asMap(top["Resources"]), nil)
+	if err != nil {
+		return nil, err
 	}
 	for name, p := range asMap(top["Parameters"]) {
 		tpl.Parameters[name] = asMap(p)
@@ -100,7 +108,7 @@ func parseTemplate(raw []byte) (*Template, error) {
 	for name, o := range asMap(top["Outputs"]) {
 		tpl.Outputs[name] = asMap(o)
 	}
-	for id, r := range asMap(top["Resources"]) {
+	for id, r := range resources {
 		m := asMap(r)
 		tpl.Resources[id] = Resource{
 			Type:                asString(m["Type"]),
@@ -112,6 +120,108 @@ func parseTemplate(raw []byte) (*Template, error) {
 		}
 	}
 	return tpl, nil
+}
+
+// expandForEach does to a section what the AWS::LanguageExtensions transform
+// does (as cfn-lint implements it, which scripts/expand-template.py runs for
+// sam local): each Fn::ForEach::<Loop>: [Var, [values...], {output}] becomes
+// one copy of output per value, with Var substituted in keys, in Ref and in
+// Fn::Sub, and the Fn::FindInMap it feeds looked up.
+func (t *Template) expandForEach(section map[string]any, vars map[string]string) (map[string]any, error) {
+	out := map[string]any{}
+	for key, v := range section {
+		if !strings.HasPrefix(key, "Fn::ForEach::") {
+			out[substituteVars(key, vars)] = t.substitute(v, vars)
+			continue
+		}
+		loop := asList(v)
+		if len(loop) != 3 {
+			return nil, fmt.Errorf("%s: want [Identifier, Collection, Output]", key)
+		}
+		name := asString(loop[0])
+		for _, item := range asList(loop[1]) {
+			inner := maps.Clone(vars)
+			if inner == nil {
+				inner = map[string]string{}
+			}
+			inner[name] = asString(item)
+			expanded, err := t.expandForEach(asMap(loop[2]), inner)
+			if err != nil {
+				return nil, err
+			}
+			for k, r := range expanded {
+				if _, dup := out[k]; dup {
+					return nil, fmt.Errorf("%s makes %s twice", key, k)
+				}
+				out[k] = r
+			}
+		}
+	}
+	return out, nil
+}
+
+var loopVar = regexp.MustCompile(`[$&]\{([A-Za-z0-9]+)\}`)
+
+// substituteVars replaces ${Var} (and &{Var}) of the loop variables in s.
+func substituteVars(s string, vars map[string]string) string {
+	return loopVar.ReplaceAllStringFunc(s, func(m string) string {
+		if v, ok := vars[m[2:len(m)-1]]; ok {
+			return v
+		}
+		return m
+	})
+}
+
+func (t *Template) substitute(v any, vars map[string]string) any {
+	switch x := v.(type) {
+	case []any:
+		out := make([]any, len(x))
+		for i, item := range x {
+			out[i] = t.substitute(item, vars)
+		}
+		return out
+	case map[string]any:
+		out := map[string]any{}
+		for k, item := range x {
+			out[substituteVars(k, vars)] = t.substitute(item, vars)
+		}
+		switch fn, arg := singleKey(out); fn {
+		case "Ref":
+			if val, isVar := vars[asString(arg)]; isVar {
+				return val
+			}
+		case "Fn::Sub":
+			// A Sub left with nothing to substitute is its string (so that
+			// Ref and Fn::GetAtt can take one as a name).
+			if s, ok := arg.(string); ok {
+				if s = substituteVars(s, vars); !subVar.MatchString(s) {
+					return s
+				}
+				out[fn] = s
+			} else if l := asList(arg); len(l) == 2 {
+				out[fn] = []any{substituteVars(asString(l[0]), vars), l[1]}
+			}
+		case "Fn::FindInMap":
+			if l := asList(arg); len(l) == 3 {
+				if val, found := asMap(asMap(t.Mappings[asString(l[0])])[asString(l[1])])[asString(l[2])]; found {
+					return val
+				}
+			}
+		}
+		return out
+	}
+	return v
+}
+
+// singleKey returns the one key of an intrinsic and its argument.
+func singleKey(m map[string]any) (string, any) {
+	if len(m) != 1 {
+		return "", nil
+	}
+	for k, v := range m {
+		return k, v
+	}
+	return "", nil
 }
 
 // convert turns a YAML node into maps, slices and scalars, expanding

