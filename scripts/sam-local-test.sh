@@ -21,6 +21,15 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
+# local/env.json names fixed host ports (moto :5005, stripe-mock :12111) and
+# the machine has one Docker daemon: two runs at once (two clones on one
+# machine) would share them. The second waits for the first.
+exec 9>"${TMPDIR:-/tmp}/connect-onboarding-sam-local.lock"
+if ! flock -n 9; then
+  echo "sam-local-test.sh: another run holds the sam local ports; waiting for it"
+  flock 9
+fi
+
 base_image=public.ecr.aws/lambda/provided:al2023-arm64
 # Bump the value when scripts/sam-local-base-image.py changes: an older
 # stand-in is then rebuilt.
