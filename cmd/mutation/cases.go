@@ -78,6 +78,63 @@ func findSwitches(dir string) ([]switchSite, error) {
 	return sites, nil
 }
 
+// findDecls returns, by file base name, the value expressions of the package-level const and
+// var declarations of the package's non-test files in dir, less any function literal in them
+// (its body has coverage blocks of its own). Go's profile has no block for them either: a
+// constant is folded into each use and a var is set before any test runs, so gremlins reports
+// their mutants as not covered. They hold limits and intervals that every test depends on.
+func findDecls(dir string) (map[string][]span, error) {
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, dir, func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		return nil, err
+	}
+	at := func(p token.Pos) pos { q := fset.Position(p); return pos{q.Line, q.Column} }
+	out := map[string][]span{}
+	for _, pkg := range pkgs {
+		for name, f := range pkg.Files {
+			base := filepath.Base(name)
+			for _, d := range f.Decls {
+				gd, ok := d.(*ast.GenDecl)
+				if !ok || (gd.Tok != token.CONST && gd.Tok != token.VAR) {
+					continue
+				}
+				for _, spec := range gd.Specs {
+					for _, e := range spec.(*ast.ValueSpec).Values {
+						out[base] = append(out[base], valueSpans(e, at)...)
+					}
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// valueSpans returns e's span with the function literals in it cut out.
+func valueSpans(e ast.Expr, at func(token.Pos) pos) []span {
+	var spans []span
+	from := at(e.Pos())
+	ast.Inspect(e, func(n ast.Node) bool {
+		if fl, ok := n.(*ast.FuncLit); ok {
+			spans = append(spans, span{from, at(fl.Pos())})
+			from = at(fl.End())
+			return false
+		}
+		return true
+	})
+	return append(spans, span{from, at(e.End())})
+}
+
+// inDecl says whether p lies in one of spans.
+func inDecl(spans []span, p pos) bool {
+	for _, s := range spans {
+		if s.holds(p) {
+			return true
+		}
+	}
+	return false
+}
+
 // block is one block of a Go coverage profile.
 type block struct {
 	from, to pos
@@ -232,6 +289,10 @@ func runCases(args []string) error {
 	if err != nil {
 		return err
 	}
+	decls, err := findDecls(filepath.Join(*module, *pkg))
+	if err != nil {
+		return err
+	}
 
 	// One profile of our own, in count mode: how often each case clause's body ran.
 	tmp, err := os.MkdirTemp("", "mutation-cases-")
@@ -264,6 +325,14 @@ func runCases(args []string) error {
 			if m.Status != NotCovered {
 				continue
 			}
+			if inDecl(decls[f.FileName], pos{m.Line, m.Column}) {
+				// Whether a test depends on the value cannot be read from a profile: run it,
+				// and an unobserved value lives rather than hides.
+				m.InDecl = true
+				jobs = append(jobs, job{f.FileName, m})
+				rep.DeclMutants++
+				continue
+			}
 			evaluated, inCase := caseOf(sites, prof, f.FileName, pos{m.Line, m.Column})
 			if !inCase {
 				continue
@@ -271,10 +340,10 @@ func runCases(args []string) error {
 			m.InCase = true
 			if evaluated != 0 { // unknown (-1) is run too: better a lived mutant than a hidden one
 				jobs = append(jobs, job{f.FileName, m})
+				rep.CaseMutants++
 			}
 		}
 	}
-	rep.CaseMutants = len(jobs)
 
 	ch := make(chan job)
 	var wg sync.WaitGroup
@@ -295,7 +364,11 @@ func runCases(args []string) error {
 					firstErr = err
 				}
 				j.m.Status = status
-				fmt.Fprintf(os.Stderr, "%12s %s at %s:%d:%d (case clause)\n", status, j.m.Type, j.file, j.m.Line, j.m.Column)
+				where := "case clause"
+				if j.m.InDecl {
+					where = "package-level declaration"
+				}
+				fmt.Fprintf(os.Stderr, "%12s %s at %s:%d:%d (%s)\n", status, j.m.Type, j.file, j.m.Line, j.m.Column, where)
 				mu.Unlock()
 			}
 		}()

@@ -10,7 +10,9 @@
 // condition written as a case (DeriveStatus is one switch) would count as untested, however
 // well it is tested. `cases` takes those mutants, works out from a coverage profile of its own
 // whether the tests evaluate the case at all, and runs the package's tests against each one
-// that they do, as gremlins would have.
+// that they do, as gremlins would have. The profile has no block for package-level const and
+// var declarations either (a constant is folded into its uses): `cases` runs every mutant in
+// those, since no profile can tell whether a test depends on the value.
 package main
 
 import (

@@ -188,3 +188,48 @@ func TestTheTableMarksWhatMissesItsTarget(t *testing.T) {
 		t.Errorf("a killed mutant is listed as lived:\n%s", text)
 	}
 }
+
+const declSrc = `package p
+
+import "time"
+
+const poll = 50 * time.Millisecond
+
+var (
+	limit   = 16 << 10
+	retryIn = func() time.Duration { return 2 * time.Second }
+)
+
+func f(n int) int { return n * 2 }
+`
+
+func TestMutantsInPackageLevelDeclarationsAreFound(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "decl.go"), []byte(declSrc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "decl_test.go"), []byte("package p\nconst x = 1 + 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	decls, err := findDecls(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		at   pos
+		want bool
+	}{
+		{"a constant's expression", pos{5, 17}, true},
+		{"a var's expression", pos{8, 15}, true},
+		{"inside a function literal, which has coverage blocks", pos{9, 44}, false},
+		{"a function body", pos{12, 30}, false},
+	} {
+		if got := inDecl(decls["decl.go"], tt.at); got != tt.want {
+			t.Errorf("%s at %v: inDecl %v, want %v", tt.name, tt.at, got, tt.want)
+		}
+	}
+	if len(decls["decl_test.go"]) != 0 {
+		t.Errorf("a test file's declarations are not the package's: %v", decls["decl_test.go"])
+	}
+}

@@ -22,6 +22,8 @@ type Report struct {
 	Package string `json:"package,omitempty"`
 	// CaseMutants counts the mutants in case clauses that `cases` ran.
 	CaseMutants int `json:"case_mutants,omitempty"`
+	// DeclMutants counts the mutants in package-level const and var declarations that `cases` ran.
+	DeclMutants int `json:"decl_mutants,omitempty"`
 }
 
 // File is one source file's mutants.
@@ -38,6 +40,9 @@ type Mutation struct {
 	Column int    `json:"column"`
 	// InCase: the mutant sits in a case clause's expression, where gremlins cannot see coverage.
 	InCase bool `json:"in_case,omitempty"`
+	// InDecl: the mutant sits in a package-level const or var declaration, which has no coverage
+	// block either.
+	InDecl bool `json:"in_decl,omitempty"`
 }
 
 // The statuses gremlins writes.

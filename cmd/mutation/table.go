@@ -37,7 +37,7 @@ func runTable(args []string, w io.Writer) error {
 		rows = append(rows, row{rep, secs})
 		args = args[3:]
 	}
-	head := []string{"package", "efficacy", "coverage", "killed", "lived", "not covered", "timed out", "in cases", "time"}
+	head := []string{"package", "efficacy", "coverage", "killed", "lived", "not covered", "timed out", "in cases", "in decls", "time"}
 	cells := [][]string{head}
 	var lived []string
 	for _, r := range rows {
@@ -52,7 +52,7 @@ func runTable(args []string, w io.Writer) error {
 		cells = append(cells, []string{
 			rep.Package, mark(rep.TestEfficacy, targetEfficacy), mark(rep.MutationsCoverage, targetCoverage),
 			strconv.Itoa(rep.MutantsKilled), strconv.Itoa(rep.MutantsLived), strconv.Itoa(rep.MutantsNotCovered),
-			strconv.Itoa(rep.count(TimedOut)), strconv.Itoa(rep.CaseMutants), (time.Duration(r.secs) * time.Second).String(),
+			strconv.Itoa(rep.count(TimedOut)), strconv.Itoa(rep.CaseMutants), strconv.Itoa(rep.DeclMutants), (time.Duration(r.secs) * time.Second).String(),
 		})
 		for _, f := range rep.Files {
 			for _, m := range f.Mutations {
@@ -85,7 +85,8 @@ func runTable(args []string, w io.Writer) error {
 		line(c)
 	}
 	fmt.Fprintf(w, "\n* below the target (efficacy %.0f%%, coverage %.0f%%): docs/mutation.md explains each mutant that lives.\n", targetEfficacy, targetCoverage)
-	fmt.Fprintln(w, "in cases: mutants in case clauses, which gremlins cannot see covered, run by cmd/mutation.")
+	fmt.Fprintln(w, "in cases, in decls: mutants in case clauses and in package-level const and var declarations,")
+	fmt.Fprintln(w, "which gremlins cannot see covered, run by cmd/mutation.")
 	if len(lived) > 0 {
 		fmt.Fprintln(w, "\nlived:")
 		for _, l := range lived {
