@@ -428,3 +428,32 @@ func TestAZeroDeadlineIsNoDeadline(t *testing.T) {
 		t.Errorf("future_requirements.current_deadline 0 read as %v, want none", d)
 	}
 }
+
+// A capability.updated event that does not name its account at the top (as Connect events
+// always do today) still reaches the account the capability belongs to.
+func TestACapabilityEventWithoutTheEventsAccountNamesTheCapabilitysAccount(t *testing.T) {
+	event := readFixture(t, "event_capability_updated.json")
+	bare := bytes.Replace(event, []byte("\"object\": \"event\",\n  \"account\": \"acct_1OexpressDE\","), []byte(`"object": "event",`), 1)
+	if bytes.Equal(bare, event) {
+		t.Fatal("fixture changed: no event-level account to remove")
+	}
+	ev, err := stripeconnect.NewVerifier([]string{testWebhookSecret}, fixedClock).Verify(bare, sign(bare, testWebhookSecret, webhookNow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.AccountID != "acct_1OexpressDE" || ev.Capability != "transfers" || ev.CapabilityStatus != "active" {
+		t.Fatalf("event for %q: %s %s, want acct_1OexpressDE's transfers active", ev.AccountID, ev.Capability, ev.CapabilityStatus)
+	}
+}
+
+// A header whose timestamp is not a positive number is malformed, and Stripe's dashboard shows
+// the sender that, not a complaint about a clock: t=0 is no time at all.
+func TestATimestampOfZeroIsAMalformedHeader(t *testing.T) {
+	event := readFixture(t, "event_account_updated.json")
+	header := "t=0,v1=" + v1(event, testWebhookSecret, time.Unix(0, 0))
+	_, err := stripeconnect.NewVerifier([]string{testWebhookSecret}, fixedClock).Verify(event, header)
+	assertInvalid(t, err, codeSignature)
+	if e, _ := onboarding.AsError(err); !strings.Contains(e.Message, "malformed") {
+		t.Errorf("message %q, want that the header is malformed", e.Message)
+	}
+}
