@@ -44,36 +44,55 @@ type switchSite struct {
 	clauses []clause
 }
 
+// parsePackage parses the non-test Go files in dir (the package gremlins mutates; its files
+// carry no build tags), by file name.
+func parsePackage(dir string) (*token.FileSet, map[string]*ast.File, error) {
+	names, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return nil, nil, err
+	}
+	fset := token.NewFileSet()
+	files := map[string]*ast.File{}
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		files[name] = f
+	}
+	return fset, files, nil
+}
+
 // findSwitches returns the expression switches of the package's non-test files in dir.
 func findSwitches(dir string) ([]switchSite, error) {
-	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, dir, func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	fset, files, err := parsePackage(dir)
 	if err != nil {
 		return nil, err
 	}
 	at := func(p token.Pos) pos { q := fset.Position(p); return pos{q.Line, q.Column} }
 	var sites []switchSite
-	for _, pkg := range pkgs {
-		for name, f := range pkg.Files {
-			ast.Inspect(f, func(n ast.Node) bool {
-				sw, ok := n.(*ast.SwitchStmt)
-				if !ok {
-					return true
-				}
-				site := switchSite{file: filepath.Base(name), keyword: at(sw.Switch)}
-				for _, st := range sw.Body.List {
-					cc := st.(*ast.CaseClause)
-					colon := at(cc.Colon)
-					c := clause{body: pos{colon.line, colon.col + 1}}
-					for _, e := range cc.List {
-						c.exprs = append(c.exprs, span{at(e.Pos()), at(e.End())})
-					}
-					site.clauses = append(site.clauses, c)
-				}
-				sites = append(sites, site)
+	for name, f := range files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			sw, ok := n.(*ast.SwitchStmt)
+			if !ok {
 				return true
-			})
-		}
+			}
+			site := switchSite{file: filepath.Base(name), keyword: at(sw.Switch)}
+			for _, st := range sw.Body.List {
+				cc := st.(*ast.CaseClause)
+				colon := at(cc.Colon)
+				c := clause{body: pos{colon.line, colon.col + 1}}
+				for _, e := range cc.List {
+					c.exprs = append(c.exprs, span{at(e.Pos()), at(e.End())})
+				}
+				site.clauses = append(site.clauses, c)
+			}
+			sites = append(sites, site)
+			return true
+		})
 	}
 	return sites, nil
 }
@@ -84,25 +103,22 @@ func findSwitches(dir string) ([]switchSite, error) {
 // constant is folded into each use and a var is set before any test runs, so gremlins reports
 // their mutants as not covered. They hold limits and intervals that every test depends on.
 func findDecls(dir string) (map[string][]span, error) {
-	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, dir, func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	fset, files, err := parsePackage(dir)
 	if err != nil {
 		return nil, err
 	}
 	at := func(p token.Pos) pos { q := fset.Position(p); return pos{q.Line, q.Column} }
 	out := map[string][]span{}
-	for _, pkg := range pkgs {
-		for name, f := range pkg.Files {
-			base := filepath.Base(name)
-			for _, d := range f.Decls {
-				gd, ok := d.(*ast.GenDecl)
-				if !ok || (gd.Tok != token.CONST && gd.Tok != token.VAR) {
-					continue
-				}
-				for _, spec := range gd.Specs {
-					for _, e := range spec.(*ast.ValueSpec).Values {
-						out[base] = append(out[base], valueSpans(e, at)...)
-					}
+	for name, f := range files {
+		base := filepath.Base(name)
+		for _, d := range f.Decls {
+			gd, ok := d.(*ast.GenDecl)
+			if !ok || (gd.Tok != token.CONST && gd.Tok != token.VAR) {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				for _, e := range spec.(*ast.ValueSpec).Values {
+					out[base] = append(out[base], valueSpans(e, at)...)
 				}
 			}
 		}
