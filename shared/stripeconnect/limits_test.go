@@ -15,17 +15,29 @@ import (
 	"github.com/connectexpress/onboarding/shared/stripeconnect"
 )
 
-// A client configured without a timeout (the zero Config) still gives Stripe its default of
-// seconds to answer, rather than failing every call at once.
-func TestAClientWithoutATimeoutWaitsForAStripeThatIsSlow(t *testing.T) {
+// deadlineTransport records the deadline each request carries, then sends it.
+type deadlineTransport struct{ left atomic.Int64 } // nanoseconds; -1: no deadline
+
+func (d *deadlineTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if at, ok := r.Context().Deadline(); ok {
+		d.left.Store(int64(time.Until(at)))
+	} else {
+		d.left.Store(-1)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// A client configured without a timeout (the zero Config) still bounds each Stripe call by
+// the default 8 s, well inside API Gateway's 30 s, so a hung Stripe cannot hold a request.
+func TestAClientWithoutATimeoutGivesEachCallEightSeconds(t *testing.T) {
 	rec := testenv.NewRecorder(t)
-	rec.SetIntercept(func(http.ResponseWriter, *http.Request) bool {
-		time.Sleep(300 * time.Millisecond)
-		return false // then stripe-mock answers
-	})
-	c := stripeconnect.New(stripeconnect.Config{SecretKey: testSecretKey, APIBase: rec.URL})
+	tr := &deadlineTransport{}
+	c := stripeconnect.New(stripeconnect.Config{SecretKey: testSecretKey, APIBase: rec.URL, Transport: tr})
 	if _, err := c.GetAccount(context.Background(), testAccountID); err != nil {
-		t.Fatalf("a Stripe answering in 300 ms: %v", err)
+		t.Fatal(err)
+	}
+	if left := time.Duration(tr.left.Load()); left < 7*time.Second || left > 8*time.Second {
+		t.Fatalf("the call had %v to answer (negative: no bound), want the default 8 s", left)
 	}
 }
 
