@@ -1,0 +1,387 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/connectexpress/onboarding/shared/onboarding"
+)
+
+// The reconciliation sweep's items:
+//
+//	SWEEP#state                 the checkpoint, and the lease of the run holding the sweep
+//	SWEEP#<pass>#<page number>  the account ids one page of a pass listed (TTL)
+
+// SweepClient is the part of *dynamodb.Client the sweep uses: batched reads
+// of the records a page names, and a scan for the records phase.
+type SweepClient interface {
+	Client
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+}
+
+var (
+	_ SweepClient           = (*dynamodb.Client)(nil)
+	_ onboarding.SweepStore = (*SweepStore)(nil)
+)
+
+// SweepStore implements onboarding.SweepStore on the store's table.
+type SweepStore struct {
+	db    SweepClient
+	table string
+}
+
+// NewSweepStore returns the sweep's storage on table through db.
+func NewSweepStore(db SweepClient, table string) *SweepStore {
+	return &SweepStore{db: db, table: table}
+}
+
+const sweepStateKey = "SWEEP#state"
+
+// sweepItem is the checkpoint item. Times are Unix ms; zero is none.
+type sweepItem struct {
+	PK            string      `dynamodbav:"pk"`
+	LeaseID       string      `dynamodbav:"lease_id"`
+	LeaseUntil    int64       `dynamodbav:"lease_until"`
+	PassID        string      `dynamodbav:"pass_id,omitempty"`
+	PassStarted   int64       `dynamodbav:"pass_started,omitempty"`
+	Phase         string      `dynamodbav:"phase,omitempty"`
+	StartingAfter string      `dynamodbav:"starting_after,omitempty"`
+	CursorCreated int64       `dynamodbav:"cursor_created,omitempty"`
+	Pages         int         `dynamodbav:"pages,omitempty"`
+	ScanCursor    string      `dynamodbav:"scan_cursor,omitempty"`
+	Counts        sweepCounts `dynamodbav:"counts"`
+	LastCompleted int64       `dynamodbav:"last_completed,omitempty"`
+}
+
+type sweepCounts struct {
+	Listed     int `dynamodbav:"listed"`
+	Foreign    int `dynamodbav:"foreign"`
+	Applied    int `dynamodbav:"applied"`
+	Unchanged  int `dynamodbav:"unchanged"`
+	Superseded int `dynamodbav:"superseded"`
+	Orphans    int `dynamodbav:"orphans"`
+	Records    int `dynamodbav:"records"`
+	Missing    int `dynamodbav:"missing"`
+}
+
+// listedPageItem holds the ids one page of a pass listed.
+type listedPageItem struct {
+	PK         string   `dynamodbav:"pk"`
+	AccountIDs []string `dynamodbav:"account_ids"`
+	ExpiresAt  int64    `dynamodbav:"expires_at"` // the table's TTL, Unix seconds
+}
+
+func listedPageKey(passID string, page int) string {
+	return "SWEEP#" + passID + "#" + strconv.Itoa(page)
+}
+
+func millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+func (it sweepItem) checkpoint() onboarding.SweepCheckpoint {
+	c := it.Counts
+	return onboarding.SweepCheckpoint{
+		PassID: it.PassID, PassStarted: fromMillis(it.PassStarted), Phase: onboarding.SweepPhase(it.Phase),
+		StartingAfter: it.StartingAfter, CursorCreated: it.CursorCreated, Pages: it.Pages, ScanCursor: it.ScanCursor,
+		Counts: onboarding.SweepCounts{
+			Listed: c.Listed, Foreign: c.Foreign, Applied: c.Applied, Unchanged: c.Unchanged,
+			Superseded: c.Superseded, Orphans: c.Orphans, Records: c.Records, Missing: c.Missing,
+		},
+		LastCompleted: fromMillis(it.LastCompleted),
+	}
+}
+
+func sweepItemOf(cp onboarding.SweepCheckpoint, lease onboarding.Lease) sweepItem {
+	c := cp.Counts
+	return sweepItem{
+		PK: sweepStateKey, LeaseID: lease.ID, LeaseUntil: lease.Until.UnixMilli(),
+		PassID: cp.PassID, PassStarted: millis(cp.PassStarted), Phase: string(cp.Phase),
+		StartingAfter: cp.StartingAfter, CursorCreated: cp.CursorCreated, Pages: cp.Pages, ScanCursor: cp.ScanCursor,
+		Counts: sweepCounts{
+			Listed: c.Listed, Foreign: c.Foreign, Applied: c.Applied, Unchanged: c.Unchanged,
+			Superseded: c.Superseded, Orphans: c.Orphans, Records: c.Records, Missing: c.Missing,
+		},
+		LastCompleted: millis(cp.LastCompleted),
+	}
+}
+
+// TakeSweep takes the lease in one conditional write: of two runs started
+// together (the schedule and `make reconcile`, or a retried invocation) one
+// sweeps. Its own retried write, after a lost answer, wins again.
+func (st *SweepStore) TakeSweep(ctx context.Context, lease onboarding.Lease, now time.Time) (onboarding.SweepCheckpoint, bool, error) {
+	out, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &st.table, Key: sweepKey(sweepStateKey),
+		UpdateExpression:    aws.String("SET lease_id = :id, lease_until = :until"),
+		ConditionExpression: aws.String("attribute_not_exists(lease_until) OR lease_until <= :now OR lease_id = :id"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":id": sweepS(lease.ID), ":until": sweepN(lease.Until.UnixMilli()), ":now": sweepN(now.UnixMilli()),
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &ccf):
+		return onboarding.SweepCheckpoint{}, false, nil
+	case err != nil:
+		return onboarding.SweepCheckpoint{}, false, onboarding.StorageFailed(err)
+	}
+	var it sweepItem
+	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
+		return onboarding.SweepCheckpoint{}, false, onboarding.StorageFailed(err)
+	}
+	return it.checkpoint(), true, nil
+}
+
+// SaveSweep replaces the checkpoint while the lease holds: a run that
+// outlived its lease cannot move the cursor of the run that took over.
+func (st *SweepStore) SaveSweep(ctx context.Context, cp onboarding.SweepCheckpoint, lease onboarding.Lease) error {
+	item, err := attributevalue.MarshalMap(sweepItemOf(cp, lease))
+	if err != nil {
+		return err
+	}
+	_, err = st.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &st.table, Item: item,
+		ConditionExpression:       aws.String("lease_id = :id"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":id": sweepS(lease.ID)},
+	})
+	return sweepWriteErr(err)
+}
+
+// ReleaseSweep ends the lease now, if it is still this one.
+func (st *SweepStore) ReleaseSweep(ctx context.Context, lease onboarding.Lease) error {
+	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &st.table, Key: sweepKey(sweepStateKey),
+		UpdateExpression:          aws.String("SET lease_until = :zero"),
+		ConditionExpression:       aws.String("lease_id = :id"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": sweepN(0), ":id": sweepS(lease.ID)},
+	})
+	if err := sweepWriteErr(err); !errors.Is(err, onboarding.ErrConflict) {
+		return err
+	}
+	return nil // another run took over an expired lease: it is theirs
+}
+
+// batchGetLimit is BatchGetItem's most keys per request.
+const batchGetLimit = 100
+
+// batchGet reads the items of pks, strongly consistent (the sweep decides
+// from them whether to write), retrying what DynamoDB left unprocessed.
+func (st *SweepStore) batchGet(ctx context.Context, pks []string, projection string) ([]map[string]types.AttributeValue, error) {
+	var items []map[string]types.AttributeValue
+	for start := 0; start < len(pks); start += batchGetLimit {
+		keys := make([]map[string]types.AttributeValue, 0, batchGetLimit)
+		for _, pk := range pks[start:min(start+batchGetLimit, len(pks))] {
+			keys = append(keys, sweepKey(pk))
+		}
+		req := types.KeysAndAttributes{Keys: keys, ConsistentRead: aws.Bool(true)}
+		if projection != "" {
+			req.ProjectionExpression = aws.String(projection)
+		}
+		pending := map[string]types.KeysAndAttributes{st.table: req}
+		for attempt := 0; len(pending) > 0; attempt++ {
+			if attempt > 0 {
+				if attempt > batchRetries {
+					return nil, onboarding.StorageFailed(errors.New("dynamostore: BatchGetItem left keys unprocessed after retries"))
+				}
+				if err := sleep(ctx, time.Duration(attempt*attempt)*25*time.Millisecond); err != nil {
+					return nil, onboarding.StorageFailed(err)
+				}
+			}
+			out, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
+			if err != nil {
+				return nil, onboarding.StorageFailed(err)
+			}
+			items = append(items, out.Responses[st.table]...)
+			pending = out.UnprocessedKeys
+		}
+	}
+	return items, nil
+}
+
+// batchRetries bounds the retries of keys BatchGetItem left unprocessed
+// (it does so under throttling, with backoff expected).
+const batchRetries = 5
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (st *SweepStore) GetUsers(ctx context.Context, userIDs []string) (map[string]onboarding.UserRecord, error) {
+	pks := make([]string, len(userIDs))
+	for i, id := range userIDs {
+		pks[i] = "USER#" + id
+	}
+	items, err := st.batchGet(ctx, pks, "")
+	if err != nil {
+		return nil, err
+	}
+	users := make(map[string]onboarding.UserRecord, len(items))
+	for _, item := range items {
+		u, err := DecodeUserItem(item)
+		if errors.Is(err, onboarding.ErrNotFound) {
+			continue // neither a claim nor an account: nothing to compare
+		}
+		if err != nil {
+			return nil, err
+		}
+		users[u.UserID] = u
+	}
+	return users, nil
+}
+
+func (st *SweepStore) FindUsersByAccounts(ctx context.Context, accountIDs []string) (map[string]string, error) {
+	pks := make([]string, len(accountIDs))
+	for i, id := range accountIDs {
+		pks[i] = "ACCOUNT#" + id
+	}
+	items, err := st.batchGet(ctx, pks, "account_id, user_id")
+	if err != nil {
+		return nil, err
+	}
+	owners := make(map[string]string, len(items))
+	for _, item := range items {
+		if acct, user := sweepStr(item, "account_id"), sweepStr(item, "user_id"); acct != "" && user != "" {
+			owners[acct] = user
+		}
+	}
+	return owners, nil
+}
+
+func (st *SweepStore) SaveListedPage(ctx context.Context, passID string, page int, accountIDs []string, expires time.Time) error {
+	item, err := attributevalue.MarshalMap(listedPageItem{PK: listedPageKey(passID, page), AccountIDs: accountIDs, ExpiresAt: expires.Unix()})
+	if err != nil {
+		return err
+	}
+	_, err = st.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &st.table, Item: item})
+	return sweepWriteErr(err)
+}
+
+func (st *SweepStore) ListedAccounts(ctx context.Context, passID string, pages int) (map[string]bool, error) {
+	pks := make([]string, pages)
+	for i := range pks {
+		pks[i] = listedPageKey(passID, i+1)
+	}
+	items, err := st.batchGet(ctx, pks, "")
+	if err != nil {
+		return nil, err
+	}
+	if len(items) != pages {
+		// A page expired or was never kept: the records phase would report
+		// its accounts' records as missing.
+		return nil, onboarding.StorageFailed(errors.New("dynamostore: a listed page of the sweep's pass is missing"))
+	}
+	listed := map[string]bool{}
+	for _, item := range items {
+		var p listedPageItem
+		if err := attributevalue.UnmarshalMap(item, &p); err != nil {
+			return nil, onboarding.StorageFailed(err)
+		}
+		for _, id := range p.AccountIDs {
+			listed[id] = true
+		}
+	}
+	return listed, nil
+}
+
+// scanPageItems bounds the items one Scan call evaluates: a call reads at
+// most 1 MB either way, and a short call leaves room before the deadline.
+const scanPageItems = 1000
+
+// recordItem is what the records phase reads of a user's record.
+type recordItem struct {
+	PK           string  `dynamodbav:"pk"`
+	AccountID    string  `dynamodbav:"account_id"`
+	CreatedAt    string  `dynamodbav:"created_at"`
+	Deauthorized *string `dynamodbav:"deauthorized_at"`
+}
+
+// ScanRecords pages through the table for users' records that hold an
+// account. The cursor is the last key read (the table's key is pk alone).
+func (st *SweepStore) ScanRecords(ctx context.Context, cursor string) ([]onboarding.SweepRecord, string, error) {
+	in := &dynamodb.ScanInput{
+		TableName:                 &st.table,
+		Limit:                     aws.Int32(scanPageItems),
+		FilterExpression:          aws.String("begins_with(pk, :user) AND attribute_exists(account_id)"),
+		ProjectionExpression:      aws.String("pk, account_id, created_at, deauthorized_at"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":user": sweepS("USER#")},
+	}
+	if cursor != "" {
+		in.ExclusiveStartKey = sweepKey(cursor)
+	}
+	out, err := st.db.Scan(ctx, in)
+	if err != nil {
+		return nil, "", onboarding.StorageFailed(err)
+	}
+	records := make([]onboarding.SweepRecord, 0, len(out.Items))
+	for _, item := range out.Items {
+		var r recordItem
+		if err := attributevalue.UnmarshalMap(item, &r); err != nil {
+			return nil, "", onboarding.StorageFailed(err)
+		}
+		created, _ := time.Parse(time.RFC3339Nano, r.CreatedAt)
+		records = append(records, onboarding.SweepRecord{
+			UserID: strings.TrimPrefix(r.PK, "USER#"), AccountID: r.AccountID, CreatedAt: created, Deauthorized: r.Deauthorized != nil,
+		})
+	}
+	return records, sweepStr(out.LastEvaluatedKey, "pk"), nil
+}
+
+// Helpers of this file's own, so that it depends on no other file's.
+
+func sweepKey(pk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": sweepS(pk)}
+}
+
+func sweepS(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+func sweepN(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+func sweepStr(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+// sweepWriteErr maps a lost conditional write to onboarding.ErrConflict and
+// any other failure to a retryable storage error.
+func sweepWriteErr(err error) error {
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ccf):
+		return onboarding.ErrConflict
+	default:
+		return onboarding.StorageFailed(err)
+	}
+}
