@@ -397,7 +397,6 @@ func (r *sweepRun) checkpoint(ctx context.Context, next SweepCheckpoint, counts 
 // apply brings the records of one page's accounts to Stripe's state.
 func (r *sweepRun) apply(ctx context.Context, accounts []ListedAccount, version int64, counts *SweepCounts) error {
 	var ours []ListedAccount
-	var users []string
 	for _, a := range accounts {
 		counts.Listed++
 		if a.PlatformUserID == "" || a.CreationID == "" {
@@ -405,52 +404,17 @@ func (r *sweepRun) apply(ctx context.Context, accounts []ListedAccount, version 
 			continue
 		}
 		ours = append(ours, a)
-		if !slices.Contains(users, a.PlatformUserID) {
-			users = append(users, a.PlatformUserID)
-		}
 	}
 	if len(ours) == 0 {
 		return nil
 	}
-	records, err := r.sweep.GetUsers(ctx, users)
-	if err != nil {
-		return err
-	}
-	var unmatched []ListedAccount
+	named := make(map[string]string, len(ours)) // account -> the user its metadata names
 	for _, a := range ours {
-		u, found := records[a.PlatformUserID]
-		heal := ""
-		switch {
-		case found && u.Account != nil && u.Account.AccountID == a.ID:
-			if u.Account.State.Deauthorized {
-				counts.Superseded++ // terminal: Stripe should not list it
-				continue
-			}
-			if sameState(u.Account.State, a.State) {
-				counts.Unchanged++
-				continue
-			}
-		case found && u.Account == nil && u.Claim != nil && u.Claim.CreationID == a.CreationID:
-			// The unfinished claim this account provably came from (the
-			// provenance rule): the write completes the record, as the
-			// account's webhook would.
-			heal = a.CreationID
-		default:
-			unmatched = append(unmatched, a)
-			continue
-		}
-		outcome, err := r.write(ctx, a, a.PlatformUserID, heal, version)
-		if err != nil {
-			return err
-		}
-		if outcome == OutcomeUnknown {
-			unmatched = append(unmatched, a) // the record changed since it was read
-			continue
-		}
-		counts.count(outcome)
+		named[a.ID] = a.PlatformUserID
 	}
-	if len(unmatched) == 0 {
-		return nil
+	unmatched, err := r.applyTo(ctx, ours, named, true, version, counts)
+	if err != nil || len(unmatched) == 0 {
+		return err
 	}
 	// Metadata anyone can edit does not say who owns an account: the
 	// account index, written when we stored it, does.
@@ -462,27 +426,85 @@ func (r *sweepRun) apply(ctx context.Context, accounts []ListedAccount, version 
 	if err != nil {
 		return err
 	}
+	var owned []ListedAccount
 	for _, a := range unmatched {
 		owner, ok := owners[a.ID]
-		outcome := OutcomeUnknown
-		if ok {
-			if owner != a.PlatformUserID {
-				r.svc.log.WarnContext(ctx, "sweep: the account's metadata names another user than the one it belongs to; applying to its owner",
-					"account_id", a.ID)
+		switch {
+		case !ok, owner == a.PlatformUserID: // the index and the record disagree: nothing to apply
+			r.orphan(ctx, a, counts)
+		default:
+			r.svc.log.WarnContext(ctx, "sweep: the account's metadata names another user than the one it belongs to; applying to its owner",
+				"account_id", a.ID)
+			owned = append(owned, a)
+		}
+	}
+	if len(owned) == 0 {
+		return nil
+	}
+	left, err := r.applyTo(ctx, owned, owners, false, version, counts)
+	for _, a := range left {
+		r.orphan(ctx, a, counts)
+	}
+	return err
+}
+
+// applyTo applies each account to the record of the user owner names, when
+// that record holds it (or, with heal, the unfinished claim it provably
+// came from: the provenance rule), and returns the accounts no record
+// held.
+func (r *sweepRun) applyTo(ctx context.Context, accounts []ListedAccount, owner map[string]string, heal bool, version int64, counts *SweepCounts) ([]ListedAccount, error) {
+	var users []string
+	for _, a := range accounts {
+		if !slices.Contains(users, owner[a.ID]) {
+			users = append(users, owner[a.ID])
+		}
+	}
+	records, err := r.sweep.GetUsers(ctx, users)
+	if err != nil {
+		return nil, err
+	}
+	var unmatched []ListedAccount
+	for _, a := range accounts {
+		user := owner[a.ID]
+		u, found := records[user]
+		creation := ""
+		switch {
+		case found && u.Account != nil && u.Account.AccountID == a.ID:
+			if u.Account.State.Deauthorized {
+				counts.Superseded++ // terminal: nothing Stripe lists changes it
+				continue
 			}
-			if outcome, err = r.write(ctx, a, owner, "", version); err != nil {
-				return err
+			if sameState(u.Account.State, a.State) {
+				counts.Unchanged++
+				continue
 			}
+		case heal && found && u.Account == nil && u.Claim != nil && u.Claim.CreationID == a.CreationID:
+			// The write completes the record, as the account's webhook would.
+			creation = a.CreationID
+		default:
+			unmatched = append(unmatched, a)
+			continue
+		}
+		outcome, err := r.write(ctx, a, user, creation, version)
+		if err != nil {
+			return nil, err
 		}
 		if outcome == OutcomeUnknown {
-			counts.Orphans++
-			r.svc.log.WarnContext(ctx, "sweep: orphan account: it carries this service's metadata but no record holds it; not bound",
-				"account_id", a.ID, "created", a.Created.UTC().Format(time.RFC3339))
+			unmatched = append(unmatched, a) // the record changed since it was read
 			continue
 		}
 		counts.count(outcome)
 	}
-	return nil
+	return unmatched, nil
+}
+
+// orphan reports an account that carries this service's metadata while no
+// record holds it. It is never bound here: metadata anyone can set does not
+// prove who it belongs to.
+func (r *sweepRun) orphan(ctx context.Context, a ListedAccount, counts *SweepCounts) {
+	counts.Orphans++
+	r.svc.log.WarnContext(ctx, "sweep: orphan account: it carries this service's metadata but no record holds it; not bound",
+		"account_id", a.ID, "created", a.Created.UTC().Format(time.RFC3339))
 }
 
 func (c *SweepCounts) count(o EventOutcome) {
