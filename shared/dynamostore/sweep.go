@@ -1,6 +1,7 @@
 package dynamostore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strconv"
@@ -37,6 +38,10 @@ var (
 type SweepStore struct {
 	db    SweepClient
 	table string
+	// ScanPageItems bounds the items one Scan call of the records phase
+	// evaluates (default 1000): a call reads at most 1 MB either way, and
+	// a short call leaves room before the run's deadline.
+	ScanPageItems int32
 }
 
 // NewSweepStore returns the sweep's storage on table through db.
@@ -236,7 +241,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 func (st *SweepStore) GetUsers(ctx context.Context, userIDs []string) (map[string]onboarding.UserRecord, error) {
 	pks := make([]string, len(userIDs))
 	for i, id := range userIDs {
-		pks[i] = "USER#" + id
+		pks[i] = UserKeyPrefix + id
 	}
 	items, err := st.batchGet(ctx, pks, "")
 	if err != nil {
@@ -310,9 +315,7 @@ func (st *SweepStore) ListedAccounts(ctx context.Context, passID string, pages i
 	return listed, nil
 }
 
-// scanPageItems bounds the items one Scan call evaluates: a call reads at
-// most 1 MB either way, and a short call leaves room before the deadline.
-const scanPageItems = 1000
+const defaultScanPageItems = 1000
 
 // recordItem is what the records phase reads of a user's record.
 type recordItem struct {
@@ -327,10 +330,10 @@ type recordItem struct {
 func (st *SweepStore) ScanRecords(ctx context.Context, cursor string) ([]onboarding.SweepRecord, string, error) {
 	in := &dynamodb.ScanInput{
 		TableName:                 &st.table,
-		Limit:                     aws.Int32(scanPageItems),
+		Limit:                     aws.Int32(cmp.Or(st.ScanPageItems, defaultScanPageItems)),
 		FilterExpression:          aws.String("begins_with(pk, :user) AND attribute_exists(account_id)"),
 		ProjectionExpression:      aws.String("pk, account_id, created_at, deauthorized_at"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":user": sweepS("USER#")},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":user": sweepS(UserKeyPrefix)},
 	}
 	if cursor != "" {
 		in.ExclusiveStartKey = sweepKey(cursor)
@@ -347,7 +350,7 @@ func (st *SweepStore) ScanRecords(ctx context.Context, cursor string) ([]onboard
 		}
 		created, _ := time.Parse(time.RFC3339Nano, r.CreatedAt)
 		records = append(records, onboarding.SweepRecord{
-			UserID: strings.TrimPrefix(r.PK, "USER#"), AccountID: r.AccountID, CreatedAt: created, Deauthorized: r.Deauthorized != nil,
+			UserID: strings.TrimPrefix(r.PK, UserKeyPrefix), AccountID: r.AccountID, CreatedAt: created, Deauthorized: r.Deauthorized != nil,
 		})
 	}
 	return records, sweepStr(out.LastEvaluatedKey, "pk"), nil
