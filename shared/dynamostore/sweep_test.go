@@ -54,7 +54,7 @@ func (h *sweepHarness) account(t *testing.T, user, account string, created time.
 		t.Fatal(err)
 	}
 	rec := onboarding.AccountRecord{UserID: user, AccountID: account, Country: "US", ServiceAgreement: "full",
-		State: onboarding.AccountState{DetailsSubmitted: true, Capabilities: map[string]string{"transfers": "active"}},
+		State:        onboarding.AccountState{DetailsSubmitted: true, Capabilities: map[string]string{"transfers": "active"}},
 		StateVersion: created.Unix(), CreatedAt: created, UpdatedAt: created}
 	if err := h.store.CompleteCreation(ctx, rec, claim.ClaimID); err != nil {
 		t.Fatal(err)
