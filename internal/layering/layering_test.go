@@ -35,8 +35,10 @@ var rules = map[string]rule{
 	"shared/stripeconnect": {own: []string{"shared/onboarding"}, thirdParty: stripeGo},
 	"shared/httpapi":       {own: []string{"shared/onboarding"}, thirdParty: lambdaEvt},
 	"shared/config":        {own: []string{"shared/onboarding"}},
-	"shared/app":           {own: []string{"shared/config", "shared/dynamostore", "shared/httpapi", "shared/onboarding", "shared/stripeconnect"}, thirdParty: awsSDK},
-	"functions/*":          {own: []string{"shared/app", "shared/httpapi"}, thirdParty: lambdaRun},
+	"shared/statusevents":  {own: []string{"shared/dynamostore", "shared/onboarding"}, thirdParty: append(slices.Clone(awsSDK), lambdaEvt...)},
+	"shared/app": {own: []string{"shared/config", "shared/dynamostore", "shared/httpapi", "shared/onboarding", "shared/statusevents", "shared/stripeconnect"},
+		thirdParty: append(slices.Clone(awsSDK), lambdaEvt...)},
+	"functions/*": {own: []string{"shared/app", "shared/httpapi"}, thirdParty: lambdaRun},
 }
 
 func TestPackagesImportOnlyWhatTheirLayerAllows(t *testing.T) {
