@@ -2,6 +2,7 @@ package devserver
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"strconv"
 	"strings"
@@ -120,4 +121,22 @@ func (c *streamClient) get(ctx context.Context, pk string) map[string]types.Attr
 		return nil
 	}
 	return out.Item
+}
+
+// CreateTable and UpdateTimeToLive reach the engine: the dev server creates
+// its table through the store's client.
+func (c *streamClient) CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error) {
+	admin, ok := c.SweepClient.(dynamostore.TableAdmin)
+	if !ok {
+		return nil, errors.New("devserver: the DynamoDB client cannot create tables")
+	}
+	return admin.CreateTable(ctx, in, opts...)
+}
+
+func (c *streamClient) UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error) {
+	ttl, ok := c.SweepClient.(dynamostore.TTLAdmin)
+	if !ok {
+		return &dynamodb.UpdateTimeToLiveOutput{}, nil // an engine without TTL: items stay
+	}
+	return ttl.UpdateTimeToLive(ctx, in, opts...)
 }

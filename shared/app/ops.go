@@ -33,12 +33,20 @@ type Reconciler struct {
 // Reconciler builds the sweep on the App's store and Stripe client;
 // metrics receives the EMF lines (os.Stdout in Lambda; nil: none).
 func (a *App) Reconciler(metrics io.Writer) (*Reconciler, error) {
+	return a.ReconcilerWith(metrics, onboarding.SweepConfig{})
+}
+
+// ReconcilerWith is Reconciler with the sweep's bounds set (zero fields:
+// the defaults, and SWEEP_STRIPE_RATE).
+func (a *App) ReconcilerWith(metrics io.Writer, cfg onboarding.SweepConfig) (*Reconciler, error) {
 	db, ok := a.db.(dynamostore.SweepClient)
 	if !ok {
 		return nil, fmt.Errorf("the sweep needs BatchGetItem and Scan, which the DynamoDB client %T lacks", a.db)
 	}
-	sweeper := a.Service.NewSweeper(dynamostore.NewSweepStore(db, a.Config.TableName), a.connect,
-		onboarding.SweepConfig{RequestsPerSecond: a.Config.Ops.SweepRate})
+	if cfg.RequestsPerSecond == 0 {
+		cfg.RequestsPerSecond = a.Config.Ops.SweepRate
+	}
+	sweeper := a.Service.NewSweeper(dynamostore.NewSweepStore(db, a.Config.TableName), a.connect, cfg)
 	if metrics == nil {
 		metrics = io.Discard
 	}

@@ -150,6 +150,12 @@ type SweepConfig struct {
 	// Lease is how long a run without deadline holds the sweep (default
 	// 15 min); a run with one holds it until its deadline.
 	Lease time.Duration
+	// RecordGrace: a record younger than this when a pass begins is not
+	// checked against the pass (default 1 min). A record is stored after
+	// Stripe made its account, so an older one holds an account the pass
+	// lists; the grace covers the clocks of our functions and the list's
+	// own delay.
+	RecordGrace time.Duration
 }
 
 // Defaults of SweepConfig.
@@ -158,13 +164,10 @@ const (
 	DefaultSweepPageSize   = 100
 	DefaultSweepStopBefore = 15 * time.Second
 	DefaultSweepLease      = 15 * time.Minute
+	DefaultSweepGrace      = time.Minute
 	// sweepMarkerRetention keeps the markers of the sweep's writes: they
 	// only guard a retry of the same write, which comes within seconds.
 	sweepMarkerRetention = 24 * time.Hour
-	// sweepClockSkew allows for Stripe's clock and ours: a record created
-	// this little before a pass began may hold an account the pass did
-	// not list yet.
-	sweepClockSkew = 5 * time.Minute
 	// listedPageRetention keeps a pass's listed pages for a records phase
 	// that starts in a later run.
 	listedPageRetention = 7 * 24 * time.Hour
@@ -205,6 +208,9 @@ func (s *Service) NewSweeper(sweep SweepStore, lister AccountLister, cfg SweepCo
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = DefaultSweepLease
+	}
+	if cfg.RecordGrace <= 0 {
+		cfg.RecordGrace = DefaultSweepGrace
 	}
 	return &Sweeper{svc: s, sweep: sweep, lister: lister, cfg: cfg}
 }
@@ -550,9 +556,8 @@ func (r *sweepRun) checkRecords(ctx context.Context, listed map[string]bool) err
 		return err
 	}
 	var counts SweepCounts
-	// A record this young may hold an account created after the pass
-	// listed the newest ones.
-	before := r.cp.PassStarted.Add(-sweepClockSkew)
+	// A younger record may hold an account the pass did not list yet.
+	before := r.cp.PassStarted.Add(-r.cfg.RecordGrace)
 	for _, rec := range records {
 		counts.Records++
 		if rec.Deauthorized || !rec.CreatedAt.Before(before) || listed[rec.AccountID] {
