@@ -32,10 +32,10 @@ type Server struct {
 	// reconcile`); nil, with why, when the App cannot.
 	reconciler    *app.Reconciler
 	reconcilerErr error
-	auth   Authorizer
-	now    func() time.Time
-	log    *slog.Logger
-	cors   cors
+	auth          Authorizer
+	now           func() time.Time
+	log           *slog.Logger
+	cors          cors
 }
 
 type routeEntry struct {

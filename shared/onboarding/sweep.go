@@ -270,6 +270,7 @@ type sweepRun struct {
 	res        *SweepResult
 	listed     map[string]bool
 	listedHere bool
+	longest    time.Duration // the longest page of this run so far
 }
 
 func (r *sweepRun) pass(ctx context.Context) error {
@@ -277,9 +278,11 @@ func (r *sweepRun) pass(ctx context.Context) error {
 		if r.timeUp() {
 			return nil
 		}
+		start := r.svc.now()
 		if err := r.listPage(ctx); err != nil {
 			return err
 		}
+		r.longest = max(r.longest, r.svc.now().Sub(start))
 	}
 	if r.cp.Phase != SweepChecking {
 		return nil
@@ -302,10 +305,12 @@ func (r *sweepRun) pass(ctx context.Context) error {
 	return nil
 }
 
-// timeUp says whether the deadline is too near for another page, and then
-// marks the run as stopped.
+// timeUp says whether the deadline is too near for another page (closer
+// than StopBefore, or than twice the longest page so far: Stripe may be
+// slow today), and then marks the run as stopped.
 func (r *sweepRun) timeUp() bool {
-	if r.deadline.IsZero() || r.svc.now().Add(r.cfg.StopBefore).Before(r.deadline) {
+	margin := max(r.cfg.StopBefore, 2*r.longest)
+	if r.deadline.IsZero() || r.svc.now().Add(margin).Before(r.deadline) {
 		return false
 	}
 	r.res.Stopped = true

@@ -316,12 +316,13 @@ func TestSweepStopsBeforeItsDeadlineAndTheNextRunFinishes(t *testing.T) {
 	w.list.before = func(onboarding.AccountListQuery) error { w.clock.Advance(10 * time.Second); return nil }
 	cfg := onboarding.SweepConfig{PageSize: 1, StopBefore: 15 * time.Second}
 
-	first, err := w.sweeper(cfg).Run(context.Background(), w.clock.Now().Add(40*time.Second))
+	// It starts no page 15 s, or twice its longest page, before its deadline.
+	first, err := w.sweeper(cfg).Run(context.Background(), w.clock.Now().Add(50*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !first.Stopped || first.PassCompleted || first.Pages != 3 || first.Run.Applied != 3 {
-		t.Fatalf("first run %+v, want it stopped after 3 pages (10 s each, 15 s before a 40 s deadline)", first)
+		t.Fatalf("first run %+v, want it stopped after 3 pages (10 s each, 20 s before a 50 s deadline)", first)
 	}
 	if cp := w.store.cp; cp.Phase != onboarding.SweepListing || cp.StartingAfter != "acct_c" || cp.Pages != 3 || w.store.lease.ID != "" {
 		t.Fatalf("checkpoint after the first run %+v", cp)
