@@ -75,8 +75,10 @@ func nextChunk(changes []onboarding.StatusChange) []onboarding.StatusChange {
 	return changes
 }
 
-// put sends one call's entries, again from the first one refused, and
-// returns how many from the first are published.
+// put sends one call's entries and sends again only those refused, and
+// returns how many from the first are published. Retrying the refused
+// alone keeps each account's order: a call holds an account once, and
+// the account's next change is in a later call.
 func (p *EventBridge) put(ctx context.Context, chunk []onboarding.StatusChange) (int, error) {
 	entries := make([]ebtypes.PutEventsRequestEntry, len(chunk))
 	for i, c := range chunk {
@@ -89,37 +91,44 @@ func (p *EventBridge) put(ctx context.Context, chunk []onboarding.StatusChange) 
 			EventBusName: aws.String(p.bus), Time: aws.Time(c.OccurredAt),
 		}
 	}
-	done := 0
+	pending := make([]int, len(entries)) // indexes into entries, in order
+	for i := range pending {
+		pending[i] = i
+	}
 	for attempt := 1; ; attempt++ {
 		// The SDK retries a failed call; entries refused one by one within
 		// a successful call are ours to retry.
-		out, err := p.client.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: entries[done:]})
-		if err != nil {
-			return done, err
+		send := make([]ebtypes.PutEventsRequestEntry, len(pending))
+		for i, at := range pending {
+			send[i] = entries[at]
 		}
-		failed := -1
-		for i, e := range out.Entries {
-			if aws.ToString(e.ErrorCode) != "" {
-				failed = i
-				break
+		out, err := p.client.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: send})
+		if err != nil {
+			return pending[0], err
+		}
+		var refused []int
+		code := ""
+		for i, at := range pending {
+			// Fewer answers than entries: the rest are unknown, so refused.
+			if i >= len(out.Entries) || aws.ToString(out.Entries[i].ErrorCode) != "" {
+				if code == "" {
+					code = "missing"
+					if i < len(out.Entries) {
+						code = aws.ToString(out.Entries[i].ErrorCode)
+					}
+				}
+				refused = append(refused, at)
 			}
 		}
-		if failed < 0 && len(out.Entries) == len(entries)-done {
+		if len(refused) == 0 {
 			return len(entries), nil
 		}
-		if failed < 0 {
-			failed = len(out.Entries) // fewer answers than entries: the rest are unknown
-		}
-		done += failed
+		pending = refused
 		if attempt == entryAttempts {
-			code := "missing"
-			if failed < len(out.Entries) {
-				code = aws.ToString(out.Entries[failed].ErrorCode)
-			}
-			return done, fmt.Errorf("PutEvents refused an entry %d times: %s", entryAttempts, code)
+			return pending[0], fmt.Errorf("PutEvents refused an entry %d times: %s", entryAttempts, code)
 		}
 		if err := p.sleep(ctx, time.Duration(attempt)*100*time.Millisecond); err != nil {
-			return done, err
+			return pending[0], err
 		}
 	}
 }
