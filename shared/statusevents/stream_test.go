@@ -9,8 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -20,8 +18,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
@@ -36,92 +32,16 @@ import (
 // Streams API as Lambda would hand them over, and the events go to moto's
 // EventBridge, whose rule delivers them to an SQS queue.
 
-// moto is the moto_server of `make test`, spoken to in the AWS JSON
-// protocols the SDK in go.mod has no client for (DynamoDB Streams, SQS).
-type moto struct{ url string }
-
-func (m moto) call(t *testing.T, service, target string, in, out any) {
-	t.Helper()
-	body, _ := json.Marshal(in)
-	req, _ := http.NewRequest(http.MethodPost, m.url+"/", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
-	req.Header.Set("X-Amz-Target", target)
-	// moto routes by the signature's service; it checks nothing else.
-	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/"+service+"/aws4_request, SignedHeaders=host, Signature=0")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s: %v", target, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s: %d %s", target, resp.StatusCode, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("%s: %v: %s", target, err, raw)
-		}
-	}
-}
-
-// streamRecords reads every record of the table's stream, as Lambda's
-// event source mapping would get them: the GetRecords JSON is the shape
-// of a DynamoDB event's records.
-func (m moto) streamRecords(t *testing.T, streamARN string) []events.DynamoDBEventRecord {
-	t.Helper()
-	var desc struct {
-		StreamDescription struct{ Shards []struct{ ShardId string } }
-	}
-	m.call(t, "dynamodb", "DynamoDBStreams_20120810.DescribeStream", map[string]string{"StreamArn": streamARN}, &desc)
-	var all []events.DynamoDBEventRecord
-	for _, shard := range desc.StreamDescription.Shards {
-		var it struct{ ShardIterator string }
-		m.call(t, "dynamodb", "DynamoDBStreams_20120810.GetShardIterator",
-			map[string]string{"StreamArn": streamARN, "ShardId": shard.ShardId, "ShardIteratorType": "TRIM_HORIZON"}, &it)
-		for it.ShardIterator != "" {
-			var page struct {
-				events.DynamoDBEvent
-				NextShardIterator string
-			}
-			m.call(t, "dynamodb", "DynamoDBStreams_20120810.GetRecords", map[string]string{"ShardIterator": it.ShardIterator}, &page)
-			if len(page.Records) == 0 {
-				break
-			}
-			all = append(all, page.Records...)
-			it.ShardIterator = page.NextShardIterator
-		}
-	}
-	return all
-}
-
-// queue makes an SQS queue and returns its URL and ARN.
-func (m moto) queue(t *testing.T, name string) (string, string) {
-	t.Helper()
-	var q struct{ QueueUrl string }
-	m.call(t, "sqs", "AmazonSQS.CreateQueue", map[string]string{"QueueName": name}, &q)
-	var attrs struct{ Attributes map[string]string }
-	m.call(t, "sqs", "AmazonSQS.GetQueueAttributes", map[string]any{"QueueUrl": q.QueueUrl, "AttributeNames": []string{"QueueArn"}}, &attrs)
-	return q.QueueUrl, attrs.Attributes["QueueArn"]
-}
-
-// delivered receives n messages from the queue (or fails after 10 s) and
-// returns each one's EventBridge envelope.
-func (m moto) delivered(t *testing.T, queueURL string, n int) []delivery {
+// delivered receives n events from the rule's queue.
+func deliveries(t *testing.T, queueURL string, n int) []delivery {
 	t.Helper()
 	var out []delivery
-	for deadline := time.Now().Add(10 * time.Second); len(out) < n && time.Now().Before(deadline); {
-		var got struct{ Messages []struct{ Body string } }
-		m.call(t, "sqs", "AmazonSQS.ReceiveMessage", map[string]any{"QueueUrl": queueURL, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1}, &got)
-		for _, msg := range got.Messages {
-			var d delivery
-			if err := json.Unmarshal([]byte(msg.Body), &d); err != nil {
-				t.Fatalf("message %s: %v", msg.Body, err)
-			}
-			out = append(out, d)
+	for _, body := range testenv.ReceiveMessages(t, queueURL, n) {
+		var d delivery
+		if err := json.Unmarshal([]byte(body), &d); err != nil {
+			t.Fatalf("message %s: %v", body, err)
 		}
-	}
-	if len(out) != n {
-		t.Fatalf("the rule delivered %d events, want %d", len(out), n)
+		out = append(out, d)
 	}
 	return out
 }
@@ -176,7 +96,6 @@ func (r *recordingBridge) PutEvents(ctx context.Context, in *eventbridge.PutEven
 // streamWorld is a table with a stream on moto, the store on it, and an
 // event bus of its own whose rule feeds a queue.
 type streamWorld struct {
-	moto      moto
 	store     *dynamostore.Store
 	streamARN string
 	bus       string
@@ -187,32 +106,20 @@ type streamWorld struct {
 func newStreamWorld(t *testing.T) *streamWorld {
 	t.Helper()
 	db := testenv.MotoClient(t) // stops the test unless moto runs (fails in CI)
-	w := &streamWorld{moto: moto{url: os.Getenv("TEST_DYNAMODB_ENDPOINT")}}
+	w := &streamWorld{}
 	ctx := context.Background()
-	table := "stream-" + testenv.RandomID(8)
-	// The key schema of dynamostore.CreateTable, with the stream of template.yaml.
-	out, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            &table,
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
-		BillingMode:          types.BillingModePayPerRequest,
-		StreamSpecification:  &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table}) })
-	w.streamARN = aws.ToString(out.TableDescription.LatestStreamArn)
+	var table string
+	table, w.streamARN = testenv.NewStreamTable(t, db)
 	w.store = dynamostore.New(db, table)
 
-	w.bridge = eventbridge.New(eventbridge.Options{Region: "us-east-1", BaseEndpoint: aws.String(w.moto.url),
+	w.bridge = eventbridge.New(eventbridge.Options{Region: "us-east-1", BaseEndpoint: aws.String(testenv.MotoURL(t)),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
 	w.bus = "platform-" + testenv.RandomID(8)
 	if _, err := w.bridge.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: &w.bus}); err != nil {
 		t.Fatal(err)
 	}
 	var queueARN string
-	w.queueURL, queueARN = w.moto.queue(t, w.bus)
+	w.queueURL, queueARN = testenv.NewQueue(t, w.bus)
 	pattern, _ := json.Marshal(map[string][]string{"source": {statusevents.Source}, "detail-type": {statusevents.DetailType}})
 	if _, err := w.bridge.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("status"), EventBusName: &w.bus, EventPattern: aws.String(string(pattern))}); err != nil {
 		t.Fatal(err)
@@ -318,7 +225,7 @@ func perAccount(changes []change) map[string][]change {
 func TestConsumerPublishesEachStatusChangeOfRealStreamRecords(t *testing.T) {
 	w := newStreamWorld(t)
 	w.history(t)
-	records := w.moto.streamRecords(t, w.streamARN)
+	records := testenv.StreamRecords(t, w.streamARN)
 	if len(records) < len(wantChanges) {
 		t.Fatalf("%d stream records", len(records))
 	}
@@ -361,7 +268,7 @@ func TestConsumerPublishesEachStatusChangeOfRealStreamRecords(t *testing.T) {
 
 	// What the platform's rule on the bus received.
 	var delivered []change
-	for _, d := range w.moto.delivered(t, w.queueURL, len(wantChanges)) {
+	for _, d := range deliveries(t, w.queueURL, len(wantChanges)) {
 		if d.Source != statusevents.Source || d.DetailType != statusevents.DetailType {
 			t.Errorf("delivered %s / %s", d.Source, d.DetailType)
 		}
@@ -378,7 +285,7 @@ func TestConsumerPublishesEachStatusChangeOfRealStreamRecords(t *testing.T) {
 func TestConsumerReportsTheFirstRecordNotPublishedAndTheRetryKeepsOrder(t *testing.T) {
 	w := newStreamWorld(t)
 	w.history(t)
-	records := w.moto.streamRecords(t, w.streamARN)
+	records := testenv.StreamRecords(t, w.streamARN)
 	// The second PutEvents call fails: the batch answers the record of the
 	// first change it did not publish, and Lambda hands the batch back
 	// from there.
@@ -410,13 +317,13 @@ func TestConsumerReportsTheFirstRecordNotPublishedAndTheRetryKeepsOrder(t *testi
 	if !slices.Equal(got, wantChanges) {
 		t.Errorf("published across the two tries\n%v\nwant\n%v", got, wantChanges)
 	}
-	w.moto.delivered(t, w.queueURL, len(wantChanges))
+	deliveries(t, w.queueURL, len(wantChanges))
 }
 
 func TestConsumerHandsBackARecordItCannotRead(t *testing.T) {
 	w := newStreamWorld(t)
 	w.history(t)
-	records := w.moto.streamRecords(t, w.streamARN)
+	records := testenv.StreamRecords(t, w.streamARN)
 	// A user's record whose state is not what the store writes.
 	bad := slices.IndexFunc(records, func(r events.DynamoDBEventRecord) bool {
 		_, hasState := r.Change.NewImage["state"]
