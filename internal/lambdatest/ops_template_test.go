@@ -50,7 +50,7 @@ var wantOpsGrants = map[string]map[string][]string{
 	// Lease and checkpoint, listed pages, owner lookups, the records scan,
 	// the webhooks' versioned write; and the Stripe key.
 	"reconcile": {
-		"Table":        {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"},
+		"Table":        {"dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"},
 		"StripeSecret": {"secretsmanager:GetSecretValue"},
 	},
 	// The stream, the one bus, the dead-letter queue: no table item, no secret.
