@@ -134,9 +134,9 @@ func (c *streamClient) CreateTable(ctx context.Context, in *dynamodb.CreateTable
 }
 
 func (c *streamClient) UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error) {
-	ttl, ok := c.SweepClient.(dynamostore.TTLAdmin)
+	admin, ok := c.SweepClient.(dynamostore.TableAdmin)
 	if !ok {
-		return &dynamodb.UpdateTimeToLiveOutput{}, nil // an engine without TTL: items stay
+		return nil, errors.New("devserver: the DynamoDB client cannot set a table's TTL")
 	}
-	return ttl.UpdateTimeToLive(ctx, in, opts...)
+	return admin.UpdateTimeToLive(ctx, in, opts...)
 }

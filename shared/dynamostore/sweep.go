@@ -89,30 +89,16 @@ func listedPageKey(passID string, page int) string {
 	return "SWEEP#" + passID + "#" + strconv.Itoa(page)
 }
 
-func millis(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMillis(ms int64) time.Time {
-	if ms == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms)
-}
-
 func (it sweepItem) checkpoint() onboarding.SweepCheckpoint {
 	c := it.Counts
 	return onboarding.SweepCheckpoint{
-		PassID: it.PassID, PassStarted: fromMillis(it.PassStarted), Phase: onboarding.SweepPhase(it.Phase),
+		PassID: it.PassID, PassStarted: timeOfMillis(it.PassStarted), Phase: onboarding.SweepPhase(it.Phase),
 		StartingAfter: it.StartingAfter, CursorCreated: it.CursorCreated, Pages: it.Pages, ScanCursor: it.ScanCursor,
 		Counts: onboarding.SweepCounts{
 			Listed: c.Listed, Foreign: c.Foreign, Applied: c.Applied, Unchanged: c.Unchanged,
 			Superseded: c.Superseded, Orphans: c.Orphans, Records: c.Records, Missing: c.Missing,
 		},
-		LastCompleted: fromMillis(it.LastCompleted),
+		LastCompleted: timeOfMillis(it.LastCompleted),
 	}
 }
 
