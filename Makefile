@@ -45,7 +45,7 @@ FUZZTIME ?= 60
 fuzz: ## each Go fuzz target for FUZZTIME s (default 60), then schemathesis with API_FUZZ_EXAMPLES (default 1000) per operation
 	bash scripts/fuzz.sh $(FUZZTIME)
 
-bench: ## cold start, size, per-route latency, requests and cost beside a hello-world Lambda (ROUNDS=15)
+bench: ## cold start, size, per-route latency, requests and cost beside a hello-world Lambda (ROUNDS=15), and the sweep's cost per 10,000 accounts
 	bash scripts/with-services.sh go run ./cmd/bench -rounds $(or $(ROUNDS),15)
 
 test-unit: ## tests that need no servers (integration tests skip, except in CI)
