@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -38,6 +39,7 @@ var (
 type SweepStore struct {
 	db    SweepClient
 	table string
+	store *Store // its conditional writes
 	// ScanPageItems bounds the items one Scan call of the records phase
 	// evaluates (default 1000): a call reads at most 1 MB either way, and
 	// a short call leaves room before the run's deadline.
@@ -46,7 +48,7 @@ type SweepStore struct {
 
 // NewSweepStore returns the sweep's storage on table through db.
 func NewSweepStore(db SweepClient, table string) *SweepStore {
-	return &SweepStore{db: db, table: table}
+	return &SweepStore{db: db, table: table, store: New(db, table)}
 }
 
 const sweepStateKey = "SWEEP#state"
@@ -80,9 +82,9 @@ type sweepCounts struct {
 
 // listedPageItem holds the ids one page of a pass listed.
 type listedPageItem struct {
-	PK         string   `dynamodbav:"pk"`
-	AccountIDs []string `dynamodbav:"account_ids"`
-	ExpiresAt  int64    `dynamodbav:"expires_at"` // the table's TTL, Unix seconds
+	PK         string    `dynamodbav:"pk"`
+	AccountIDs []string  `dynamodbav:"account_ids"`
+	ExpiresAt  time.Time `dynamodbav:"expires_at,unixtime"` // the table's TTL
 }
 
 func listedPageKey(passID string, page int) string {
@@ -120,21 +122,19 @@ func sweepItemOf(cp onboarding.SweepCheckpoint, lease onboarding.Lease) sweepIte
 // together (the schedule and `make reconcile`, or a retried invocation) one
 // sweeps. Its own retried write, after a lost answer, wins again.
 func (st *SweepStore) TakeSweep(ctx context.Context, lease onboarding.Lease, now time.Time) (onboarding.SweepCheckpoint, bool, error) {
-	out, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &st.table, Key: sweepKey(sweepStateKey),
-		UpdateExpression:    aws.String("SET lease_id = :id, lease_until = :until"),
-		ConditionExpression: aws.String("attribute_not_exists(lease_until) OR lease_until <= :now OR lease_id = :id"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":id": sweepS(lease.ID), ":until": sweepN(lease.Until.UnixMilli()), ":now": sweepN(now.UnixMilli()),
-		},
-		ReturnValues: types.ReturnValueAllNew,
-	})
-	var ccf *types.ConditionalCheckFailedException
-	switch {
-	case errors.As(err, &ccf):
-		return onboarding.SweepCheckpoint{}, false, nil
+	in, err := st.store.updateInput(sweepStateKey,
+		expression.Set(name(attrLeaseID), value(lease.ID)).Set(name(attrLeaseUntil), value(lease.Until.UnixMilli())),
+		leaseFree(attrLeaseUntil, now).Or(name(attrLeaseID).Equal(value(lease.ID))))
+	if err != nil {
+		return onboarding.SweepCheckpoint{}, false, err
+	}
+	in.ReturnValues = types.ReturnValueAllNew
+	out, err := st.db.UpdateItem(ctx, in)
+	switch err := conditional(err); {
+	case errors.Is(err, onboarding.ErrConflict):
+		return onboarding.SweepCheckpoint{}, false, nil // another run holds it
 	case err != nil:
-		return onboarding.SweepCheckpoint{}, false, onboarding.StorageFailed(err)
+		return onboarding.SweepCheckpoint{}, false, err
 	}
 	var it sweepItem
 	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
@@ -146,27 +146,17 @@ func (st *SweepStore) TakeSweep(ctx context.Context, lease onboarding.Lease, now
 // SaveSweep replaces the checkpoint while the lease holds: a run that
 // outlived its lease cannot move the cursor of the run that took over.
 func (st *SweepStore) SaveSweep(ctx context.Context, cp onboarding.SweepCheckpoint, lease onboarding.Lease) error {
-	item, err := attributevalue.MarshalMap(sweepItemOf(cp, lease))
-	if err != nil {
-		return err
-	}
-	_, err = st.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: &st.table, Item: item,
-		ConditionExpression:       aws.String("lease_id = :id"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":id": sweepS(lease.ID)},
-	})
-	return sweepWriteErr(err)
+	return st.store.putItem(ctx, sweepItemOf(cp, lease), name(attrLeaseID).Equal(value(lease.ID)))
 }
 
 // ReleaseSweep ends the lease now, if it is still this one.
 func (st *SweepStore) ReleaseSweep(ctx context.Context, lease onboarding.Lease) error {
-	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &st.table, Key: sweepKey(sweepStateKey),
-		UpdateExpression:          aws.String("SET lease_until = :zero"),
-		ConditionExpression:       aws.String("lease_id = :id"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": sweepN(0), ":id": sweepS(lease.ID)},
-	})
-	if err := sweepWriteErr(err); !errors.Is(err, onboarding.ErrConflict) {
+	in, err := st.store.updateInput(sweepStateKey, expression.Set(name(attrLeaseUntil), value(0)), name(attrLeaseID).Equal(value(lease.ID)))
+	if err != nil {
+		return err
+	}
+	_, err = st.db.UpdateItem(ctx, in)
+	if err := conditional(err); !errors.Is(err, onboarding.ErrConflict) {
 		return err
 	}
 	return nil // another run took over an expired lease: it is theirs
@@ -177,16 +167,28 @@ const batchGetLimit = 100
 
 // batchGet reads the items of pks, strongly consistent (the sweep decides
 // from them whether to write), retrying what DynamoDB left unprocessed.
-func (st *SweepStore) batchGet(ctx context.Context, pks []string, projection string) ([]map[string]types.AttributeValue, error) {
+func (st *SweepStore) batchGet(ctx context.Context, pks []string, attrs ...string) ([]map[string]types.AttributeValue, error) {
+	var projection *expression.Expression
+	if len(attrs) > 0 {
+		names := make([]expression.NameBuilder, len(attrs))
+		for i, a := range attrs {
+			names[i] = name(a)
+		}
+		e, err := expression.NewBuilder().WithProjection(expression.NamesList(names[0], names[1:]...)).Build()
+		if err != nil {
+			return nil, err
+		}
+		projection = &e
+	}
 	var items []map[string]types.AttributeValue
 	for start := 0; start < len(pks); start += batchGetLimit {
 		keys := make([]map[string]types.AttributeValue, 0, batchGetLimit)
 		for _, pk := range pks[start:min(start+batchGetLimit, len(pks))] {
-			keys = append(keys, sweepKey(pk))
+			keys = append(keys, keyOf(pk))
 		}
 		req := types.KeysAndAttributes{Keys: keys, ConsistentRead: aws.Bool(true)}
-		if projection != "" {
-			req.ProjectionExpression = aws.String(projection)
+		if projection != nil {
+			req.ProjectionExpression, req.ExpressionAttributeNames = projection.Projection(), projection.Names()
 		}
 		pending := map[string]types.KeysAndAttributes{st.table: req}
 		for attempt := 0; len(pending) > 0; attempt++ {
@@ -229,7 +231,7 @@ func (st *SweepStore) GetUsers(ctx context.Context, userIDs []string) (map[strin
 	for i, id := range userIDs {
 		pks[i] = UserKeyPrefix + id
 	}
-	items, err := st.batchGet(ctx, pks, "")
+	items, err := st.batchGet(ctx, pks)
 	if err != nil {
 		return nil, err
 	}
@@ -252,26 +254,30 @@ func (st *SweepStore) FindUsersByAccounts(ctx context.Context, accountIDs []stri
 	for i, id := range accountIDs {
 		pks[i] = "ACCOUNT#" + id
 	}
-	items, err := st.batchGet(ctx, pks, "account_id, user_id")
+	items, err := st.batchGet(ctx, pks, attrAccountID, attrUserID)
 	if err != nil {
 		return nil, err
 	}
 	owners := make(map[string]string, len(items))
 	for _, item := range items {
-		if acct, user := sweepStr(item, "account_id"), sweepStr(item, "user_id"); acct != "" && user != "" {
-			owners[acct] = user
+		var idx accountIndexItem
+		if err := attributevalue.UnmarshalMap(item, &idx); err != nil {
+			return nil, onboarding.StorageFailed(err)
+		}
+		if idx.AccountID != "" && idx.UserID != "" {
+			owners[idx.AccountID] = idx.UserID
 		}
 	}
 	return owners, nil
 }
 
 func (st *SweepStore) SaveListedPage(ctx context.Context, passID string, page int, accountIDs []string, expires time.Time) error {
-	item, err := attributevalue.MarshalMap(listedPageItem{PK: listedPageKey(passID, page), AccountIDs: accountIDs, ExpiresAt: expires.Unix()})
+	item, err := marshalItem(listedPageItem{PK: listedPageKey(passID, page), AccountIDs: accountIDs, ExpiresAt: expires})
 	if err != nil {
 		return err
 	}
 	_, err = st.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &st.table, Item: item})
-	return sweepWriteErr(err)
+	return conditional(err)
 }
 
 func (st *SweepStore) ListedAccounts(ctx context.Context, passID string, pages int) (map[string]bool, error) {
@@ -279,7 +285,7 @@ func (st *SweepStore) ListedAccounts(ctx context.Context, passID string, pages i
 	for i := range pks {
 		pks[i] = listedPageKey(passID, i+1)
 	}
-	items, err := st.batchGet(ctx, pks, "")
+	items, err := st.batchGet(ctx, pks)
 	if err != nil {
 		return nil, err
 	}
@@ -305,24 +311,29 @@ const defaultScanPageItems = 1000
 
 // recordItem is what the records phase reads of a user's record.
 type recordItem struct {
-	PK           string  `dynamodbav:"pk"`
-	AccountID    string  `dynamodbav:"account_id"`
-	CreatedAt    string  `dynamodbav:"created_at"`
-	Deauthorized *string `dynamodbav:"deauthorized_at"`
+	PK             string    `dynamodbav:"pk"`
+	AccountID      string    `dynamodbav:"account_id"`
+	CreatedAt      time.Time `dynamodbav:"created_at"`
+	DeauthorizedAt time.Time `dynamodbav:"deauthorized_at"`
 }
 
 // ScanRecords pages through the table for users' records that hold an
 // account. The cursor is the last key read (the table's key is pk alone).
 func (st *SweepStore) ScanRecords(ctx context.Context, cursor string) ([]onboarding.SweepRecord, string, error) {
+	e, err := expression.NewBuilder().
+		WithFilter(name(attrPK).BeginsWith(UserKeyPrefix).And(exists(attrAccountID))).
+		WithProjection(expression.NamesList(name(attrPK), name(attrAccountID), name(attrCreatedAt), name(attrDeauthorized))).
+		Build()
+	if err != nil {
+		return nil, "", err
+	}
 	in := &dynamodb.ScanInput{
-		TableName:                 &st.table,
-		Limit:                     aws.Int32(cmp.Or(st.ScanPageItems, defaultScanPageItems)),
-		FilterExpression:          aws.String("begins_with(pk, :user) AND attribute_exists(account_id)"),
-		ProjectionExpression:      aws.String("pk, account_id, created_at, deauthorized_at"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":user": sweepS(UserKeyPrefix)},
+		TableName: &st.table, Limit: aws.Int32(cmp.Or(st.ScanPageItems, defaultScanPageItems)),
+		FilterExpression: e.Filter(), ProjectionExpression: e.Projection(),
+		ExpressionAttributeNames: e.Names(), ExpressionAttributeValues: e.Values(),
 	}
 	if cursor != "" {
-		in.ExclusiveStartKey = sweepKey(cursor)
+		in.ExclusiveStartKey = keyOf(cursor)
 	}
 	out, err := st.db.Scan(ctx, in)
 	if err != nil {
@@ -334,43 +345,15 @@ func (st *SweepStore) ScanRecords(ctx context.Context, cursor string) ([]onboard
 		if err := attributevalue.UnmarshalMap(item, &r); err != nil {
 			return nil, "", onboarding.StorageFailed(err)
 		}
-		created, _ := time.Parse(time.RFC3339Nano, r.CreatedAt)
 		records = append(records, onboarding.SweepRecord{
-			UserID: strings.TrimPrefix(r.PK, UserKeyPrefix), AccountID: r.AccountID, CreatedAt: created, Deauthorized: r.Deauthorized != nil,
+			UserID: strings.TrimPrefix(r.PK, UserKeyPrefix), AccountID: r.AccountID, CreatedAt: r.CreatedAt, Deauthorized: !r.DeauthorizedAt.IsZero(),
 		})
 	}
-	return records, sweepStr(out.LastEvaluatedKey, "pk"), nil
-}
-
-// Helpers of this file's own, so that it depends on no other file's.
-
-func sweepKey(pk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": sweepS(pk)}
-}
-
-func sweepS(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-
-func sweepN(v int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
-}
-
-func sweepStr(item map[string]types.AttributeValue, name string) string {
-	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
-		return v.Value
+	var last struct {
+		PK string `dynamodbav:"pk"`
 	}
-	return ""
-}
-
-// sweepWriteErr maps a lost conditional write to onboarding.ErrConflict and
-// any other failure to a retryable storage error.
-func sweepWriteErr(err error) error {
-	var ccf *types.ConditionalCheckFailedException
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ccf):
-		return onboarding.ErrConflict
-	default:
-		return onboarding.StorageFailed(err)
+	if err := attributevalue.UnmarshalMap(out.LastEvaluatedKey, &last); err != nil {
+		return nil, "", onboarding.StorageFailed(err)
 	}
+	return records, last.PK, nil
 }
