@@ -5,9 +5,9 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/connectexpress/onboarding/shared/app"
+	"github.com/connectexpress/onboarding/shared/eventsapp"
 )
 
 func main() {
-	lambda.Start(app.StatusEventsLambda())
+	lambda.Start(eventsapp.Lambda())
 }

@@ -32,8 +32,8 @@ func TestEachMainServesItsOwnRoute(t *testing.T) {
 	for _, d := range dirs {
 		path := filepath.Join("..", "..", "functions", d.Name(), "main.go")
 		if handler, ok := opsFunctions[d.Name()]; ok {
-			if !callsApp(t, path, handler.Builder) {
-				t.Errorf("%s: no app.%s() call", path, handler.Builder)
+			if !calls(t, path, handler.Pkg, handler.Builder) {
+				t.Errorf("%s: no %s.%s() call", path, handler.Pkg, handler.Builder)
 			}
 			continue
 		}
@@ -86,8 +86,8 @@ func isSelector(e ast.Expr, pkg, name string) bool {
 	return ok && id.Name == pkg
 }
 
-// callsApp says whether the file calls app.<name>.
-func callsApp(t *testing.T, path, name string) bool {
+// calls says whether the file calls pkg.name.
+func calls(t *testing.T, path, pkg, name string) bool {
 	t.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
 	if err != nil {
@@ -95,7 +95,7 @@ func callsApp(t *testing.T, path, name string) bool {
 	}
 	found := false
 	ast.Inspect(f, func(n ast.Node) bool {
-		if call, ok := n.(*ast.CallExpr); ok && isSelector(call.Fun, "app", name) {
+		if call, ok := n.(*ast.CallExpr); ok && isSelector(call.Fun, pkg, name) {
 			found = true
 		}
 		return !found

@@ -16,13 +16,14 @@ import (
 // reconciliation sweep and the status-event consumer.
 type opsFunction struct {
 	ID      string // logical id in template.yaml
-	Builder string // the shared/app function its main.go calls
+	Pkg     string // the wiring package its main.go calls (package name)
+	Builder string // and the function of it
 }
 
 // opsFunctions by their folder under functions/.
 var opsFunctions = map[string]opsFunction{
-	"reconcile":    {ID: "ReconcileFunction", Builder: "ReconcileLambda"},
-	"statusevents": {ID: "StatusEventsFunction", Builder: "StatusEventsLambda"},
+	"reconcile":    {ID: "ReconcileFunction", Pkg: "app", Builder: "ReconcileLambda"},
+	"statusevents": {ID: "StatusEventsFunction", Pkg: "eventsapp", Builder: "Lambda"},
 }
 
 func isOpsFunction(id string) bool {

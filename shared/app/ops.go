@@ -9,14 +9,11 @@ import (
 	"os"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
 	"github.com/connectexpress/onboarding/shared/config"
 	"github.com/connectexpress/onboarding/shared/dynamostore"
 	"github.com/connectexpress/onboarding/shared/onboarding"
-	"github.com/connectexpress/onboarding/shared/statusevents"
 )
 
 // Reconciler runs the reconciliation sweep and reports each run as a log
@@ -142,30 +139,16 @@ func ReconcileLambda() func(context.Context, json.RawMessage) (SweepReport, erro
 	return func(ctx context.Context, _ json.RawMessage) (SweepReport, error) { return rec.Run(ctx) }
 }
 
-// StatusEventsLambda builds the stream consumer for lambda.Start: it holds
-// no Stripe secret and publishes to EVENT_BUS_NAME.
-func StatusEventsLambda() func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
-	a, err := New(context.Background(), Options{})
-	if err != nil {
-		fail(err)
+// AWS returns the SDK settings the App's clients are built with and the
+// endpoint override of one service (AWS_ENDPOINT_URL_<SERVICE>, "" for
+// AWS's own), for clients of services only one function uses
+// (shared/eventsapp).
+func (a *App) AWS(service string) (aws.Config, string, error) {
+	if a.awsErr != nil {
+		return aws.Config{}, "", a.awsErr
 	}
-	pub, err := a.EventBridgePublisher()
-	if err != nil {
-		fail(err)
-	}
-	return statusevents.NewConsumer(pub, a.Logger).Handle
+	return a.aws.config(), a.aws.endpoint(service), nil
 }
 
-// EventBridgePublisher publishes status changes to EVENT_BUS_NAME through
-// the SDK's client (AWS_ENDPOINT_URL_EVENTBRIDGE overrides its endpoint).
-func (a *App) EventBridgePublisher() (*statusevents.EventBridge, error) {
-	if a.awsErr != nil {
-		return nil, a.awsErr
-	}
-	client := eventbridge.NewFromConfig(a.aws.config(), func(o *eventbridge.Options) {
-		if endpoint := a.aws.endpoint("EVENTBRIDGE"); endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
-		}
-	})
-	return statusevents.NewEventBridge(client, a.Config.Ops.EventBusName), nil
-}
+// Fail ends a cold start that cannot serve, with one log line saying why.
+func Fail(err error) { fail(err) }
