@@ -28,10 +28,14 @@ const maxBody = 10 << 20
 // Server is the local HTTP front of the App.
 type Server struct {
 	routes map[string]routeEntry
-	auth   Authorizer
-	now    func() time.Time
-	log    *slog.Logger
-	cors   cors
+	// reconciler runs the sweep for POST /dev/reconcile (`make
+	// reconcile`); nil, with why, when the App cannot.
+	reconciler    *app.Reconciler
+	reconcilerErr error
+	auth          Authorizer
+	now           func() time.Time
+	log           *slog.Logger
+	cors          cors
 }
 
 type routeEntry struct {
@@ -48,6 +52,7 @@ func New(a *app.App, auth Authorizer) *Server {
 	for _, r := range httpapi.Routes {
 		s.routes[r.Key()] = routeEntry{route: r, handler: a.Handler(r)}
 	}
+	s.reconciler, s.reconcilerErr = a.Reconciler(nil)
 	return s
 }
 
@@ -57,6 +62,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodGet && r.URL.Path == "/dev/token" {
 		s.mintToken(w, r)
+		return
+	}
+	if r.Method == http.MethodPost && r.URL.Path == "/dev/reconcile" {
+		s.reconcile(w, r)
 		return
 	}
 	entry, ok := s.routes[r.Method+" "+r.URL.Path]
