@@ -283,3 +283,74 @@ func TestDecodeUserItemIsTheStoresDecoding(t *testing.T) {
 		}
 	})
 }
+
+// throttledBatches is DynamoDB under throttling: each BatchGetItem reads
+// only the first half of its keys and hands the rest back as
+// UnprocessedKeys, for the first `partial` calls (every call when
+// partial < 0). moto and minidyn never leave keys unprocessed.
+type throttledBatches struct {
+	dynamostore.SweepClient
+	partial, calls int
+}
+
+func (d *throttledBatches) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	d.calls++
+	if d.partial >= 0 && d.calls > d.partial {
+		return d.SweepClient.BatchGetItem(ctx, in, opts...)
+	}
+	served, left := map[string]types.KeysAndAttributes{}, map[string]types.KeysAndAttributes{}
+	for table, req := range in.RequestItems {
+		half := len(req.Keys) / 2
+		now, later := req, req
+		now.Keys, later.Keys = req.Keys[:half], req.Keys[half:]
+		if half > 0 {
+			served[table] = now
+		}
+		left[table] = later
+	}
+	out := &dynamodb.BatchGetItemOutput{Responses: map[string][]map[string]types.AttributeValue{}}
+	if len(served) > 0 {
+		got, err := d.SweepClient.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: served}, opts...)
+		if err != nil {
+			return nil, err
+		}
+		out.Responses = got.Responses
+	}
+	out.UnprocessedKeys = left
+	return out, nil
+}
+
+func TestSweepReadsEveryRecordWhenDynamoDBLeavesKeysUnprocessed(t *testing.T) {
+	eachSweepEngine(t, func(t *testing.T, h *sweepHarness) {
+		ctx := context.Background()
+		var users []string
+		for i := range 130 { // two batches
+			u := "user-" + strconv.Itoa(i)
+			h.account(t, u, "acct_"+strconv.Itoa(i), sweepT0)
+			users = append(users, u)
+		}
+		throttled := &throttledBatches{SweepClient: h.db, partial: 3}
+		got, err := dynamostore.NewSweepStore(throttled, h.table).GetUsers(ctx, users)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 130 || got["user-0"].Account == nil || got["user-129"].Account == nil {
+			t.Fatalf("%d records read under throttling, want all 130", len(got))
+		}
+		if throttled.calls < 5 {
+			t.Errorf("%d BatchGetItem calls, want the unprocessed keys asked for again", throttled.calls)
+		}
+
+		// Keys that stay unprocessed are a storage failure after a bounded
+		// number of tries, not a loop until the Lambda's deadline.
+		stuck := &throttledBatches{SweepClient: h.db, partial: -1}
+		_, err = dynamostore.NewSweepStore(stuck, h.table).GetUsers(ctx, users[:2])
+		var oe *onboarding.Error
+		if !errors.As(err, &oe) || oe.Code != onboarding.ErrStorageUnavailable.Code {
+			t.Fatalf("GetUsers with keys never processed: %v, want a storage failure", err)
+		}
+		if stuck.calls != 6 {
+			t.Errorf("%d BatchGetItem calls for keys never processed, want the first and 5 retries", stuck.calls)
+		}
+	})
+}
