@@ -96,8 +96,18 @@ build-RefreshFunction: ## (sam build) GET /onboarding/refresh
 build-WebhookFunction: ## (sam build) POST /webhooks/stripe
 	$(call lambda_build,webhook)
 
+build-AdminListAccountsFunction: ## (sam build) GET /admin/accounts (staff)
+	$(call lambda_build,adminlistaccounts)
+
+build-AdminGetAccountFunction: ## (sam build) GET /admin/accounts/{user_id} (staff)
+	$(call lambda_build,admingetaccount)
+
+build-AdminReviewAccountFunction: ## (sam build) POST /admin/accounts/{user_id}/review (staff)
+	$(call lambda_build,adminreviewaccount)
+
 .PHONY: build-CreateAccountFunction build-AccountStatusFunction build-UpdateAccountFunction build-AccountLinkFunction \
-	build-DashboardLinkFunction build-RefreshFunction build-WebhookFunction
+	build-DashboardLinkFunction build-RefreshFunction build-WebhookFunction \
+	build-AdminListAccountsFunction build-AdminGetAccountFunction build-AdminReviewAccountFunction
 
 clean: ## remove build output and caches of the test tools
 	rm -rf bin .aws-sam .cache

@@ -44,9 +44,35 @@ func (st *Store) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onbo
 
 // applyEvent runs one event transaction. When the record update's condition
 // failed it also returns the record as it was, so the caller can tell stale
-// news from a record that does not exist yet.
+// news from a record that does not exist yet. The transaction also stores
+// the derived status the event leaves, and records its change (status.go):
+// when the record's status was not what the write assumed, it is tried
+// again on the record as it was.
 func (st *Store) applyEvent(ctx context.Context, c onboarding.StateChange, create bool) (onboarding.EventOutcome, map[string]types.AttributeValue, error) {
+	basis, err := st.eventBasis(ctx, c, create)
+	if err != nil {
+		return "", nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		outcome, old, err := st.applyEventOn(ctx, c, create, basis)
+		if err != nil || outcome != onboarding.OutcomeSuperseded || basis.matches(old) {
+			return outcome, old, err
+		}
+		if attempt == statusAttempts {
+			return "", nil, onboarding.StorageFailed(errStatusRace)
+		}
+		if basis, err = basisOf(c.UserID, old, c.Kind == onboarding.ChangeCapability); err != nil {
+			return "", nil, err
+		}
+	}
+}
+
+func (st *Store) applyEventOn(ctx context.Context, c onboarding.StateChange, create bool, basis statusBasis) (onboarding.EventOutcome, map[string]types.AttributeValue, error) {
 	update, err := st.eventUpdate(c, create)
+	if err != nil {
+		return "", nil, err
+	}
+	change, err := st.eventStatusWrite(update, c, basis, create)
 	if err != nil {
 		return "", nil, err
 	}
@@ -65,6 +91,9 @@ func (st *Store) applyEvent(ctx context.Context, c onboarding.StateChange, creat
 	if create {
 		items = append(items, accountIndexPut(st.table, c.AccountID, c.UserID))
 	}
+	if change != nil {
+		items = append(items, *change)
+	}
 	err = st.transact(ctx, items)
 	var tce *types.TransactionCanceledException
 	switch {
@@ -75,7 +104,7 @@ func (st *Store) applyEvent(ctx context.Context, c onboarding.StateChange, creat
 		if len(reasons) > 0 && aws.ToString(reasons[0].Code) == "ConditionalCheckFailed" {
 			return onboarding.OutcomeDuplicate, nil, nil
 		}
-		if len(reasons) > 2 && aws.ToString(reasons[1].Code) != "ConditionalCheckFailed" {
+		if create && len(reasons) > 2 && aws.ToString(reasons[1].Code) != "ConditionalCheckFailed" {
 			// Only the account index refused: another user owns the account.
 			return onboarding.OutcomeUnknown, nil, nil
 		}

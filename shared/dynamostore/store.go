@@ -34,11 +34,15 @@ type Client interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	// The staff routes' index queries and the records they list (admin.go).
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 }
 
 var (
-	_ Client           = (*dynamodb.Client)(nil)
-	_ onboarding.Store = (*Store)(nil)
+	_ Client                = (*dynamodb.Client)(nil)
+	_ onboarding.Store      = (*Store)(nil)
+	_ onboarding.StaffStore = (*Store)(nil)
 )
 
 // Attribute names, in one place because conditions depend on them.
@@ -134,7 +138,7 @@ func (st *Store) CompleteCreation(ctx context.Context, rec onboarding.AccountRec
 	if err != nil {
 		return err
 	}
-	err = st.transact(ctx, []types.TransactWriteItem{
+	items := []types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName: &st.table,
 			Key:       userKey(rec.UserID),
@@ -154,7 +158,9 @@ func (st *Store) CompleteCreation(ctx context.Context, rec onboarding.AccountRec
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}},
 		accountIndexPut(st.table, rec.AccountID, rec.UserID),
-	})
+	}
+	completeStatus(items[0].Update, rec) // status.go: the derived status, the review queue
+	err = st.transact(ctx, items)
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) && len(tce.CancellationReasons) > 0 {
 		if old := tce.CancellationReasons[0].Item; str(old, attrAccountID) == rec.AccountID && str(old, attrCompletedBy) == claimID {
@@ -199,39 +205,9 @@ func (st *Store) ReleaseClaim(ctx context.Context, userID string, next onboardin
 	return conditional(err)
 }
 
-func (st *Store) SaveState(ctx context.Context, userID string, state onboarding.AccountState, version int64, now time.Time) (onboarding.AccountRecord, error) {
-	stateJSON, caps, err := encodeState(state)
-	if err != nil {
-		return onboarding.AccountRecord{}, err
-	}
-	out, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &st.table, Key: userKey(userID),
-		UpdateExpression: aws.String("SET #state = :state, capabilities = :caps, state_version = :version, updated_at = :now"),
-		// A webhook may have stored something newer while we read Stripe.
-		ConditionExpression:      aws.String("attribute_exists(account_id) AND attribute_not_exists(deauthorized_at) AND (attribute_not_exists(state_version) OR state_version <= :version)"),
-		ExpressionAttributeNames: map[string]string{"#state": attrState},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":state": s(stateJSON), ":caps": caps, ":version": n(version), ":now": timeAttr(now),
-		},
-		ReturnValues: types.ReturnValueAllNew,
-	})
-	if err := conditional(err); errors.Is(err, onboarding.ErrConflict) {
-		u, err := st.GetUser(ctx, userID)
-		if err != nil {
-			return onboarding.AccountRecord{}, err
-		}
-		if u.Account == nil {
-			return onboarding.AccountRecord{}, onboarding.ErrNotFound
-		}
-		return *u.Account, nil
-	} else if err != nil {
-		return onboarding.AccountRecord{}, err
-	}
-	u, err := decodeUser(userID, out.Attributes)
-	if err != nil || u.Account == nil {
-		return onboarding.AccountRecord{}, errors.Join(onboarding.ErrNotFound, err)
-	}
-	return *u.Account, nil
+// SaveState is in status.go: it records the status change it makes.
+func (st *Store) SaveState(ctx context.Context, userID string, state onboarding.AccountState, version int64, now time.Time, cause onboarding.Cause) (onboarding.AccountRecord, error) {
+	return st.saveState(ctx, userID, state, version, now, cause)
 }
 
 func (st *Store) LockPrefill(ctx context.Context, userID, accountID string, now time.Time) (onboarding.AccountRecord, bool, error) {
