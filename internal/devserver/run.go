@@ -15,8 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/truora/minidyn/aws-v2/client"
-
 	"github.com/connectexpress/onboarding/internal/stripesim"
 	"github.com/connectexpress/onboarding/shared/app"
 	"github.com/connectexpress/onboarding/shared/config"
@@ -215,7 +213,7 @@ func (r *Running) newApp(ctx context.Context, env *settings, logger *slog.Logger
 	dbMode := "DynamoDB at " + cfg.DynamoDBEndpoint
 	if cfg.DynamoDBEndpoint == "" {
 		// The same store code on an in-process engine: no server to run.
-		mem := client.NewClient()
+		mem := NewMinidyn()
 		if err := dynamostore.CreateTable(ctx, mem, cfg.TableName); err != nil {
 			return cfg, "", err
 		}

@@ -27,8 +27,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/truora/minidyn/aws-v2/client"
 
+	"github.com/connectexpress/onboarding/internal/devserver"
 	"github.com/connectexpress/onboarding/shared/dynamostore"
 )
 
@@ -87,7 +87,7 @@ type Engine struct {
 // real-protocol server, and minidyn, the dev server's in-process default.
 var Engines = []Engine{
 	{Name: "moto", Client: func(t testing.TB) dynamostore.Client { return MotoClient(t) }},
-	{Name: "minidyn", Client: func(testing.TB) dynamostore.Client { return client.NewClient() }},
+	{Name: "minidyn", Client: func(testing.TB) dynamostore.Client { return devserver.NewMinidyn() }},
 }
 
 // NewTable creates a uniquely named table on db and returns its name.

@@ -407,8 +407,9 @@ func (st *Store) RecordReview(ctx context.Context, userID string, d onboarding.R
 				current.Record.State, current.Record.StateVersion, current.Record.UpdatedAt = write.State, write.Version, d.At
 			}
 			return current, true, nil
-		case attempt == statusAttempts:
-			return onboarding.StaffRecord{}, false, onboarding.StorageFailed(errStatusRace)
+		}
+		if err := raceLost(ctx, attempt); err != nil {
+			return onboarding.StaffRecord{}, false, err
 		}
 		// The record changed since it was read (another decision, or
 		// state): decide again on what it holds now.

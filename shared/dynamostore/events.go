@@ -58,8 +58,8 @@ func (st *Store) applyEvent(ctx context.Context, c onboarding.StateChange, creat
 		if err != nil || outcome != onboarding.OutcomeSuperseded || basis.matches(old) {
 			return outcome, old, err
 		}
-		if attempt == statusAttempts {
-			return "", nil, onboarding.StorageFailed(errStatusRace)
+		if err := raceLost(ctx, attempt); err != nil {
+			return "", nil, err
 		}
 		if basis, err = basisOf(c.UserID, old, c.Kind == onboarding.ChangeCapability); err != nil {
 			return "", nil, err

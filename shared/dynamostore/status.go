@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	mathrand "math/rand/v2"
 	"strings"
 	"time"
 
@@ -23,14 +25,17 @@ import (
 // same transaction. The write is conditioned on the status it read (or
 // assumed), so the history's "from" is exact even under concurrent writers.
 //
-//	USER#<user id>                    + derived_status, review, listed_at, reviewed_by, reviewed_at
-//	STATUS#<user id>#<at>#<random>    one status change: from_status, to_status, cause, at
+//	USER#<user id>                    + derived_status, status_seq, review, listed_at, reviewed_by, reviewed_at
+//	STATUS#<user id>#<seq>            one status change: from_status, to_status, cause, at, seq
 //	REVIEW#<user id>#<at>#<random>    one staff decision (admin.go)
 const (
 	// attrDerivedStatus is the account's onboarding.Status as of its last
 	// state write (deadlines are judged at that write's time).
 	attrDerivedStatus = "derived_status"
-	attrReview        = "review" // onboarding.Review: pending, approved, rejected
+	// attrStatusSeq counts the record's status changes: each change item
+	// carries its number, so the history's order never depends on clocks.
+	attrStatusSeq = "status_seq"
+	attrReview    = "review" // onboarding.Review: pending, approved, rejected
 	// attrListedAt orders the staff list: created_at at fixed width (so
 	// strings sort as times), "#", the user id (so keys are unique).
 	attrListedAt   = "listed_at"
@@ -38,7 +43,7 @@ const (
 	attrReviewedAt = "reviewed_at"
 	// The history index's keys, on STATUS# and REVIEW# items only.
 	attrHistoryUser = "history_user"
-	attrHistoryKey  = "history_key" // "status#<at>#<random>" or "review#<at>#<random>"
+	attrHistoryKey  = "history_key" // "status#<seq>" or "review#<at>#<random>"
 )
 
 // The table's global secondary indexes, all sparse: only the items that
@@ -68,27 +73,49 @@ func listedAt(created time.Time, userID string) string {
 
 // statusAttempts bounds how often a state write is tried again because the
 // record changed between reading it and writing.
-const statusAttempts = 4
+const statusAttempts = 8
 
 // errStatusRace: other writers changed the record on every attempt. The
 // caller retries (a webhook answers 503, so Stripe redelivers).
 var errStatusRace = errors.New("dynamostore: the account's status changed under each attempt to write it")
 
+// raceLost is called when attempt lost to another writer: it fails the
+// write after the last attempt, and otherwise waits a little (none before
+// the first retry, which usually wins), jittered so that writers spread.
+func raceLost(ctx context.Context, attempt int) error {
+	if attempt >= statusAttempts {
+		return onboarding.StorageFailed(errStatusRace)
+	}
+	if attempt == 1 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return onboarding.StorageFailed(ctx.Err())
+	case <-time.After(time.Duration(attempt) * time.Duration(1+mathrand.IntN(10)) * time.Millisecond):
+		return nil
+	}
+}
+
 // statusBasis is what a state write assumes the record holds: its derived
 // status ("" for none: a claim, or a record from before derived statuses)
-// and service agreement, and, for a write that builds on the stored state
-// (a capability change), that state, pinned by its updated_at. The write is
-// conditioned on all of it.
+// and service agreement; when read from the record, its count of status
+// changes; and, for a write that builds on the stored state (a capability
+// change), that state, pinned by its updated_at. The write is conditioned
+// on all of it.
 type statusBasis struct {
 	status    string
 	agreement string // "": not assumed
+	read      bool   // from the record: seq is known
+	seq       int64
 	updatedAt string // "": not pinned
 	state     onboarding.AccountState
 }
 
 // basisOf is what item holds; pin also pins its state.
 func basisOf(userID string, item map[string]types.AttributeValue, pin bool) (statusBasis, error) {
-	b := statusBasis{status: str(item, attrDerivedStatus), agreement: str(item, attrAgreement)}
+	b := statusBasis{status: str(item, attrDerivedStatus), agreement: str(item, attrAgreement), read: true}
+	b.seq, _ = number(item, attrStatusSeq)
 	if !pin {
 		return b, nil
 	}
@@ -104,7 +131,8 @@ func basisOf(userID string, item map[string]types.AttributeValue, pin bool) (sta
 // matches says whether item is what the basis assumed: if not, a refused
 // write was refused for that, and is tried again on item.
 func (b statusBasis) matches(item map[string]types.AttributeValue) bool {
-	return str(item, attrDerivedStatus) == b.status &&
+	seq, _ := number(item, attrStatusSeq)
+	return str(item, attrDerivedStatus) == b.status && (!b.read || seq == b.seq) &&
 		(b.agreement == "" || str(item, attrAgreement) == b.agreement) &&
 		(b.updatedAt == "" || str(item, attrUpdatedAt) == b.updatedAt)
 }
@@ -117,6 +145,12 @@ func (b statusBasis) condition(values map[string]types.AttributeValue) string {
 	}
 	if b.agreement != "" {
 		cond, values[":basis_agreement"] = cond+" AND service_agreement = :basis_agreement", s(b.agreement)
+	}
+	switch {
+	case b.read && b.seq == 0:
+		cond += " AND attribute_not_exists(status_seq)"
+	case b.read:
+		cond, values[":basis_seq"] = cond+" AND status_seq = :basis_seq", n(b.seq)
 	}
 	if b.updatedAt != "" {
 		cond, values[":basis_updated"] = cond+" AND updated_at = :basis_updated", s(b.updatedAt)
@@ -134,6 +168,7 @@ type statusChangeItem struct {
 	Cause        string    `dynamodbav:"cause"` // onboarding.Cause: webhook, refresh, sweep, staff
 	At           time.Time `dynamodbav:"at"`
 	StateVersion int64     `dynamodbav:"state_version"`
+	Seq          int64     `dynamodbav:"seq"` // the record's status_seq after this change
 	HistoryUser  string    `dynamodbav:"history_user"`
 	HistoryKey   string    `dynamodbav:"history_key"`
 }
@@ -161,11 +196,18 @@ func withStatus(table string, u *types.Update, b statusBasis, w statusWrite) (*t
 	if b.status == "" || b.status == string(w.to) {
 		return nil, nil
 	}
-	suffix := w.at.UTC().Format(fixedTime) + "#" + randomSuffix()
+	if !b.read {
+		// Only an assumed basis is unread, and it assumes no change.
+		return nil, errors.New("dynamostore: a status change on a basis not read from the record")
+	}
+	seq := b.seq + 1
+	addSet(u, "status_seq = :status_seq")
+	u.ExpressionAttributeValues[":status_seq"] = n(seq)
+	key := fmt.Sprintf("%012d", seq)
 	item, err := attributevalue.MarshalMap(statusChangeItem{
-		PK: "STATUS#" + w.userID + "#" + suffix, UserID: w.userID, AccountID: w.accountID,
-		From: b.status, To: string(w.to), Cause: string(w.cause), At: w.at.UTC(), StateVersion: w.version,
-		HistoryUser: w.userID, HistoryKey: historyStatus + suffix,
+		PK: "STATUS#" + w.userID + "#" + key, UserID: w.userID, AccountID: w.accountID,
+		From: b.status, To: string(w.to), Cause: string(w.cause), At: w.at.UTC(), StateVersion: w.version, Seq: seq,
+		HistoryUser: w.userID, HistoryKey: historyStatus + key,
 	})
 	if err != nil {
 		return nil, err
@@ -346,8 +388,9 @@ func (st *Store) saveState(ctx context.Context, userID string, state onboarding.
 			// Newer state is stored, or the account is deauthorized: it
 			// stands as it is.
 			return accountOf(userID, old)
-		case attempt == statusAttempts:
-			return onboarding.AccountRecord{}, onboarding.StorageFailed(errStatusRace)
+		}
+		if err := raceLost(ctx, attempt); err != nil {
+			return onboarding.AccountRecord{}, err
 		}
 		item = old
 	}
