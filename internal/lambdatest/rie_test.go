@@ -122,12 +122,21 @@ func newAWSRecorder(t *testing.T, motoURL string) *awsRecorder {
 func (r *awsRecorder) record(target string, body []byte) {
 	var in struct {
 		TableName     string
+		IndexName     string
 		SecretId      string
 		TransactItems []map[string]struct{ TableName string }
+		RequestItems  map[string]json.RawMessage
 	}
 	_ = json.Unmarshal(body, &in)
 	var calls []awsCall
 	switch service, op, _ := strings.Cut(target, "."); {
+	case strings.HasPrefix(service, "DynamoDB_") && op == "BatchGetItem":
+		for table := range in.RequestItems {
+			calls = append(calls, awsCall{"dynamodb:BatchGetItem", table})
+		}
+	case strings.HasPrefix(service, "DynamoDB_") && in.IndexName != "":
+		// IAM sees a query of an index as an action on the index's ARN.
+		calls = append(calls, awsCall{"dynamodb:" + op, in.TableName + "/index/" + in.IndexName})
 	case strings.HasPrefix(service, "DynamoDB_") && op == "TransactWriteItems":
 		for _, item := range in.TransactItems {
 			for kind, x := range item {
@@ -515,6 +524,8 @@ func TestEveryFunctionRunsAsALambda(t *testing.T) {
 		}
 	})
 
+	staffSteps(t, s, sub, acct.AccountID)
+
 	t.Run("each function makes only the AWS calls its IAM policy allows", func(t *testing.T) {
 		for _, r := range httpapi.Routes {
 			l := fn[r.Function]
@@ -522,6 +533,9 @@ func TestEveryFunctionRunsAsALambda(t *testing.T) {
 			var seen []string
 			resources := maps.Clone(s.secretARNs)
 			resources[s.table] = "Table"
+			for _, index := range []string{"by-review", "by-status", "history"} {
+				resources[s.table+"/index/"+index] = "Table/index/" + index
+			}
 			var secretsRead []string
 			for _, c := range l.AWS.Calls() {
 				resource := resources[c.Resource]
@@ -535,9 +549,14 @@ func TestEveryFunctionRunsAsALambda(t *testing.T) {
 			}
 			slices.Sort(seen)
 			t.Logf("%-22s %s (secret read: %s)", l.ID, strings.Join(slices.Compact(seen), " "), strings.Join(secretsRead, " "))
-			// Its one secret, once per cold start: the six API functions the
-			// key's, the webhook function the signing secrets'.
-			if want := []string{wantSecret[r.Function]}; !slices.Equal(secretsRead, want) {
+			// Its one secret, once per cold start: the API functions that call
+			// Stripe the key's, the webhook function the signing secrets', the
+			// staff list and account none.
+			var want []string
+			if secret := wantSecret[r.Function]; secret != "" {
+				want = []string{secret}
+			}
+			if !slices.Equal(secretsRead, want) {
 				t.Errorf("%s read the secrets %v, want %v: its own secret once per cold start", l.ID, secretsRead, want)
 			}
 		}
@@ -546,7 +565,8 @@ func TestEveryFunctionRunsAsALambda(t *testing.T) {
 	t.Run("no secret, token or link in any log line", func(t *testing.T) {
 		for _, l := range fn {
 			logs := l.Logs.String()
-			for what, s := range map[string]string{"Stripe key": secret.Key, "webhook secret": secret.Webhook, "refresh token": token, "link URL": link.URL, "email": "rie-user@example.com"} {
+			for what, s := range map[string]string{"Stripe key": secret.Key, "webhook secret": secret.Webhook, "refresh token": token, "link URL": link.URL,
+				"email": "rie-user@example.com", "staff email": "rie-staff@example.com", "review note": "documents match the listing"} {
 				if s != "" && strings.Contains(logs, s) {
 					t.Errorf("%s logged the %s", l.ID, what)
 				}
@@ -625,4 +645,73 @@ func TestColdStartRefusesThePlaceholderSecret(t *testing.T) {
 			}
 		})
 	}
+}
+
+// staffSteps drives the staff functions under the emulator: a caller whose
+// token lacks the staff group is refused by each; staff list the account,
+// read its history (the webhook above made it active), approve it, and
+// reject it at stripe-mock.
+func staffSteps(t *testing.T, s *stack, user, accountID string) {
+	fn := s.fns
+	staffFixtures := map[string]string{
+		"adminlistaccounts": "admin_list_accounts.json", "admingetaccount": "admin_get_account.json", "adminreviewaccount": "admin_review_account.json",
+	}
+	t.Run("the staff functions refuse a caller without the staff group", func(t *testing.T) {
+		for function, name := range staffFixtures {
+			ev := fixture(t, name)
+			ev.RequestContext.Authorizer.JWT.Claims = maps.Clone(ev.RequestContext.Authorizer.JWT.Claims)
+			ev.RequestContext.Authorizer.JWT.Claims["cognito:groups"] = "[support onboarding-staff-readers]"
+			resp := fn[function].invoke(t, ev)
+			wantStatus(t, function+" without the group", resp, 403)
+			if code := decode[apiError](t, resp).Error.Code; code != "forbidden" {
+				t.Errorf("%s: code %q, want forbidden", function, code)
+			}
+		}
+	})
+	t.Run("adminlistaccounts lists the account in the review queue", func(t *testing.T) {
+		resp := fn["adminlistaccounts"].invoke(t, fixture(t, "admin_list_accounts.json"))
+		wantStatus(t, "GET /admin/accounts?review=pending", resp, 200)
+		page := decode[struct {
+			Accounts []struct {
+				UserID    string `json:"user_id"`
+				AccountID string `json:"account_id"`
+				Status    string `json:"status"`
+				Review    string `json:"review"`
+			} `json:"accounts"`
+		}](t, resp)
+		if len(page.Accounts) != 1 || page.Accounts[0].UserID != user || page.Accounts[0].AccountID != accountID || page.Accounts[0].Status != "active" || page.Accounts[0].Review != "pending" {
+			t.Errorf("page %+v, want %s of %s, active and pending", page, accountID, user)
+		}
+	})
+	t.Run("admingetaccount shows the account's status changes", func(t *testing.T) {
+		resp := fn["admingetaccount"].invoke(t, fixture(t, "admin_get_account.json"))
+		wantStatus(t, "GET /admin/accounts/{user_id}", resp, 200)
+		got := decode[struct {
+			UserID        string                             `json:"user_id"`
+			StatusChanges []struct{ From, To, Cause string } `json:"status_changes"`
+		}](t, resp)
+		if got.UserID != user || len(got.StatusChanges) != 1 || got.StatusChanges[0].To != "active" || got.StatusChanges[0].Cause != "webhook" {
+			t.Errorf("account %+v, want one change to active by webhook", got)
+		}
+	})
+	t.Run("adminreviewaccount approves, then rejects at Stripe", func(t *testing.T) {
+		approve := fixture(t, "admin_review_account.json")
+		first := fn["adminreviewaccount"].invoke(t, approve)
+		wantStatus(t, "approve", first, 200)
+		again := fn["adminreviewaccount"].invoke(t, approve)
+		wantStatus(t, "approve again", again, 200)
+		if again.Body != first.Body {
+			t.Errorf("approving again answered %s, the first approval %s", again.Body, first.Body)
+		}
+		reject := withBody(approve, []byte(`{"decision":"reject","reason":"fraud","note":"stolen identity"}`), false)
+		resp := fn["adminreviewaccount"].invoke(t, reject)
+		wantStatus(t, "reject", resp, 200)
+		if got := decode[struct{ Review string }](t, resp).Review; got != "rejected" {
+			t.Errorf("review %q after the rejection", got)
+		}
+		sent := s.stripe.Requests("POST /v1/accounts/" + accountID + "/reject")
+		if len(sent) != 1 || sent[0].Form.Get("reason") != "fraud" {
+			t.Errorf("Stripe rejects: %+v, want one with reason fraud", sent)
+		}
+	})
 }

@@ -42,9 +42,10 @@ type reviewInput struct {
 	body   onboarding.ReviewRequest
 }
 
-// adminReviewAccount serves POST /admin/accounts/{user_id}/review: 201 when
-// the decision was recorded, 200 when the account's review already was its
-// outcome (nothing recorded).
+// adminReviewAccount serves POST /admin/accounts/{user_id}/review. The
+// answer is the account's review, 200 whether this call recorded the
+// decision or the review already was its outcome: a retried or repeated
+// decision gets the same answer, and records nothing.
 func adminReviewAccount(svc *onboarding.Service) Handler {
 	input := func(req Request) (reviewInput, error) {
 		userID, err := pathUser(req)
@@ -60,9 +61,6 @@ func adminReviewAccount(svc *onboarding.Service) Handler {
 			return 0, answer, err
 		}
 		annotate(ctx, slog.String("account_id", answer.AccountID), slog.String("decision", string(in.body.Decision)), slog.Bool("recorded", recorded))
-		if recorded {
-			return http.StatusCreated, answer, nil
-		}
 		return http.StatusOK, answer, nil
 	})
 }
