@@ -3,6 +3,8 @@ package dynamostore
 import (
 	"cmp"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"slices"
@@ -95,7 +97,7 @@ type partitionScan struct {
 // partitions need no per-partition state: each next page reads every
 // partition from below it.
 func (st *Store) ListAccounts(ctx context.Context, f onboarding.AccountFilter) (onboarding.AccountPage, error) {
-	before, err := decodeCursor(f.Cursor)
+	before, err := decodeCursor(f, f.Cursor)
 	if err != nil {
 		return onboarding.AccountPage{}, err
 	}
@@ -134,7 +136,7 @@ func (st *Store) ListAccounts(ctx context.Context, f onboarding.AccountFilter) (
 		next = str(found[len(found)-1], attrListedAt)
 	}
 	if next != "" {
-		c := base64.RawURLEncoding.EncodeToString([]byte(next))
+		c := encodeCursor(f, next)
 		page.NextCursor = &c
 	}
 	records, err := st.batchGet(ctx, found)
@@ -265,22 +267,46 @@ func summary(item map[string]types.AttributeValue) (onboarding.AccountSummary, b
 	}, true
 }
 
-var errBadCursor = onboarding.Invalid("cursor", "cursor is not one this API returned")
+var errBadCursor = onboarding.Invalid("cursor", "cursor is not one this API returned for this query")
 
-// decodeCursor returns the listed_at a cursor holds ("" for none).
-func decodeCursor(c string) (string, error) {
+// A cursor is the listed_at of a page's last position and a tag over it
+// and the query's filters, so that a changed cursor, or one from a query
+// with other filters, is refused rather than answered with a wrong page.
+// The tag needs no secret: a cursor only names a position in a list its
+// holder may read in full.
+const cursorTagSize = 12
+
+func cursorTag(f onboarding.AccountFilter, position string) []byte {
+	after := ""
+	if !f.CreatedAfter.IsZero() {
+		after = f.CreatedAfter.UTC().Format(fixedTime)
+	}
+	sum := sha256.Sum256([]byte(strings.Join([]string{"list-cursor/v1", string(f.Status), string(f.Review), after, position}, "\x00")))
+	return sum[:cursorTagSize]
+}
+
+func encodeCursor(f onboarding.AccountFilter, position string) string {
+	return base64.RawURLEncoding.EncodeToString(append([]byte(position), cursorTag(f, position)...))
+}
+
+// decodeCursor returns the listed_at a cursor of query f holds ("" for none).
+func decodeCursor(f onboarding.AccountFilter, c string) (string, error) {
 	if c == "" {
 		return "", nil
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
+	if err != nil || len(raw) <= cursorTagSize {
 		return "", errBadCursor
 	}
-	at, user, ok := strings.Cut(string(raw), "#")
+	position, tag := string(raw[:len(raw)-cursorTagSize]), raw[len(raw)-cursorTagSize:]
+	if !hmac.Equal(tag, cursorTag(f, position)) {
+		return "", errBadCursor
+	}
+	at, user, ok := strings.Cut(position, "#")
 	if _, perr := time.Parse(fixedTime, at); !ok || perr != nil || len(at) != len(fixedTime) || user == "" {
 		return "", errBadCursor
 	}
-	return string(raw), nil
+	return position, nil
 }
 
 // ---- one account's history ----

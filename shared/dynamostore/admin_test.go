@@ -2,6 +2,7 @@ package dynamostore_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -354,11 +355,42 @@ func TestListAccountsPagesNewestFirstThroughEveryFilter(t *testing.T) {
 func TestListAccountsRefusesACursorItDidNotMake(t *testing.T) {
 	eachEngine(t, func(t *testing.T, e testenv.Engine) {
 		h := newHarness(t, e)
-		for _, c := range []string{"not base64!", "bm90IGEgY3Vyc29y", "MjAyNC0wNS0wMVQxMjowMDowMFo"} {
-			_, err := h.store.ListAccounts(context.Background(), onboarding.AccountFilter{Limit: 10, Cursor: c})
+		h.listWorld(t, 4)
+		pending := onboarding.AccountFilter{Limit: 1, Review: onboarding.ReviewPending}
+		page, err := h.store.ListAccounts(context.Background(), pending)
+		if err != nil || page.NextCursor == nil {
+			t.Fatalf("first page: %+v, %v", page, err)
+		}
+		good := *page.NextCursor
+		raw, _ := base64.RawURLEncoding.DecodeString(good)
+		refuse := func(f onboarding.AccountFilter, c string) {
+			t.Helper()
+			f.Cursor = c
+			_, err := h.store.ListAccounts(context.Background(), f)
 			if e, ok := onboarding.AsError(err); !ok || e.Code != "validation_error" || e.Param != "cursor" {
-				t.Errorf("cursor %q: %v, want validation_error on cursor", c, err)
+				t.Errorf("cursor %q with %+v: %v, want validation_error on cursor", c, f, err)
 			}
+		}
+		for _, c := range []string{"not base64!", "bm90IGEgY3Vyc29y", "MjAyNC0wNS0wMVQxMjowMDowMFo", good[:len(good)-2]} {
+			refuse(pending, c)
+		}
+		// Each byte changed: the position's time, its user, the tag.
+		for i := range raw {
+			changed := slices.Clone(raw)
+			changed[i] ^= 0x04
+			refuse(pending, base64.RawURLEncoding.EncodeToString(changed))
+		}
+		// The position alone, as an untagged cursor would hold it.
+		refuse(pending, base64.RawURLEncoding.EncodeToString(raw[:len(raw)-12]))
+		// Another query's filters.
+		refuse(onboarding.AccountFilter{Limit: 1}, good)
+		refuse(onboarding.AccountFilter{Limit: 1, Review: onboarding.ReviewApproved}, good)
+		refuse(onboarding.AccountFilter{Limit: 1, Review: onboarding.ReviewPending, Status: onboarding.StatusActive}, good)
+		refuse(onboarding.AccountFilter{Limit: 1, Review: onboarding.ReviewPending, CreatedAfter: t0}, good)
+		// The page size may change between pages.
+		pending.Limit, pending.Cursor = 100, good
+		if _, err := h.store.ListAccounts(context.Background(), pending); err != nil {
+			t.Errorf("the cursor with another limit: %v", err)
 		}
 	})
 }
