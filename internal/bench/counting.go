@@ -129,6 +129,10 @@ func (c *CountingDB) CreateTable(ctx context.Context, in *dynamodb.CreateTableIn
 	return c.Client.(dynamostore.TableAdmin).CreateTable(ctx, in, o...)
 }
 
+func (c *CountingDB) UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error) {
+	return c.Client.(dynamostore.TableAdmin).UpdateTimeToLive(ctx, in, o...)
+}
+
 func keyOf(item map[string]types.AttributeValue) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"pk": item["pk"]}
 }

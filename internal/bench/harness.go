@@ -14,8 +14,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/stripe/stripe-go/v76/webhook"
-	"github.com/truora/minidyn/aws-v2/client"
 
+	"github.com/connectexpress/onboarding/internal/devserver/memdynamo"
 	"github.com/connectexpress/onboarding/internal/memstore"
 	"github.com/connectexpress/onboarding/shared/app"
 	"github.com/connectexpress/onboarding/shared/config"
@@ -44,7 +44,7 @@ type Harness struct {
 
 // NewHarness wires the real adapters against stripeBase.
 func NewHarness(stripeBase string) (*Harness, error) {
-	mem := client.NewClient()
+	mem := memdynamo.New()
 	if err := dynamostore.CreateTable(context.Background(), mem, benchTable); err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/connectexpress/onboarding/internal/devserver/memdynamo"
 	"github.com/connectexpress/onboarding/internal/stripesim"
 	"github.com/connectexpress/onboarding/shared/app"
 	"github.com/connectexpress/onboarding/shared/config"
@@ -213,7 +214,7 @@ func (r *Running) newApp(ctx context.Context, env *settings, logger *slog.Logger
 	dbMode := "DynamoDB at " + cfg.DynamoDBEndpoint
 	if cfg.DynamoDBEndpoint == "" {
 		// The same store code on an in-process engine: no server to run.
-		mem := NewMinidyn()
+		mem := memdynamo.New()
 		if err := dynamostore.CreateTable(ctx, mem, cfg.TableName); err != nil {
 			return cfg, "", err
 		}

@@ -272,6 +272,10 @@ func (f *faultyDB) CreateTable(ctx context.Context, in *dynamodb.CreateTableInpu
 	return f.Client.(dynamostore.TableAdmin).CreateTable(ctx, in, opts...)
 }
 
+func (f *faultyDB) UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error) {
+	return f.Client.(dynamostore.TableAdmin).UpdateTimeToLive(ctx, in, opts...)
+}
+
 func TestCrashAroundTheEventWriteLosesNothing(t *testing.T) {
 	db := &faultyDB{Client: testenv.MotoClient(t)}
 	s := testenv.NewStack(t, testenv.StackOptions{DynamoDB: db})

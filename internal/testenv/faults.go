@@ -72,6 +72,10 @@ func (f *FlakyDB) CreateTable(ctx context.Context, in *dynamodb.CreateTableInput
 	return f.Client.(dynamostore.TableAdmin).CreateTable(ctx, in, o...)
 }
 
+func (f *FlakyDB) UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error) {
+	return f.Client.(dynamostore.TableAdmin).UpdateTimeToLive(ctx, in, o...)
+}
+
 // CuttableMoto is a TCP proxy in front of moto_server whose connection can
 // be cut and restored, so DynamoDB becomes unreachable mid-run without moto
 // losing its in-memory state (a stopped moto forgets every table).

@@ -28,7 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/connectexpress/onboarding/internal/devserver"
+	"github.com/connectexpress/onboarding/internal/devserver/memdynamo"
 	"github.com/connectexpress/onboarding/shared/dynamostore"
 )
 
@@ -84,10 +84,10 @@ type Engine struct {
 }
 
 // Engines are the engines the store must behave the same on: moto, the
-// real-protocol server, and minidyn, the dev server's in-process default.
+// real-protocol server, and minidyn as the dev server runs it (memdynamo).
 var Engines = []Engine{
 	{Name: "moto", Client: func(t testing.TB) dynamostore.Client { return MotoClient(t) }},
-	{Name: "minidyn", Client: func(testing.TB) dynamostore.Client { return devserver.NewMinidyn() }},
+	{Name: "minidyn", Client: func(testing.TB) dynamostore.Client { return memdynamo.New() }},
 }
 
 // NewTable creates a uniquely named table on db and returns its name.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -103,9 +104,10 @@ func New(ctx context.Context, opts Options) (*App, error) {
 			}
 			// DynamoDB answers in milliseconds: an attempt that takes a second
 			// is a host that stopped answering. Bounding each attempt (the SDK
-			// tries three times) makes that a 503 in seconds instead of a hang
+			// tries four times) makes that a 503 in seconds instead of a hang
 			// until the function times out (TestDynamoDBStoppedMidRunRecovers).
 			o.HTTPClient = awshttp.NewBuildableClient().WithTimeout(dynamoAttemptTimeout)
+			o.Retryer = dynamoRetryer()
 		})
 	}
 	store := dynamostore.New(db, cfg.TableName)
@@ -137,6 +139,17 @@ func New(ctx context.Context, opts Options) (*App, error) {
 
 // dynamoAttemptTimeout bounds one DynamoDB HTTP attempt.
 const dynamoAttemptTimeout = time.Second
+
+// dynamoRetryer is the SDK's standard retryer as the DynamoDB client builds
+// it when given none (4 attempts, 25 ms base backoff), which also retries
+// transactions cancelled by a conflict with another one
+// (dynamostore.RetryTransactionConflicts): DynamoDB cancels both of two
+// transactions that race on one item, and neither was applied.
+func dynamoRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts, o.BaseDelay = 4, 25*time.Millisecond
+	}, dynamostore.RetryTransactionConflicts)
+}
 
 // Handler returns the logged handler of route.
 func (a *App) Handler(r httpapi.Route) httpapi.Handler {

@@ -5,8 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/truora/minidyn/aws-v2/client"
-
+	"github.com/connectexpress/onboarding/internal/devserver/memdynamo"
 	"github.com/connectexpress/onboarding/internal/testenv"
 	"github.com/connectexpress/onboarding/shared/app"
 	"github.com/connectexpress/onboarding/shared/config"
@@ -17,7 +16,7 @@ func newApp(t *testing.T, env map[string]string) (*app.App, error) {
 	t.Helper()
 	return app.New(context.Background(), app.Options{
 		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
-		DynamoDB:  client.NewClient(),
+		DynamoDB:  memdynamo.New(),
 		Needs:     config.Needs{StripeKey: true, WebhookSecrets: true},
 	})
 }
@@ -40,7 +39,7 @@ func newFunctionApp(t *testing.T, route httpapi.Route, env map[string]string) (*
 	t.Helper()
 	return app.New(context.Background(), app.Options{
 		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
-		DynamoDB:  client.NewClient(),
+		DynamoDB:  memdynamo.New(),
 		Needs:     app.NeedsFor(route),
 	})
 }

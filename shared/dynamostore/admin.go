@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"slices"
 	"strings"
 	"time"
@@ -55,6 +56,17 @@ func indexes() []types.GlobalSecondaryIndex {
 }
 
 // ---- the account list ----
+
+// str reads a string attribute of an index entry or key (the list merges
+// entries by their raw keys).
+func str(item map[string]types.AttributeValue, attr string) string {
+	if v, ok := item[attr].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 
 // listPlan is how one filter is served: which index, which of its
 // partitions (merged newest first), and an optional filter on a projected
@@ -221,7 +233,7 @@ func (st *Store) batchGet(ctx context.Context, items []map[string]types.Attribut
 	}
 	keys := make([]map[string]types.AttributeValue, len(items))
 	for i, it := range items {
-		keys[i] = key(str(it, attrPK))
+		keys[i] = keyOf(str(it, attrPK))
 	}
 	request := map[string]types.KeysAndAttributes{st.table: {Keys: keys}}
 	for attempt := 1; len(request) > 0; attempt++ {
@@ -250,17 +262,18 @@ func (st *Store) batchGet(ctx context.Context, items []map[string]types.Attribut
 
 // summary is an account record as the staff list shows it.
 func summary(item map[string]types.AttributeValue) (onboarding.AccountSummary, bool) {
-	userID := str(item, attrUserID)
-	if userID == "" {
-		userID, _ = strings.CutPrefix(str(item, attrPK), "USER#")
-	}
-	rec, err := accountOf(userID, item)
-	if err != nil {
+	it, err := unmarshalUser(item)
+	if err != nil || it.AccountID == "" {
 		return onboarding.AccountSummary{}, false
 	}
+	userID := it.UserID
+	if userID == "" {
+		userID, _ = strings.CutPrefix(it.PK, "USER#")
+	}
+	rec := it.account(userID)
 	return onboarding.AccountSummary{
 		UserID: userID, AccountID: rec.AccountID,
-		Status: onboarding.Status(str(item, attrDerivedStatus)), Review: onboarding.Review(str(item, attrReview)),
+		Status: onboarding.Status(it.DerivedStatus), Review: onboarding.Review(it.Review),
 		Country: rec.Country, ServiceAgreement: rec.ServiceAgreement,
 		CreatedAt: rec.CreatedAt.UTC(), UpdatedAt: rec.UpdatedAt.UTC(),
 		RequirementsDueCount: rec.State.RequirementsDueCount(),
@@ -311,39 +324,21 @@ func decodeCursor(f onboarding.AccountFilter, c string) (string, error) {
 
 // ---- one account's history ----
 
-// reviewItem is one staff decision: written once (attribute_not_exists),
-// never updated or deleted by any code path.
-type reviewItem struct {
-	PK          string    `dynamodbav:"pk"`
-	UserID      string    `dynamodbav:"user_id"`
-	AccountID   string    `dynamodbav:"account_id"`
-	Decision    string    `dynamodbav:"decision"`
-	Reason      string    `dynamodbav:"reason,omitempty"`
-	Note        string    `dynamodbav:"note,omitempty"`
-	Reviewer    string    `dynamodbav:"reviewer"`
-	At          time.Time `dynamodbav:"at"`
-	HistoryUser string    `dynamodbav:"history_user"`
-	HistoryKey  string    `dynamodbav:"history_key"`
-}
-
-func reviewStateOf(item map[string]types.AttributeValue) onboarding.ReviewState {
-	return onboarding.ReviewState{
-		Review: onboarding.Review(str(item, attrReview)), ReviewedBy: str(item, attrReviewedBy), ReviewedAt: timeOf(item, attrReviewedAt),
-	}
+func reviewStateOf(it userItem) onboarding.ReviewState {
+	return onboarding.ReviewState{Review: onboarding.Review(it.Review), ReviewedBy: it.ReviewedBy, ReviewedAt: it.ReviewedAt}
 }
 
 // StaffHistory reads the record (consistently) and, from the history index,
 // its latest status changes and decisions.
 func (st *Store) StaffHistory(ctx context.Context, userID string, limit int) (onboarding.StaffHistory, error) {
-	item, err := st.userItem(ctx, userID)
+	it, err := st.readUser(ctx, userID)
 	if err != nil {
 		return onboarding.StaffHistory{}, err
 	}
-	rec, err := accountOf(userID, item)
-	if err != nil {
-		return onboarding.StaffHistory{}, err
+	if it.AccountID == "" {
+		return onboarding.StaffHistory{}, onboarding.ErrNotFound
 	}
-	h := onboarding.StaffHistory{StaffRecord: onboarding.StaffRecord{Record: rec, ReviewState: reviewStateOf(item)}}
+	h := onboarding.StaffHistory{StaffRecord: onboarding.StaffRecord{Record: it.account(userID), ReviewState: reviewStateOf(it)}}
 	if limit <= 0 {
 		return h, nil
 	}
@@ -370,12 +365,15 @@ func (st *Store) StaffHistory(ctx context.Context, userID string, limit int) (on
 
 // history reads a user's latest history items of one kind, newest first.
 func (st *Store) history(ctx context.Context, userID, kind string, limit int, into any) error {
+	e, err := expression.NewBuilder().WithKeyCondition(
+		expression.Key(attrHistoryUser).Equal(expression.Value(userID)).And(expression.Key(attrHistoryKey).BeginsWith(kind)),
+	).Build()
+	if err != nil {
+		return err
+	}
 	out, err := st.db.Query(ctx, &dynamodb.QueryInput{
 		TableName: &st.table, IndexName: aws.String(IndexHistory),
-		KeyConditionExpression: aws.String("history_user = :u AND begins_with(history_key, :kind)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":u": s(userID), ":kind": s(kind),
-		},
+		KeyConditionExpression: e.KeyCondition(), ExpressionAttributeNames: e.Names(), ExpressionAttributeValues: e.Values(),
 		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(int32(limit)),
 	})
 	if err != nil {
@@ -393,43 +391,40 @@ func (st *Store) history(ctx context.Context, userID, kind string, limit int, in
 // one transaction, conditioned on the review it read; after a rejection
 // Stripe's state goes into the same write, versioned as SaveState's.
 func (st *Store) RecordReview(ctx context.Context, userID string, d onboarding.ReviewDecision, write *onboarding.StateWrite) (onboarding.StaffRecord, bool, error) {
-	item, err := st.userItem(ctx, userID)
+	it, err := st.readUser(ctx, userID)
 	if err != nil {
 		return onboarding.StaffRecord{}, false, err
 	}
 	outcome := d.Decision.Outcome()
 	for attempt := 1; ; attempt++ {
-		rec, err := accountOf(userID, item)
-		if err != nil {
-			return onboarding.StaffRecord{}, false, err
+		if it.AccountID == "" {
+			return onboarding.StaffRecord{}, false, onboarding.ErrNotFound
 		}
-		current := onboarding.StaffRecord{Record: rec, ReviewState: reviewStateOf(item)}
+		current := onboarding.StaffRecord{Record: it.account(userID), ReviewState: reviewStateOf(it)}
 		if current.Review == outcome || (d.Decision == onboarding.DecisionApprove && current.Review == onboarding.ReviewRejected) {
 			return current, false, nil
 		}
-		u, change, err := st.reviewUpdate(userID, item, rec, d, write)
+		w, err := st.reviewWrite(userID, it, d, write)
 		if err != nil {
 			return onboarding.StaffRecord{}, false, err
 		}
 		suffix := d.At.UTC().Format(fixedTime) + "#" + randomSuffix()
-		decision, err := attributevalue.MarshalMap(reviewItem{
-			PK: "REVIEW#" + userID + "#" + suffix, UserID: userID, AccountID: rec.AccountID,
-			Decision: string(d.Decision), Reason: d.Reason, Note: d.Note, Reviewer: d.Reviewer, At: d.At.UTC(),
+		decision, err := st.put(reviewItem{
+			PK: "REVIEW#" + userID + "#" + suffix, UserID: userID, AccountID: it.AccountID,
+			Decision: string(d.Decision), Reason: d.Reason, Note: d.Note, Reviewer: d.Reviewer, At: d.At,
 			HistoryUser: userID, HistoryKey: historyReview + suffix,
-		})
+		}, missing(attrPK))
 		if err != nil {
 			return onboarding.StaffRecord{}, false, err
 		}
-		put := &types.TransactWriteItem{Put: &types.Put{
-			TableName: &st.table, Item: decision, ConditionExpression: aws.String("attribute_not_exists(pk)"),
-		}}
-		old, refused, err := st.write(ctx, u, put, change)
+		w.extra = append([]*types.Put{decision}, w.extra...)
+		old, refused, err := st.write(ctx, userID, w)
 		switch {
 		case err != nil:
 			return onboarding.StaffRecord{}, false, err
 		case !refused:
 			current.ReviewState = onboarding.ReviewState{Review: outcome, ReviewedBy: d.Reviewer, ReviewedAt: d.At}
-			if stateApplies(item, write) {
+			if stateApplies(it, write) {
 				current.Record.State, current.Record.StateVersion, current.Record.UpdatedAt = write.State, write.Version, d.At
 			}
 			return current, true, nil
@@ -439,66 +434,42 @@ func (st *Store) RecordReview(ctx context.Context, userID string, d onboarding.R
 		}
 		// The record changed since it was read (another decision, or
 		// state): decide again on what it holds now.
-		item = old
+		it = old
 	}
 }
 
-// stateApplies says whether a rejection's state may replace item's: the
+// stateApplies says whether a rejection's state may replace it's: the
 // versioned write's rule, judged on the record as read (and held by the
 // write's condition).
-func stateApplies(item map[string]types.AttributeValue, write *onboarding.StateWrite) bool {
-	if write == nil {
-		return false
-	}
-	if _, deauthorized := item[attrDeauthorized]; deauthorized {
-		return false
-	}
-	v, ok := number(item, attrStateVersion)
-	return !ok || v <= write.Version
+func stateApplies(it userItem, write *onboarding.StateWrite) bool {
+	return write != nil && it.DeauthorizedAt.IsZero() && it.StateVersion <= write.Version
 }
 
-// reviewUpdate is the record's update for a decision on item as read: the
-// new review, conditioned on the one read, and, when the rejection's state
+// reviewWrite is the record's write for a decision on it as read: the new
+// review, conditioned on the one read, and, when the rejection's state
 // applies, that state with its derived status and status change.
-func (st *Store) reviewUpdate(userID string, item map[string]types.AttributeValue, rec onboarding.AccountRecord, d onboarding.ReviewDecision, write *onboarding.StateWrite) (*types.Update, *types.TransactWriteItem, error) {
-	u := &types.Update{
-		TableName: &st.table, Key: userKey(userID),
-		UpdateExpression:          aws.String("SET review = :review, reviewed_by = :by, reviewed_at = :at"),
-		ConditionExpression:       aws.String("attribute_exists(account_id)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":review": s(string(d.Decision.Outcome())), ":by": s(d.Reviewer), ":at": timeAttr(d.At)},
+func (st *Store) reviewWrite(userID string, it userItem, d onboarding.ReviewDecision, write *onboarding.StateWrite) (recordWrite, error) {
+	w := recordWrite{cond: exists(attrAccountID)}
+	if stateApplies(it, write) {
+		w = stateWrite(write.State, write.Version, d.At)
 	}
-	if !stateApplies(item, write) {
+	w.update = w.update.Set(name(attrReview), value(string(d.Decision.Outcome()))).
+		Set(name(attrReviewedBy), value(d.Reviewer)).Set(name(attrReviewedAt), value(d.At)).
+		Set(name(attrListedAt), expression.IfNotExists(name(attrListedAt), value(listedAt(it.CreatedAt, userID))))
+	// Pinned to the review read: a concurrent decision makes this one try again.
+	if it.Review == "" {
+		w.cond = w.cond.And(missing(attrReview))
+	} else {
+		w.cond = w.cond.And(name(attrReview).Equal(value(it.Review)))
+	}
+	if !stateApplies(it, write) {
 		// Newer state is stored (or the account is deauthorized): it stands.
-		addSet(u, "listed_at = if_not_exists(listed_at, :listed_at)")
-		u.ExpressionAttributeValues[":listed_at"] = s(listedAt(rec.CreatedAt, userID))
-		u.ConditionExpression = aws.String(aws.ToString(u.ConditionExpression) + " AND " + reviewPin(item, u.ExpressionAttributeValues))
-		return u, nil, nil
+		return w, nil
 	}
-	state, err := st.stateUpdate(userID, write.State, write.Version, d.At)
-	if err != nil {
-		return nil, nil, err
-	}
-	state.UpdateExpression = aws.String(aws.ToString(state.UpdateExpression) + ", review = :review, reviewed_by = :by, reviewed_at = :at")
-	for k, v := range u.ExpressionAttributeValues {
-		state.ExpressionAttributeValues[k] = v
-	}
-	addSet(state, "listed_at = if_not_exists(listed_at, :listed_at)")
-	state.ExpressionAttributeValues[":listed_at"] = s(listedAt(rec.CreatedAt, userID))
-	state.ConditionExpression = aws.String(aws.ToString(state.ConditionExpression) + " AND " + reviewPin(item, state.ExpressionAttributeValues))
-	basis, _ := basisOf(userID, item, false)
-	change, err := withStatus(st.table, state, basis, statusWrite{
+	rec := it.account(userID)
+	err := st.withStatus(&w, basisOf(userID, it, false), statusWrite{
 		userID: userID, accountID: rec.AccountID, to: onboarding.DeriveStatus(write.State, rec.ServiceAgreement, d.At),
 		cause: onboarding.CauseStaff, at: d.At, version: write.Version,
 	})
-	return state, change, err
-}
-
-// reviewPin conditions a write on the review item held when it was read.
-func reviewPin(item map[string]types.AttributeValue, values map[string]types.AttributeValue) string {
-	review := str(item, attrReview)
-	if review == "" {
-		return "attribute_not_exists(review)"
-	}
-	values[":review_read"] = s(review)
-	return "review = :review_read"
+	return w, err
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/connectexpress/onboarding/shared/onboarding"
@@ -24,13 +27,13 @@ func (st *Store) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onbo
 		return outcome, err
 	}
 	switch {
-	case str(old, attrAccountID) == c.AccountID:
+	case old.AccountID == c.AccountID:
 		return onboarding.OutcomeSuperseded, nil // older news, or deauthorized
-	case str(old, attrAccountID) == "" && c.HealCreationID != "" && str(old, attrCreationID) == c.HealCreationID:
+	case old.AccountID == "" && c.HealCreationID != "" && old.CreationID == c.HealCreationID:
 		// An unfinished claim, and the account carries its creation id:
 		// the event completes the record, with the account index.
 		outcome, old, err = st.applyEvent(ctx, c, true)
-		if err == nil && outcome == onboarding.OutcomeSuperseded && str(old, attrAccountID) == c.AccountID {
+		if err == nil && outcome == onboarding.OutcomeSuperseded && old.AccountID == c.AccountID {
 			// The creator stored the account meanwhile: apply to it.
 			outcome, _, err = st.applyEvent(ctx, c, false)
 		}
@@ -48,10 +51,10 @@ func (st *Store) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onbo
 // the derived status the event leaves, and records its change (status.go):
 // when the record's status was not what the write assumed, it is tried
 // again on the record as it was.
-func (st *Store) applyEvent(ctx context.Context, c onboarding.StateChange, create bool) (onboarding.EventOutcome, map[string]types.AttributeValue, error) {
+func (st *Store) applyEvent(ctx context.Context, c onboarding.StateChange, create bool) (onboarding.EventOutcome, userItem, error) {
 	basis, err := st.eventBasis(ctx, c, create)
 	if err != nil {
-		return "", nil, err
+		return "", userItem{}, err
 	}
 	for attempt := 1; ; attempt++ {
 		outcome, old, err := st.applyEventOn(ctx, c, create, basis)
@@ -59,117 +62,99 @@ func (st *Store) applyEvent(ctx context.Context, c onboarding.StateChange, creat
 			return outcome, old, err
 		}
 		if err := raceLost(ctx, attempt); err != nil {
-			return "", nil, err
+			return "", userItem{}, err
 		}
-		if basis, err = basisOf(c.UserID, old, c.Kind == onboarding.ChangeCapability); err != nil {
-			return "", nil, err
-		}
+		basis = basisOf(c.UserID, old, c.Kind == onboarding.ChangeCapability)
 	}
 }
 
-func (st *Store) applyEventOn(ctx context.Context, c onboarding.StateChange, create bool, basis statusBasis) (onboarding.EventOutcome, map[string]types.AttributeValue, error) {
-	update, err := st.eventUpdate(c, create)
+func (st *Store) applyEventOn(ctx context.Context, c onboarding.StateChange, create bool, basis statusBasis) (onboarding.EventOutcome, userItem, error) {
+	var old userItem
+	update, cond, err := eventUpdate(c, create)
 	if err != nil {
-		return "", nil, err
+		return "", old, err
 	}
-	change, err := st.eventStatusWrite(update, c, basis, create)
+	w := recordWrite{update: update, cond: cond}
+	if err := st.eventStatusWrite(&w, c, basis, create); err != nil {
+		return "", old, err
+	}
+	u, err := st.transactUpdate(userPK(c.UserID), w.update, w.cond)
 	if err != nil {
-		return "", nil, err
+		return "", old, err
 	}
-	update.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
-	items := []types.TransactWriteItem{
-		{Put: &types.Put{
-			TableName: &st.table,
-			Item: map[string]types.AttributeValue{
-				attrPK: s("EVENT#" + c.EventID), attrAccountID: s(c.AccountID),
-				attrExpiresAt: n(c.RetainUntil.Unix()), attrUpdatedAt: timeAttr(c.Now),
-			},
-			ConditionExpression: aws.String("attribute_not_exists(pk)"),
-		}},
-		{Update: update},
+	marker, err := st.put(eventItem{PK: "EVENT#" + c.EventID, AccountID: c.AccountID, ExpiresAt: c.RetainUntil, UpdatedAt: c.Now}, missing(attrPK))
+	if err != nil {
+		return "", old, err
 	}
+	items := []types.TransactWriteItem{{Put: marker}, {Update: u}}
 	if create {
-		items = append(items, accountIndexPut(st.table, c.AccountID, c.UserID))
+		index, err := st.accountIndexPut(c.AccountID, c.UserID)
+		if err != nil {
+			return "", old, err
+		}
+		items = append(items, types.TransactWriteItem{Put: index})
 	}
-	if change != nil {
-		items = append(items, *change)
+	for _, p := range w.extra {
+		items = append(items, types.TransactWriteItem{Put: p})
 	}
-	err = st.transact(ctx, items)
+	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	var tce *types.TransactionCanceledException
 	switch {
 	case err == nil:
-		return onboarding.OutcomeApplied, nil, nil
+		return onboarding.OutcomeApplied, old, nil
 	case errors.As(err, &tce) && onlyConditionFailures(tce):
 		reasons := tce.CancellationReasons
 		if len(reasons) > 0 && aws.ToString(reasons[0].Code) == "ConditionalCheckFailed" {
-			return onboarding.OutcomeDuplicate, nil, nil
+			return onboarding.OutcomeDuplicate, old, nil
 		}
 		if create && len(reasons) > 2 && aws.ToString(reasons[1].Code) != "ConditionalCheckFailed" {
 			// Only the account index refused: another user owns the account.
-			return onboarding.OutcomeUnknown, nil, nil
+			return onboarding.OutcomeUnknown, old, nil
 		}
-		var old map[string]types.AttributeValue
 		if len(reasons) > 1 {
-			old = reasons[1].Item
+			if err := attributevalue.UnmarshalMap(reasons[1].Item, &old); err != nil {
+				return "", old, onboarding.StorageFailed(err)
+			}
 		}
 		return onboarding.OutcomeSuperseded, old, nil
 	default:
-		return "", nil, onboarding.StorageFailed(err)
+		return "", old, onboarding.StorageFailed(err)
 	}
 }
 
 // eventUpdate builds the user-record update for one change. Every variant
 // refuses to touch a deauthorized account (terminal) or another account's
 // record, and the state-changing ones refuse older news than what is stored.
-func (st *Store) eventUpdate(c onboarding.StateChange, create bool) (*types.Update, error) {
-	const notOlder = "(attribute_not_exists(state_version) OR state_version <= :version)"
-	u := &types.Update{
-		TableName: &st.table,
-		Key:       userKey(c.UserID),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":acct": s(c.AccountID), ":now": timeAttr(c.Now),
-		},
-	}
+func eventUpdate(c onboarding.StateChange, create bool) (expression.UpdateBuilder, expression.ConditionBuilder, error) {
+	ours := name(attrAccountID).Equal(value(c.AccountID))
+	live := missing(attrDeauthorized)
 	switch c.Kind {
 	case onboarding.ChangeSnapshot:
-		stateJSON, caps, err := encodeState(c.State)
-		if err != nil {
-			return nil, err
-		}
-		u.UpdateExpression = aws.String("SET account_id = :acct, user_id = :user, #state = :state, capabilities = :caps, " +
-			"state_version = :version, updated_at = :now, created_at = if_not_exists(created_at, :now), " +
-			"country = if_not_exists(country, :country), service_agreement = if_not_exists(service_agreement, :agreement) " +
-			"REMOVE claim_id, lease_until, creation_id, attempt, attempt_since, search_first, create_params")
-		owner := "account_id = :acct"
+		update := expression.Set(name(attrAccountID), value(c.AccountID)).
+			Set(name(attrUserID), value(c.UserID)).
+			Set(name(attrCreatedAt), expression.IfNotExists(name(attrCreatedAt), value(c.Now))).
+			Set(name(attrCountry), expression.IfNotExists(name(attrCountry), value(c.Country))).
+			Set(name(attrAgreement), expression.IfNotExists(name(attrAgreement), value(c.ServiceAgreement)))
+		update = removeClaim(setState(update, c.State, c.Version, c.Now))
 		if create {
 			// No account stored yet (a crash after Stripe created it, or a
 			// claim still in progress), and the claim is the one that made
 			// this account: the event completes the record.
-			owner = "attribute_not_exists(account_id) AND creation_id = :creation"
-			u.ExpressionAttributeValues[":creation"] = s(c.HealCreationID)
+			ours = missing(attrAccountID).And(name(attrCreationID).Equal(value(c.HealCreationID)))
 		}
-		u.ConditionExpression = aws.String(owner + " AND attribute_not_exists(deauthorized_at) AND " + notOlder)
-		u.ExpressionAttributeNames = map[string]string{"#state": attrState}
-		for k, v := range map[string]types.AttributeValue{
-			":user": s(c.UserID), ":state": s(stateJSON), ":caps": caps, ":version": n(c.Version),
-			":country": s(c.Country), ":agreement": s(c.ServiceAgreement),
-		} {
-			u.ExpressionAttributeValues[k] = v
-		}
+		return update, ours.And(live, notNewer(c.Version)), nil
 	case onboarding.ChangeCapability:
 		// Capability events move the version too: account.updated snapshots
 		// carry capabilities, and an older one must not undo this change.
-		u.UpdateExpression = aws.String("SET capabilities.#cap = :status, state_version = :version, updated_at = :now")
-		u.ConditionExpression = aws.String("account_id = :acct AND attribute_exists(capabilities) AND attribute_not_exists(deauthorized_at) AND " + notOlder)
-		u.ExpressionAttributeNames = map[string]string{"#cap": c.Capability}
-		u.ExpressionAttributeValues[":status"] = s(c.CapabilityStatus)
-		u.ExpressionAttributeValues[":version"] = n(c.Version)
+		update := expression.Set(name(attrCapabilities).AppendName(expression.NameNoDotSplit(c.Capability)), value(c.CapabilityStatus)).
+			Set(name(attrStateVersion), value(c.Version)).
+			Set(name(attrUpdatedAt), value(c.Now))
+		return update, ours.And(exists(attrCapabilities), live, notNewer(c.Version)), nil
 	case onboarding.ChangeDeauthorize:
 		// Terminal whatever the order: no version guard.
-		u.UpdateExpression = aws.String("SET deauthorized_at = :now, updated_at = :now")
-		u.ConditionExpression = aws.String("account_id = :acct AND attribute_not_exists(deauthorized_at)")
+		update := expression.Set(name(attrDeauthorized), value(c.Now)).Set(name(attrUpdatedAt), value(c.Now))
+		return update, ours.And(live), nil
 	default:
-		return nil, errors.New("dynamostore: unknown change kind")
+		return expression.UpdateBuilder{}, expression.ConditionBuilder{}, errors.New("dynamostore: unknown change kind")
 	}
-	return u, nil
 }

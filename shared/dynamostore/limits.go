@@ -5,12 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/connectexpress/onboarding/shared/onboarding"
@@ -30,45 +28,53 @@ func useID() string {
 // the same conditional write, so concurrent callers on any Lambda instance
 // cannot both take the last one. The TTL lets DynamoDB delete the item once
 // every slot left the window.
-func (st *Store) TakeSlot(ctx context.Context, name string, limit int, window time.Duration, now time.Time) (bool, time.Time, error) {
+func (st *Store) TakeSlot(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Time, error) {
 	if limit < 1 {
 		return false, time.Time{}, errors.New("dynamostore: a limit needs at least one slot")
 	}
-	assignments := make([]string, 0, limit+1)
+	// Each slot takes the one before it, oldest first: an engine that
+	// applies the assignments in order still reads every slot before it
+	// is overwritten.
+	var update expression.UpdateBuilder
 	for i := limit; i > 1; i-- {
-		assignments = append(assignments, fmt.Sprintf("s%d = if_not_exists(s%d, :zero)", i, i-1))
+		update = update.Set(slotName(i), expression.IfNotExists(slotName(i-1), value(0)))
 	}
-	assignments = append(assignments, "s1 = :now", "last_use = :use", "expires_at = :expires")
-	oldest := fmt.Sprintf("s%d", limit)
 	use := useID()
-	values := map[string]types.AttributeValue{
-		":now": n(now.UnixMilli()), ":cutoff": n(now.Add(-window).UnixMilli()), ":use": s(use),
-		":expires": n(now.Add(window).Add(time.Second).Unix()),
+	update = update.Set(slotName(1), value(now.UnixMilli())).
+		Set(name(attrLastUse), value(use)).
+		Set(name(attrExpiresAt), value(attributevalue.UnixTime(now.Add(window).Add(time.Second))))
+	oldest := slotName(limit)
+	// The use's id keeps a retry of this very write (the SDK retries when
+	// an answer is lost after the write was applied) from counting the use
+	// twice.
+	cond := expression.AttributeNotExists(oldest).Or(oldest.LessThanEqual(value(now.Add(-window).UnixMilli()))).
+		And(missing(attrLastUse).Or(name(attrLastUse).NotEqual(value(use))))
+	in, err := st.updateInput("LIMIT#"+key, update, cond)
+	if err != nil {
+		return false, time.Time{}, err
 	}
-	if limit > 1 {
-		values[":zero"] = n(0) // DynamoDB refuses values an expression does not use
-	}
-	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &st.table, Key: key("LIMIT#" + name),
-		UpdateExpression: aws.String("SET " + strings.Join(assignments, ", ")),
-		// The use's id keeps a retry of this very write (the SDK retries
-		// when an answer is lost after the write was applied) from counting
-		// the use twice.
-		ConditionExpression: aws.String("(attribute_not_exists(" + oldest + ") OR " + oldest + " <= :cutoff) AND " +
-			"(attribute_not_exists(last_use) OR last_use <> :use)"),
-		ExpressionAttributeValues:           values,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
+	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	_, err = st.db.UpdateItem(ctx, in)
 	var ccf *types.ConditionalCheckFailedException
-	switch {
-	case err == nil:
+	if err == nil {
 		return true, now, nil
-	case errors.As(err, &ccf) && str(ccf.Item, "last_use") == use:
-		return true, now, nil // the first attempt of this very write counted it
-	case errors.As(err, &ccf):
-		used, _ := number(ccf.Item, oldest)
-		return false, time.UnixMilli(used).Add(window), nil
-	default:
+	} else if !errors.As(err, &ccf) {
 		return false, time.Time{}, onboarding.StorageFailed(err)
 	}
+	var held limitItem
+	var used int64
+	if err := attributevalue.UnmarshalMap(ccf.Item, &held); err != nil {
+		return false, time.Time{}, onboarding.StorageFailed(err)
+	}
+	if held.LastUse == use {
+		return true, now, nil // the first attempt of this very write counted it
+	}
+	if av, ok := ccf.Item[slot(limit)]; ok {
+		if err := attributevalue.Unmarshal(av, &used); err != nil {
+			return false, time.Time{}, onboarding.StorageFailed(err)
+		}
+	}
+	return false, time.UnixMilli(used).Add(window), nil
 }
+
+func slotName(i int) expression.NameBuilder { return name(slot(i)) }

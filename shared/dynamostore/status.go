@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	mathrand "math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -26,25 +26,8 @@ import (
 // assumed), so the history's "from" is exact even under concurrent writers.
 //
 //	USER#<user id>                    + derived_status, status_seq, review, listed_at, reviewed_by, reviewed_at
-//	STATUS#<user id>#<seq>            one status change: from_status, to_status, cause, at, seq
-//	REVIEW#<user id>#<at>#<random>    one staff decision (admin.go)
-const (
-	// attrDerivedStatus is the account's onboarding.Status as of its last
-	// state write (deadlines are judged at that write's time).
-	attrDerivedStatus = "derived_status"
-	// attrStatusSeq counts the record's status changes: each change item
-	// carries its number, so the history's order never depends on clocks.
-	attrStatusSeq = "status_seq"
-	attrReview    = "review" // onboarding.Review: pending, approved, rejected
-	// attrListedAt orders the staff list: created_at at fixed width (so
-	// strings sort as times), "#", the user id (so keys are unique).
-	attrListedAt   = "listed_at"
-	attrReviewedBy = "reviewed_by"
-	attrReviewedAt = "reviewed_at"
-	// The history index's keys, on STATUS# and REVIEW# items only.
-	attrHistoryUser = "history_user"
-	attrHistoryKey  = "history_key" // "status#<seq>" or "review#<at>#<random>"
-)
+//	STATUS#<user id>#<seq>            one status change (statusChangeItem)
+//	REVIEW#<user id>#<at>#<random>    one staff decision (reviewItem, admin.go)
 
 // The table's global secondary indexes, all sparse: only the items that
 // carry their keys are in them. template.yaml declares the same.
@@ -72,7 +55,8 @@ func listedAt(created time.Time, userID string) string {
 }
 
 // statusAttempts bounds how often a state write is tried again because the
-// record changed between reading it and writing.
+// record's status changed between reading it and writing. (Transaction
+// conflicts are the client's retryer's: RetryTransactionConflicts.)
 const statusAttempts = 8
 
 // errStatusRace: other writers changed the record on every attempt. The
@@ -108,69 +92,54 @@ type statusBasis struct {
 	agreement string // "": not assumed
 	read      bool   // from the record: seq is known
 	seq       int64
-	updatedAt string // "": not pinned
+	pinned    bool // updatedAt (and state) are the record's
+	updatedAt time.Time
 	state     onboarding.AccountState
 }
 
-// basisOf is what item holds; pin also pins its state.
-func basisOf(userID string, item map[string]types.AttributeValue, pin bool) (statusBasis, error) {
-	b := statusBasis{status: str(item, attrDerivedStatus), agreement: str(item, attrAgreement), read: true}
-	b.seq, _ = number(item, attrStatusSeq)
-	if !pin {
-		return b, nil
+// basisOf is what a user item holds; pin also pins its state.
+func basisOf(userID string, it userItem, pin bool) statusBasis {
+	b := statusBasis{status: it.DerivedStatus, agreement: it.ServiceAgreement, read: true, seq: it.StatusSeq}
+	if pin {
+		b.pinned, b.updatedAt = true, it.UpdatedAt
+		if it.AccountID != "" {
+			b.state = it.account(userID).State
+		}
 	}
-	b.updatedAt = str(item, attrUpdatedAt)
-	if u, err := decodeUser(userID, item); err == nil && u.Account != nil {
-		b.state = u.Account.State
-	} else if err != nil && !errors.Is(err, onboarding.ErrNotFound) {
-		return b, err
-	}
-	return b, nil
+	return b
 }
 
-// matches says whether item is what the basis assumed: if not, a refused
-// write was refused for that, and is tried again on item.
-func (b statusBasis) matches(item map[string]types.AttributeValue) bool {
-	seq, _ := number(item, attrStatusSeq)
-	return str(item, attrDerivedStatus) == b.status && (!b.read || seq == b.seq) &&
-		(b.agreement == "" || str(item, attrAgreement) == b.agreement) &&
-		(b.updatedAt == "" || str(item, attrUpdatedAt) == b.updatedAt)
+// matches says whether it is what the basis assumed: if not, a refused
+// write was refused for that, and is tried again on it.
+func (b statusBasis) matches(it userItem) bool {
+	return it.DerivedStatus == b.status && (!b.read || it.StatusSeq == b.seq) &&
+		(b.agreement == "" || it.ServiceAgreement == b.agreement) &&
+		(!b.pinned || it.UpdatedAt.Equal(b.updatedAt))
 }
 
-// condition is the basis as a condition expression, its values added to values.
-func (b statusBasis) condition(values map[string]types.AttributeValue) string {
-	cond := "attribute_not_exists(derived_status)"
+// condition is the basis as a condition.
+func (b statusBasis) condition() expression.ConditionBuilder {
+	cond := missing(attrDerivedStatus)
 	if b.status != "" {
-		cond, values[":basis_status"] = "derived_status = :basis_status", s(b.status)
+		cond = name(attrDerivedStatus).Equal(value(b.status))
 	}
 	if b.agreement != "" {
-		cond, values[":basis_agreement"] = cond+" AND service_agreement = :basis_agreement", s(b.agreement)
+		cond = cond.And(name(attrAgreement).Equal(value(b.agreement)))
 	}
 	switch {
 	case b.read && b.seq == 0:
-		cond += " AND attribute_not_exists(status_seq)"
+		cond = cond.And(missing(attrStatusSeq))
 	case b.read:
-		cond, values[":basis_seq"] = cond+" AND status_seq = :basis_seq", n(b.seq)
+		cond = cond.And(name(attrStatusSeq).Equal(value(b.seq)))
 	}
-	if b.updatedAt != "" {
-		cond, values[":basis_updated"] = cond+" AND updated_at = :basis_updated", s(b.updatedAt)
+	if b.pinned {
+		if b.updatedAt.IsZero() {
+			cond = cond.And(missing(attrUpdatedAt))
+		} else {
+			cond = cond.And(name(attrUpdatedAt).Equal(value(b.updatedAt)))
+		}
 	}
 	return cond
-}
-
-// statusChangeItem is one change of an account's derived status.
-type statusChangeItem struct {
-	PK           string    `dynamodbav:"pk"`
-	UserID       string    `dynamodbav:"user_id"`
-	AccountID    string    `dynamodbav:"account_id"`
-	From         string    `dynamodbav:"from_status"`
-	To           string    `dynamodbav:"to_status"`
-	Cause        string    `dynamodbav:"cause"` // onboarding.Cause: webhook, refresh, sweep, staff
-	At           time.Time `dynamodbav:"at"`
-	StateVersion int64     `dynamodbav:"state_version"`
-	Seq          int64     `dynamodbav:"seq"` // the record's status_seq after this change
-	HistoryUser  string    `dynamodbav:"history_user"`
-	HistoryKey   string    `dynamodbav:"history_key"`
 }
 
 // statusWrite is what a state write is about: whose status moves to what,
@@ -183,49 +152,40 @@ type statusWrite struct {
 	version           int64
 }
 
-// withStatus makes u store w.to as the derived status, conditioned on b,
-// and returns the status change item to write in the same transaction when
-// the status changes (nil when it stays, or when the record had none).
-func withStatus(table string, u *types.Update, b statusBasis, w statusWrite) (*types.TransactWriteItem, error) {
-	if u.ExpressionAttributeValues == nil {
-		u.ExpressionAttributeValues = map[string]types.AttributeValue{}
-	}
-	addSet(u, "derived_status = :derived_status")
-	u.ExpressionAttributeValues[":derived_status"] = s(string(w.to))
-	u.ConditionExpression = aws.String("(" + aws.ToString(u.ConditionExpression) + ") AND " + b.condition(u.ExpressionAttributeValues))
-	if b.status == "" || b.status == string(w.to) {
-		return nil, nil
+// recordWrite is an update of a user's record with the items that go in
+// its transaction.
+type recordWrite struct {
+	update expression.UpdateBuilder
+	cond   expression.ConditionBuilder
+	extra  []*types.Put
+}
+
+// withStatus makes w store s.to as the derived status, conditioned on b,
+// and adds the status change item when the status changes (none when it
+// stays, or when the record had none).
+func (st *Store) withStatus(w *recordWrite, b statusBasis, s statusWrite) error {
+	w.update = w.update.Set(name(attrDerivedStatus), value(string(s.to)))
+	w.cond = w.cond.And(b.condition())
+	if b.status == "" || b.status == string(s.to) {
+		return nil
 	}
 	if !b.read {
 		// Only an assumed basis is unread, and it assumes no change.
-		return nil, errors.New("dynamostore: a status change on a basis not read from the record")
+		return errors.New("dynamostore: a status change on a basis not read from the record")
 	}
 	seq := b.seq + 1
-	addSet(u, "status_seq = :status_seq")
-	u.ExpressionAttributeValues[":status_seq"] = n(seq)
+	w.update = w.update.Set(name(attrStatusSeq), value(seq))
 	key := fmt.Sprintf("%012d", seq)
-	item, err := attributevalue.MarshalMap(statusChangeItem{
-		PK: "STATUS#" + w.userID + "#" + key, UserID: w.userID, AccountID: w.accountID,
-		From: b.status, To: string(w.to), Cause: string(w.cause), At: w.at.UTC(), StateVersion: w.version, Seq: seq,
-		HistoryUser: w.userID, HistoryKey: historyStatus + key,
-	})
+	put, err := st.put(statusChangeItem{
+		PK: "STATUS#" + s.userID + "#" + key, UserID: s.userID, AccountID: s.accountID,
+		From: b.status, To: string(s.to), Cause: string(s.cause), At: s.at, StateVersion: s.version, Seq: seq,
+		HistoryUser: s.userID, HistoryKey: historyStatus + key,
+	}, missing(attrPK))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return &types.TransactWriteItem{Put: &types.Put{
-		TableName: &table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
-	}}, nil
-}
-
-// addSet puts clause first in u's SET.
-func addSet(u *types.Update, clause string) {
-	expr := aws.ToString(u.UpdateExpression)
-	if rest, ok := strings.CutPrefix(expr, "SET "); ok {
-		expr = "SET " + clause + ", " + rest
-	} else {
-		expr = strings.TrimSpace("SET " + clause + " " + expr)
-	}
-	u.UpdateExpression = &expr
+	w.extra = append(w.extra, put)
+	return nil
 }
 
 func randomSuffix() string {
@@ -234,21 +194,11 @@ func randomSuffix() string {
 	return hex.EncodeToString(b)
 }
 
-// newAccountSets is what a new account record starts with besides its
-// state: its place in the review queue, as pending.
-const newAccountSets = "review = if_not_exists(review, :review_pending), listed_at = if_not_exists(listed_at, :listed_at)"
-
-func newAccountValues(values map[string]types.AttributeValue, userID string, created time.Time) {
-	values[":review_pending"] = s(string(onboarding.ReviewPending))
-	values[":listed_at"] = s(listedAt(created, userID))
-}
-
-// completeStatus adds to CompleteCreation's update what a new record holds:
-// its derived status and its place in the review queue.
-func completeStatus(u *types.Update, rec onboarding.AccountRecord) {
-	addSet(u, newAccountSets+", derived_status = :derived_status")
-	newAccountValues(u.ExpressionAttributeValues, rec.UserID, rec.CreatedAt)
-	u.ExpressionAttributeValues[":derived_status"] = s(string(onboarding.DeriveStatus(rec.State, rec.ServiceAgreement, rec.UpdatedAt)))
+// enterQueue adds what a new account record starts with besides its state:
+// its place in the review queue, as pending. A record already in it stays.
+func enterQueue(u expression.UpdateBuilder, userID string, created time.Time) expression.UpdateBuilder {
+	return u.Set(name(attrReview), expression.IfNotExists(name(attrReview), value(string(onboarding.ReviewPending)))).
+		Set(name(attrListedAt), expression.IfNotExists(name(attrListedAt), value(listedAt(created, userID))))
 }
 
 // eventBasis is what an event's write first assumes the record holds.
@@ -265,11 +215,11 @@ func (st *Store) eventBasis(ctx context.Context, c onboarding.StateChange, creat
 	}
 	// A capability change builds on the stored state; deauthorization
 	// changes the status nearly always: read what is there.
-	item, err := st.userItem(ctx, c.UserID)
+	it, err := st.readUser(ctx, c.UserID)
 	if err != nil {
 		return statusBasis{}, err
 	}
-	return basisOf(c.UserID, item, c.Kind == onboarding.ChangeCapability)
+	return basisOf(c.UserID, it, c.Kind == onboarding.ChangeCapability), nil
 }
 
 // eventStatus is the status a change leaves, on basis.
@@ -295,135 +245,119 @@ func eventStatus(c onboarding.StateChange, b statusBasis) onboarding.Status {
 	}
 }
 
-// eventStatusWrite prepares an event's update for basis b: the derived
-// status it leaves, and the status change item (nil if none).
-func (st *Store) eventStatusWrite(u *types.Update, c onboarding.StateChange, b statusBasis, create bool) (*types.TransactWriteItem, error) {
+// eventStatusWrite adds to an event's write, for basis b, the derived
+// status it leaves and its status change.
+func (st *Store) eventStatusWrite(w *recordWrite, c onboarding.StateChange, b statusBasis, create bool) error {
 	if create {
-		addSet(u, newAccountSets)
-		newAccountValues(u.ExpressionAttributeValues, c.UserID, c.Now)
+		w.update = enterQueue(w.update, c.UserID, c.Now)
 	}
-	return withStatus(st.table, u, b, statusWrite{
+	return st.withStatus(w, b, statusWrite{
 		userID: c.UserID, accountID: c.AccountID, to: eventStatus(c, b), cause: c.Cause, at: c.Now, version: c.Version,
 	})
 }
 
-// userItem reads a user's record as DynamoDB holds it (empty when none).
-func (st *Store) userItem(ctx context.Context, userID string) (map[string]types.AttributeValue, error) {
-	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &st.table, Key: userKey(userID), ConsistentRead: aws.Bool(true)})
+// readUser reads a user's record as stored (empty when none).
+func (st *Store) readUser(ctx context.Context, userID string) (userItem, error) {
+	item, err := st.getItem(ctx, userPK(userID))
 	if err != nil {
-		return nil, onboarding.StorageFailed(err)
+		return userItem{}, err
 	}
-	return out.Item, nil
+	return unmarshalUser(item)
 }
 
-// accountOf decodes the account of a user's record; ErrNotFound without one.
-func accountOf(userID string, item map[string]types.AttributeValue) (onboarding.AccountRecord, error) {
-	if len(item) == 0 {
-		return onboarding.AccountRecord{}, onboarding.ErrNotFound
+func unmarshalUser(item map[string]types.AttributeValue) (userItem, error) {
+	var it userItem
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return userItem{}, onboarding.StorageFailed(err)
 	}
-	u, err := decodeUser(userID, item)
-	if err != nil {
-		return onboarding.AccountRecord{}, err
-	}
-	if u.Account == nil {
-		return onboarding.AccountRecord{}, onboarding.ErrNotFound
-	}
-	return *u.Account, nil
+	return it, nil
 }
 
-// stateUpdate is the versioned write of a state read from Stripe: it
+// stateWrite is the versioned write of a state read from Stripe: it
 // refuses a deauthorized account and older state than what is stored.
-func (st *Store) stateUpdate(userID string, state onboarding.AccountState, version int64, now time.Time) (*types.Update, error) {
-	stateJSON, caps, err := encodeState(state)
-	if err != nil {
-		return nil, err
-	}
-	return &types.Update{
-		TableName: &st.table, Key: userKey(userID),
-		UpdateExpression: aws.String("SET #state = :state, capabilities = :caps, state_version = :version, updated_at = :now"),
+func stateWrite(state onboarding.AccountState, version int64, now time.Time) recordWrite {
+	return recordWrite{
+		update: setState(expression.UpdateBuilder{}, state, version, now),
 		// A webhook may have stored something newer while we read Stripe.
-		ConditionExpression:      aws.String("attribute_exists(account_id) AND attribute_not_exists(deauthorized_at) AND (attribute_not_exists(state_version) OR state_version <= :version)"),
-		ExpressionAttributeNames: map[string]string{"#state": attrState},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":state": s(stateJSON), ":caps": caps, ":version": n(version), ":now": timeAttr(now),
-		},
-	}, nil
+		cond: exists(attrAccountID).And(missing(attrDeauthorized), notNewer(version)),
+	}
 }
 
 // saveState is SaveState: it reads the record first (for its status and
 // agreement), so the status change it records is exact. A record written
 // before derived statuses existed joins the indexes here.
 func (st *Store) saveState(ctx context.Context, userID string, state onboarding.AccountState, version int64, now time.Time, cause onboarding.Cause) (onboarding.AccountRecord, error) {
-	item, err := st.userItem(ctx, userID)
+	it, err := st.readUser(ctx, userID)
 	if err != nil {
 		return onboarding.AccountRecord{}, err
 	}
 	for attempt := 1; ; attempt++ {
-		rec, err := accountOf(userID, item)
-		if err != nil {
-			return onboarding.AccountRecord{}, err
+		if it.AccountID == "" {
+			return onboarding.AccountRecord{}, onboarding.ErrNotFound
 		}
-		basis, _ := basisOf(userID, item, false)
-		u, err := st.stateUpdate(userID, state, version, now)
-		if err != nil {
-			return onboarding.AccountRecord{}, err
-		}
-		addSet(u, newAccountSets)
-		newAccountValues(u.ExpressionAttributeValues, userID, rec.CreatedAt)
-		change, err := withStatus(st.table, u, basis, statusWrite{
+		rec := it.account(userID)
+		basis := basisOf(userID, it, false)
+		w := stateWrite(state, version, now)
+		w.update = enterQueue(w.update, userID, rec.CreatedAt)
+		if err := st.withStatus(&w, basis, statusWrite{
 			userID: userID, accountID: rec.AccountID, to: onboarding.DeriveStatus(state, rec.ServiceAgreement, now),
 			cause: cause, at: now, version: version,
-		})
-		if err != nil {
+		}); err != nil {
 			return onboarding.AccountRecord{}, err
 		}
-		old, refused, err := st.write(ctx, u, change)
+		old, refused, err := st.write(ctx, userID, w)
 		switch {
 		case err != nil:
 			return onboarding.AccountRecord{}, err
 		case !refused:
 			rec.State, rec.StateVersion, rec.UpdatedAt = state, version, now
 			return rec, nil
+		case old.AccountID == "":
+			return onboarding.AccountRecord{}, onboarding.ErrNotFound
 		case basis.matches(old):
 			// Newer state is stored, or the account is deauthorized: it
 			// stands as it is.
-			return accountOf(userID, old)
+			return old.account(userID), nil
 		}
 		if err := raceLost(ctx, attempt); err != nil {
 			return onboarding.AccountRecord{}, err
 		}
-		item = old
+		it = old
 	}
 }
 
-// write runs u, alone (UpdateItem, half the write units of a transaction)
-// or with extra items in one transaction. When u's condition failed, it
-// returns the record as it was then.
-func (st *Store) write(ctx context.Context, u *types.Update, extra ...*types.TransactWriteItem) (old map[string]types.AttributeValue, refused bool, err error) {
-	items := []types.TransactWriteItem{}
-	for _, x := range extra {
-		if x != nil {
-			items = append(items, *x)
+// write runs w on a user's record: alone (UpdateItem, half the write units
+// of a transaction) or with its items in one transaction. When the
+// record's condition failed, it returns the record as it was then.
+func (st *Store) write(ctx context.Context, userID string, w recordWrite) (old userItem, refused bool, err error) {
+	if len(w.extra) == 0 {
+		in, err := st.updateInput(userPK(userID), w.update, w.cond)
+		if err != nil {
+			return userItem{}, false, err
 		}
-	}
-	u.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
-	if len(items) == 0 {
-		_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression, ConditionExpression: u.ConditionExpression,
-			ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues,
-			ReturnValuesOnConditionCheckFailure: u.ReturnValuesOnConditionCheckFailure,
-		})
+		in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+		_, err = st.db.UpdateItem(ctx, in)
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
-			return ccf.Item, true, nil
+			old, err := unmarshalUser(ccf.Item)
+			return old, err == nil, err
 		}
-		return nil, false, conditional(err)
+		return userItem{}, false, conditional(err)
 	}
-	err = st.transact(ctx, append([]types.TransactWriteItem{{Update: u}}, items...))
+	u, err := st.transactUpdate(userPK(userID), w.update, w.cond)
+	if err != nil {
+		return userItem{}, false, err
+	}
+	items := []types.TransactWriteItem{{Update: u}}
+	for _, p := range w.extra {
+		items = append(items, types.TransactWriteItem{Put: p})
+	}
+	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) && onlyConditionFailures(tce) && len(tce.CancellationReasons) > 0 &&
 		aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
-		return tce.CancellationReasons[0].Item, true, nil
+		old, err := unmarshalUser(tce.CancellationReasons[0].Item)
+		return old, err == nil, err
 	}
-	return nil, false, conditional(err)
+	return userItem{}, false, conditional(err)
 }

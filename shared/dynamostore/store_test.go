@@ -647,6 +647,72 @@ func TestReleaseClaimEndsTheLease(t *testing.T) {
 	})
 }
 
+// ---- items say what they mean ----
+
+// claimAttributes are the attributes of a creation claim.
+var claimAttributes = []string{"claim_id", "lease_until", "creation_id", "attempt", "attempt_since", "search_first", "create_params"}
+
+// wantWithout asserts item pk exists, lacks attrs, and holds no stand-in
+// for a missing value (a "null" string, a NULL).
+func (h *harness) wantWithout(t *testing.T, pk string, attrs ...string) {
+	t.Helper()
+	item := h.raw(t, pk)
+	if len(item) == 0 {
+		t.Fatalf("item %s does not exist", pk)
+	}
+	for _, a := range attrs {
+		if v, ok := item[a]; ok {
+			t.Errorf("item %s still holds %s = %#v", pk, a, v)
+		}
+	}
+	for a, v := range item {
+		if sv, ok := v.(*types.AttributeValueMemberS); ok && sv.Value == "null" {
+			t.Errorf("item %s: %s is the string \"null\"", pk, a)
+		}
+		if _, ok := v.(*types.AttributeValueMemberNULL); ok {
+			t.Errorf("item %s: %s is NULL", pk, a)
+		}
+	}
+}
+
+func TestItemsHoldWhatTheyMean(t *testing.T) {
+	ctx := context.Background()
+	runCases(t, []storeCase{
+		{"a stored account keeps none of its claim", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			h.wantWithout(t, "USER#"+alice, claimAttributes...)
+		}},
+		{"an account a webhook completed keeps none of its claim", func(t *testing.T, h *harness) {
+			h.claim(t, alice, newClaim(claim1, t0.Add(lease), 0), t0)
+			if got, err := h.store.ApplyEvent(ctx, healingEvent("evt_heal", 10, stateActive())); err != nil || got != onboarding.OutcomeApplied {
+				t.Fatalf("ApplyEvent = %q, %v; want applied", got, err)
+			}
+			h.wantWithout(t, "USER#"+alice, claimAttributes...)
+		}},
+		{"a claim released without params has none, nor a start or a search", func(t *testing.T, h *harness) {
+			h.claim(t, alice, newClaim(claim1, t0.Add(lease), 2), t0)
+			next := newClaim(claim1, t0.Add(lease), 3)
+			next.Params, next.AttemptSince = nil, time.Time{}
+			if err := h.store.ReleaseClaim(ctx, alice, next); err != nil {
+				t.Fatal(err)
+			}
+			h.wantWithout(t, "USER#"+alice, "create_params", "attempt_since", "search_first")
+		}},
+		{"a claim made without params has none", func(t *testing.T, h *harness) {
+			c := newClaim(claim1, t0.Add(lease), 0)
+			c.Params = nil
+			h.claim(t, alice, c, t0)
+			h.wantWithout(t, "USER#"+alice, "create_params", "account_id", "state", "capabilities")
+		}},
+		{"an unused token has no use", func(t *testing.T, h *harness) {
+			if err := h.store.PutRefreshToken(ctx, refreshToken("d00d")); err != nil {
+				t.Fatal(err)
+			}
+			h.wantWithout(t, "TOKEN#d00d", "used_at", "lease_id", "lease_until")
+		}},
+	})
+}
+
 // ---- refresh tokens ----
 
 func refreshToken(hash string) onboarding.RefreshToken {

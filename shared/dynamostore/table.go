@@ -13,10 +13,6 @@ import (
 // AWS, this is for local engines and tests.
 type TableAdmin interface {
 	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
-}
-
-// TTLAdmin is implemented by engines that support TTL settings.
-type TTLAdmin interface {
 	UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
 }
 
@@ -31,17 +27,17 @@ func CreateTable(ctx context.Context, db TableAdmin, table string) error {
 		BillingMode:            types.BillingModePayPerRequest,
 	})
 	var inUse *types.ResourceInUseException
-	if err != nil && !errors.As(err, &inUse) {
+	switch {
+	case errors.As(err, &inUse):
+		return nil // it exists already
+	case err != nil:
 		return err
 	}
-	if ttl, ok := db.(TTLAdmin); ok && err == nil {
-		_, err = ttl.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
-			TableName: &table,
-			TimeToLiveSpecification: &types.TimeToLiveSpecification{
-				AttributeName: aws.String(attrExpiresAt), Enabled: aws.Bool(true),
-			},
-		})
-		return err
-	}
-	return nil
+	_, err = db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName: &table,
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{
+			AttributeName: aws.String(attrExpiresAt), Enabled: aws.Bool(true),
+		},
+	})
+	return err
 }

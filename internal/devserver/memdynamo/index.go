@@ -1,10 +1,9 @@
-package devserver
+package memdynamo
 
 import (
 	"cmp"
 	"context"
 	"slices"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -12,32 +11,22 @@ import (
 	"github.com/truora/minidyn/aws-v2/client"
 )
 
-// Minidyn is the dev server's in-process DynamoDB engine
-// (github.com/truora/minidyn) with one gap closed, here in the dev wiring
-// and never in the store: v0.8.2 loses an index entry when an update adds
-// an item to a sparse index (its index.updateData overwrites the first
-// sorted key instead of inserting), and a query of that index then stops
-// short. Every account enters the staff indexes that way (its claim is put
-// without their keys, its completion adds them), so queries of an index
-// are answered here from a scan of the table, which is exact, ordered and
-// paged as DynamoDB pages a query. Tables are small in development.
-type Minidyn struct {
-	*client.Client
-	mu      sync.Mutex
-	schemas map[string]map[string][2]string // table -> index -> hash, range key
-}
-
-// NewMinidyn returns an empty engine.
-func NewMinidyn() *Minidyn {
-	return &Minidyn{Client: client.NewClient(), schemas: map[string]map[string][2]string{}}
-}
+// minidyn v0.8.2 loses an index entry when an update adds an item to a
+// sparse index (its index.updateData overwrites the first sorted key
+// instead of inserting), and a query of that index then stops short. Every
+// account enters the staff indexes that way (its claim is put without
+// their keys, its completion adds them), so Client answers queries of an
+// index from a scan of the table, which is exact, ordered and paged as
+// DynamoDB pages a query. Tables are small in development.
 
 // Query answers table queries as minidyn does and index queries from a scan.
-func (m *Minidyn) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+func (c *Client) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	if in.IndexName == nil {
-		return m.Client.Query(ctx, in, opts...)
+		return c.Client.Query(ctx, in, opts...)
 	}
-	keys, err := m.indexKeys(ctx, aws.ToString(in.TableName), aws.ToString(in.IndexName))
+	keys, err := c.indexKeys(ctx, aws.ToString(in.TableName), aws.ToString(in.IndexName))
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +35,7 @@ func (m *Minidyn) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...fu
 	// every item (begins_with on a missing attribute is an error there), so
 	// the index's items are filtered in a scratch table that holds only them.
 	names := map[string]string{"#mdh": keys[0], "#mdr": keys[1]}
-	members, err := m.scanAll(ctx, m.Client, &dynamodb.ScanInput{
+	members, err := scanAll(ctx, c.Client, &dynamodb.ScanInput{
 		TableName: in.TableName, FilterExpression: aws.String("attribute_exists(#mdh) AND attribute_exists(#mdr)"), ExpressionAttributeNames: names,
 	})
 	if err != nil {
@@ -71,7 +60,7 @@ func (m *Minidyn) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...fu
 	if in.FilterExpression != nil {
 		filter = "(" + filter + ") AND (" + *in.FilterExpression + ")"
 	}
-	items, err := m.scanAll(ctx, scratch, &dynamodb.ScanInput{
+	items, err := scanAll(ctx, scratch, &dynamodb.ScanInput{
 		TableName: aws.String(scratchTable), FilterExpression: &filter,
 		ExpressionAttributeNames: in.ExpressionAttributeNames, ExpressionAttributeValues: in.ExpressionAttributeValues,
 	})
@@ -101,11 +90,11 @@ func (m *Minidyn) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...fu
 	return out, nil
 }
 
-// scanAll scans a table of c to its end.
-func (m *Minidyn) scanAll(ctx context.Context, c *client.Client, in *dynamodb.ScanInput) ([]map[string]types.AttributeValue, error) {
+// scanAll scans a table of db to its end.
+func scanAll(ctx context.Context, db *client.Client, in *dynamodb.ScanInput) ([]map[string]types.AttributeValue, error) {
 	var items []map[string]types.AttributeValue
 	for {
-		out, err := c.Scan(ctx, in)
+		out, err := db.Scan(ctx, in)
 		if err != nil {
 			return nil, err
 		}
@@ -118,17 +107,17 @@ func (m *Minidyn) scanAll(ctx context.Context, c *client.Client, in *dynamodb.Sc
 }
 
 // indexKeys returns an index's hash and range key names.
-func (m *Minidyn) indexKeys(ctx context.Context, table, index string) ([2]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if keys, ok := m.schemas[table][index]; ok {
+func (c *Client) indexKeys(ctx context.Context, table, index string) ([2]string, error) {
+	c.schemaMu.Lock()
+	defer c.schemaMu.Unlock()
+	if keys, ok := c.schemas[table][index]; ok {
 		return keys, nil
 	}
-	desc, err := m.Client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &table})
+	desc, err := c.Client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &table})
 	if err != nil {
 		return [2]string{}, err
 	}
-	m.schemas[table] = map[string][2]string{}
+	c.schemas[table] = map[string][2]string{}
 	for _, gsi := range desc.Table.GlobalSecondaryIndexes {
 		var keys [2]string
 		for _, k := range gsi.KeySchema {
@@ -138,9 +127,9 @@ func (m *Minidyn) indexKeys(ctx context.Context, table, index string) ([2]string
 				keys[1] = aws.ToString(k.AttributeName)
 			}
 		}
-		m.schemas[table][aws.ToString(gsi.IndexName)] = keys
+		c.schemas[table][aws.ToString(gsi.IndexName)] = keys
 	}
-	keys, ok := m.schemas[table][index]
+	keys, ok := c.schemas[table][index]
 	if !ok || keys[1] == "" {
 		return keys, &types.ResourceNotFoundException{Message: aws.String("minidyn: no index " + index + " with a range key on " + table)}
 	}
