@@ -387,6 +387,20 @@ func (st *Store) history(ctx context.Context, userID, kind string, limit int, in
 
 // ---- decisions ----
 
+// BeginRejection marks the record before a staff rejection goes to Stripe
+// (status.go: withStatus reads the mark). RecordReview removes it.
+func (st *Store) BeginRejection(ctx context.Context, userID string, until time.Time) error {
+	in, err := st.updateInput(userPK(userID), expression.Set(name(attrRejectingUntil), value(until.UnixMilli())), exists(attrAccountID))
+	if err != nil {
+		return err
+	}
+	err = conditional(func() error { _, err := st.db.UpdateItem(ctx, in); return err }())
+	if errors.Is(err, onboarding.ErrConflict) {
+		return onboarding.ErrNotFound
+	}
+	return err
+}
+
 // RecordReview writes the decision item and the record's new review in
 // one transaction, conditioned on the review it read; after a rejection
 // Stripe's state goes into the same write, versioned as SaveState's.
@@ -452,6 +466,9 @@ func (st *Store) reviewWrite(userID string, it userItem, d onboarding.ReviewDeci
 	w := recordWrite{cond: exists(attrAccountID)}
 	if stateApplies(it, write) {
 		w = stateWrite(write.State, write.Version, d.At)
+	}
+	if d.Decision == onboarding.DecisionReject {
+		w.update = w.update.Remove(name(attrRejectingUntil))
 	}
 	w.update = w.update.Set(name(attrReview), value(string(d.Decision.Outcome()))).
 		Set(name(attrReviewedBy), value(d.Reviewer)).Set(name(attrReviewedAt), value(d.At)).

@@ -450,6 +450,32 @@ func TestRecordReviewAppendsOneDecisionPerChange(t *testing.T) {
 			h.wantDerived(t, alice, onboarding.StatusRejected)
 			h.wantMoves(t, alice, move{onboarding.StatusRestricted, onboarding.StatusRejected, onboarding.CauseWebhook})
 		}},
+		{"Stripe's webhook of a staff rejection, stored first, is recorded as the staff's; the decision ends the mark", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			if err := h.store.BeginRejection(ctx, alice, eventNow(10).Add(onboarding.RejectionWindow)); err != nil {
+				t.Fatal(err)
+			}
+			h.apply(t, webhook(snapshotEvent("evt_rejected", 10, stateRejected())), onboarding.OutcomeApplied)
+			write := &onboarding.StateWrite{State: stateRejected(), Version: vBase + 10}
+			if _, ok, err := h.store.RecordReview(ctx, alice, decision(onboarding.DecisionReject, "fraud", "staff-1", eventNow(11)), write); err != nil || !ok {
+				t.Fatalf("reject: %v, %v", ok, err)
+			}
+			h.wantMoves(t, alice, move{onboarding.StatusRestricted, onboarding.StatusRejected, onboarding.CauseStaff})
+			if _, marked := h.raw(t, "USER#"+alice)["rejecting_until"]; marked {
+				t.Error("the rejection's mark outlived the decision")
+			}
+		}},
+		{"a mark that ran out claims nothing; no mark without an account", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			if err := h.store.BeginRejection(ctx, alice, eventNow(9)); err != nil {
+				t.Fatal(err)
+			}
+			h.apply(t, webhook(snapshotEvent("evt_rejected", 10, stateRejected())), onboarding.OutcomeApplied)
+			h.wantMoves(t, alice, move{onboarding.StatusRestricted, onboarding.StatusRejected, onboarding.CauseWebhook})
+			if err := h.store.BeginRejection(ctx, bob, eventNow(60)); !errors.Is(err, onboarding.ErrNotFound) {
+				t.Errorf("BeginRejection(bob) = %v, want ErrNotFound", err)
+			}
+		}},
 		{"no account, no decision", func(t *testing.T, h *harness) {
 			h.claim(t, alice, newClaim(claim1, t0.Add(lease), 0), t0)
 			for _, user := range []string{alice, bob} {

@@ -54,6 +54,10 @@ const (
 	attrListedAt      = "listed_at"
 	attrReviewedBy    = "reviewed_by"
 	attrReviewedAt    = "reviewed_at"
+	// attrRejectingUntil marks a staff rejection on its way to Stripe (Unix
+	// ms): a change to rejected that Stripe's webhook stores first is still
+	// the staff's.
+	attrRejectingUntil = "rejecting_until"
 	// The history index's keys, on STATUS# and REVIEW# items only.
 	attrHistoryUser = "history_user"
 	attrHistoryKey  = "history_key" // "status#<seq>" or "review#<at>#<random>"
@@ -100,6 +104,8 @@ type userItem struct {
 	ListedAt      string    `dynamodbav:"listed_at,omitempty"`
 	ReviewedBy    string    `dynamodbav:"reviewed_by,omitempty"`
 	ReviewedAt    time.Time `dynamodbav:"reviewed_at,omitempty"`
+	// RejectingUntil is a staff rejection's mark (Unix ms; absent when none).
+	RejectingUntil int64 `dynamodbav:"rejecting_until,omitempty"`
 }
 
 // statusChangeItem is a STATUS#<user id>#<seq> item: one change of an

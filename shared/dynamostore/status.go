@@ -95,11 +95,13 @@ type statusBasis struct {
 	pinned    bool // updatedAt (and state) are the record's
 	updatedAt time.Time
 	state     onboarding.AccountState
+	// rejectingUntil is the record's staff rejection mark (Unix ms, 0 for none).
+	rejectingUntil int64
 }
 
 // basisOf is what a user item holds; pin also pins its state.
 func basisOf(userID string, it userItem, pin bool) statusBasis {
-	b := statusBasis{status: it.DerivedStatus, agreement: it.ServiceAgreement, read: true, seq: it.StatusSeq}
+	b := statusBasis{status: it.DerivedStatus, agreement: it.ServiceAgreement, read: true, seq: it.StatusSeq, rejectingUntil: it.RejectingUntil}
 	if pin {
 		b.pinned, b.updatedAt = true, it.UpdatedAt
 		if it.AccountID != "" {
@@ -172,6 +174,11 @@ func (st *Store) withStatus(w *recordWrite, b statusBasis, s statusWrite) error 
 	if !b.read {
 		// Only an assumed basis is unread, and it assumes no change.
 		return errors.New("dynamostore: a status change on a basis not read from the record")
+	}
+	if s.to == onboarding.StatusRejected && b.rejectingUntil > s.at.UnixMilli() {
+		// Staff asked Stripe to reject the account, and Stripe's own news of
+		// it came first: the rejection is still the staff's.
+		s.cause = onboarding.CauseStaff
 	}
 	seq := b.seq + 1
 	w.update = w.update.Set(name(attrStatusSeq), value(seq))

@@ -182,7 +182,17 @@ type StaffStore interface {
 	// state already stored wins, and the decision is recorded all the same.
 	// It returns the record as it stands; ErrNotFound without an account.
 	RecordReview(ctx context.Context, userID string, d ReviewDecision, state *StateWrite) (rec StaffRecord, recorded bool, err error)
+	// BeginRejection marks the account, until then, as being rejected by
+	// staff: a change to rejected stored meanwhile (Stripe's webhook often
+	// arrives before the rejection's own write) is recorded with cause
+	// staff. RecordReview of the rejection ends the mark.
+	BeginRejection(ctx context.Context, userID string, until time.Time) error
 }
+
+// RejectionWindow bounds a staff rejection's mark: longer than a Stripe
+// call with its retries takes, short enough that a failed rejection's mark
+// cannot claim a rejection Stripe makes later on its own.
+const RejectionWindow = 2 * time.Minute
 
 // ReviewRequest is the body of POST /admin/accounts/{user_id}/review.
 type ReviewRequest struct {
@@ -372,6 +382,9 @@ func (s *Service) ReviewAccount(ctx context.Context, c Caller, userID string, r 
 		// An account Stripe itself rejected needs no second rejection.
 		if DeriveStatus(rec.State, rec.ServiceAgreement, s.now()) != StatusRejected {
 			version := s.now().Unix() // before the call, as a refresh takes it
+			if err := s.staff.BeginRejection(ctx, userID, s.now().Add(RejectionWindow)); err != nil {
+				return ReviewAnswer{}, false, err
+			}
 			state, err := s.connect.RejectAccount(ctx, rec.AccountID, r.Reason)
 			if err != nil {
 				return ReviewAnswer{}, false, err
