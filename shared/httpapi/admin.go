@@ -134,7 +134,7 @@ func listQuery(req Request) (onboarding.AccountFilter, error) {
 		}
 		f.CreatedAfter = t
 	}
-	if raw, ok := q["limit"]; ok {
+	if raw := q["limit"]; raw != "" { // empty, as every parameter here, is the same as none
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > onboarding.MaxPageSize {
 			return f, onboarding.Invalid("limit", "limit must be a whole number from 1 to 100")
