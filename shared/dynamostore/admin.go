@@ -108,17 +108,17 @@ type partitionScan struct {
 // listed_at of the page's last position, so pages merged from several
 // partitions need no per-partition state: each next page reads every
 // partition from below it.
-func (st *Store) ListAccounts(ctx context.Context, f onboarding.AccountFilter) (onboarding.AccountPage, error) {
+func (st *Store) ListAccounts(ctx context.Context, f onboarding.AccountFilter) (onboarding.StaffPage, error) {
 	before, err := decodeCursor(f, f.Cursor)
 	if err != nil {
-		return onboarding.AccountPage{}, err
+		return onboarding.StaffPage{}, err
 	}
 	after := ""
 	if !f.CreatedAfter.IsZero() {
 		// '$' sorts after '#': every listed_at of that exact instant is below it.
 		after = f.CreatedAfter.UTC().Format(fixedTime) + "$"
 	}
-	page := onboarding.AccountPage{Accounts: []onboarding.AccountSummary{}}
+	page := onboarding.StaffPage{Accounts: []onboarding.AccountSummary{}}
 	if before != "" && after != "" && after >= before {
 		return page, nil
 	}
@@ -127,7 +127,7 @@ func (st *Store) ListAccounts(ctx context.Context, f onboarding.AccountFilter) (
 	for _, p := range plan.partitions {
 		sc, err := st.scanPartition(ctx, plan, p, after, before, f.Limit)
 		if err != nil {
-			return onboarding.AccountPage{}, err
+			return onboarding.StaffPage{}, err
 		}
 		scans = append(scans, sc)
 	}
@@ -153,7 +153,7 @@ func (st *Store) ListAccounts(ctx context.Context, f onboarding.AccountFilter) (
 	}
 	records, err := st.batchGet(ctx, found)
 	if err != nil {
-		return onboarding.AccountPage{}, err
+		return onboarding.StaffPage{}, err
 	}
 	for _, it := range found {
 		item := records[str(it, attrPK)]
@@ -347,7 +347,7 @@ func (st *Store) StaffHistory(ctx context.Context, userID string, limit int) (on
 		return onboarding.StaffHistory{}, err
 	}
 	for _, c := range changes {
-		h.StatusChanges = append(h.StatusChanges, onboarding.StatusChange{
+		h.StatusChanges = append(h.StatusChanges, onboarding.StatusHistoryEntry{
 			From: onboarding.Status(c.From), To: onboarding.Status(c.To), At: c.At.UTC(), Cause: onboarding.Cause(c.Cause),
 		})
 	}

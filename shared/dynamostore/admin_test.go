@@ -30,7 +30,7 @@ func str(item map[string]types.AttributeValue, name string) string {
 }
 
 // history is alice's status changes, oldest first.
-func (h *harness) history(t *testing.T, user string) []onboarding.StatusChange {
+func (h *harness) history(t *testing.T, user string) []onboarding.StatusHistoryEntry {
 	t.Helper()
 	got, err := h.store.StaffHistory(context.Background(), user, onboarding.HistoryLimit)
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 
 // adminListAccounts serves GET /admin/accounts.
 func adminListAccounts(svc *onboarding.Service) Handler {
-	return serveStaff(svc, listQuery, func(ctx context.Context, c onboarding.Caller, f onboarding.AccountFilter) (int, onboarding.AccountPage, error) {
+	return serveStaff(svc, listQuery, func(ctx context.Context, c onboarding.Caller, f onboarding.AccountFilter) (int, onboarding.StaffPage, error) {
 		page, err := svc.ListAccounts(ctx, c, f)
 		annotate(ctx, slog.Int("accounts", len(page.Accounts)))
 		return http.StatusOK, page, err

@@ -74,9 +74,9 @@ func (s AccountState) RequirementsDueCount() int {
 	return len(seen)
 }
 
-// StatusChange is one change of an account's derived status, recorded in
+// StatusHistoryEntry is one change of an account's derived status, recorded in
 // the write that made it.
-type StatusChange struct {
+type StatusHistoryEntry struct {
 	From  Status    `json:"from"`
 	To    Status    `json:"to"`
 	At    time.Time `json:"at"`
@@ -111,7 +111,7 @@ type StaffRecord struct {
 // and its latest status changes and decisions, newest first.
 type StaffHistory struct {
 	StaffRecord
-	StatusChanges []StatusChange
+	StatusChanges []StatusHistoryEntry
 	Reviews       []ReviewDecision
 }
 
@@ -156,8 +156,8 @@ type AccountSummary struct {
 	RequirementsDueCount int       `json:"requirements_due_count"`
 }
 
-// AccountPage is one page of the staff list, newest first.
-type AccountPage struct {
+// StaffPage is one page of the staff list, newest first.
+type StaffPage struct {
 	Accounts []AccountSummary `json:"accounts"`
 	// NextCursor continues the list; nil on its last page.
 	NextCursor *string `json:"next_cursor"`
@@ -169,7 +169,7 @@ type StaffStore interface {
 	// by creation, from an index: never a scan. A page may hold fewer than
 	// f.Limit accounts when more follow (NextCursor says so). A cursor the
 	// store did not make is Invalid("cursor").
-	ListAccounts(ctx context.Context, f AccountFilter) (AccountPage, error)
+	ListAccounts(ctx context.Context, f AccountFilter) (StaffPage, error)
 	// StaffHistory returns the user's account, its review state, and its
 	// last limit status changes and review decisions, newest first (none
 	// read when limit is 0); ErrNotFound without an account.
@@ -224,10 +224,10 @@ type StaffAccount struct {
 	// locks the prefilled KYC details from then); null before.
 	FirstLinkAt *time.Time `json:"first_link_at"`
 	// StateVersion is the Unix second the stored state describes.
-	StateVersion  int64            `json:"state_version"`
-	Account       Account          `json:"account"`
-	StatusChanges []StatusChange   `json:"status_changes"`
-	Reviews       []ReviewDecision `json:"reviews"`
+	StateVersion  int64                `json:"state_version"`
+	Account       Account              `json:"account"`
+	StatusChanges []StatusHistoryEntry `json:"status_changes"`
+	Reviews       []ReviewDecision     `json:"reviews"`
 }
 
 // ErrReviewFinal refuses to approve an account staff rejected: Stripe's
@@ -260,17 +260,17 @@ func CheckUserID(userID string) error {
 }
 
 // ListAccounts answers one page of the staff list.
-func (s *Service) ListAccounts(ctx context.Context, c Caller, f AccountFilter) (AccountPage, error) {
+func (s *Service) ListAccounts(ctx context.Context, c Caller, f AccountFilter) (StaffPage, error) {
 	if err := s.CheckStaff(c); err != nil {
-		return AccountPage{}, err
+		return StaffPage{}, err
 	}
 	switch {
 	case f.Status != "" && !slices.Contains(Statuses, f.Status):
-		return AccountPage{}, Invalid("status", "status must be one of "+joinStatuses(Statuses))
+		return StaffPage{}, Invalid("status", "status must be one of "+joinStatuses(Statuses))
 	case f.Review != "" && !slices.Contains(Reviews, f.Review):
-		return AccountPage{}, Invalid("review", "review must be pending, approved or rejected")
+		return StaffPage{}, Invalid("review", "review must be pending, approved or rejected")
 	case f.Limit < 0 || f.Limit > MaxPageSize:
-		return AccountPage{}, Invalid("limit", "limit must be 1 to 100")
+		return StaffPage{}, Invalid("limit", "limit must be 1 to 100")
 	case f.Limit == 0:
 		f.Limit = DefaultPageSize
 	}
@@ -313,7 +313,7 @@ func (s *Service) StaffAccount(ctx context.Context, c Caller, userID string) (St
 		out.FirstLinkAt = utcPtr(rec.FirstLinkAt)
 	}
 	if out.StatusChanges == nil {
-		out.StatusChanges = []StatusChange{}
+		out.StatusChanges = []StatusHistoryEntry{}
 	}
 	if out.Reviews == nil {
 		out.Reviews = []ReviewDecision{}

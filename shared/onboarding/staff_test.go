@@ -19,9 +19,9 @@ type staffFake struct {
 	rejectMark time.Time
 }
 
-func (f *staffFake) ListAccounts(_ context.Context, af onboarding.AccountFilter) (onboarding.AccountPage, error) {
+func (f *staffFake) ListAccounts(_ context.Context, af onboarding.AccountFilter) (onboarding.StaffPage, error) {
 	f.calls = append(f.calls, "list")
-	return onboarding.AccountPage{Accounts: make([]onboarding.AccountSummary, 0, af.Limit)}, nil
+	return onboarding.StaffPage{Accounts: make([]onboarding.AccountSummary, 0, af.Limit)}, nil
 }
 
 func (f *staffFake) StaffHistory(_ context.Context, userID string, _ int) (onboarding.StaffHistory, error) {
