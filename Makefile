@@ -12,7 +12,7 @@ STACK ?= connect-onboarding
 # the host's architecture to run the same build under the Runtime Interface Emulator.
 LAMBDA_GOARCH ?= arm64
 
-.PHONY: help dev test test-unit vet build deploy register-webhook clean tools fuzz bench
+.PHONY: help dev reconcile test test-unit vet build deploy register-webhook clean tools fuzz bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-28s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ tools: ## install the pinned test tools (Python venv with moto, aws-sam-cli, cfn
 
 dev: ## every route on 127.0.0.1:3000, the example frontend on :5173, the local Stripe simulator on :3001 (unless STRIPE_* is set)
 	go run ./cmd/devserver
+
+reconcile: ## run the reconciliation sweep once in the running `make dev` (PORT, default 3000)
+	@curl -sS --fail-with-body -XPOST "http://127.0.0.1:$(or $(PORT),3000)/dev/reconcile"; echo
 
 vet: ## gofmt check, go vet, and staticcheck (pinned in tools/go.mod)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -42,7 +45,7 @@ FUZZTIME ?= 60
 fuzz: ## each Go fuzz target for FUZZTIME s (default 60), then schemathesis with API_FUZZ_EXAMPLES (default 1000) per operation
 	bash scripts/fuzz.sh $(FUZZTIME)
 
-bench: ## cold start, size, per-route latency, requests and cost beside a hello-world Lambda (ROUNDS=15)
+bench: ## cold start, size, per-route latency, requests and cost beside a hello-world Lambda (ROUNDS=15), and the sweep's cost per 10,000 accounts
 	bash scripts/with-services.sh go run ./cmd/bench -rounds $(or $(ROUNDS),15)
 
 test-unit: ## tests that need no servers (integration tests skip, except in CI)
@@ -101,9 +104,16 @@ build-AdminGetAccountFunction: ## (sam build) GET /admin/accounts/{user_id} (sta
 build-AdminReviewAccountFunction: ## (sam build) POST /admin/accounts/{user_id}/review (staff)
 	$(call lambda_build,adminreviewaccount)
 
+build-ReconcileFunction: ## (sam build) the reconciliation sweep, on a schedule
+	$(call lambda_build,reconcile)
+
+build-StatusEventsFunction: ## (sam build) status-change events, on the table's stream
+	$(call lambda_build,statusevents)
+
 .PHONY: build-CreateAccountFunction build-AccountStatusFunction build-UpdateAccountFunction build-AccountLinkFunction \
 	build-DashboardLinkFunction build-RefreshFunction build-WebhookFunction \
-	build-AdminListAccountsFunction build-AdminGetAccountFunction build-AdminReviewAccountFunction
+	build-AdminListAccountsFunction build-AdminGetAccountFunction build-AdminReviewAccountFunction \
+	build-ReconcileFunction build-StatusEventsFunction
 
 clean: ## remove build output and caches of the test tools
 	rm -rf bin .aws-sam .cache

@@ -68,3 +68,28 @@ func TestScenariosRepeatPastThePerUserLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepCostCountsWhatAPassDoes checks the sweep's measurement on a small
+// table: one Stripe request per page of 100, the drifted share written in
+// the first pass and nothing in the second.
+func TestSweepCostCountsWhatAPassDoes(t *testing.T) {
+	c, err := MeasureSweep(testenv.StripeAPIBase(t), 250, 0.02)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []SweepFigures{c.Drift, c.Steady} {
+		if f.Usage.StripeRequests != 3 {
+			t.Errorf("a pass over 250 accounts made %d Stripe requests, want 3 pages", f.Usage.StripeRequests)
+		}
+		if f.Usage.DynamoRequests == 0 || f.Usage.ReadUnits == 0 || f.Wall <= 0 || f.Own <= 0 {
+			t.Errorf("figures %+v", f)
+		}
+	}
+	if c.Drift.Applied != 5 || c.Steady.Applied != 0 {
+		t.Errorf("states written: %d with 2%% drifted, %d with none; want 5 and 0", c.Drift.Applied, c.Steady.Applied)
+	}
+	if c.Drift.Usage.WriteUnits <= c.Steady.Usage.WriteUnits {
+		t.Errorf("WRU %.1f drifted, %.1f steady: healing costs writes", c.Drift.Usage.WriteUnits, c.Steady.Usage.WriteUnits)
+	}
+	t.Logf("drift %+v\nsteady %+v", c.Drift, c.Steady)
+}

@@ -34,6 +34,10 @@ const (
 	dynamoPerRRU         = 0.125 / 1e6
 )
 
+// sweepAccounts is the table the sweep's cost is measured on: the size
+// the figures are given for, so nothing is extrapolated.
+const sweepAccounts = 10000
+
 // journey is what one completed onboarding costs in route calls: the inputs
 // of the estimate, printed with it.
 var journey = []struct {
@@ -67,6 +71,11 @@ func Report(w io.Writer, o ReportOptions) error {
 	}
 	routes.write(w)
 	routes.writeCost(w, templateMemory())
+	sweep, err := MeasureSweep(o.StripeBase, sweepAccounts, 0.01)
+	if err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	sweep.write(w, templateMemory())
 	fmt.Fprintf(w, "\nNot included: CloudWatch Logs, X-Ray, Secrets Manager calls at cold starts; at idle the stack costs its secrets and alarms (README, Deploy). Measured in %v.\n", time.Since(start).Round(time.Second))
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/connectexpress/onboarding/shared/app"
 	"github.com/connectexpress/onboarding/shared/config"
 	"github.com/connectexpress/onboarding/shared/dynamostore"
+	"github.com/connectexpress/onboarding/shared/statusevents"
 	"github.com/connectexpress/onboarding/shared/stripeconnect"
 )
 
@@ -210,7 +211,16 @@ func (r *Running) newApp(ctx context.Context, env *settings, logger *slog.Logger
 	if err != nil {
 		return cfg, "", err
 	}
-	opts := app.Options{LookupEnv: env.lookupEnv, Logger: logger, Needs: config.Needs{StripeKey: true, WebhookSecrets: true}}
+	// No stream runs here: the store's writes go through streamClient,
+	// which hands each user's record before and after to the stream's
+	// consumer, printing status events as log lines.
+	var stream *streamClient
+	opts := app.Options{LookupEnv: env.lookupEnv, Logger: logger, Needs: config.Needs{StripeKey: true, WebhookSecrets: true},
+		WrapDynamoDB: func(db dynamostore.Client) dynamostore.Client {
+			wrapped := newStreamClient(db, cfg.TableName)
+			stream, _ = wrapped.(*streamClient)
+			return wrapped
+		}}
 	dbMode := "DynamoDB at " + cfg.DynamoDBEndpoint
 	if cfg.DynamoDBEndpoint == "" {
 		// The same store code on an in-process engine: no server to run.
@@ -225,6 +235,9 @@ func (r *Running) newApp(ctx context.Context, env *settings, logger *slog.Logger
 		return cfg, "", err
 	}
 	r.App = a
+	if stream != nil {
+		stream.consumer = statusevents.NewConsumer(&statusevents.LogPublisher{Log: a.Logger, Bus: cfg.Ops.EventBusName}, a.Logger)
+	}
 	if cfg.DynamoDBEndpoint != "" {
 		if admin, ok := a.StoreClient().(dynamostore.TableAdmin); ok {
 			if err := dynamostore.CreateTable(ctx, admin, cfg.TableName); err != nil {

@@ -29,10 +29,14 @@ const maxBody = 10 << 20
 // Server is the local HTTP front of the App.
 type Server struct {
 	routes map[string]routeEntry
-	auth   Authorizer
-	now    func() time.Time
-	log    *slog.Logger
-	cors   cors
+	// reconciler runs the sweep for POST /dev/reconcile (`make
+	// reconcile`); nil, with why, when the App cannot.
+	reconciler    *app.Reconciler
+	reconcilerErr error
+	auth          Authorizer
+	now           func() time.Time
+	log           *slog.Logger
+	cors          cors
 	// templated are the routes with path parameters ({user_id}), matched
 	// segment by segment.
 	templated []routeEntry
@@ -59,6 +63,7 @@ func New(a *app.App, auth Authorizer) *Server {
 		}
 		s.routes[r.Key()] = e
 	}
+	s.reconciler, s.reconcilerErr = a.Reconciler(nil)
 	return s
 }
 
@@ -101,6 +106,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodGet && r.URL.Path == "/dev/token" {
 		s.mintToken(w, r)
+		return
+	}
+	if r.Method == http.MethodPost && r.URL.Path == "/dev/reconcile" {
+		s.reconcile(w, r)
 		return
 	}
 	entry, params, ok := s.match(r)

@@ -50,7 +50,11 @@ func TestSAMBuildArtifactsAreStaticLinuxARM64Bootstraps(t *testing.T) {
 		}
 	}
 	const module = "github.com/connectexpress/onboarding"
-	for fn, id := range functionIDs(t, tpl) {
+	ids := functionIDs(t, tpl)
+	for dir, f := range opsFunctions {
+		ids[dir] = f.ID
+	}
+	for fn, id := range ids {
 		t.Run(id, func(t *testing.T) {
 			// sam build rewrites CodeUri to the artifact folder it deploys.
 			if got := asString(out.Resources[id].Properties["CodeUri"]); got != id {
@@ -94,7 +98,7 @@ func TestSAMBuildArtifactsAreStaticLinuxARM64Bootstraps(t *testing.T) {
 				t.Fatalf("no Go build info: %v", err)
 			}
 			if want := module + "/functions/" + fn; bi.Path != want {
-				t.Errorf("built from %s, want %s (the function serving %s)", bi.Path, want, routeOf(fn))
+				t.Errorf("built from %s, want %s (the function of %s)", bi.Path, want, id)
 			}
 			settings := map[string]string{}
 			for _, s := range bi.Settings {
@@ -111,11 +115,6 @@ func TestSAMBuildArtifactsAreStaticLinuxARM64Bootstraps(t *testing.T) {
 			}
 		})
 	}
-}
-
-func routeOf(function string) string {
-	r, _ := httpapi.FunctionRoute(function)
-	return r.Key()
 }
 
 // TestSAMLocalServesTheContractRoutes checks the routes `sam local start-api`

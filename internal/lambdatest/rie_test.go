@@ -125,7 +125,8 @@ func (r *awsRecorder) record(target string, body []byte) {
 		IndexName     string
 		SecretId      string
 		TransactItems []map[string]struct{ TableName string }
-		RequestItems  map[string]json.RawMessage
+		Entries       []struct{ EventBusName string }
+		RequestItems  map[string]json.RawMessage // BatchGetItem, by table
 	}
 	_ = json.Unmarshal(body, &in)
 	var calls []awsCall
@@ -144,10 +145,18 @@ func (r *awsRecorder) record(target string, body []byte) {
 				calls = append(calls, awsCall{"dynamodb:" + action, x.TableName})
 			}
 		}
+	case strings.HasPrefix(service, "DynamoDB_") && op == "BatchGetItem":
+		for table := range in.RequestItems {
+			calls = append(calls, awsCall{"dynamodb:" + op, table})
+		}
 	case strings.HasPrefix(service, "DynamoDB_"):
 		calls = append(calls, awsCall{"dynamodb:" + op, in.TableName})
 	case service == "secretsmanager":
 		calls = append(calls, awsCall{"secretsmanager:" + op, in.SecretId})
+	case service == "AWSEvents": // each entry names its bus
+		for _, e := range in.Entries {
+			calls = append(calls, awsCall{"events:" + op, e.EventBusName})
+		}
 	default:
 		calls = append(calls, awsCall{"unknown:" + target, ""})
 	}

@@ -3,6 +3,7 @@ package layering
 import (
 	"go/build"
 	"io/fs"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,8 +36,12 @@ var rules = map[string]rule{
 	"shared/stripeconnect": {own: []string{"shared/onboarding"}, thirdParty: stripeGo},
 	"shared/httpapi":       {own: []string{"shared/onboarding"}, thirdParty: lambdaEvt},
 	"shared/config":        {own: []string{"shared/onboarding"}},
-	"shared/app":           {own: []string{"shared/config", "shared/dynamostore", "shared/httpapi", "shared/onboarding", "shared/stripeconnect"}, thirdParty: awsSDK},
-	"functions/*":          {own: []string{"shared/app", "shared/httpapi"}, thirdParty: lambdaRun},
+	"shared/statusevents":  {own: []string{"shared/dynamostore", "shared/onboarding"}, thirdParty: append(slices.Clone(awsSDK), lambdaEvt...)},
+	"shared/app": {own: []string{"shared/config", "shared/dynamostore", "shared/httpapi", "shared/onboarding", "shared/stripeconnect"},
+		thirdParty: append(slices.Clone(awsSDK), lambdaEvt...)},
+	// Apart from shared/app: the API's functions do not link EventBridge.
+	"shared/eventsapp": {own: []string{"shared/app", "shared/statusevents"}, thirdParty: append(slices.Clone(awsSDK), lambdaEvt...)},
+	"functions/*":      {own: []string{"shared/app", "shared/eventsapp", "shared/httpapi"}, thirdParty: lambdaRun},
 }
 
 func TestPackagesImportOnlyWhatTheirLayerAllows(t *testing.T) {
@@ -101,4 +106,28 @@ func (r rule) refuses(imp string) string {
 		}
 	}
 	return "a third-party package its layer may not import"
+}
+
+// TestOnlyTheStatusEventFunctionLinksEventBridge: EventBridge's client
+// costs every cold start that links it (its schemas' init), so only the
+// function that publishes may hold it.
+func TestOnlyTheStatusEventFunctionLinksEventBridge(t *testing.T) {
+	root := repofile.Root(t)
+	dirs, err := filepath.Glob(filepath.Join(root, "functions", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range dirs {
+		name := filepath.Base(dir)
+		cmd := exec.Command("go", "list", "-deps", "./functions/"+name)
+		cmd.Dir = root
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps ./functions/%s: %v", name, err)
+		}
+		links := slices.Contains(strings.Fields(string(out)), "github.com/aws/aws-sdk-go-v2/service/eventbridge")
+		if links != (name == "statusevents") {
+			t.Errorf("functions/%s links EventBridge's client: %v, want %v", name, links, name == "statusevents")
+		}
+	}
 }

@@ -50,6 +50,7 @@ type account struct {
 	stage          stage
 	rejectedReason string // disabled_reason when rejected, e.g. rejected.fraud
 	deauthorized   bool
+	muted          bool  // its events reach no endpoint (MuteWebhooks)
 	deadline       int64 // current_deadline while stage is due_soon
 	generation     int   // bumps on every change, so stale timers do nothing
 }

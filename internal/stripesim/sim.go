@@ -227,6 +227,8 @@ func (s *Sim) routes() {
 	m.HandleFunc("POST /_sim/faults", s.faultsControl)
 	m.HandleFunc("DELETE /_sim/faults", s.faultsControl)
 	m.HandleFunc("POST /_sim/accounts/{id}/deauthorize", s.deauthorizeControl)
+	m.HandleFunc("POST /_sim/accounts/{id}/webhooks", s.webhooksControl)
+	m.HandleFunc("POST /_sim/accounts/{id}/outcome", s.outcomeControl)
 	s.mux = m
 }
 

@@ -932,3 +932,60 @@ func TestOptionsFromEnv(t *testing.T) {
 		}
 	}
 }
+
+// A muted account changes as before, but no endpoint hears of it: what the
+// reconciliation sweep's tests use to lose deliveries.
+func TestMutedAccountsChangeWithoutEvents(t *testing.T) {
+	s := newSim(t, stripesim.Options{})
+	k := newSink(t, 0)
+	register(t, s, k, true)
+	muted, heard := createAccount(t, s, "muted"), createAccount(t, s, "heard")
+
+	if got := call(t, s.url, "POST", "/_sim/accounts/"+muted+"/webhooks", form("muted", "true")); got.status != 200 {
+		t.Fatalf("mute: %d %s", got.status, got.raw)
+	}
+	if got := call(t, s.url, "POST", "/_sim/accounts/"+muted+"/outcome", form("outcome", "restricted", "due", "past")); got.status != 200 {
+		t.Fatalf("outcome: %d %s", got.status, got.raw)
+	}
+	if err := s.sim.Outcome(heard, stripesim.OutcomeComplete, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the unmuted account's events", 10*time.Second, func() bool { ev, _ := k.snapshot(); return len(ev) >= 3 })
+	time.Sleep(100 * time.Millisecond) // a muted event would have been queued before the others
+	events, _ := k.snapshot()
+	for _, ev := range events {
+		if ev["account"] == muted {
+			t.Errorf("the muted account's %v reached the endpoint", ev["type"])
+		}
+	}
+	got := call(t, s.url, "GET", "/v1/accounts/"+muted, nil)
+	if reason, _ := got.body["requirements"].(map[string]any)["disabled_reason"].(string); reason != "requirements.past_due" {
+		t.Errorf("the muted account did not change: %s", got.raw)
+	}
+
+	if err := s.sim.MuteWebhooks(muted, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.sim.Outcome(muted, stripesim.OutcomeComplete, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "events once unmuted", 10*time.Second, func() bool {
+		ev, _ := k.snapshot()
+		return len(ev) > 0 && ev[len(ev)-1]["account"] == muted
+	})
+
+	for _, c := range []struct {
+		path string
+		form url.Values
+		want int
+	}{
+		{"/_sim/accounts/" + muted + "/webhooks", form("muted", "maybe"), 400},
+		{"/_sim/accounts/acct_1NoSuch/webhooks", form("muted", "true"), 404},
+		{"/_sim/accounts/" + muted + "/outcome", form("outcome", "explode"), 400},
+		{"/_sim/accounts/acct_1NoSuch/outcome", form("outcome", "complete"), 404},
+	} {
+		if got := call(t, s.url, "POST", c.path, c.form); got.status != c.want {
+			t.Errorf("POST %s %v: %d %s, want %d", c.path, c.form, got.status, got.raw, c.want)
+		}
+	}
+}

@@ -258,6 +258,10 @@ func (s *Sim) dispatch(a *account, eventID, typ string, payload []byte) {
 	if s.stopped {
 		return
 	}
+	if a.muted {
+		s.opts.Logger.Info("stripesim: webhooks muted for the account: event not delivered", "event", eventID, "type", typ, "account", a.id)
+		return
+	}
 	for _, id := range s.endpointList {
 		ep := s.endpoints[id]
 		if !ep.connect || ep.livemode != a.livemode || !ep.wants(typ) {

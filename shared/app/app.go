@@ -31,6 +31,11 @@ type App struct {
 	Verifier *stripeconnect.Verifier
 	Store    *dynamostore.Store
 	db       dynamostore.Client
+	connect  *stripeconnect.Client
+	// aws reaches the AWS services besides DynamoDB (EventBridge), or
+	// awsErr says why it cannot.
+	aws    awsEnv
+	awsErr error
 }
 
 // Options adjust New; the zero value is what a Lambda uses.
@@ -43,6 +48,9 @@ type Options struct {
 	StripeTransport http.RoundTripper
 	// Now is the clock (default time.Now); tests move it past SECRETS_TTL.
 	Now func() time.Time
+	// WrapDynamoDB, when set, wraps the DynamoDB client the store uses
+	// (the dev server adds what its engine lacks: streams).
+	WrapDynamoDB func(dynamostore.Client) dynamostore.Client
 }
 
 // New loads configuration (and secrets, from Secrets Manager when
@@ -110,6 +118,9 @@ func New(ctx context.Context, opts Options) (*App, error) {
 			o.Retryer = dynamoRetryer()
 		})
 	}
+	if opts.WrapDynamoDB != nil {
+		db = opts.WrapDynamoDB(db)
+	}
 	store := dynamostore.New(db, cfg.TableName)
 	stripeCfg := stripeconnect.Config{
 		SecretKey: cfg.StripeSecretKey, APIBase: cfg.StripeAPIBase,
@@ -127,13 +138,17 @@ func New(ctx context.Context, opts Options) (*App, error) {
 			verifier = stripeconnect.NewRotatingVerifier(secrets.WebhookSecrets, now)
 		}
 	}
+	connect := stripeconnect.New(stripeCfg)
 	return &App{
 		Config:   cfg,
 		Logger:   logger,
-		Service:  onboarding.NewService(store, stripeconnect.New(stripeCfg), cfg.Policy, onboarding.WithStaffStore(store), onboarding.WithLogger(logger), onboarding.WithClock(now)),
+		Service:  onboarding.NewService(store, connect, cfg.Policy, onboarding.WithStaffStore(store), onboarding.WithLogger(logger), onboarding.WithClock(now)),
 		Verifier: verifier,
 		Store:    store,
 		db:       db,
+		connect:  connect,
+		aws:      awsEnvironment,
+		awsErr:   awsErr,
 	}, nil
 }
 

@@ -40,6 +40,9 @@ type Config struct {
 
 	FrontendURL  string
 	PublicAPIURL string
+	// Operations (the reconciliation sweep and the status-change events).
+	Ops OpsConfig
+
 	// The frontend's pages Stripe and the refresh route send users to
 	// (FRONTEND_RETURN_PATH, FRONTEND_ONBOARDING_PATH): the dev server
 	// serves the example frontend's pages there.
@@ -105,6 +108,7 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 		FrontendURL:      strings.TrimRight(get("FRONTEND_URL", DefaultFrontendURL), "/"),
 		PublicAPIURL:     strings.TrimRight(get("PUBLIC_API_URL", DefaultPublicAPIURL), "/"),
 	}
+	c.Ops, errs = loadOps(get, errs)
 	c.FrontendReturnPath = path(get("FRONTEND_RETURN_PATH", "/onboarding/return"))
 	c.FrontendOnboardingPath = path(get("FRONTEND_ONBOARDING_PATH", "/onboarding"))
 	retries, err := strconv.ParseInt(get("STRIPE_MAX_RETRIES", "2"), 10, 64)

@@ -1,0 +1,285 @@
+package dynamostore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/connectexpress/onboarding/internal/testenv"
+	"github.com/connectexpress/onboarding/shared/dynamostore"
+	"github.com/connectexpress/onboarding/shared/onboarding"
+)
+
+// The sweep's storage on each engine, every case on a fresh table.
+
+type sweepHarness struct {
+	db    dynamostore.SweepClient
+	table string
+	store *dynamostore.Store
+	sweep *dynamostore.SweepStore
+}
+
+func newSweepHarness(t *testing.T, e testenv.Engine) *sweepHarness {
+	t.Helper()
+	db, ok := e.Client(t).(dynamostore.SweepClient)
+	if !ok {
+		t.Fatalf("%s's client cannot BatchGetItem and Scan", e.Name)
+	}
+	table := testenv.NewTable(t, db)
+	return &sweepHarness{db: db, table: table, store: dynamostore.New(db, table), sweep: dynamostore.NewSweepStore(db, table)}
+}
+
+func eachSweepEngine(t *testing.T, f func(t *testing.T, h *sweepHarness)) {
+	for _, e := range testenv.Engines {
+		t.Run(e.Name, func(t *testing.T) { f(t, newSweepHarness(t, e)) })
+	}
+}
+
+var sweepT0 = time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC)
+
+// account stores user's record holding account, created at created.
+func (h *sweepHarness) account(t *testing.T, user, account string, created time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	claim := onboarding.CreationClaim{ClaimID: "claim-" + user, CreationID: "cr-" + user, LeaseUntil: created.Add(time.Minute), AttemptSince: created}
+	if err := h.store.ClaimCreation(ctx, user, claim, created); err != nil {
+		t.Fatal(err)
+	}
+	rec := onboarding.AccountRecord{UserID: user, AccountID: account, Country: "US", ServiceAgreement: "full",
+		State:        onboarding.AccountState{DetailsSubmitted: true, Capabilities: map[string]string{"transfers": "active"}},
+		StateVersion: created.Unix(), CreatedAt: created, UpdatedAt: created}
+	if err := h.store.CompleteCreation(ctx, rec, claim.ClaimID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSweepLeaseHoldsOneRunAtATime(t *testing.T) {
+	eachSweepEngine(t, func(t *testing.T, h *sweepHarness) {
+		ctx := context.Background()
+		first := onboarding.Lease{ID: "run-1", Until: sweepT0.Add(time.Minute)}
+		cp, ok, err := h.sweep.TakeSweep(ctx, first, sweepT0)
+		if err != nil || !ok || cp.Phase != "" || cp.PassID != "" {
+			t.Fatalf("first take: %+v %v %v, want the lease and an empty checkpoint", cp, ok, err)
+		}
+		if _, ok, err := h.sweep.TakeSweep(ctx, first, sweepT0); err != nil || !ok {
+			t.Errorf("the same run's retried take: %v %v, want it to hold", ok, err)
+		}
+		second := onboarding.Lease{ID: "run-2", Until: sweepT0.Add(2 * time.Minute)}
+		if _, ok, err := h.sweep.TakeSweep(ctx, second, sweepT0.Add(30*time.Second)); err != nil || ok {
+			t.Errorf("another run while the lease holds: %v %v, want refused", ok, err)
+		}
+		if _, ok, err := h.sweep.TakeSweep(ctx, second, sweepT0.Add(time.Minute)); err != nil || !ok {
+			t.Fatalf("another run once the lease ended: %v %v", ok, err)
+		}
+		if err := h.sweep.SaveSweep(ctx, onboarding.SweepCheckpoint{PassID: "late"}, first); !errors.Is(err, onboarding.ErrConflict) {
+			t.Errorf("a save under the lost lease: %v, want ErrConflict", err)
+		}
+		if err := h.sweep.ReleaseSweep(ctx, first); err != nil {
+			t.Errorf("releasing a lost lease: %v, want nothing to do", err)
+		}
+		if _, ok, _ := h.sweep.TakeSweep(ctx, first, sweepT0.Add(time.Minute)); ok {
+			t.Error("the old lease's release freed the new run's lease")
+		}
+		if err := h.sweep.ReleaseSweep(ctx, second); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := h.sweep.TakeSweep(ctx, first, sweepT0.Add(time.Minute)); err != nil || !ok {
+			t.Errorf("after the release: %v %v, want the lease free", ok, err)
+		}
+	})
+}
+
+func TestSweepCheckpointRoundTrips(t *testing.T) {
+	eachSweepEngine(t, func(t *testing.T, h *sweepHarness) {
+		ctx := context.Background()
+		lease := onboarding.Lease{ID: "run", Until: sweepT0.Add(time.Minute)}
+		if _, _, err := h.sweep.TakeSweep(ctx, lease, sweepT0); err != nil {
+			t.Fatal(err)
+		}
+		want := onboarding.SweepCheckpoint{
+			PassID: "20260301T120000.000000000Z", PassStarted: sweepT0, Phase: onboarding.SweepListing,
+			StartingAfter: "acct_1Abc", CursorCreated: sweepT0.Add(-time.Hour).Unix(), Pages: 7, ScanCursor: "USER#bob",
+			Counts:        onboarding.SweepCounts{Listed: 700, Foreign: 1, Applied: 2, Unchanged: 3, Superseded: 4, Orphans: 5, Records: 6, Missing: 7},
+			LastCompleted: sweepT0.Add(-15 * time.Minute),
+		}
+		for _, cp := range []onboarding.SweepCheckpoint{want, {LastCompleted: want.LastCompleted}} {
+			if err := h.sweep.SaveSweep(ctx, cp, lease); err != nil {
+				t.Fatal(err)
+			}
+			got, ok, err := h.sweep.TakeSweep(ctx, lease, sweepT0)
+			if err != nil || !ok {
+				t.Fatal(ok, err)
+			}
+			if got.PassID != cp.PassID || !got.PassStarted.Equal(cp.PassStarted) || got.Phase != cp.Phase || got.StartingAfter != cp.StartingAfter ||
+				got.CursorCreated != cp.CursorCreated || got.Pages != cp.Pages || got.ScanCursor != cp.ScanCursor || got.Counts != cp.Counts ||
+				!got.LastCompleted.Equal(cp.LastCompleted) {
+				t.Errorf("stored %+v, read back %+v", cp, got)
+			}
+		}
+	})
+}
+
+func TestSweepReadsRecordsAndOwnersInBatches(t *testing.T) {
+	eachSweepEngine(t, func(t *testing.T, h *sweepHarness) {
+		ctx := context.Background()
+		var users, accounts []string
+		for i := range 130 { // more than one BatchGetItem holds
+			u := "user-" + strconv.Itoa(i)
+			h.account(t, u, "acct_"+strconv.Itoa(i), sweepT0)
+			users, accounts = append(users, u), append(accounts, "acct_"+strconv.Itoa(i))
+		}
+		if err := h.store.ClaimCreation(ctx, "claimed", onboarding.CreationClaim{ClaimID: "c", CreationID: "cr-claimed", LeaseUntil: sweepT0}, sweepT0); err != nil {
+			t.Fatal(err)
+		}
+		got, err := h.sweep.GetUsers(ctx, append(slices.Clone(users), "claimed", "nobody"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 131 {
+			t.Fatalf("%d records, want the 130 accounts and the claim (and nothing for nobody)", len(got))
+		}
+		one, err := h.store.GetUser(ctx, "user-7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec := got["user-7"].Account; rec == nil || rec.AccountID != "acct_7" || rec.StateVersion != one.Account.StateVersion ||
+			rec.State.Capabilities["transfers"] != "active" || !rec.CreatedAt.Equal(one.Account.CreatedAt) {
+			t.Errorf("batched read %+v, GetUser reads %+v", rec, one.Account)
+		}
+		if c := got["claimed"].Claim; c == nil || c.CreationID != "cr-claimed" || got["claimed"].Account != nil {
+			t.Errorf("the claim read as %+v", got["claimed"])
+		}
+		owners, err := h.sweep.FindUsersByAccounts(ctx, append(slices.Clone(accounts), "acct_unknown"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(owners) != 130 || owners["acct_129"] != "user-129" {
+			t.Errorf("%d owners (acct_129: %q), want 130", len(owners), owners["acct_129"])
+		}
+	})
+}
+
+func TestSweepListedPagesComeBackWithTheirTTL(t *testing.T) {
+	eachSweepEngine(t, func(t *testing.T, h *sweepHarness) {
+		ctx := context.Background()
+		expires := sweepT0.Add(7 * 24 * time.Hour)
+		for p := 1; p <= 3; p++ {
+			ids := []string{fmt.Sprintf("acct_%da", p), fmt.Sprintf("acct_%db", p)}
+			if err := h.sweep.SaveListedPage(ctx, "pass-1", p, ids, expires); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := h.sweep.SaveListedPage(ctx, "pass-0", 1, []string{"acct_old"}, expires); err != nil {
+			t.Fatal(err)
+		}
+		listed, err := h.sweep.ListedAccounts(ctx, "pass-1", 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(listed) != 6 || !listed["acct_3b"] || listed["acct_old"] {
+			t.Errorf("listed %v, want the six of pass-1", listed)
+		}
+		if _, err := h.sweep.ListedAccounts(ctx, "pass-1", 4); err == nil {
+			t.Error("a page never kept read as none: the records phase would report its accounts missing")
+		}
+		out, err := h.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &h.table,
+			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "SWEEP#pass-1#2"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ttl, ok := out.Item["expires_at"].(*types.AttributeValueMemberN); !ok || ttl.Value != strconv.FormatInt(expires.Unix(), 10) {
+			t.Errorf("page item %v: want expires_at (the table's TTL) %d", out.Item, expires.Unix())
+		}
+	})
+}
+
+func TestSweepScanFindsEveryAccountRecordOnce(t *testing.T) {
+	eachSweepEngine(t, func(t *testing.T, h *sweepHarness) {
+		ctx := context.Background()
+		want := map[string]bool{}
+		for i := range 12 {
+			h.account(t, "user-"+strconv.Itoa(i), "acct_"+strconv.Itoa(i), sweepT0.Add(time.Duration(i)*time.Minute))
+			want["acct_"+strconv.Itoa(i)] = true
+		}
+		// What the scan passes over: a claim, a token, an event, the sweep's own items.
+		if err := h.store.ClaimCreation(ctx, "claimed", onboarding.CreationClaim{ClaimID: "c", LeaseUntil: sweepT0}, sweepT0); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.store.PutRefreshToken(ctx, onboarding.RefreshToken{Hash: "h", UserID: "user-1", AccountID: "acct_1", ExpiresAt: sweepT0.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.sweep.SaveListedPage(ctx, "p", 1, []string{"acct_1"}, sweepT0); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := h.store.ApplyEvent(ctx, onboarding.StateChange{EventID: "evt_d", UserID: "user-3", AccountID: "acct_3",
+			Kind: onboarding.ChangeDeauthorize, Now: sweepT0, RetainUntil: sweepT0.Add(time.Hour)}); err != nil || out != onboarding.OutcomeApplied {
+			t.Fatal(out, err)
+		}
+		h.sweep.ScanPageItems = 4 // several pages of a few items each
+		seen := map[string]onboarding.SweepRecord{}
+		cursor, calls := "", 0
+		for {
+			recs, next, err := h.sweep.ScanRecords(ctx, cursor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range recs {
+				if _, dup := seen[r.AccountID]; dup {
+					t.Errorf("%s scanned twice", r.AccountID)
+				}
+				seen[r.AccountID] = r
+			}
+			calls++
+			if cursor = next; cursor == "" {
+				break
+			}
+			if calls > 20 {
+				t.Fatal("the scan does not end")
+			}
+		}
+		if len(seen) != len(want) || calls < 3 {
+			t.Errorf("scanned %d records in %d calls, want the %d account records over several pages", len(seen), calls, len(want))
+		}
+		if r := seen["acct_5"]; r.UserID != "user-5" || !r.CreatedAt.Equal(sweepT0.Add(5*time.Minute)) || r.Deauthorized {
+			t.Errorf("acct_5 scanned as %+v", r)
+		}
+		if !seen["acct_3"].Deauthorized {
+			t.Error("the deauthorized record did not scan as deauthorized")
+		}
+	})
+}
+
+// DecodeUserItem reads a record item exactly as the store's GetUser does.
+func TestDecodeUserItemIsTheStoresDecoding(t *testing.T) {
+	eachSweepEngine(t, func(t *testing.T, h *sweepHarness) {
+		ctx := context.Background()
+		h.account(t, "dora", "acct_dora", sweepT0)
+		out, err := h.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &h.table, ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "USER#dora"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := dynamostore.DecodeUserItem(out.Item)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := h.store.GetUser(ctx, "dora")
+		if got.UserID != "dora" || got.Account == nil || got.Account.AccountID != want.Account.AccountID ||
+			got.Account.StateVersion != want.Account.StateVersion || !got.Account.UpdatedAt.Equal(want.Account.UpdatedAt) {
+			t.Errorf("decoded %+v, GetUser reads %+v", got.Account, want.Account)
+		}
+		index, _ := h.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &h.table,
+			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "ACCOUNT#acct_dora"}}})
+		if _, err := dynamostore.DecodeUserItem(index.Item); !errors.Is(err, onboarding.ErrNotFound) {
+			t.Errorf("the account index item decoded as a user's record: %v", err)
+		}
+	})
+}

@@ -1,0 +1,620 @@
+package onboarding
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// The reconciliation sweep. Webhooks alone leave an account stale forever
+// when its deliveries fail for longer than Stripe retries them (three days:
+// a misconfigured endpoint, a signing secret rotated wrongly, an outage).
+// The sweep pages Stripe's list of connected accounts and applies each
+// account's state through the same versioned write webhooks use, so it can
+// never overwrite newer state with older, whatever arrives meanwhile.
+//
+// One pass has two phases, each checkpointed in the store after every page,
+// so a run that reaches its time limit (or dies) goes on where it stopped:
+//   - accounts: page through Stripe's list, newest first; apply what differs;
+//     report accounts carrying this service's metadata that no record holds
+//     (orphans, never bound here beyond what the provenance rule allows).
+//   - records: page through the stored records and report those whose
+//     account the pass did not list.
+
+// ListedAccount is one account of Stripe's account list, as the sweep uses it.
+type ListedAccount struct {
+	ID               string
+	Created          time.Time
+	Country          string
+	ServiceAgreement string // "" when Stripe shows none (its default, full)
+	PlatformUserID   string // metadata.platform_user_id
+	CreationID       string // metadata.platform_creation_id
+	State            AccountState
+}
+
+// AccountPage is one page of Stripe's account list, newest first.
+type AccountPage struct {
+	Accounts []ListedAccount
+	HasMore  bool
+}
+
+// AccountListQuery asks for one page of the account list.
+type AccountListQuery struct {
+	// StartingAfter continues the list after this account.
+	StartingAfter string
+	// CreatedAtMost, without StartingAfter, starts the list at the accounts
+	// created at or before this Unix second: where a pass resumes when the
+	// account its cursor names is no longer listed.
+	CreatedAtMost int64
+	Limit         int
+}
+
+// AccountLister is the part of Stripe the sweep reads.
+type AccountLister interface {
+	ListAccounts(ctx context.Context, q AccountListQuery) (AccountPage, error)
+}
+
+// SweepPhase is the part of a pass a checkpoint is in.
+type SweepPhase string
+
+const (
+	SweepListing  SweepPhase = "accounts" // paging Stripe's account list
+	SweepChecking SweepPhase = "records"  // paging the stored records
+)
+
+// SweepCheckpoint is where the sweep stands between runs.
+type SweepCheckpoint struct {
+	PassID      string // names the pass's listed pages
+	PassStarted time.Time
+	Phase       SweepPhase // "" between passes
+	// StartingAfter is the last account listed; CursorCreated its created
+	// second, for when that account is no longer listed.
+	StartingAfter string
+	CursorCreated int64
+	Pages         int    // pages listed in this pass
+	ScanCursor    string // where the records phase goes on
+	Counts        SweepCounts
+	LastCompleted time.Time // when the last pass ended
+}
+
+// SweepCounts count what a pass or a run saw and did.
+type SweepCounts struct {
+	Listed     int `json:"listed"`     // accounts Stripe listed
+	Foreign    int `json:"foreign"`    // without this service's metadata: left alone
+	Applied    int `json:"applied"`    // Stripe's state differed and was written
+	Unchanged  int `json:"unchanged"`  // the record already held Stripe's state
+	Superseded int `json:"superseded"` // newer state was stored meanwhile, or the account is deauthorized
+	Orphans    int `json:"orphans"`    // this service's metadata, and no record holds the account
+	Records    int `json:"records"`    // stored records checked against the pass
+	Missing    int `json:"missing"`    // records whose account the pass did not list
+}
+
+func (c *SweepCounts) add(o SweepCounts) {
+	c.Listed += o.Listed
+	c.Foreign += o.Foreign
+	c.Applied += o.Applied
+	c.Unchanged += o.Unchanged
+	c.Superseded += o.Superseded
+	c.Orphans += o.Orphans
+	c.Records += o.Records
+	c.Missing += o.Missing
+}
+
+// SweepRecord is a stored account record as the records phase sees it.
+type SweepRecord struct {
+	UserID, AccountID string
+	CreatedAt         time.Time
+	Deauthorized      bool
+}
+
+// SweepStore is what the sweep needs from storage beyond Store.
+type SweepStore interface {
+	// TakeSweep takes the sweep for one run under lease, unless another
+	// run holds it, and returns the checkpoint (zero before the first run).
+	TakeSweep(ctx context.Context, lease Lease, now time.Time) (SweepCheckpoint, bool, error)
+	// SaveSweep stores cp if lease still holds the sweep; ErrConflict if not.
+	SaveSweep(ctx context.Context, cp SweepCheckpoint, lease Lease) error
+	// ReleaseSweep ends lease, if it still holds the sweep.
+	ReleaseSweep(ctx context.Context, lease Lease) error
+	// GetUsers reads the records of these users (those that exist).
+	GetUsers(ctx context.Context, userIDs []string) (map[string]UserRecord, error)
+	// FindUsersByAccounts reads the account index: the owner of each
+	// account that has one.
+	FindUsersByAccounts(ctx context.Context, accountIDs []string) (map[string]string, error)
+	// SaveListedPage keeps the ids of page number page of a pass until
+	// expires, for a records phase in a later run.
+	SaveListedPage(ctx context.Context, passID string, page int, accountIDs []string, expires time.Time) error
+	// ListedAccounts returns the ids of pages 1..pages of a pass.
+	ListedAccounts(ctx context.Context, passID string, pages int) (map[string]bool, error)
+	// ScanRecords returns a page of stored account records after cursor,
+	// and the cursor of the next ("" after the last).
+	ScanRecords(ctx context.Context, cursor string) ([]SweepRecord, string, error)
+}
+
+// SweepConfig bounds the sweep.
+type SweepConfig struct {
+	// RequestsPerSecond bounds the sweep's Stripe requests (default 20,
+	// well below Stripe's live limit, which the platform's payments share).
+	RequestsPerSecond float64
+	// PageSize is the number of accounts asked per page (default and
+	// Stripe's maximum: 100).
+	PageSize int
+	// StopBefore is how long before the run's deadline no new page starts
+	// (default 15 s): a page's Stripe call and its writes fit in it.
+	StopBefore time.Duration
+	// Lease is how long a run without deadline holds the sweep (default
+	// 15 min); a run with one holds it until its deadline.
+	Lease time.Duration
+	// RecordGrace: a record younger than this when a pass begins is not
+	// checked against the pass (default 1 min). A record is stored after
+	// Stripe made its account, so an older one holds an account the pass
+	// lists; the grace covers the clocks of our functions and the list's
+	// own delay.
+	RecordGrace time.Duration
+}
+
+// Defaults of SweepConfig.
+const (
+	DefaultSweepRate       = 20
+	DefaultSweepPageSize   = 100
+	DefaultSweepStopBefore = 15 * time.Second
+	DefaultSweepLease      = 15 * time.Minute
+	DefaultSweepGrace      = time.Minute
+	// sweepMarkerRetention keeps the markers of the sweep's writes: they
+	// only guard a retry of the same write, which comes within seconds.
+	sweepMarkerRetention = 24 * time.Hour
+	// listedPageRetention keeps a pass's listed pages for a records phase
+	// that starts in a later run.
+	listedPageRetention = 7 * 24 * time.Hour
+)
+
+// SweepResult is what one run of the sweep did.
+type SweepResult struct {
+	Ran            bool   // false: another run holds the sweep
+	PassID         string // the pass this run worked on
+	PassCompleted  bool   // the run ended the pass
+	Stopped        bool   // the run stopped at its time limit; the next goes on
+	Run            SweepCounts
+	Pass           SweepCounts // the pass so far (all of it when PassCompleted)
+	Pages          int         // Stripe pages this run listed
+	StripeRequests int
+}
+
+// Sweeper runs the reconciliation sweep. Build it once per process.
+type Sweeper struct {
+	svc    *Service
+	sweep  SweepStore
+	lister AccountLister
+	cfg    SweepConfig
+	// nextRequest is when the rate bound allows the next Stripe request.
+	nextRequest time.Time
+}
+
+// NewSweeper builds the sweep on the service's store, clock and logger.
+func (s *Service) NewSweeper(sweep SweepStore, lister AccountLister, cfg SweepConfig) *Sweeper {
+	if cfg.RequestsPerSecond <= 0 {
+		cfg.RequestsPerSecond = DefaultSweepRate
+	}
+	if cfg.PageSize <= 0 || cfg.PageSize > DefaultSweepPageSize {
+		cfg.PageSize = DefaultSweepPageSize
+	}
+	if cfg.StopBefore <= 0 {
+		cfg.StopBefore = DefaultSweepStopBefore
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = DefaultSweepLease
+	}
+	if cfg.RecordGrace <= 0 {
+		cfg.RecordGrace = DefaultSweepGrace
+	}
+	return &Sweeper{svc: s, sweep: sweep, lister: lister, cfg: cfg}
+}
+
+// ErrSweepLost: another run took the sweep over (this one outlived its
+// lease); this run stopped.
+var ErrSweepLost = errors.New("onboarding: the sweep's lease passed to another run")
+
+// Run works on the current pass until it ends or the deadline (zero: none)
+// comes near: one pass at most per run. Its errors are storage and Stripe
+// failures; the checkpoint keeps what was done before them.
+func (w *Sweeper) Run(ctx context.Context, deadline time.Time) (SweepResult, error) {
+	var res SweepResult
+	now := w.svc.now()
+	until := now.Add(w.cfg.Lease)
+	if !deadline.IsZero() {
+		until = deadline
+	}
+	lease := Lease{ID: w.svc.newSecret(12), Until: until}
+	cp, ok, err := w.sweep.TakeSweep(ctx, lease, now)
+	if err != nil || !ok {
+		return res, err
+	}
+	res.Ran = true
+	defer func() {
+		// Released even when ctx ended, so the next run need not wait.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := w.sweep.ReleaseSweep(rctx, lease); err != nil {
+			w.svc.log.WarnContext(ctx, "sweep: could not release its lease; the next run waits for it to end", "error", err)
+		}
+	}()
+
+	run := sweepRun{Sweeper: w, cp: cp, lease: lease, deadline: deadline, res: &res}
+	if cp.Phase == "" {
+		run.cp = SweepCheckpoint{
+			PassID: now.UTC().Format("20060102T150405.000000000Z"), PassStarted: now,
+			Phase: SweepListing, LastCompleted: cp.LastCompleted,
+		}
+	}
+	// A pass this run starts is listed whole in memory; one it resumes
+	// reads what earlier runs listed back from the store.
+	run.listedHere = run.cp.Phase == SweepListing && run.cp.Pages == 0
+	run.listed = map[string]bool{}
+	res.PassID = run.cp.PassID
+	err = run.pass(ctx)
+	res.Pass = run.cp.Counts
+	return res, err
+}
+
+// sweepRun is the state of one run.
+type sweepRun struct {
+	*Sweeper
+	cp         SweepCheckpoint
+	lease      Lease
+	deadline   time.Time
+	res        *SweepResult
+	listed     map[string]bool
+	listedHere bool
+	longest    time.Duration // the longest page of this run so far
+}
+
+func (r *sweepRun) pass(ctx context.Context) error {
+	for r.cp.Phase == SweepListing {
+		if r.timeUp() {
+			return nil
+		}
+		start := r.svc.now()
+		if err := r.listPage(ctx); err != nil {
+			return err
+		}
+		r.longest = max(r.longest, r.svc.now().Sub(start))
+	}
+	if r.cp.Phase != SweepChecking {
+		return nil
+	}
+	listed := r.listed
+	if !r.listedHere {
+		var err error
+		if listed, err = r.sweep.ListedAccounts(ctx, r.cp.PassID, r.cp.Pages); err != nil {
+			return err
+		}
+	}
+	for r.cp.Phase == SweepChecking {
+		if r.timeUp() {
+			return nil
+		}
+		if err := r.checkRecords(ctx, listed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// timeUp says whether the deadline is too near for another page (closer
+// than StopBefore, or than twice the longest page so far: Stripe may be
+// slow today), and then marks the run as stopped.
+func (r *sweepRun) timeUp() bool {
+	margin := max(r.cfg.StopBefore, 2*r.longest)
+	if r.deadline.IsZero() || r.svc.now().Add(margin).Before(r.deadline) {
+		return false
+	}
+	r.res.Stopped = true
+	return true
+}
+
+// listPage lists, applies and checkpoints one page of Stripe's account list.
+func (r *sweepRun) listPage(ctx context.Context) error {
+	q := AccountListQuery{StartingAfter: r.cp.StartingAfter, Limit: r.cfg.PageSize}
+	// The version is the second before the read began: Stripe rendered the
+	// page after it, so any change the page misses is a webhook of a later
+	// second, and even one of the same second wins (ties apply).
+	version := r.svc.now().Unix() - 1
+	page, err := r.list(ctx, q)
+	if e, ok := AsError(err); ok && e.Kind == KindInvalid && e.Param == "starting_after" && r.cp.CursorCreated > 0 {
+		// The cursor's account is no longer listed (disconnected since):
+		// go on from its second; what is listed twice is applied twice,
+		// which changes nothing.
+		version = r.svc.now().Unix() - 1
+		page, err = r.list(ctx, AccountListQuery{CreatedAtMost: r.cp.CursorCreated, Limit: r.cfg.PageSize})
+	}
+	if err != nil {
+		return err
+	}
+	var counts SweepCounts
+	if err := r.apply(ctx, page.Accounts, version, &counts); err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(page.Accounts))
+	for _, a := range page.Accounts {
+		ids = append(ids, a.ID)
+		r.listed[a.ID] = true
+	}
+	r.res.Pages++
+	next := r.cp
+	if len(ids) > 0 {
+		next.Pages++
+		// Kept for a records phase in another run; before the cursor moves
+		// past it, so a checkpoint never counts a page that was not kept.
+		if err := r.sweep.SaveListedPage(ctx, r.cp.PassID, next.Pages, ids, r.svc.now().Add(listedPageRetention)); err != nil {
+			return err
+		}
+		last := page.Accounts[len(page.Accounts)-1]
+		next.StartingAfter, next.CursorCreated = last.ID, last.Created.Unix()
+	}
+	if !page.HasMore || len(ids) == 0 {
+		next.Phase, next.ScanCursor = SweepChecking, ""
+	}
+	next.Counts.add(counts)
+	return r.checkpoint(ctx, next, counts)
+}
+
+// list asks Stripe for a page within the rate bound.
+func (r *sweepRun) list(ctx context.Context, q AccountListQuery) (AccountPage, error) {
+	if err := r.pace(ctx); err != nil {
+		return AccountPage{}, err
+	}
+	r.res.StripeRequests++
+	return r.lister.ListAccounts(ctx, q)
+}
+
+// pace waits until the rate bound allows the next Stripe request.
+func (w *Sweeper) pace(ctx context.Context) error {
+	now := w.svc.now()
+	if wait := w.nextRequest.Sub(now); wait > 0 {
+		if err := w.svc.sleep(ctx, wait); err != nil {
+			return err
+		}
+		now = w.nextRequest
+	}
+	w.nextRequest = now.Add(time.Duration(float64(time.Second) / w.cfg.RequestsPerSecond))
+	return nil
+}
+
+// checkpoint stores next as the sweep's state and counts a run's work.
+func (r *sweepRun) checkpoint(ctx context.Context, next SweepCheckpoint, counts SweepCounts) error {
+	if next.Phase == "" {
+		next.LastCompleted = r.svc.now()
+	}
+	if err := r.sweep.SaveSweep(ctx, next, r.lease); errors.Is(err, ErrConflict) {
+		return ErrSweepLost
+	} else if err != nil {
+		return err
+	}
+	r.cp = next
+	r.res.Run.add(counts)
+	if next.Phase == "" {
+		r.res.PassCompleted = true
+		r.svc.log.InfoContext(ctx, "sweep: pass completed", "pass_id", next.PassID, "pages", next.Pages,
+			"listed", next.Counts.Listed, "applied", next.Counts.Applied, "orphans", next.Counts.Orphans, "missing", next.Counts.Missing)
+	}
+	return nil
+}
+
+// apply brings the records of one page's accounts to Stripe's state.
+func (r *sweepRun) apply(ctx context.Context, accounts []ListedAccount, version int64, counts *SweepCounts) error {
+	var ours []ListedAccount
+	for _, a := range accounts {
+		counts.Listed++
+		if a.PlatformUserID == "" || a.CreationID == "" {
+			counts.Foreign++ // another integration's, or made by hand: not ours to judge
+			continue
+		}
+		ours = append(ours, a)
+	}
+	if len(ours) == 0 {
+		return nil
+	}
+	named := make(map[string]string, len(ours)) // account -> the user its metadata names
+	for _, a := range ours {
+		named[a.ID] = a.PlatformUserID
+	}
+	unmatched, err := r.applyTo(ctx, ours, named, true, version, counts)
+	if err != nil || len(unmatched) == 0 {
+		return err
+	}
+	// Metadata anyone can edit does not say who owns an account: the
+	// account index, written when we stored it, does.
+	ids := make([]string, len(unmatched))
+	for i, a := range unmatched {
+		ids[i] = a.ID
+	}
+	owners, err := r.sweep.FindUsersByAccounts(ctx, ids)
+	if err != nil {
+		return err
+	}
+	var owned []ListedAccount
+	for _, a := range unmatched {
+		owner, ok := owners[a.ID]
+		switch {
+		case !ok, owner == a.PlatformUserID: // the index and the record disagree: nothing to apply
+			r.orphan(ctx, a, counts)
+		default:
+			r.svc.log.WarnContext(ctx, "sweep: the account's metadata names another user than the one it belongs to; applying to its owner",
+				"account_id", a.ID)
+			owned = append(owned, a)
+		}
+	}
+	if len(owned) == 0 {
+		return nil
+	}
+	left, err := r.applyTo(ctx, owned, owners, false, version, counts)
+	for _, a := range left {
+		r.orphan(ctx, a, counts)
+	}
+	return err
+}
+
+// applyTo applies each account to the record of the user owner names, when
+// that record holds it (or, with heal, the unfinished claim it provably
+// came from: the provenance rule), and returns the accounts no record
+// held.
+func (r *sweepRun) applyTo(ctx context.Context, accounts []ListedAccount, owner map[string]string, heal bool, version int64, counts *SweepCounts) ([]ListedAccount, error) {
+	var users []string
+	for _, a := range accounts {
+		if !slices.Contains(users, owner[a.ID]) {
+			users = append(users, owner[a.ID])
+		}
+	}
+	records, err := r.sweep.GetUsers(ctx, users)
+	if err != nil {
+		return nil, err
+	}
+	var unmatched []ListedAccount
+	for _, a := range accounts {
+		user := owner[a.ID]
+		u, found := records[user]
+		creation := ""
+		switch {
+		case found && u.Account != nil && u.Account.AccountID == a.ID:
+			if u.Account.State.Deauthorized {
+				counts.Superseded++ // terminal: nothing Stripe lists changes it
+				continue
+			}
+			if sameState(u.Account.State, a.State) {
+				counts.Unchanged++
+				continue
+			}
+		case heal && found && u.Account == nil && u.Claim != nil && u.Claim.CreationID == a.CreationID:
+			// The write completes the record, as the account's webhook would.
+			creation = a.CreationID
+		default:
+			unmatched = append(unmatched, a)
+			continue
+		}
+		outcome, err := r.write(ctx, a, user, creation, version)
+		if err != nil {
+			return nil, err
+		}
+		if outcome == OutcomeUnknown {
+			unmatched = append(unmatched, a) // the record changed since it was read
+			continue
+		}
+		counts.count(outcome)
+	}
+	return unmatched, nil
+}
+
+// orphan reports an account that carries this service's metadata while no
+// record holds it. It is never bound here: metadata anyone can set does not
+// prove who it belongs to.
+func (r *sweepRun) orphan(ctx context.Context, a ListedAccount, counts *SweepCounts) {
+	counts.Orphans++
+	r.svc.log.WarnContext(ctx, "sweep: orphan account: it carries this service's metadata but no record holds it; not bound",
+		"account_id", a.ID, "created", a.Created.UTC().Format(time.RFC3339))
+}
+
+func (c *SweepCounts) count(o EventOutcome) {
+	switch o {
+	case OutcomeApplied:
+		c.Applied++
+	case OutcomeDuplicate:
+		c.Unchanged++ // this very write, already applied
+	default:
+		c.Superseded++
+	}
+}
+
+// write applies a listed account's state to userID's record through
+// Store.ApplyEvent, the webhooks' versioned write: a snapshot at version,
+// under a marker of its own.
+func (r *sweepRun) write(ctx context.Context, a ListedAccount, userID, healCreationID string, version int64) (EventOutcome, error) {
+	agreement := a.ServiceAgreement
+	if agreement == "" {
+		agreement = AgreementFull // Stripe omits its default
+	}
+	now := r.svc.now()
+	return r.svc.store.ApplyEvent(ctx, StateChange{
+		EventID:          "sweep_" + a.ID + "_" + strconv.FormatInt(version, 10),
+		UserID:           userID,
+		AccountID:        a.ID,
+		Kind:             ChangeSnapshot,
+		Cause:            CauseSweep, // the status change it makes is recorded as the sweep's
+		Version:          version,
+		State:            a.State,
+		Country:          a.Country,
+		ServiceAgreement: agreement,
+		HealCreationID:   healCreationID,
+		Now:              now,
+		RetainUntil:      now.Add(sweepMarkerRetention),
+	})
+}
+
+// checkRecords checks one page of stored records against what the pass
+// listed, and checkpoints.
+func (r *sweepRun) checkRecords(ctx context.Context, listed map[string]bool) error {
+	records, cursor, err := r.sweep.ScanRecords(ctx, r.cp.ScanCursor)
+	if err != nil {
+		return err
+	}
+	var counts SweepCounts
+	// A younger record may hold an account the pass did not list yet.
+	before := r.cp.PassStarted.Add(-r.cfg.RecordGrace)
+	for _, rec := range records {
+		counts.Records++
+		if rec.Deauthorized || !rec.CreatedAt.Before(before) || listed[rec.AccountID] {
+			continue // disconnected accounts are not listed: that is expected
+		}
+		counts.Missing++
+		r.svc.log.WarnContext(ctx, "sweep: a record's account is not in Stripe's account list", "account_id", rec.AccountID)
+	}
+	next := r.cp
+	next.ScanCursor = cursor
+	if cursor == "" {
+		next.Phase = ""
+	}
+	next.Counts.add(counts)
+	return r.checkpoint(ctx, next, counts)
+}
+
+// sameState says whether two states say the same, however their empty
+// lists and maps were decoded.
+func sameState(a, b AccountState) bool {
+	ja, errA := json.Marshal(canonical(a))
+	jb, errB := json.Marshal(canonical(b))
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
+}
+
+func canonical(s AccountState) AccountState {
+	s.Requirements = s.Requirements.normalized()
+	future := Requirements{}
+	if s.FutureRequirements != nil {
+		future = *s.FutureRequirements
+	}
+	future = future.normalized()
+	s.FutureRequirements = &future
+	for _, r := range []*Requirements{&s.Requirements, s.FutureRequirements} {
+		if r.CurrentDeadline != nil {
+			t := r.CurrentDeadline.UTC().Truncate(time.Second)
+			r.CurrentDeadline = &t
+		}
+	}
+	return s
+}
+
+// String names the run's outcome for a log line.
+func (r SweepResult) String() string {
+	switch {
+	case !r.Ran:
+		return "another run holds the sweep"
+	case r.PassCompleted:
+		return fmt.Sprintf("pass %s completed", r.PassID)
+	case r.Stopped:
+		return fmt.Sprintf("pass %s stopped at the time limit; the next run goes on", r.PassID)
+	}
+	return fmt.Sprintf("pass %s in progress", r.PassID)
+}

@@ -1,0 +1,524 @@
+package onboarding_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/connectexpress/onboarding/internal/memstore"
+	"github.com/connectexpress/onboarding/shared/onboarding"
+)
+
+// The sweep's rules on in-memory ports: memstore keeps the DynamoDB store's
+// versioned write (the real one is tested on moto and minidyn in
+// shared/dynamostore, and with the simulator in internal/devserver).
+
+// sweepClock is a clock that the sweep's waits move on.
+type sweepClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	slept time.Duration
+}
+
+func (c *sweepClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *sweepClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+func (c *sweepClock) Sleep(_ context.Context, d time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now, c.slept = c.now.Add(d), c.slept+d
+	return nil
+}
+
+// listFake is Stripe's account list: newest first, cut into pages.
+type listFake struct {
+	accounts []onboarding.ListedAccount
+	queries  []onboarding.AccountListQuery
+	// before runs before each page is answered (a webhook arriving, time passing).
+	before func(q onboarding.AccountListQuery) error
+}
+
+func (l *listFake) ListAccounts(_ context.Context, q onboarding.AccountListQuery) (onboarding.AccountPage, error) {
+	l.queries = append(l.queries, q)
+	if l.before != nil {
+		if err := l.before(q); err != nil {
+			return onboarding.AccountPage{}, err
+		}
+	}
+	from := 0
+	switch {
+	case q.StartingAfter != "":
+		i := slices.IndexFunc(l.accounts, func(a onboarding.ListedAccount) bool { return a.ID == q.StartingAfter })
+		if i < 0 {
+			return onboarding.AccountPage{}, onboarding.ProviderRejected("starting_after", "No such account", nil)
+		}
+		from = i + 1
+	case q.CreatedAtMost > 0:
+		from = slices.IndexFunc(l.accounts, func(a onboarding.ListedAccount) bool { return a.Created.Unix() <= q.CreatedAtMost })
+		if from < 0 {
+			from = len(l.accounts)
+		}
+	}
+	to := min(from+q.Limit, len(l.accounts))
+	return onboarding.AccountPage{Accounts: slices.Clone(l.accounts[from:to]), HasMore: to < len(l.accounts)}, nil
+}
+
+// sweepStoreFake keeps the checkpoint and pages in memory and reads records
+// from a memstore.
+type sweepStoreFake struct {
+	mu        sync.Mutex
+	records   *memstore.Store
+	cp        onboarding.SweepCheckpoint
+	lease     onboarding.Lease
+	pages     map[string][]string
+	scan      []onboarding.SweepRecord
+	saves     int
+	loseAfter int // SaveSweep fails with ErrConflict after this many saves (0: never)
+}
+
+func newSweepStoreFake(records *memstore.Store) *sweepStoreFake {
+	return &sweepStoreFake{records: records, pages: map[string][]string{}}
+}
+
+func (f *sweepStoreFake) TakeSweep(_ context.Context, lease onboarding.Lease, now time.Time) (onboarding.SweepCheckpoint, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lease.ID != "" && f.lease.ID != lease.ID && f.lease.Until.After(now) {
+		return onboarding.SweepCheckpoint{}, false, nil
+	}
+	f.lease = lease
+	return f.cp, true, nil
+}
+
+func (f *sweepStoreFake) SaveSweep(_ context.Context, cp onboarding.SweepCheckpoint, lease onboarding.Lease) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lease.ID != lease.ID || (f.loseAfter > 0 && f.saves >= f.loseAfter) {
+		return onboarding.ErrConflict
+	}
+	f.saves++
+	f.cp = cp
+	return nil
+}
+
+func (f *sweepStoreFake) ReleaseSweep(_ context.Context, lease onboarding.Lease) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lease.ID == lease.ID {
+		f.lease = onboarding.Lease{}
+	}
+	return nil
+}
+
+func (f *sweepStoreFake) GetUsers(ctx context.Context, ids []string) (map[string]onboarding.UserRecord, error) {
+	out := map[string]onboarding.UserRecord{}
+	for _, id := range ids {
+		if u, err := f.records.GetUser(ctx, id); err == nil {
+			out[id] = u
+		}
+	}
+	return out, nil
+}
+
+func (f *sweepStoreFake) FindUsersByAccounts(ctx context.Context, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, id := range ids {
+		if u, err := f.records.FindUserByAccount(ctx, id); err == nil {
+			out[id] = u
+		}
+	}
+	return out, nil
+}
+
+func (f *sweepStoreFake) SaveListedPage(_ context.Context, pass string, page int, ids []string, _ time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pages[pass+"#"+string(rune('0'+page))] = ids
+	return nil
+}
+
+func (f *sweepStoreFake) ListedAccounts(_ context.Context, pass string, pages int) (map[string]bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]bool{}
+	for p := 1; p <= pages; p++ {
+		ids, ok := f.pages[pass+"#"+string(rune('0'+p))]
+		if !ok {
+			return nil, errors.New("page missing")
+		}
+		for _, id := range ids {
+			out[id] = true
+		}
+	}
+	return out, nil
+}
+
+// ScanRecords answers two records per page.
+func (f *sweepStoreFake) ScanRecords(_ context.Context, cursor string) ([]onboarding.SweepRecord, string, error) {
+	from := 0
+	if cursor != "" {
+		from = slices.IndexFunc(f.scan, func(r onboarding.SweepRecord) bool { return r.UserID == cursor }) + 1
+	}
+	to := min(from+2, len(f.scan))
+	next := ""
+	if to < len(f.scan) {
+		next = f.scan[to-1].UserID
+	}
+	return f.scan[from:to], next, nil
+}
+
+// sweepWorld is a platform's records and Stripe's list, for one test.
+type sweepWorld struct {
+	t       *testing.T
+	clock   *sweepClock
+	records *memstore.Store
+	store   *sweepStoreFake
+	list    *listFake
+	svc     *onboarding.Service
+}
+
+func newSweepWorld(t *testing.T) *sweepWorld {
+	w := &sweepWorld{t: t, clock: &sweepClock{now: testNow}, records: memstore.New(), list: &listFake{}}
+	w.store = newSweepStoreFake(w.records)
+	w.svc = onboarding.NewService(w.records, nil, testPolicy(), onboarding.WithClock(w.clock.Now), onboarding.WithSleep(w.clock.Sleep),
+		onboarding.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	return w
+}
+
+func (w *sweepWorld) sweeper(cfg onboarding.SweepConfig) *onboarding.Sweeper {
+	return w.svc.NewSweeper(w.store, w.list, cfg)
+}
+
+var (
+	pendingState = onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{PendingVerification: []string{"individual.verification.document"}}}
+	activeState  = onboarding.AccountState{DetailsSubmitted: true, ChargesEnabled: true, PayoutsEnabled: true,
+		Capabilities: map[string]string{"card_payments": "active", "transfers": "active"}}
+)
+
+// stored gives user a record of account at state, created at created.
+func (w *sweepWorld) stored(user, account string, state onboarding.AccountState, created time.Time) {
+	w.t.Helper()
+	ctx := context.Background()
+	if err := w.records.ClaimCreation(ctx, user, onboarding.CreationClaim{ClaimID: "c-" + user, CreationID: "cr-" + user, LeaseUntil: created.Add(time.Minute)}, created); err != nil {
+		w.t.Fatal(err)
+	}
+	rec := onboarding.AccountRecord{UserID: user, AccountID: account, Country: "US", ServiceAgreement: "full", State: state,
+		StateVersion: created.Unix(), CreatedAt: created, UpdatedAt: created}
+	if err := w.records.CompleteCreation(ctx, rec, "c-"+user); err != nil {
+		w.t.Fatal(err)
+	}
+	w.store.scan = append(w.store.scan, onboarding.SweepRecord{UserID: user, AccountID: account, CreatedAt: created})
+}
+
+// listed adds an account to Stripe's list, as the newest-but-older-than-the-last.
+func (w *sweepWorld) listed(account, user, creation string, state onboarding.AccountState) {
+	created := testNow.Add(-time.Hour - time.Duration(len(w.list.accounts))*time.Minute)
+	w.list.accounts = append(w.list.accounts, onboarding.ListedAccount{ID: account, Created: created, Country: "US",
+		PlatformUserID: user, CreationID: creation, State: state})
+}
+
+func (w *sweepWorld) state(user string) onboarding.AccountState {
+	w.t.Helper()
+	u, err := w.records.GetUser(context.Background(), user)
+	if err != nil || u.Account == nil {
+		w.t.Fatalf("no account stored for %s: %v", user, err)
+	}
+	return u.Account.State
+}
+
+func TestSweepPassAppliesWhatDiffersAndReportsMismatches(t *testing.T) {
+	w := newSweepWorld(t)
+	old := testNow.Add(-24 * time.Hour)
+	w.stored("stale", "acct_stale", pendingState, old)
+	w.stored("same", "acct_same", activeState, old)
+	w.stored("owner", "acct_renamed", pendingState, old)
+	w.stored("gone", "acct_gone", activeState, old) // Stripe does not list it
+	w.stored("young", "acct_young", activeState, testNow.Add(-time.Minute))
+	if err := w.records.ClaimCreation(context.Background(), "crashed", onboarding.CreationClaim{ClaimID: "c1", CreationID: "cr-crashed", LeaseUntil: old}, old); err != nil {
+		t.Fatal(err)
+	}
+	w.listed("acct_stale", "stale", "cr-stale", activeState)
+	w.listed("acct_same", "same", "cr-same", activeState)
+	w.listed("acct_renamed", "someone-else", "cr-x", activeState) // metadata edited: the index names its owner
+	w.listed("acct_crashed", "crashed", "cr-crashed", pendingState)
+	w.listed("acct_orphan", "nobody", "cr-nobody", activeState)
+	w.listed("acct_wrongclaim", "crashed2", "cr-other", activeState)
+	w.listed("acct_foreign", "", "", activeState)
+	if err := w.records.ClaimCreation(context.Background(), "crashed2", onboarding.CreationClaim{ClaimID: "c2", CreationID: "cr-mine", LeaseUntil: old}, old); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := w.sweeper(onboarding.SweepConfig{PageSize: 3}).Run(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := onboarding.SweepCounts{Listed: 7, Foreign: 1, Applied: 3, Unchanged: 1, Orphans: 2, Records: 5, Missing: 1}
+	if !res.Ran || !res.PassCompleted || res.Stopped || res.Pass != want || res.Run != want {
+		t.Errorf("result %+v, want a completed pass counting %+v", res, want)
+	}
+	if res.Pages != 3 || res.StripeRequests != 3 {
+		t.Errorf("%d pages in %d requests, want 7 accounts in 3 pages of 3", res.Pages, res.StripeRequests)
+	}
+	for user, want := range map[string]onboarding.AccountState{"stale": activeState, "same": activeState, "owner": activeState, "crashed": pendingState} {
+		if got := w.state(user); got.ChargesEnabled != want.ChargesEnabled || got.DetailsSubmitted != want.DetailsSubmitted {
+			t.Errorf("%s holds %+v, want %+v", user, got, want)
+		}
+	}
+	// The provenance rule, as for webhooks: the unfinished claim whose
+	// creation id the account carries is completed; any other is not.
+	if owner, err := w.records.FindUserByAccount(context.Background(), "acct_crashed"); err != nil || owner != "crashed" {
+		t.Errorf("acct_crashed belongs to %q (%v), want the claim it came from", owner, err)
+	}
+	for _, acct := range []string{"acct_orphan", "acct_wrongclaim"} {
+		if owner, err := w.records.FindUserByAccount(context.Background(), acct); !errors.Is(err, onboarding.ErrNotFound) {
+			t.Errorf("%s was bound to %q: an orphan is never bound", acct, owner)
+		}
+	}
+	if u, _ := w.records.GetUser(context.Background(), "crashed2"); u.Account != nil {
+		t.Errorf("crashed2's claim was completed with an account that did not come from it")
+	}
+	if w.store.cp.Phase != "" || w.store.cp.LastCompleted.IsZero() || w.store.lease.ID != "" {
+		t.Errorf("after the pass: checkpoint %+v, lease %+v; want no pass in progress and the lease released", w.store.cp, w.store.lease)
+	}
+
+	t.Run("a second pass changes nothing", func(t *testing.T) {
+		w.clock.Advance(15 * time.Minute)
+		res, err := w.sweeper(onboarding.SweepConfig{PageSize: 3}).Run(context.Background(), time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The young record is now older than the pass (less the clock
+		// skew allowed): its account is missing too.
+		want := onboarding.SweepCounts{Listed: 7, Foreign: 1, Unchanged: 4, Orphans: 2, Records: 5, Missing: 2}
+		if res.Pass != want || res.PassID == "" {
+			t.Errorf("second pass counts %+v, want %+v", res.Pass, want)
+		}
+	})
+}
+
+func TestSweepStopsBeforeItsDeadlineAndTheNextRunFinishes(t *testing.T) {
+	w := newSweepWorld(t)
+	old := testNow.Add(-24 * time.Hour)
+	for _, u := range []string{"a", "b", "c", "d", "e"} {
+		w.stored(u, "acct_"+u, pendingState, old)
+		w.listed("acct_"+u, u, "cr-"+u, activeState)
+	}
+	w.stored("gone", "acct_gone", pendingState, old)
+	// Each page takes ten seconds of the run's time.
+	w.list.before = func(onboarding.AccountListQuery) error { w.clock.Advance(10 * time.Second); return nil }
+	cfg := onboarding.SweepConfig{PageSize: 1, StopBefore: 15 * time.Second}
+
+	// It starts no page 15 s, or twice its longest page, before its deadline.
+	first, err := w.sweeper(cfg).Run(context.Background(), w.clock.Now().Add(50*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.Stopped || first.PassCompleted || first.Pages != 3 || first.Run.Applied != 3 {
+		t.Fatalf("first run %+v, want it stopped after 3 pages (10 s each, 20 s before a 50 s deadline)", first)
+	}
+	if cp := w.store.cp; cp.Phase != onboarding.SweepListing || cp.StartingAfter != "acct_c" || cp.Pages != 3 || w.store.lease.ID != "" {
+		t.Fatalf("checkpoint after the first run %+v", cp)
+	}
+
+	second, err := w.sweeper(cfg).Run(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.PassCompleted || second.PassID != first.PassID || second.Pages != 2 || second.Run.Applied != 2 {
+		t.Errorf("second run %+v, want it to finish the same pass with the last 2 pages", second)
+	}
+	// The records phase knows what the first run listed (kept per page):
+	// only the unlisted account's record is missing.
+	if second.Pass.Missing != 1 || second.Pass.Applied != 5 || second.Pass.Listed != 5 {
+		t.Errorf("the pass counted %+v, want 5 listed and applied, 1 missing", second.Pass)
+	}
+	if got := w.list.queries[3].StartingAfter; got != "acct_c" {
+		t.Errorf("the second run began after %q, want acct_c", got)
+	}
+	for _, u := range []string{"a", "b", "c", "d", "e"} {
+		if !w.state(u).ChargesEnabled {
+			t.Errorf("%s did not converge", u)
+		}
+	}
+}
+
+func TestSweepKeepsToItsRequestRate(t *testing.T) {
+	w := newSweepWorld(t)
+	for i := range 5 {
+		w.listed("acct_"+string(rune('a'+i)), "", "", activeState)
+	}
+	res, err := w.sweeper(onboarding.SweepConfig{PageSize: 1, RequestsPerSecond: 2}).Run(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Five requests at 2/s: the first at once, then one every 500 ms.
+	if res.StripeRequests != 5 || w.clock.slept != 2*time.Second {
+		t.Errorf("%d requests, slept %v; want 5 requests and 2 s of waiting", res.StripeRequests, w.clock.slept)
+	}
+}
+
+func TestSweepResumesFromTheCursorsSecondWhenItsAccountIsGone(t *testing.T) {
+	w := newSweepWorld(t)
+	for _, u := range []string{"a", "b", "c", "d"} {
+		w.listed("acct_"+u, "", "", activeState)
+	}
+	w.store.cp = onboarding.SweepCheckpoint{PassID: "p", PassStarted: testNow, Phase: onboarding.SweepListing,
+		StartingAfter: "acct_disconnected", CursorCreated: w.list.accounts[1].Created.Unix(), Pages: 2}
+	w.store.pages["p#1"], w.store.pages["p#2"] = []string{"acct_a"}, []string{"acct_disconnected"}
+	res, err := w.sweeper(onboarding.SweepConfig{PageSize: 10}).Run(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.list.queries) != 2 || w.list.queries[1].CreatedAtMost != w.list.accounts[1].Created.Unix() || w.list.queries[1].StartingAfter != "" {
+		t.Fatalf("queries %+v, want the gone cursor, then its created second", w.list.queries)
+	}
+	if !res.PassCompleted || res.Run.Listed != 3 {
+		t.Errorf("result %+v, want the pass finished from acct_b on", res)
+	}
+}
+
+// A webhook newer than the sweep's read wins, whichever write comes first:
+// the sweep writes at the second before its read began.
+func TestSweepNeverOverwritesNewerState(t *testing.T) {
+	for _, webhookFirst := range []bool{true, false} {
+		name := map[bool]string{true: "webhook stored first", false: "webhook stored after the sweep"}[webhookFirst]
+		t.Run(name, func(t *testing.T) {
+			w := newSweepWorld(t)
+			w.stored("u", "acct_u", pendingState, testNow.Add(-time.Hour))
+			w.listed("acct_u", "u", "cr-u", activeState) // what the page shows
+			restricted := onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{PastDue: []string{"external_account"}}}
+			webhook := func() {
+				// Stripe changed the account in the second the page was read.
+				out, err := w.records.ApplyEvent(context.Background(), onboarding.StateChange{EventID: "evt_new", UserID: "u", AccountID: "acct_u",
+					Kind: onboarding.ChangeSnapshot, Version: w.clock.Now().Unix(), State: restricted, Now: w.clock.Now()})
+				if err != nil || out != onboarding.OutcomeApplied {
+					t.Fatalf("webhook: %v %v", out, err)
+				}
+			}
+			if webhookFirst {
+				w.list.before = func(onboarding.AccountListQuery) error { webhook(); return nil }
+			}
+			res, err := w.sweeper(onboarding.SweepConfig{}).Run(context.Background(), time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !webhookFirst {
+				webhook()
+			}
+			if got := w.state("u"); len(got.Requirements.PastDue) != 1 {
+				t.Errorf("stored %+v: the sweep's older read overwrote the webhook (sweep counted %+v)", got, res.Run)
+			}
+			if webhookFirst && res.Run.Superseded != 1 {
+				t.Errorf("counted %+v, want the sweep's write superseded", res.Run)
+			}
+		})
+	}
+}
+
+func TestSweepRunsOneAtATime(t *testing.T) {
+	w := newSweepWorld(t)
+	w.listed("acct_a", "", "", activeState)
+	w.store.lease = onboarding.Lease{ID: "other-run", Until: testNow.Add(time.Minute)}
+	res, err := w.sweeper(onboarding.SweepConfig{}).Run(context.Background(), time.Time{})
+	if err != nil || res.Ran || len(w.list.queries) != 0 {
+		t.Errorf("while another run holds the sweep: %+v %v, %d Stripe calls; want no run", res, err, len(w.list.queries))
+	}
+	w.clock.Advance(2 * time.Minute) // the other run's lease ran out
+	if res, err := w.sweeper(onboarding.SweepConfig{}).Run(context.Background(), time.Time{}); err != nil || !res.PassCompleted {
+		t.Errorf("after the other lease ended: %+v %v", res, err)
+	}
+}
+
+func TestSweepStopsWhenItsLeasePassedToAnotherRun(t *testing.T) {
+	w := newSweepWorld(t)
+	for _, u := range []string{"a", "b", "c"} {
+		w.listed("acct_"+u, "", "", activeState)
+	}
+	w.store.loseAfter = 1
+	res, err := w.sweeper(onboarding.SweepConfig{PageSize: 1}).Run(context.Background(), time.Time{})
+	if !errors.Is(err, onboarding.ErrSweepLost) || res.Pages != 2 {
+		t.Errorf("%+v %v, want ErrSweepLost at the second checkpoint", res, err)
+	}
+}
+
+func TestSweepReturnsStripeFailuresAndKeepsItsCheckpoint(t *testing.T) {
+	w := newSweepWorld(t)
+	for _, u := range []string{"a", "b", "c"} {
+		w.listed("acct_"+u, "", "", activeState)
+	}
+	w.list.before = func(q onboarding.AccountListQuery) error {
+		if q.StartingAfter == "acct_b" {
+			return onboarding.ErrStripeUnavailable
+		}
+		return nil
+	}
+	_, err := w.sweeper(onboarding.SweepConfig{PageSize: 1}).Run(context.Background(), time.Time{})
+	if !errors.Is(err, onboarding.ErrStripeUnavailable) || w.store.cp.StartingAfter != "acct_b" || w.store.lease.ID != "" {
+		t.Errorf("err %v, checkpoint %+v: want Stripe's failure, the cursor after acct_b and the lease released", err, w.store.cp)
+	}
+}
+
+func TestStatusChangeBetween(t *testing.T) {
+	at := testNow
+	deadline := at.Add(72 * time.Hour)
+	rec := func(state onboarding.AccountState) *onboarding.AccountRecord {
+		return &onboarding.AccountRecord{UserID: "u", AccountID: "acct_1", ServiceAgreement: "full", State: state}
+	}
+	dueSoon := onboarding.AccountState{DetailsSubmitted: true, ChargesEnabled: true, PayoutsEnabled: true,
+		Requirements: onboarding.Requirements{CurrentlyDue: []string{"a", "b"}, CurrentDeadline: &deadline}}
+	pastDue := dueSoon
+	pastDue.Requirements.PastDue = []string{"b"}
+	pastDeadline := at.Add(-time.Hour)
+	tests := []struct {
+		name          string
+		before, after *onboarding.AccountRecord
+		want          *onboarding.StatusChange
+	}{
+		{"a new account has no previous status", nil, rec(onboarding.AccountState{}),
+			&onboarding.StatusChange{UserID: "u", AccountID: "acct_1", Status: onboarding.StatusOnboarding, OccurredAt: at}},
+		{"a change of status", rec(pendingState), rec(activeState),
+			&onboarding.StatusChange{UserID: "u", AccountID: "acct_1", PreviousStatus: ptr(onboarding.StatusPendingVerification),
+				Status: onboarding.StatusActive, ChargesEnabled: true, PayoutsEnabled: true, OccurredAt: at}},
+		{"restricted soon names the deadline", rec(activeState), rec(dueSoon),
+			&onboarding.StatusChange{UserID: "u", AccountID: "acct_1", PreviousStatus: ptr(onboarding.StatusActive),
+				Status: onboarding.StatusRestrictedSoon, ChargesEnabled: true, PayoutsEnabled: true, RequirementsDueCount: 2,
+				CurrentDeadline: &deadline, OccurredAt: at}},
+		{"what is both currently and past due counts once", rec(dueSoon), rec(pastDue),
+			&onboarding.StatusChange{UserID: "u", AccountID: "acct_1", PreviousStatus: ptr(onboarding.StatusRestrictedSoon),
+				Status: onboarding.StatusRestricted, ChargesEnabled: true, PayoutsEnabled: true, RequirementsDueCount: 2,
+				CurrentDeadline: &deadline, OccurredAt: at}},
+		{"a write that leaves the status alone", rec(activeState), rec(activeState), nil},
+		{"no account after the write", rec(activeState), nil, nil},
+		{"both sides judged at the write's time", rec(onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{CurrentlyDue: []string{"a"}, CurrentDeadline: &pastDeadline}}),
+			rec(onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{CurrentlyDue: []string{"a", "b"}, CurrentDeadline: &pastDeadline}}), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := onboarding.StatusChangeBetween(tt.before, tt.after, at)
+			switch {
+			case tt.want == nil && ok:
+				t.Errorf("got a change %+v, want none", got)
+			case tt.want != nil && !ok:
+				t.Errorf("got no change, want %+v", *tt.want)
+			case tt.want != nil && !equalChange(got, *tt.want):
+				t.Errorf("got %+v, want %+v", got, *tt.want)
+			}
+		})
+	}
+}
+
+func equalChange(a, b onboarding.StatusChange) bool {
+	samePtr := func(x, y *onboarding.Status) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	sameTime := func(x, y *time.Time) bool { return (x == nil) == (y == nil) && (x == nil || x.Equal(*y)) }
+	return samePtr(a.PreviousStatus, b.PreviousStatus) && sameTime(a.CurrentDeadline, b.CurrentDeadline) &&
+		a.UserID == b.UserID && a.AccountID == b.AccountID && a.Status == b.Status && a.ChargesEnabled == b.ChargesEnabled &&
+		a.PayoutsEnabled == b.PayoutsEnabled && a.RequirementsDueCount == b.RequirementsDueCount && a.OccurredAt.Equal(b.OccurredAt)
+}
