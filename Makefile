@@ -12,7 +12,7 @@ STACK ?= connect-onboarding
 # the host's architecture to run the same build under the Runtime Interface Emulator.
 LAMBDA_GOARCH ?= arm64
 
-.PHONY: help dev reconcile test test-unit vet build deploy register-webhook clean tools fuzz bench
+.PHONY: help dev reconcile test test-unit vet build deploy register-webhook clean tools fuzz bench mutate
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-28s %s\n", $$1, $$2}'
@@ -47,6 +47,10 @@ fuzz: ## each Go fuzz target for FUZZTIME s (default 60), then schemathesis with
 
 bench: ## cold start, size, per-route latency, requests and cost beside a hello-world Lambda (ROUNDS=15), and the sweep's cost per 10,000 accounts
 	bash scripts/with-services.sh go run ./cmd/bench -rounds $(or $(ROUNDS),15)
+
+# Slow (minutes per package), so not part of `make test`; .ci/run runs it when MUTATE=1.
+mutate: ## mutation testing (gremlins, pinned in tools/go.mod) of the core, the adapters and httpapi on moto and stripe-mock: one table (PKGS=shared/onboarding for one; docs/mutation.md)
+	bash scripts/with-services.sh bash scripts/mutate.sh $(PKGS)
 
 test-unit: ## tests that need no servers (integration tests skip, except in CI)
 	go test -count=1 ./...

@@ -1,8 +1,11 @@
 package onboarding_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,5 +113,67 @@ func TestHandleEventReturnsStorageFailuresSoStripeRetries(t *testing.T) {
 	})
 	if !errors.Is(err, onboarding.ErrStorageUnavailable) {
 		t.Fatalf("err = %v, want storage_unavailable", err)
+	}
+}
+
+// Stripe leaves tos_acceptance.service_agreement out for its default, the full agreement: an
+// account stored from such an event shows full, and one that names recipient keeps it.
+func TestAnEventWithoutAServiceAgreementMeansTheFullOne(t *testing.T) {
+	for _, tt := range []struct{ sent, want string }{{"", onboarding.AgreementFull}, {onboarding.AgreementRecipient, onboarding.AgreementRecipient}} {
+		var applied onboarding.StateChange
+		store := &storeFake{ApplyEventFn: func(_ context.Context, c onboarding.StateChange) (onboarding.EventOutcome, error) {
+			applied = c
+			return onboarding.OutcomeApplied, nil
+		}}
+		ev := onboarding.AccountEvent{ID: "evt_1", Type: "account.updated", Created: testNow, AccountID: "acct_1", State: &onboarding.AccountState{}, PlatformUserID: "u1", ServiceAgreement: tt.sent}
+		if _, err := newService(store, &connectFake{}, testPolicy()).HandleEvent(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		if applied.ServiceAgreement != tt.want {
+			t.Errorf("event with %q: stored %q, want %q", tt.sent, applied.ServiceAgreement, tt.want)
+		}
+	}
+}
+
+// When metadata names a user, and the account index names the same user although that
+// user's record does not hold the account, the store is not asked twice, and nobody is
+// warned of a mismatch that is not there; when the index names another user, the operator is.
+func TestMetadataAndIndexThatDisagreeWithTheRecordApplyNothingTwice(t *testing.T) {
+	tests := []struct {
+		name         string
+		named, owner string
+		wantApplies  int
+		wantOutcome  onboarding.EventOutcome
+		wantWarning  bool
+	}{
+		{name: "the index names the same user", named: "u1", owner: "u1", wantApplies: 1, wantOutcome: onboarding.OutcomeUnknown},
+		{name: "the index names another user", named: "u9", owner: "u1", wantApplies: 2, wantOutcome: onboarding.OutcomeApplied, wantWarning: true},
+		{name: "no metadata: the index decides, silently", named: "", owner: "u1", wantApplies: 1, wantOutcome: onboarding.OutcomeApplied},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			applies := 0
+			store := &storeFake{
+				FindUserByAccountFn: func(context.Context, string) (string, error) { return tt.owner, nil },
+				ApplyEventFn: func(_ context.Context, c onboarding.StateChange) (onboarding.EventOutcome, error) {
+					applies++
+					if c.UserID == tt.owner && applies > 1 || tt.named == "" {
+						return onboarding.OutcomeApplied, nil
+					}
+					return onboarding.OutcomeUnknown, nil // the named user's record does not hold it
+				},
+			}
+			var logs bytes.Buffer
+			svc := onboarding.NewService(store, &connectFake{}, testPolicy(), onboarding.WithClock(func() time.Time { return testNow }),
+				onboarding.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			ev := onboarding.AccountEvent{ID: "evt_1", Type: "account.updated", Created: testNow, AccountID: "acct_1", State: &onboarding.AccountState{}, PlatformUserID: tt.named}
+			got, err := svc.HandleEvent(context.Background(), ev)
+			if err != nil || got != tt.wantOutcome || applies != tt.wantApplies {
+				t.Fatalf("outcome %q err %v after %d applies, want %q after %d", got, err, applies, tt.wantOutcome, tt.wantApplies)
+			}
+			if warned := strings.Contains(logs.String(), "level=WARN"); warned != tt.wantWarning {
+				t.Errorf("warned %v, want %v; log:\n%s", warned, tt.wantWarning, logs.String())
+			}
+		})
 	}
 }

@@ -30,6 +30,12 @@ func TestPolicyCheckRefusesWhatCannotBeServed(t *testing.T) {
 		{"default card payments without transfers", func(p *onboarding.Policy) { p.DefaultCapabilities = []string{"card_payments"} }, "DEFAULT_CAPABILITIES", ""},
 		{"default capability not allowed", func(p *onboarding.Policy) { p.DefaultCapabilities = []string{"card_issuing"} }, "DEFAULT_CAPABILITIES", ""},
 		{"http profile template", func(p *onboarding.Policy) { p.ProfileURLTemplate = "http://x.example/{user_id}" }, "PROFILE_URL_TEMPLATE", ""},
+		{"https profile template", func(p *onboarding.Policy) { p.ProfileURLTemplate = "https://x.example/sellers/{user_id}" }, "", ""},
+		{"profile template without a host", func(p *onboarding.Policy) { p.ProfileURLTemplate = "https:///sellers/{user_id}" }, "PROFILE_URL_TEMPLATE", ""},
+		{"one link per hour", func(p *onboarding.Policy) { p.LinksPerHour = 1 }, "", ""},
+		{"no links at all", func(p *onboarding.Policy) { p.LinksPerHour = 0 }, "LINKS_PER_HOUR", ""},
+		{"the most links per hour", func(p *onboarding.Policy) { p.LinksPerHour = onboarding.MaxLinksPerHour }, "", ""},
+		{"more links per hour than a limit item counts", func(p *onboarding.Policy) { p.LinksPerHour = onboarding.MaxLinksPerHour + 1 }, "LINKS_PER_HOUR", ""},
 		{"live mode with http frontend", func(p *onboarding.Policy) { p.Livemode = true; p.ReturnURL = "http://localhost:5173/return" }, "live Stripe key needs https", ""},
 		{"live mode with https everywhere", func(p *onboarding.Policy) { p.Livemode = true }, "", ""},
 		{"test mode may use http", func(p *onboarding.Policy) { p.ReturnURL = "http://localhost:5173/return" }, "", ""},
@@ -56,5 +62,20 @@ func TestPolicyCheckRefusesWhatCannotBeServed(t *testing.T) {
 				t.Fatalf("warnings %q, want %q", w, tt.wantWarning)
 			}
 		})
+	}
+}
+
+// Several problems come out in one order, by setting, so the start-up error reads the same
+// each time.
+func TestPolicyProblemsComeSortedBySetting(t *testing.T) {
+	p := testPolicy()
+	p.PlatformCountry, p.CollectFields, p.LinksPerHour = "IL", "all", 0
+	problems, _ := p.Check()
+	var settings []string
+	for _, pr := range problems {
+		settings = append(settings, pr.Setting)
+	}
+	if got, want := strings.Join(settings, ","), "LINKS_PER_HOUR,ONBOARDING_COLLECT,PLATFORM_COUNTRY"; got != want {
+		t.Fatalf("problems by setting %s, want %s", got, want)
 	}
 }

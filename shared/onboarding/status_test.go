@@ -68,6 +68,14 @@ func TestDeriveStatus(t *testing.T) {
 			submitted(func(s *onboarding.AccountState) {
 				s.FutureRequirements = &onboarding.Requirements{CurrentlyDue: []string{"company.tax_id"}, CurrentDeadline: &soon}
 			}), full, onboarding.StatusRestrictedSoon},
+		{"future requirements past due by a deadline are restricted_soon",
+			submitted(func(s *onboarding.AccountState) {
+				s.FutureRequirements = &onboarding.Requirements{PastDue: []string{"company.tax_id"}, CurrentDeadline: &soon}
+			}), full, onboarding.StatusRestrictedSoon},
+		{"future requirements with a deadline but only due eventually leave it active",
+			submitted(func(s *onboarding.AccountState) {
+				s.FutureRequirements = &onboarding.Requirements{EventuallyDue: []string{"company.tax_id"}, CurrentDeadline: &soon}
+			}), full, onboarding.StatusActive},
 		{"future requirements without a deadline leave it active",
 			submitted(func(s *onboarding.AccountState) {
 				s.FutureRequirements = &onboarding.Requirements{EventuallyDue: []string{"company.tax_id"}}

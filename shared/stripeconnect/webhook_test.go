@@ -58,6 +58,11 @@ func TestVerify(t *testing.T) {
 		t.Fatal("fixture changed: tampering found nothing to replace")
 	}
 	notJSON := []byte("this is not JSON, but it is signed")
+	// Without its created time an event cannot be ordered against the state it would replace.
+	undated := bytes.Replace(event, []byte(`"created": 1700000100,`), nil, 1)
+	if bytes.Equal(undated, event) {
+		t.Fatal("fixture changed: no created time to remove")
+	}
 	mismatchedAccount := bytes.Replace(event, []byte(`"id": "acct_1OexpressDE"`), []byte(`"id": "acct_1Oanother"`), 1)
 
 	tests := []struct {
@@ -121,6 +126,9 @@ func TestVerify(t *testing.T) {
 		{name: "stale: 301 s old", payload: event, header: sign(event, testWebhookSecret, webhookNow.Add(-301*time.Second)), wantCode: codeSignature},
 		{name: "future: 301 s ahead", payload: event, header: sign(event, testWebhookSecret, webhookNow.Add(301*time.Second)), wantCode: codeSignature},
 		{name: "299 s old", payload: event, header: sign(event, testWebhookSecret, webhookNow.Add(-299*time.Second))},
+		// Stripe's libraries accept a signature exactly the tolerance old; so do we, either way.
+		{name: "exactly 300 s old", payload: event, header: sign(event, testWebhookSecret, webhookNow.Add(-300*time.Second))},
+		{name: "exactly 300 s ahead", payload: event, header: sign(event, testWebhookSecret, webhookNow.Add(300*time.Second))},
 		{name: "299 s ahead", payload: event, header: sign(event, testWebhookSecret, webhookNow.Add(299*time.Second))},
 		{name: "body tampered after signing", payload: tampered, header: sign(event, testWebhookSecret, webhookNow), wantCode: codeSignature},
 		{name: "body extended after signing", payload: append(append([]byte{}, event...), ' '), header: sign(event, testWebhookSecret, webhookNow), wantCode: codeSignature},
@@ -143,6 +151,7 @@ func TestVerify(t *testing.T) {
 			header:   sign(mismatchedAccount, testWebhookSecret, webhookNow),
 			wantCode: codePayload,
 		},
+		{name: "an event without its created time", payload: undated, header: sign(undated, testWebhookSecret, webhookNow), wantCode: codePayload},
 		{name: "JSON array", payload: []byte(`[]`), header: sign([]byte(`[]`), testWebhookSecret, webhookNow), wantCode: codePayload},
 		{name: "JSON null", payload: []byte(`null`), header: sign([]byte(`null`), testWebhookSecret, webhookNow), wantCode: codePayload},
 	}
@@ -397,4 +406,54 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("accepted capability.updated without capability or status: %+v", ev)
 		}
 	})
+}
+
+// Stripe sends a missing deadline as null; a 0 is no deadline either, not one in 1970 that the
+// frontend would show as long passed.
+func TestAZeroDeadlineIsNoDeadline(t *testing.T) {
+	event := readFixture(t, "event_account_updated.json")
+	zeroed := bytes.Replace(event, []byte(`"current_deadline": 1700604800`), []byte(`"current_deadline": 0`), 1)
+	zeroed = bytes.Replace(zeroed, []byte(`"current_deadline": 1710000000`), []byte(`"current_deadline": 0`), 1)
+	if bytes.Count(zeroed, []byte(`"current_deadline": 0`)) != 2 {
+		t.Fatal("fixture changed: no deadlines to zero")
+	}
+	ev, err := stripeconnect.NewVerifier([]string{testWebhookSecret}, fixedClock).Verify(zeroed, sign(zeroed, testWebhookSecret, webhookNow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := ev.State.Requirements.CurrentDeadline; d != nil {
+		t.Errorf("requirements.current_deadline 0 read as %v, want none", d)
+	}
+	if d := ev.State.FutureRequirements.CurrentDeadline; d != nil {
+		t.Errorf("future_requirements.current_deadline 0 read as %v, want none", d)
+	}
+}
+
+// A capability.updated event that does not name its account at the top (as Connect events
+// always do today) still reaches the account the capability belongs to.
+func TestACapabilityEventWithoutTheEventsAccountNamesTheCapabilitysAccount(t *testing.T) {
+	event := readFixture(t, "event_capability_updated.json")
+	bare := bytes.Replace(event, []byte("\"object\": \"event\",\n  \"account\": \"acct_1OexpressDE\","), []byte(`"object": "event",`), 1)
+	if bytes.Equal(bare, event) {
+		t.Fatal("fixture changed: no event-level account to remove")
+	}
+	ev, err := stripeconnect.NewVerifier([]string{testWebhookSecret}, fixedClock).Verify(bare, sign(bare, testWebhookSecret, webhookNow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.AccountID != "acct_1OexpressDE" || ev.Capability != "transfers" || ev.CapabilityStatus != "active" {
+		t.Fatalf("event for %q: %s %s, want acct_1OexpressDE's transfers active", ev.AccountID, ev.Capability, ev.CapabilityStatus)
+	}
+}
+
+// A header whose timestamp is not a positive number is malformed, and Stripe's dashboard shows
+// the sender that, not a complaint about a clock: t=0 is no time at all.
+func TestATimestampOfZeroIsAMalformedHeader(t *testing.T) {
+	event := readFixture(t, "event_account_updated.json")
+	header := "t=0,v1=" + v1(event, testWebhookSecret, time.Unix(0, 0))
+	_, err := stripeconnect.NewVerifier([]string{testWebhookSecret}, fixedClock).Verify(event, header)
+	assertInvalid(t, err, codeSignature)
+	if e, _ := onboarding.AsError(err); !strings.Contains(e.Message, "malformed") {
+		t.Errorf("message %q, want that the header is malformed", e.Message)
+	}
 }
