@@ -99,6 +99,15 @@ build-RefreshFunction: ## (sam build) GET /onboarding/refresh
 build-WebhookFunction: ## (sam build) POST /webhooks/stripe
 	$(call lambda_build,webhook)
 
+build-AdminListAccountsFunction: ## (sam build) GET /admin/accounts (staff)
+	$(call lambda_build,adminlistaccounts)
+
+build-AdminGetAccountFunction: ## (sam build) GET /admin/accounts/{user_id} (staff)
+	$(call lambda_build,admingetaccount)
+
+build-AdminReviewAccountFunction: ## (sam build) POST /admin/accounts/{user_id}/review (staff)
+	$(call lambda_build,adminreviewaccount)
+
 build-ReconcileFunction: ## (sam build) the reconciliation sweep, on a schedule
 	$(call lambda_build,reconcile)
 
@@ -106,7 +115,9 @@ build-StatusEventsFunction: ## (sam build) status-change events, on the table's 
 	$(call lambda_build,statusevents)
 
 .PHONY: build-CreateAccountFunction build-AccountStatusFunction build-UpdateAccountFunction build-AccountLinkFunction \
-	build-DashboardLinkFunction build-RefreshFunction build-WebhookFunction build-ReconcileFunction build-StatusEventsFunction
+	build-DashboardLinkFunction build-RefreshFunction build-WebhookFunction \
+	build-AdminListAccountsFunction build-AdminGetAccountFunction build-AdminReviewAccountFunction \
+	build-ReconcileFunction build-StatusEventsFunction
 
 clean: ## remove build output and caches of the test tools
 	rm -rf bin .aws-sam .cache

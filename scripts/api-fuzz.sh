@@ -73,7 +73,8 @@ done
 # Tokens from /dev/token and accounts created first, so the /accounts/me routes have something
 # to work on: "api-fuzz" is the caller of the run; "api-fuzz-prefill" never gets an onboarding
 # link, so PATCH can still reach Stripe; "api-fuzz-submitted" got a signed account.updated with
-# details_submitted, so the dashboard link can be issued. Prints the three tokens.
+# details_submitted, so the dashboard link can be issued; "api-fuzz-vetted" is the account the
+# staff routes review, and "api-fuzz-staff" a staff member. Prints the four tokens.
 python3 - "$base" "$webhook_secret" >"$workdir/tokens" <<'PY' || fail "setting up the fuzzed users failed"
 import hashlib, hmac, json, sys, time, urllib.error, urllib.parse, urllib.request
 
@@ -94,7 +95,7 @@ def expect(what, got, want, body):
         sys.exit(f"{what}: status {got}, want {want}: {body[:500]!r}")
 
 tokens, accounts = [], {}
-for sub in ("api-fuzz", "api-fuzz-prefill", "api-fuzz-submitted"):
+for sub in ("api-fuzz", "api-fuzz-prefill", "api-fuzz-submitted", "api-fuzz-vetted"):
     status, body = call("GET", "/dev/token?" + urllib.parse.urlencode({"sub": sub, "email": sub + "@example.com"}))
     expect("GET /dev/token", status, 200, body)
     token = json.loads(body)["token"]
@@ -125,9 +126,11 @@ status, body = call("GET", "/accounts/me", tokens[2])
 expect("GET /accounts/me as api-fuzz-submitted", status, 200, body)
 if not json.loads(body)["details_submitted"]:
     sys.exit(f"the signed account.updated did not apply: {body!r}")
-print("\n".join(tokens))
+status, body = call("GET", "/dev/token?" + urllib.parse.urlencode({"sub": "api-fuzz-staff", "groups": "support,onboarding-staff"}))
+expect("GET /dev/token for staff", status, 200, body)
+print("\n".join(tokens[:3] + [json.loads(body)["token"]]))
 PY
-{ read -r token; read -r prefill_token; read -r submitted_token; } <"$workdir/tokens"
+{ read -r token; read -r prefill_token; read -r submitted_token; read -r staff_token; } <"$workdir/tokens"
 
 echo "api-fuzz.sh: schemathesis $("$root/.venv/bin/schemathesis" --version | awk '{print $NF}') against $base, $examples examples per operation, seed $seed" >&2
 start=$SECONDS
@@ -135,7 +138,7 @@ rc=0
 # The hooks put the users' bearer tokens on the protected calls (see scripts/api_fuzz_hooks.py).
 # It runs in $workdir, so that its .schemathesis/ cache stays out of the work tree.
 (cd "$workdir" && API_FUZZ_BASE_URL="$base" API_FUZZ_TOKEN="$token" API_FUZZ_PREFILL_TOKEN="$prefill_token" \
-  API_FUZZ_SUBMITTED_TOKEN="$submitted_token" SCHEMATHESIS_HOOKS="$root/scripts/api_fuzz_hooks.py" \
+  API_FUZZ_SUBMITTED_TOKEN="$submitted_token" API_FUZZ_STAFF_TOKEN="$staff_token" SCHEMATHESIS_HOOKS="$root/scripts/api_fuzz_hooks.py" \
   "$root/.venv/bin/schemathesis" --config-file "$root/scripts/schemathesis.toml" run "$root/openapi.yaml" \
   --url "$base" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection \

@@ -46,3 +46,8 @@ func (s *stubConnect) CreateOnboardingLink(_ context.Context, r onboarding.LinkR
 func (s *stubConnect) CreateDashboardLink(_ context.Context, id string) (string, error) {
 	return "https://connect.stripe.com/express/" + id + "/stub", nil
 }
+
+func (s *stubConnect) RejectAccount(context.Context, string, string) (onboarding.AccountState, error) {
+	reason := "rejected.fraud"
+	return onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{DisabledReason: &reason}}, nil
+}

@@ -38,8 +38,19 @@ var errBadToken = errors.New("invalid token")
 // Mint signs a token for sub (and email, when given) valid for ttl from now,
 // with the issuer and first audience the authorizer accepts.
 func (a Authorizer) Mint(sub, email string, now time.Time, ttl time.Duration) string {
-	claims := map[string]any{
+	return a.MintClaims(sub, email, nil, now, ttl)
+}
+
+// MintClaims is Mint with extra claims (a staff token's groups).
+func (a Authorizer) MintClaims(sub, email string, extra map[string]any, now time.Time, ttl time.Duration) string {
+	claims := map[string]any{}
+	for k, v := range extra {
+		claims[k] = v
+	}
+	for k, v := range map[string]any{
 		"sub": sub, "iss": a.Issuer, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(ttl).Unix(),
+	} {
+		claims[k] = v
 	}
 	if len(a.Audiences) > 0 {
 		claims["aud"] = a.Audiences[0]

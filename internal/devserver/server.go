@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -36,6 +37,11 @@ type Server struct {
 	now           func() time.Time
 	log           *slog.Logger
 	cors          cors
+	// templated are the routes with path parameters ({user_id}), matched
+	// segment by segment.
+	templated []routeEntry
+	// groupsClaim is the claim /dev/token?groups= fills (STAFF_GROUPS_CLAIM).
+	groupsClaim string
 }
 
 type routeEntry struct {
@@ -48,12 +54,50 @@ type routeEntry struct {
 func New(a *app.App, auth Authorizer) *Server {
 	s := &Server{routes: map[string]routeEntry{}, auth: auth, now: time.Now, log: a.Logger,
 		// As template.yaml's default: the frontend's origin only.
-		cors: cors{origins: []string{origin(a.Config.FrontendURL)}}}
+		cors: cors{origins: []string{origin(a.Config.FrontendURL)}}, groupsClaim: a.Config.Policy.StaffGroupsClaim}
 	for _, r := range httpapi.Routes {
-		s.routes[r.Key()] = routeEntry{route: r, handler: a.Handler(r)}
+		e := routeEntry{route: r, handler: a.Handler(r)}
+		if strings.Contains(r.Path, "{") {
+			s.templated = append(s.templated, e)
+			continue
+		}
+		s.routes[r.Key()] = e
 	}
 	s.reconciler, s.reconcilerErr = a.Reconciler(nil)
 	return s
+}
+
+// match finds the route of a request, and its path parameters as API
+// Gateway would decode them.
+func (s *Server) match(r *http.Request) (routeEntry, map[string]string, bool) {
+	if e, ok := s.routes[r.Method+" "+r.URL.Path]; ok {
+		return e, nil, true
+	}
+	got := strings.Split(r.URL.EscapedPath(), "/")
+	for _, e := range s.templated {
+		want := strings.Split(e.route.Path, "/")
+		if e.route.Method != r.Method || len(want) != len(got) {
+			continue
+		}
+		params := map[string]string{}
+		for i, seg := range want {
+			name, isParam := strings.CutPrefix(seg, "{")
+			value, err := url.PathUnescape(got[i])
+			switch {
+			case isParam && got[i] != "" && err == nil:
+				params[strings.TrimSuffix(name, "}")] = value
+			case seg != got[i]:
+				params = nil
+			}
+			if params == nil {
+				break
+			}
+		}
+		if params != nil {
+			return e, params, true
+		}
+	}
+	return routeEntry{}, nil, false
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -68,7 +112,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reconcile(w, r)
 		return
 	}
-	entry, ok := s.routes[r.Method+" "+r.URL.Path]
+	entry, params, ok := s.match(r)
 	if !ok {
 		writeError(w, http.StatusNotFound, "route_not_found", "no such route")
 		return
@@ -79,6 +123,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	event := toEvent(r, entry.route, body)
+	event.PathParameters = params
 	if !entry.route.Public {
 		claims, ok := s.authorize(r)
 		if !ok {
@@ -103,14 +148,25 @@ func (s *Server) authorize(r *http.Request) (map[string]string, bool) {
 }
 
 // mintToken answers GET /dev/token?sub=alice&email=alice@example.com; it
-// exists in the dev server only.
+// exists in the dev server only. groups=onboarding-staff (comma-separated)
+// puts a list of groups in the STAFF_GROUPS_CLAIM claim, as Cognito does.
 func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) {
 	sub := r.URL.Query().Get("sub")
 	if sub == "" || len(sub) > 256 {
 		writeError(w, http.StatusBadRequest, "validation_error", "sub is required (at most 256 characters)")
 		return
 	}
-	token := s.auth.Mint(sub, r.URL.Query().Get("email"), s.now(), time.Hour)
+	var extra map[string]any
+	if raw := r.URL.Query().Get("groups"); raw != "" {
+		groups := []any{}
+		for _, g := range strings.Split(raw, ",") {
+			if g = strings.TrimSpace(g); g != "" {
+				groups = append(groups, g)
+			}
+		}
+		extra = map[string]any{s.groupsClaim: groups}
+	}
+	token := s.auth.MintClaims(sub, r.URL.Query().Get("email"), extra, s.now(), time.Hour)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(map[string]string{"token": token})

@@ -106,6 +106,19 @@ func (w *sweepWorld) finish(t *testing.T, first app.SweepReport) {
 		if got := w.status(t, u); got != want {
 			t.Errorf("%s is %q, want %q", u, got, want)
 		}
+		if u == w.gone {
+			continue
+		}
+		// The healed change is the sweep's in the account's history.
+		staff := testenv.Authorizer.MintClaims("staff", "", map[string]any{"cognito:groups": []any{"onboarding-staff"}}, time.Now(), time.Hour)
+		_, body := w.s.Do(t, "GET", "/admin/accounts/"+u, staff, "")
+		var h struct {
+			StatusChanges []struct{ From, To, Cause string } `json:"status_changes"`
+		}
+		_ = json.Unmarshal([]byte(body), &h)
+		if len(h.StatusChanges) != 1 || h.StatusChanges[0].From != "onboarding" || h.StatusChanges[0].To != "active" || h.StatusChanges[0].Cause != "sweep" {
+			t.Errorf("%s's status changes: %s, want onboarding to active by the sweep", u, body)
+		}
 	}
 }
 

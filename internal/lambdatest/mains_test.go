@@ -20,6 +20,7 @@ func TestEachMainServesItsOwnRoute(t *testing.T) {
 		"CreateAccount": httpapi.CreateAccount, "GetAccount": httpapi.GetAccount, "UpdateAccount": httpapi.UpdateAccount,
 		"CreateOnboardingLink": httpapi.CreateOnboardingLink, "CreateDashboardLink": httpapi.CreateDashboardLink,
 		"RefreshLink": httpapi.RefreshLink, "Webhook": httpapi.Webhook,
+		"AdminListAccounts": httpapi.AdminListAccounts, "AdminGetAccount": httpapi.AdminGetAccount, "AdminReviewAccount": httpapi.AdminReviewAccount,
 	}
 	if len(byName) != len(httpapi.Routes) {
 		t.Fatalf("%d route values named here, %d in httpapi.Routes: add the new route", len(byName), len(httpapi.Routes))

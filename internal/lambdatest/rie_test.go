@@ -122,6 +122,7 @@ func newAWSRecorder(t *testing.T, motoURL string) *awsRecorder {
 func (r *awsRecorder) record(target string, body []byte) {
 	var in struct {
 		TableName     string
+		IndexName     string
 		SecretId      string
 		TransactItems []map[string]struct{ TableName string }
 		Entries       []struct{ EventBusName string }
@@ -130,6 +131,13 @@ func (r *awsRecorder) record(target string, body []byte) {
 	_ = json.Unmarshal(body, &in)
 	var calls []awsCall
 	switch service, op, _ := strings.Cut(target, "."); {
+	case strings.HasPrefix(service, "DynamoDB_") && op == "BatchGetItem":
+		for table := range in.RequestItems {
+			calls = append(calls, awsCall{"dynamodb:BatchGetItem", table})
+		}
+	case strings.HasPrefix(service, "DynamoDB_") && in.IndexName != "":
+		// IAM sees a query of an index as an action on the index's ARN.
+		calls = append(calls, awsCall{"dynamodb:" + op, in.TableName + "/index/" + in.IndexName})
 	case strings.HasPrefix(service, "DynamoDB_") && op == "TransactWriteItems":
 		for _, item := range in.TransactItems {
 			for kind, x := range item {
@@ -525,6 +533,8 @@ func TestEveryFunctionRunsAsALambda(t *testing.T) {
 		}
 	})
 
+	staffSteps(t, s, sub, acct.AccountID)
+
 	t.Run("each function makes only the AWS calls its IAM policy allows", func(t *testing.T) {
 		for _, r := range httpapi.Routes {
 			l := fn[r.Function]
@@ -532,6 +542,9 @@ func TestEveryFunctionRunsAsALambda(t *testing.T) {
 			var seen []string
 			resources := maps.Clone(s.secretARNs)
 			resources[s.table] = "Table"
+			for _, index := range []string{"by-review", "by-status", "history"} {
+				resources[s.table+"/index/"+index] = "Table/index/" + index
+			}
 			var secretsRead []string
 			for _, c := range l.AWS.Calls() {
 				resource := resources[c.Resource]
@@ -545,9 +558,14 @@ func TestEveryFunctionRunsAsALambda(t *testing.T) {
 			}
 			slices.Sort(seen)
 			t.Logf("%-22s %s (secret read: %s)", l.ID, strings.Join(slices.Compact(seen), " "), strings.Join(secretsRead, " "))
-			// Its one secret, once per cold start: the six API functions the
-			// key's, the webhook function the signing secrets'.
-			if want := []string{wantSecret[r.Function]}; !slices.Equal(secretsRead, want) {
+			// Its one secret, once per cold start: the API functions that call
+			// Stripe the key's, the webhook function the signing secrets', the
+			// staff list and account none.
+			var want []string
+			if secret := wantSecret[r.Function]; secret != "" {
+				want = []string{secret}
+			}
+			if !slices.Equal(secretsRead, want) {
 				t.Errorf("%s read the secrets %v, want %v: its own secret once per cold start", l.ID, secretsRead, want)
 			}
 		}
@@ -556,7 +574,8 @@ func TestEveryFunctionRunsAsALambda(t *testing.T) {
 	t.Run("no secret, token or link in any log line", func(t *testing.T) {
 		for _, l := range fn {
 			logs := l.Logs.String()
-			for what, s := range map[string]string{"Stripe key": secret.Key, "webhook secret": secret.Webhook, "refresh token": token, "link URL": link.URL, "email": "rie-user@example.com"} {
+			for what, s := range map[string]string{"Stripe key": secret.Key, "webhook secret": secret.Webhook, "refresh token": token, "link URL": link.URL,
+				"email": "rie-user@example.com", "staff email": "rie-staff@example.com", "review note": "documents match the listing"} {
 				if s != "" && strings.Contains(logs, s) {
 					t.Errorf("%s logged the %s", l.ID, what)
 				}
@@ -635,4 +654,95 @@ func TestColdStartRefusesThePlaceholderSecret(t *testing.T) {
 			}
 		})
 	}
+}
+
+// staffSteps drives the staff functions under the emulator: a caller whose
+// token lacks the staff group is refused by each; staff list the account,
+// read its history (the webhook above made it active), approve it, and
+// reject it at stripe-mock.
+func staffSteps(t *testing.T, s *stack, user, accountID string) {
+	fn := s.fns
+	staffFixtures := map[string]string{
+		"adminlistaccounts": "admin_list_accounts.json", "admingetaccount": "admin_get_account.json", "adminreviewaccount": "admin_review_account.json",
+	}
+	t.Run("the staff functions refuse a caller without the staff group", func(t *testing.T) {
+		// As API Gateway hands the claim over: a list as "[a b]"; absent
+		// for a user in no group.
+		for _, groups := range []string{"[support onboarding-staff-readers]", "[support,onboarding-staff]", "support", ""} {
+			for function, name := range staffFixtures {
+				ev := fixture(t, name)
+				ev.RequestContext.Authorizer.JWT.Claims = maps.Clone(ev.RequestContext.Authorizer.JWT.Claims)
+				ev.RequestContext.Authorizer.JWT.Claims["cognito:groups"] = groups
+				if groups == "" {
+					delete(ev.RequestContext.Authorizer.JWT.Claims, "cognito:groups")
+				}
+				resp := fn[function].invoke(t, ev)
+				wantStatus(t, function+" with groups "+groups, resp, 403)
+				if code := decode[apiError](t, resp).Error.Code; code != "forbidden" {
+					t.Errorf("%s: code %q, want forbidden", function, code)
+				}
+			}
+		}
+	})
+	var listed string // the account's status in the list
+	t.Run("adminlistaccounts lists the account in the review queue", func(t *testing.T) {
+		resp := fn["adminlistaccounts"].invoke(t, fixture(t, "admin_list_accounts.json"))
+		wantStatus(t, "GET /admin/accounts?review=pending", resp, 200)
+		page := decode[struct {
+			Accounts []struct {
+				UserID    string `json:"user_id"`
+				AccountID string `json:"account_id"`
+				Status    string `json:"status"`
+				Review    string `json:"review"`
+			} `json:"accounts"`
+		}](t, resp)
+		if len(page.Accounts) != 1 || page.Accounts[0].UserID != user || page.Accounts[0].AccountID != accountID || page.Accounts[0].Review != "pending" {
+			t.Fatalf("page %+v, want %s of %s, pending", page, accountID, user)
+		}
+		listed = page.Accounts[0].Status
+	})
+	t.Run("admingetaccount shows the account's status changes", func(t *testing.T) {
+		resp := fn["admingetaccount"].invoke(t, fixture(t, "admin_get_account.json"))
+		wantStatus(t, "GET /admin/accounts/{user_id}", resp, 200)
+		got := decode[struct {
+			UserID        string                             `json:"user_id"`
+			StatusChanges []struct{ From, To, Cause string } `json:"status_changes"`
+		}](t, resp)
+		// The webhook made it active. The refresh above stored stripe-mock's
+		// fixed account too when its version (the read's second) was not
+		// older than the event's: then a second change, by refresh.
+		changes := got.StatusChanges
+		if got.UserID != user || len(changes) == 0 || len(changes) > 2 {
+			t.Fatalf("account %+v, want one or two status changes", got)
+		}
+		if first := changes[len(changes)-1]; first.From != "onboarding" || first.To != "active" || first.Cause != "webhook" {
+			t.Errorf("first change %+v, want onboarding to active by webhook", first)
+		}
+		if len(changes) == 2 && (changes[0].From != "active" || changes[0].Cause != "refresh") {
+			t.Errorf("second change %+v, want from active by refresh", changes[0])
+		}
+		if changes[0].To != listed {
+			t.Errorf("the latest change is to %s, the list says %s", changes[0].To, listed)
+		}
+	})
+	t.Run("adminreviewaccount approves, then rejects at Stripe", func(t *testing.T) {
+		approve := fixture(t, "admin_review_account.json")
+		first := fn["adminreviewaccount"].invoke(t, approve)
+		wantStatus(t, "approve", first, 200)
+		again := fn["adminreviewaccount"].invoke(t, approve)
+		wantStatus(t, "approve again", again, 200)
+		if again.Body != first.Body {
+			t.Errorf("approving again answered %s, the first approval %s", again.Body, first.Body)
+		}
+		reject := withBody(approve, []byte(`{"decision":"reject","reason":"fraud","note":"stolen identity"}`), false)
+		resp := fn["adminreviewaccount"].invoke(t, reject)
+		wantStatus(t, "reject", resp, 200)
+		if got := decode[struct{ Review string }](t, resp).Review; got != "rejected" {
+			t.Errorf("review %q after the rejection", got)
+		}
+		sent := s.stripe.Requests("POST /v1/accounts/" + accountID + "/reject")
+		if len(sent) != 1 || sent[0].Form.Get("reason") != "fraud" {
+			t.Errorf("Stripe rejects: %+v, want one with reason fraud", sent)
+		}
+	})
 }

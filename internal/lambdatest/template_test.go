@@ -190,11 +190,14 @@ func checkInvokePermission(t *testing.T, tpl *Template, logicalID string, r http
 		}
 		arns = append(arns, arn)
 	}
-	want := "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/*/" + r.Method + r.Path
+	// A path parameter is a wildcard in the ARN, as SAM writes it.
+	want := "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/*/" + r.Method + pathParam.ReplaceAllString(r.Path, "*")
 	if len(arns) != 1 || arns[0] != want {
 		t.Errorf("%s: want one invoke permission with SourceArn %s, got %q", logicalID, want, arns)
 	}
 }
+
+var pathParam = regexp.MustCompile(`\{[^}]+\}`)
 
 func TestTemplateFunctionsAreBuiltAndRunAsLambdaNeeds(t *testing.T) {
 	tpl := loadTemplate(t)
@@ -329,6 +332,35 @@ func TestTemplateTableIsTheStoresTable(t *testing.T) {
 	if !slices.Equal(keys, wantKeys) || !slices.Equal(attrs, wantAttrs) {
 		t.Errorf("key schema %v %v, the store's is %v %v", keys, attrs, wantKeys, wantAttrs)
 	}
+	// The indexes the staff routes query: the same names, keys and projections.
+	var indexes, wantIndexes []string
+	for _, gsi := range asList(p["GlobalSecondaryIndexes"]) {
+		g := asMap(gsi)
+		desc := asString(g["IndexName"])
+		for _, k := range asList(g["KeySchema"]) {
+			desc += " " + asString(asMap(k)["AttributeName"]) + " " + asString(asMap(k)["KeyType"])
+		}
+		proj := asMap(g["Projection"])
+		desc += " " + asString(proj["ProjectionType"])
+		for _, a := range asList(proj["NonKeyAttributes"]) {
+			desc += " " + asString(a)
+		}
+		indexes = append(indexes, desc)
+	}
+	for _, g := range rec.create.GlobalSecondaryIndexes {
+		desc := *g.IndexName
+		for _, k := range g.KeySchema {
+			desc += " " + *k.AttributeName + " " + string(k.KeyType)
+		}
+		desc += " " + string(g.Projection.ProjectionType)
+		for _, a := range g.Projection.NonKeyAttributes {
+			desc += " " + a
+		}
+		wantIndexes = append(wantIndexes, desc)
+	}
+	if !slices.Equal(indexes, wantIndexes) {
+		t.Errorf("indexes %q, the store's are %q", indexes, wantIndexes)
+	}
 	ttl := asMap(p["TimeToLiveSpecification"])
 	if asString(ttl["AttributeName"]) != *rec.ttl.TimeToLiveSpecification.AttributeName || asString(ttl["Enabled"]) != "true" {
 		t.Errorf("TTL %v, the store's is on %s", ttl, *rec.ttl.TimeToLiveSpecification.AttributeName)
@@ -353,20 +385,31 @@ func TestTemplateTableIsTheStoresTable(t *testing.T) {
 
 // wantTableActions is each function's least privilege on the table: the
 // DynamoDB calls its use case makes (a TransactWriteItems needs the action of
-// each item it contains; IAM has no TransactWriteItems action).
+// each item it contains; IAM has no TransactWriteItems action). Queries are
+// granted on the indexes they read only (wantIndexActions).
 var wantTableActions = map[string][]string{
 	"createaccount": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // claim, release, complete (Update+Put)
-	"accountstatus": {"dynamodb:GetItem", "dynamodb:UpdateItem"},                     // read; ?refresh=true saves
+	"accountstatus": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read; ?refresh=true saves (and a status change)
 	"updateaccount": {"dynamodb:GetItem", "dynamodb:UpdateItem"},                     // read; prefill lease
 	"accountlink":   {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read, token; limit, KYC lock
-	"dashboardlink": {"dynamodb:GetItem", "dynamodb:UpdateItem"},                     // read; limit
+	"dashboardlink": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read; limit; a refused link's re-read
 	"refresh":       {"dynamodb:PutItem", "dynamodb:UpdateItem"},                     // next token; reserve/spend token, lock (reads the user), limit
 	"webhook":       {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // owner lookup, event transaction
+	// The staff routes: the page's records; the account; the decision's transaction.
+	"adminlistaccounts":  {"dynamodb:BatchGetItem"},
+	"admingetaccount":    {"dynamodb:GetItem"},
+	"adminreviewaccount": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+}
+
+// wantIndexActions is what each function may do on which index ("Table/index/<name>").
+var wantIndexActions = map[string]map[string][]string{
+	"adminlistaccounts": {"Table/index/by-review": {"dynamodb:Query"}, "Table/index/by-status": {"dynamodb:Query"}},
+	"admingetaccount":   {"Table/index/history": {"dynamodb:Query"}},
 }
 
 // grants returns a function's IAM grants by resource logical id ("Table",
-// "StripeSecret", "StripeWebhookSecret"), failing on anything but inline
-// Allow statements on those.
+// "Table/index/<name>", "StripeSecret", "StripeWebhookSecret"), failing on
+// anything but inline Allow statements on those.
 func grants(t *testing.T, tpl *Template, functionID string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
@@ -378,29 +421,20 @@ func grants(t *testing.T, tpl *Template, functionID string) map[string][]string 
 		}
 		for _, s := range asList(statements) {
 			st := asMap(s)
-			var resource string
-			switch res := st["Resource"]; {
-			case refOf(res) == "StripeSecret" || refOf(res) == "StripeWebhookSecret":
-				resource = refOf(res)
-			case asString(asMap(res)["Fn::Sub"]) == eventBusARN:
-				resource = "EventBus"
-			default:
-				switch id, attr := getAttOf(res); {
-				case id == "Table" && attr == "Arn":
-					resource = "Table"
-				case id == "Table" && attr == "StreamArn":
-					resource = "TableStream"
-				case id == "StatusEventsDeadLetterQueue" && attr == "Arn":
-					resource = "DeadLetterQueue"
+			resources := asList(st["Resource"])
+			if len(resources) == 0 {
+				resources = []any{st["Resource"]}
+			}
+			for _, res := range resources {
+				resource := grantResource(res)
+				if asString(st["Effect"]) != "Allow" || resource == "" || st["NotAction"] != nil || st["NotResource"] != nil {
+					t.Errorf("%s: statement %v: want Allow on !GetAtt Table.Arn, !Sub ${Table.Arn}/index/<name>, !Ref StripeSecret, !Ref StripeWebhookSecret, "+
+						"!GetAtt Table.StreamArn, the dead-letter queue or the event bus", functionID, st)
+					continue
 				}
-			}
-			if asString(st["Effect"]) != "Allow" || resource == "" || st["NotAction"] != nil || st["NotResource"] != nil {
-				t.Errorf("%s: statement %v: want Allow on !GetAtt Table.Arn, !Ref StripeSecret, !Ref StripeWebhookSecret, "+
-					"!GetAtt Table.StreamArn, the dead-letter queue or the event bus", functionID, st)
-				continue
-			}
-			for _, a := range asList(st["Action"]) {
-				out[resource] = append(out[resource], asString(a))
+				for _, a := range asList(st["Action"]) {
+					out[resource] = append(out[resource], asString(a))
+				}
 			}
 		}
 	}
@@ -411,17 +445,44 @@ func grants(t *testing.T, tpl *Template, functionID string) map[string][]string 
 	return out
 }
 
+// grantResource names the resource of one IAM statement: a secret, the
+// table, or one of its indexes; "" for anything else.
+func grantResource(res any) string {
+	if ref := refOf(res); ref == "StripeSecret" || ref == "StripeWebhookSecret" {
+		return ref
+	}
+	switch id, attr := getAttOf(res); {
+	case id == "Table" && attr == "Arn":
+		return "Table"
+	case id == "Table" && attr == "StreamArn":
+		return "TableStream"
+	case id == "StatusEventsDeadLetterQueue" && attr == "Arn":
+		return "DeadLetterQueue"
+	}
+	if asString(asMap(res)["Fn::Sub"]) == eventBusARN {
+		return "EventBus"
+	}
+	if index, ok := strings.CutPrefix(asString(asMap(res)["Fn::Sub"]), "${Table.Arn}/index/"); ok && index != "" && !strings.ContainsAny(index, "/*$") {
+		return "Table/index/" + index
+	}
+	return ""
+}
+
 // wantSecret is the one secret each function may read: the webhook function
 // verifies signatures and never calls Stripe, so it reads the signing secrets
-// and not the API key; every other function calls Stripe with the key.
+// and not the API key; the staff list and account read storage only, so
+// they hold no secret; every other function calls Stripe with the key.
 var wantSecret = map[string]string{
-	"createaccount": "StripeSecret",
-	"accountstatus": "StripeSecret",
-	"updateaccount": "StripeSecret",
-	"accountlink":   "StripeSecret",
-	"dashboardlink": "StripeSecret",
-	"refresh":       "StripeSecret",
-	"webhook":       "StripeWebhookSecret",
+	"createaccount":      "StripeSecret",
+	"accountstatus":      "StripeSecret",
+	"updateaccount":      "StripeSecret",
+	"accountlink":        "StripeSecret",
+	"dashboardlink":      "StripeSecret",
+	"refresh":            "StripeSecret",
+	"webhook":            "StripeWebhookSecret",
+	"adminlistaccounts":  "",
+	"admingetaccount":    "",
+	"adminreviewaccount": "StripeSecret",
 }
 
 // secretVariable is the variable naming each secret to the functions.
@@ -433,9 +494,12 @@ func TestTemplateGrantsEachFunctionOnlyWhatItUses(t *testing.T) {
 	for _, r := range httpapi.Routes {
 		id := ids[r.Function]
 		got := grants(t, tpl, id)
-		want := map[string][]string{
-			"Table":                wantTableActions[r.Function],
-			wantSecret[r.Function]: {"secretsmanager:GetSecretValue"},
+		want := map[string][]string{"Table": wantTableActions[r.Function]}
+		if secret := wantSecret[r.Function]; secret != "" {
+			want[secret] = []string{"secretsmanager:GetSecretValue"}
+		}
+		for index, actions := range wantIndexActions[r.Function] {
+			want[index] = actions
 		}
 		if !maps.EqualFunc(got, want, slices.Equal) {
 			t.Errorf("%s (%s) is granted %v, want %v", id, r.Key(), got, want)

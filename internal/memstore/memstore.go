@@ -102,7 +102,7 @@ func (m *Store) ReleaseClaim(_ context.Context, userID string, next onboarding.C
 	return nil
 }
 
-func (m *Store) SaveState(_ context.Context, userID string, st onboarding.AccountState, version int64, now time.Time) (onboarding.AccountRecord, error) {
+func (m *Store) SaveState(_ context.Context, userID string, st onboarding.AccountState, version int64, now time.Time, _ onboarding.Cause) (onboarding.AccountRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u := m.users[userID]

@@ -142,7 +142,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	return &App{
 		Config:   cfg,
 		Logger:   logger,
-		Service:  onboarding.NewService(store, connect, cfg.Policy, onboarding.WithLogger(logger), onboarding.WithClock(now)),
+		Service:  onboarding.NewService(store, connect, cfg.Policy, onboarding.WithStaffStore(store), onboarding.WithLogger(logger), onboarding.WithClock(now)),
 		Verifier: verifier,
 		Store:    store,
 		db:       db,
@@ -173,10 +173,14 @@ func (a *App) Handler(r httpapi.Route) httpapi.Handler {
 
 // NeedsFor says which secrets the function serving route needs: the webhook
 // function verifies signatures and never calls Stripe, so it holds the
-// signing secrets and no API key; every other function calls Stripe.
+// signing secrets and no API key; the staff list and account read storage
+// only and hold no secret; every other function calls Stripe.
 func NeedsFor(r httpapi.Route) config.Needs {
-	if r.Function == httpapi.Webhook.Function {
+	switch r.Function {
+	case httpapi.Webhook.Function:
 		return config.Needs{WebhookSecrets: true}
+	case httpapi.AdminListAccounts.Function, httpapi.AdminGetAccount.Function:
+		return config.Needs{}
 	}
 	return config.Needs{StripeKey: true}
 }

@@ -49,6 +49,12 @@ type Config struct {
 	FrontendReturnPath, FrontendOnboardingPath string
 }
 
+// The staff routes' defaults: Cognito puts a user's groups in cognito:groups.
+const (
+	DefaultStaffGroupsClaim = "cognito:groups"
+	DefaultStaffGroup       = "onboarding-staff"
+)
+
 // Defaults for a local run; production sets each explicitly.
 const (
 	DefaultFrontendURL  = "http://localhost:5173"
@@ -145,6 +151,8 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 		LinksPerHour:          DefaultLinksPerHour,
 		StatusRefreshInterval: duration("STATUS_REFRESH_INTERVAL", 5*time.Second),
 		StripeCallLease:       stripeCallBound(c.StripeTimeout, retries),
+		StaffGroupsClaim:      get("STAFF_GROUPS_CLAIM", DefaultStaffGroupsClaim),
+		StaffGroup:            get("STAFF_GROUP", DefaultStaffGroup),
 	}
 	if raw := get("LINKS_PER_HOUR", ""); raw != "" {
 		n, err := strconv.Atoi(raw)

@@ -47,14 +47,38 @@ func (st *Store) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onbo
 
 // applyEvent runs one event transaction. When the record update's condition
 // failed it also returns the record as it was, so the caller can tell stale
-// news from a record that does not exist yet.
+// news from a record that does not exist yet. The transaction also stores
+// the derived status the event leaves, and records its change (status.go):
+// when the record's status was not what the write assumed, it is tried
+// again on the record as it was.
 func (st *Store) applyEvent(ctx context.Context, c onboarding.StateChange, create bool) (onboarding.EventOutcome, userItem, error) {
+	basis, err := st.eventBasis(ctx, c, create)
+	if err != nil {
+		return "", userItem{}, err
+	}
+	for attempt := 1; ; attempt++ {
+		outcome, old, err := st.applyEventOn(ctx, c, create, basis)
+		if err != nil || outcome != onboarding.OutcomeSuperseded || basis.matches(old) {
+			return outcome, old, err
+		}
+		if err := raceLost(ctx, attempt); err != nil {
+			return "", userItem{}, err
+		}
+		basis = basisOf(c.UserID, old, c.Kind == onboarding.ChangeCapability)
+	}
+}
+
+func (st *Store) applyEventOn(ctx context.Context, c onboarding.StateChange, create bool, basis statusBasis) (onboarding.EventOutcome, userItem, error) {
 	var old userItem
 	update, cond, err := eventUpdate(c, create)
 	if err != nil {
 		return "", old, err
 	}
-	u, err := st.transactUpdate(userPK(c.UserID), update, cond)
+	w := recordWrite{update: update, cond: cond}
+	if err := st.eventStatusWrite(&w, c, basis, create); err != nil {
+		return "", old, err
+	}
+	u, err := st.transactUpdate(userPK(c.UserID), w.update, w.cond)
 	if err != nil {
 		return "", old, err
 	}
@@ -70,6 +94,9 @@ func (st *Store) applyEvent(ctx context.Context, c onboarding.StateChange, creat
 		}
 		items = append(items, types.TransactWriteItem{Put: index})
 	}
+	for _, p := range w.extra {
+		items = append(items, types.TransactWriteItem{Put: p})
+	}
 	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	var tce *types.TransactionCanceledException
 	switch {
@@ -80,7 +107,7 @@ func (st *Store) applyEvent(ctx context.Context, c onboarding.StateChange, creat
 		if len(reasons) > 0 && aws.ToString(reasons[0].Code) == "ConditionalCheckFailed" {
 			return onboarding.OutcomeDuplicate, old, nil
 		}
-		if len(reasons) > 2 && aws.ToString(reasons[1].Code) != "ConditionalCheckFailed" {
+		if create && len(reasons) > 2 && aws.ToString(reasons[1].Code) != "ConditionalCheckFailed" {
 			// Only the account index refused: another user owns the account.
 			return onboarding.OutcomeUnknown, old, nil
 		}

@@ -41,6 +41,26 @@ const (
 	attrUpdatedAt    = "updated_at"
 	attrUsedAt       = "used_at"
 	attrLastUse      = "last_use" // the latest use of a limit, by its id
+
+	// The staff view of an account record (status.go, admin.go).
+	// derived_status is the onboarding.Status as of the last state write
+	// (deadlines judged at that write's time); status_seq counts the
+	// record's status changes, so the history's order never depends on
+	// clocks; listed_at orders the staff list (created_at at fixed width,
+	// "#", the user id, so that keys are unique and sort as times).
+	attrDerivedStatus = "derived_status"
+	attrStatusSeq     = "status_seq"
+	attrReview        = "review" // onboarding.Review: pending, approved, rejected
+	attrListedAt      = "listed_at"
+	attrReviewedBy    = "reviewed_by"
+	attrReviewedAt    = "reviewed_at"
+	// attrRejectingUntil marks a staff rejection on its way to Stripe (Unix
+	// ms): a change to rejected that Stripe's webhook stores first is still
+	// the staff's.
+	attrRejectingUntil = "rejecting_until"
+	// The history index's keys, on STATUS# and REVIEW# items only.
+	attrHistoryUser = "history_user"
+	attrHistoryKey  = "history_key" // "status#<seq>" or "review#<at>#<random>"
 )
 
 // claimAttributes are the creation claim's: storing the account removes
@@ -76,6 +96,48 @@ type userItem struct {
 	CompletedBy    string            `dynamodbav:"completed_by,omitempty"`
 	CreatedAt      time.Time         `dynamodbav:"created_at,omitempty"`
 	UpdatedAt      time.Time         `dynamodbav:"updated_at,omitempty"`
+
+	// The staff view: keys of the sparse indexes, and the latest decision.
+	DerivedStatus string    `dynamodbav:"derived_status,omitempty"`
+	StatusSeq     int64     `dynamodbav:"status_seq,omitempty"`
+	Review        string    `dynamodbav:"review,omitempty"`
+	ListedAt      string    `dynamodbav:"listed_at,omitempty"`
+	ReviewedBy    string    `dynamodbav:"reviewed_by,omitempty"`
+	ReviewedAt    time.Time `dynamodbav:"reviewed_at,omitempty"`
+	// RejectingUntil is a staff rejection's mark (Unix ms; absent when none).
+	RejectingUntil int64 `dynamodbav:"rejecting_until,omitempty"`
+}
+
+// statusChangeItem is a STATUS#<user id>#<seq> item: one change of an
+// account's derived status, written in the transaction that made it.
+type statusChangeItem struct {
+	PK           string    `dynamodbav:"pk"`
+	UserID       string    `dynamodbav:"user_id"`
+	AccountID    string    `dynamodbav:"account_id"`
+	From         string    `dynamodbav:"from_status"`
+	To           string    `dynamodbav:"to_status"`
+	Cause        string    `dynamodbav:"cause"` // onboarding.Cause: webhook, refresh, sweep, staff
+	At           time.Time `dynamodbav:"at"`
+	StateVersion int64     `dynamodbav:"state_version"`
+	Seq          int64     `dynamodbav:"seq"` // the record's status_seq after this change
+	HistoryUser  string    `dynamodbav:"history_user"`
+	HistoryKey   string    `dynamodbav:"history_key"`
+}
+
+// reviewItem is a REVIEW#<user id>#<at>#<random> item: one staff decision,
+// written once (attribute_not_exists), never updated or deleted by any
+// code path.
+type reviewItem struct {
+	PK          string    `dynamodbav:"pk"`
+	UserID      string    `dynamodbav:"user_id"`
+	AccountID   string    `dynamodbav:"account_id"`
+	Decision    string    `dynamodbav:"decision"`
+	Reason      string    `dynamodbav:"reason,omitempty"`
+	Note        string    `dynamodbav:"note,omitempty"`
+	Reviewer    string    `dynamodbav:"reviewer"`
+	At          time.Time `dynamodbav:"at"`
+	HistoryUser string    `dynamodbav:"history_user"`
+	HistoryKey  string    `dynamodbav:"history_key"`
 }
 
 // accountIndexItem is an ACCOUNT#<account id> item: which user owns a
@@ -224,20 +286,7 @@ func decodeUser(userID string, item map[string]types.AttributeValue) (onboarding
 	}
 	switch {
 	case it.AccountID != "":
-		rec := onboarding.AccountRecord{
-			UserID: userID, AccountID: it.AccountID, Country: it.Country, ServiceAgreement: it.ServiceAgreement,
-			StateVersion: it.StateVersion, FirstLinkAt: it.FirstLinkAt, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
-		}
-		if it.State != nil {
-			rec.State = it.State.V
-		}
-		if len(it.Capabilities) > 0 {
-			rec.State.Capabilities = it.Capabilities
-		}
-		rec.State.Deauthorized = !it.DeauthorizedAt.IsZero()
-		if it.PrefillUntil > 0 {
-			rec.PrefillLease = onboarding.Lease{ID: it.PrefillID, Until: time.UnixMilli(it.PrefillUntil)}
-		}
+		rec := it.account(userID)
 		u.Account = &rec
 	case it.ClaimID != "":
 		u.Claim = &onboarding.CreationClaim{
@@ -251,6 +300,25 @@ func decodeUser(userID string, item map[string]types.AttributeValue) (onboarding
 		return u, onboarding.ErrNotFound
 	}
 	return u, nil
+}
+
+// account is the account a user item holds (it.AccountID is set).
+func (it userItem) account(userID string) onboarding.AccountRecord {
+	rec := onboarding.AccountRecord{
+		UserID: userID, AccountID: it.AccountID, Country: it.Country, ServiceAgreement: it.ServiceAgreement,
+		StateVersion: it.StateVersion, FirstLinkAt: it.FirstLinkAt, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
+	}
+	if it.State != nil {
+		rec.State = it.State.V
+	}
+	if len(it.Capabilities) > 0 {
+		rec.State.Capabilities = it.Capabilities
+	}
+	rec.State.Deauthorized = !it.DeauthorizedAt.IsZero()
+	if it.PrefillUntil > 0 {
+		rec.PrefillLease = onboarding.Lease{ID: it.PrefillID, Until: time.UnixMilli(it.PrefillUntil)}
+	}
+	return rec
 }
 
 // decodeAccount reads a user item that must hold an account.

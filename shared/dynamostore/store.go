@@ -10,6 +10,10 @@
 //	TOKEN#<sha256>      a refresh token, by hash; single use via used_at
 //	EVENT#<evt id>      a processed webhook event, kept past Stripe's retries
 //	LIMIT#<key>         the recent uses of a per-user or per-account limit
+//	STATUS#<user>#<seq> one change of an account's derived status (status.go)
+//	REVIEW#<user>#...   one staff decision, append-only (admin.go)
+//
+// Three sparse global secondary indexes serve the staff routes (admin.go).
 //
 // Conditions and updates are built with the SDK's expression package: the
 // attribute names come from the constants the item structs also spell, and
@@ -38,11 +42,15 @@ type Client interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	// The staff routes' index queries and the records they list (admin.go).
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 }
 
 var (
-	_ Client           = (*dynamodb.Client)(nil)
-	_ onboarding.Store = (*Store)(nil)
+	_ Client                = (*dynamodb.Client)(nil)
+	_ onboarding.Store      = (*Store)(nil)
+	_ onboarding.StaffStore = (*Store)(nil)
 )
 
 // Store is the DynamoDB implementation of onboarding.Store.
@@ -137,7 +145,10 @@ func (st *Store) CompleteCreation(ctx context.Context, rec onboarding.AccountRec
 		Set(name(attrCountry), value(rec.Country)).
 		Set(name(attrAgreement), value(rec.ServiceAgreement)).
 		Set(name(attrCreatedAt), value(rec.CreatedAt)).
-		Set(name(attrCompletedBy), value(claimID))
+		Set(name(attrCompletedBy), value(claimID)).
+		// The derived status, and the account's place in the review queue.
+		Set(name(attrDerivedStatus), value(string(onboarding.DeriveStatus(rec.State, rec.ServiceAgreement, rec.UpdatedAt))))
+	update = enterQueue(update, rec.UserID, rec.CreatedAt)
 	// The claim must still be ours: a caller that took over an expired
 	// lease, or a webhook that healed the record, wins.
 	u, err := st.transactUpdate(userPK(rec.UserID), removeClaim(setState(update, rec.State, rec.StateVersion, rec.UpdatedAt)),
@@ -211,28 +222,9 @@ func setOrRemove(u expression.UpdateBuilder, attr string, v any) expression.Upda
 	return u.Set(name(attr), value(v))
 }
 
-func (st *Store) SaveState(ctx context.Context, userID string, state onboarding.AccountState, version int64, now time.Time) (onboarding.AccountRecord, error) {
-	// A webhook may have stored something newer while we read Stripe.
-	in, err := st.updateInput(userPK(userID), setState(expression.UpdateBuilder{}, state, version, now),
-		exists(attrAccountID).And(missing(attrDeauthorized), notNewer(version)))
-	if err != nil {
-		return onboarding.AccountRecord{}, err
-	}
-	in.ReturnValues = types.ReturnValueAllNew
-	out, err := st.db.UpdateItem(ctx, in)
-	if err := conditional(err); errors.Is(err, onboarding.ErrConflict) {
-		u, err := st.GetUser(ctx, userID)
-		if err != nil {
-			return onboarding.AccountRecord{}, err
-		}
-		if u.Account == nil {
-			return onboarding.AccountRecord{}, onboarding.ErrNotFound
-		}
-		return *u.Account, nil
-	} else if err != nil {
-		return onboarding.AccountRecord{}, err
-	}
-	return decodeAccount(userID, out.Attributes)
+// SaveState is in status.go: it records the status change it makes.
+func (st *Store) SaveState(ctx context.Context, userID string, state onboarding.AccountState, version int64, now time.Time, cause onboarding.Cause) (onboarding.AccountRecord, error) {
+	return st.saveState(ctx, userID, state, version, now, cause)
 }
 
 // notNewer holds when no state newer than version is stored.

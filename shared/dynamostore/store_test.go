@@ -1280,7 +1280,7 @@ func TestSaveStateNeverReplacesNewerState(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				h := newHarness(t, e)
 				tc.setup(t, h)
-				got, err := h.store.SaveState(context.Background(), alice, stateActive(), tc.version, saved)
+				got, err := h.store.SaveState(context.Background(), alice, stateActive(), tc.version, saved, onboarding.CauseRefresh)
 				if tc.wantErr != nil {
 					if !errors.Is(err, tc.wantErr) {
 						t.Fatalf("SaveState = %+v, %v; want %v", got, err, tc.wantErr)
@@ -1728,6 +1728,8 @@ type funcClient struct {
 	putItem            func(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	updateItem         func(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	transactWriteItems func(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	query              func(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	batchGetItem       func(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 }
 
 func (c funcClient) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
@@ -1746,9 +1748,18 @@ func (c funcClient) TransactWriteItems(ctx context.Context, in *dynamodb.Transac
 	return c.transactWriteItems(ctx, in, o...)
 }
 
+func (c funcClient) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	return c.query(ctx, in, o...)
+}
+
+func (c funcClient) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	return c.batchGetItem(ctx, in, o...)
+}
+
 // passthrough calls db for everything.
 func passthrough(db dynamostore.Client) funcClient {
-	return funcClient{getItem: db.GetItem, putItem: db.PutItem, updateItem: db.UpdateItem, transactWriteItems: db.TransactWriteItems}
+	return funcClient{getItem: db.GetItem, putItem: db.PutItem, updateItem: db.UpdateItem, transactWriteItems: db.TransactWriteItems,
+		query: db.Query, batchGetItem: db.BatchGetItem}
 }
 
 // failing returns err from every call.
@@ -1764,6 +1775,12 @@ func failing(err error) funcClient {
 			return nil, err
 		},
 		transactWriteItems: func(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+			return nil, err
+		},
+		query: func(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+			return nil, err
+		},
+		batchGetItem: func(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
 			return nil, err
 		},
 	}
@@ -1792,7 +1809,7 @@ var storeOps = []storeOp{
 		return st.ReleaseClaim(ctx, bob, newClaim(claim2, t0, 1))
 	}},
 	{"SaveState", func(ctx context.Context, st *dynamostore.Store) error {
-		_, err := st.SaveState(ctx, alice, stateActive(), vBase+60, t0.Add(time.Hour))
+		_, err := st.SaveState(ctx, alice, stateActive(), vBase+60, t0.Add(time.Hour), onboarding.CauseRefresh)
 		return err
 	}},
 	{"LockPrefill", func(ctx context.Context, st *dynamostore.Store) error {
@@ -1915,7 +1932,7 @@ func TestStorageFailureAfterALostConditionIsRetryable(t *testing.T) {
 			h.withAccount(t)
 			c := passthrough(h.db)
 			c.getItem = failing(errors.New("connection reset by peer")).getItem
-			_, err := dynamostore.New(c, h.table).SaveState(context.Background(), alice, stateActive(), vBase-1, t0.Add(time.Hour))
+			_, err := dynamostore.New(c, h.table).SaveState(context.Background(), alice, stateActive(), vBase-1, t0.Add(time.Hour), onboarding.CauseRefresh)
 			wantStorageUnavailable(t, "SaveState", err)
 			h.wantAccount(t, baseRecord())
 		}},

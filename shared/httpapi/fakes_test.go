@@ -50,6 +50,11 @@ func (f *fakeConnect) CreateDashboardLink(_ context.Context, accountID string) (
 	return fakeStripeLink + "express/" + accountID, nil
 }
 
+func (f *fakeConnect) RejectAccount(_ context.Context, _, reason string) (onboarding.AccountState, error) {
+	r := "rejected." + reason
+	return onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{DisabledReason: &r}}, nil
+}
+
 // fakeVerifier stands in for the Stripe signature check: the header
 // "t=1,v1=fuzz" is a valid signature, and the body is then decoded as a
 // minimal event; anything else fails the way the real verifier does.

@@ -283,6 +283,7 @@ var statusOf = map[onboarding.Kind]int{
 	onboarding.KindProviderUnavailable: http.StatusBadGateway,
 	onboarding.KindStorageUnavailable:  http.StatusServiceUnavailable,
 	onboarding.KindRateLimited:         http.StatusTooManyRequests,
+	onboarding.KindForbidden:           http.StatusForbidden,
 }
 
 // errorResponse renders err as the envelope. Only the core's own safe texts

@@ -15,7 +15,10 @@ type Route struct {
 	Path     string
 	Function string
 	Public   bool // no JWT: the browser (refresh) or Stripe (webhook) calls it
-	build    func(*onboarding.Service, EventVerifier) Handler
+	// Staff routes (under /admin/) need the JWT and the staff group; any
+	// other caller gets 403 forbidden.
+	Staff bool
+	build func(*onboarding.Service, EventVerifier) Handler
 }
 
 // The routes, one value each, so that a Lambda main names its route in Go
@@ -28,11 +31,16 @@ var (
 	CreateDashboardLink  = Route{Method: "POST", Path: "/accounts/me/dashboard-link", Function: "dashboardlink", build: noVerifier(createDashboardLink)}
 	RefreshLink          = Route{Method: "GET", Path: "/onboarding/refresh", Function: "refresh", Public: true, build: noVerifier(refreshLink)}
 	Webhook              = Route{Method: "POST", Path: "/webhooks/stripe", Function: "webhook", Public: true, build: webhook}
+
+	AdminListAccounts  = Route{Method: "GET", Path: "/admin/accounts", Function: "adminlistaccounts", Staff: true, build: noVerifier(adminListAccounts)}
+	AdminGetAccount    = Route{Method: "GET", Path: "/admin/accounts/{user_id}", Function: "admingetaccount", Staff: true, build: noVerifier(adminGetAccount)}
+	AdminReviewAccount = Route{Method: "POST", Path: "/admin/accounts/{user_id}/review", Function: "adminreviewaccount", Staff: true, build: noVerifier(adminReviewAccount)}
 )
 
 // Routes is the whole HTTP contract (README, "HTTP contract"; openapi.yaml):
 // the dev server, the template tests and the OpenAPI tests all read it.
-var Routes = []Route{CreateAccount, GetAccount, UpdateAccount, CreateOnboardingLink, CreateDashboardLink, RefreshLink, Webhook}
+var Routes = []Route{CreateAccount, GetAccount, UpdateAccount, CreateOnboardingLink, CreateDashboardLink, RefreshLink, Webhook,
+	AdminListAccounts, AdminGetAccount, AdminReviewAccount}
 
 func noVerifier(f func(*onboarding.Service) Handler) func(*onboarding.Service, EventVerifier) Handler {
 	return func(s *onboarding.Service, _ EventVerifier) Handler { return f(s) }

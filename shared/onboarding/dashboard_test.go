@@ -17,7 +17,7 @@ func TestDashboardLinkRefusedByStripeIsOnboardingIncompleteAndReReadsTheAccount(
 			return onboarding.UserRecord{UserID: "u1", Account: &stored}, nil
 		},
 		TakeSlotFn: allowSlot,
-		SaveStateFn: func(_ context.Context, userID string, st onboarding.AccountState, _ int64, _ time.Time) (onboarding.AccountRecord, error) {
+		SaveStateFn: func(_ context.Context, userID string, st onboarding.AccountState, _ int64, _ time.Time, _ onboarding.Cause) (onboarding.AccountRecord, error) {
 			if userID != "u1" {
 				t.Errorf("saved for %q", userID)
 			}

@@ -19,6 +19,7 @@ const (
 	KindProviderUnavailable                 // Stripe failed or timed out
 	KindStorageUnavailable                  // our storage failed; safe to retry
 	KindRateLimited                         // the caller used up a per-user limit
+	KindForbidden                           // a valid identity without the right to the route
 )
 
 // Error is the only error type the core hands to adapters. Code, Message and
@@ -69,6 +70,8 @@ var (
 	ErrAccountUnavailable = &Error{Kind: KindConflict, Code: "account_unavailable", Message: "the account was rejected or disconnected from the platform"}
 	ErrRateLimited        = &Error{Kind: KindRateLimited, Code: "rate_limited", Message: "too many requests to Stripe for this user; retry after Retry-After seconds"}
 	ErrUnauthorized       = &Error{Kind: KindUnauthorized, Code: "unauthorized", Message: "a valid bearer token is required"}
+	// ErrForbidden answers a caller without the staff group on every staff route.
+	ErrForbidden          = &Error{Kind: KindForbidden, Code: "forbidden", Message: "this route is for platform staff only"}
 	ErrStripeUnavailable  = &Error{Kind: KindProviderUnavailable, Code: "stripe_unavailable", Message: "Stripe could not complete the request; retry shortly"}
 	ErrStorageUnavailable = &Error{Kind: KindStorageUnavailable, Code: "storage_unavailable", Message: "storage is temporarily unavailable; retry shortly"}
 	ErrBodyTooLarge       = &Error{Kind: KindTooLarge, Code: "body_too_large", Message: "the request body is too large"}

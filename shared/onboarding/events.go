@@ -72,6 +72,9 @@ type StateChange struct {
 	HealCreationID string
 	Now            time.Time
 	RetainUntil    time.Time // when the processed marker may expire
+	// Cause goes with the status change this change makes, if any:
+	// CauseWebhook for events, CauseSweep for the reconciliation sweep.
+	Cause Cause
 }
 
 // EventOutcome is what became of one event.
@@ -108,6 +111,7 @@ func (s *Service) HandleEvent(ctx context.Context, ev AccountEvent) (EventOutcom
 		Version:     ev.Created.Unix(),
 		Now:         s.now(),
 		RetainUntil: s.now().Add(s.policy.EventRetention),
+		Cause:       CauseWebhook,
 	}
 	switch {
 	case ev.Type == EventAccountUpdated && ev.State != nil:

@@ -15,7 +15,7 @@ type storeFake struct {
 	ClaimCreationFn       func(ctx context.Context, userID string, c onboarding.CreationClaim, now time.Time) error
 	CompleteCreationFn    func(ctx context.Context, rec onboarding.AccountRecord, claimID string) error
 	ReleaseClaimFn        func(ctx context.Context, userID string, next onboarding.CreationClaim) error
-	SaveStateFn           func(ctx context.Context, userID string, st onboarding.AccountState, version int64, now time.Time) (onboarding.AccountRecord, error)
+	SaveStateFn           func(ctx context.Context, userID string, st onboarding.AccountState, version int64, now time.Time, cause onboarding.Cause) (onboarding.AccountRecord, error)
 	LockPrefillFn         func(ctx context.Context, userID, accountID string, now time.Time) (onboarding.AccountRecord, bool, error)
 	BeginPrefillFn        func(ctx context.Context, userID string, now time.Time, lease onboarding.Lease) (onboarding.AccountRecord, bool, error)
 	EndPrefillFn          func(ctx context.Context, userID string, lease onboarding.Lease) error
@@ -42,8 +42,8 @@ func (f *storeFake) CompleteCreation(ctx context.Context, rec onboarding.Account
 func (f *storeFake) ReleaseClaim(ctx context.Context, id string, next onboarding.CreationClaim) error {
 	return f.ReleaseClaimFn(ctx, id, next)
 }
-func (f *storeFake) SaveState(ctx context.Context, id string, st onboarding.AccountState, v int64, now time.Time) (onboarding.AccountRecord, error) {
-	return f.SaveStateFn(ctx, id, st, v, now)
+func (f *storeFake) SaveState(ctx context.Context, id string, st onboarding.AccountState, v int64, now time.Time, cause onboarding.Cause) (onboarding.AccountRecord, error) {
+	return f.SaveStateFn(ctx, id, st, v, now, cause)
 }
 func (f *storeFake) LockPrefill(ctx context.Context, id, acct string, now time.Time) (onboarding.AccountRecord, bool, error) {
 	return f.LockPrefillFn(ctx, id, acct, now)
@@ -84,6 +84,7 @@ type connectFake struct {
 	UpdateAccountFn func(ctx context.Context, id string, p onboarding.Prefill) error
 	LinkFn          func(ctx context.Context, r onboarding.LinkRequest) (onboarding.OnboardingLink, error)
 	DashboardFn     func(ctx context.Context, id string) (string, error)
+	RejectFn        func(ctx context.Context, id, reason string) (onboarding.AccountState, error)
 }
 
 var _ onboarding.Connect = (*connectFake)(nil)
@@ -105,6 +106,9 @@ func (f *connectFake) CreateOnboardingLink(ctx context.Context, r onboarding.Lin
 }
 func (f *connectFake) CreateDashboardLink(ctx context.Context, id string) (string, error) {
 	return f.DashboardFn(ctx, id)
+}
+func (f *connectFake) RejectAccount(ctx context.Context, id, reason string) (onboarding.AccountState, error) {
+	return f.RejectFn(ctx, id, reason)
 }
 
 var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)

@@ -240,7 +240,7 @@ func TestLinksAreLimitedPerUserPerRollingHour(t *testing.T) {
 func TestDashboardLinksCountAgainstTheSameLimit(t *testing.T) {
 	w := newLinkWorld(t)
 	w.policy.LinksPerHour = 1
-	if _, err := w.store.SaveState(context.Background(), "u1", onboarding.AccountState{DetailsSubmitted: true}, testNow.Unix()+1, testNow); err != nil {
+	if _, err := w.store.SaveState(context.Background(), "u1", onboarding.AccountState{DetailsSubmitted: true}, testNow.Unix()+1, testNow, onboarding.CauseRefresh); err != nil {
 		t.Fatal(err)
 	}
 	svc := w.service()
@@ -320,7 +320,7 @@ func TestAccountsThatCannotOnboardGetNoLink(t *testing.T) {
 				if _, err := w.store.ApplyEvent(ctx, onboarding.StateChange{EventID: "evt_d", UserID: "u1", AccountID: "acct_1", Kind: onboarding.ChangeDeauthorize, Version: testNow.Unix() + 1, Now: testNow}); err != nil {
 					t.Fatal(err)
 				}
-			} else if _, err := w.store.SaveState(ctx, "u1", tc.state, testNow.Unix()+1, testNow); err != nil {
+			} else if _, err := w.store.SaveState(ctx, "u1", tc.state, testNow.Unix()+1, testNow, onboarding.CauseRefresh); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := svc.CreateOnboardingLink(ctx, u1); !errors.Is(err, tc.wantErr) {

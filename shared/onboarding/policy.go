@@ -52,6 +52,11 @@ type Policy struct {
 	// leases taken around a Stripe call (a prefill update, a refresh token
 	// being redeemed) last this long if their holder dies.
 	StripeCallLease time.Duration
+
+	// StaffGroupsClaim names the token claim that lists the caller's groups
+	// (Cognito's cognito:groups); a caller in StaffGroup may use the staff
+	// routes.
+	StaffGroupsClaim, StaffGroup string
 }
 
 // MaxLinksPerHour caps LinksPerHour: each counted use is an attribute of

@@ -23,8 +23,10 @@ type Store interface {
 	// Stripe refused them and nothing was created).
 	ReleaseClaim(ctx context.Context, userID string, next CreationClaim) error
 	// SaveState stores a state read from Stripe at version unless newer state
-	// is already stored, and returns the record as it now stands.
-	SaveState(ctx context.Context, userID string, state AccountState, version int64, now time.Time) (AccountRecord, error)
+	// is already stored, and returns the record as it now stands. When the
+	// account's derived status changes, the same write records the change
+	// with cause (refresh, sweep or staff).
+	SaveState(ctx context.Context, userID string, state AccountState, version int64, now time.Time, cause Cause) (AccountRecord, error)
 	// LockPrefill records, once, that the first onboarding link of the
 	// user's account accountID is being requested, unless a prefill update
 	// holds its lease or the account is deauthorized. It returns the record
@@ -73,6 +75,9 @@ type Connect interface {
 	UpdateAccount(ctx context.Context, accountID string, p Prefill) error
 	CreateOnboardingLink(ctx context.Context, r LinkRequest) (OnboardingLink, error)
 	CreateDashboardLink(ctx context.Context, accountID string) (string, error)
+	// RejectAccount rejects an account for reason (one of RejectReasons)
+	// and returns its state as Stripe answered.
+	RejectAccount(ctx context.Context, accountID, reason string) (AccountState, error)
 }
 
 // Lease is a reservation that a conditional write takes until Until. Its

@@ -14,11 +14,15 @@ import (
 type Caller struct {
 	UserID string
 	Email  string // from the identity token, may be empty
+	// Groups are the identity provider's groups of the caller (the claim
+	// Policy.StaffGroupsClaim names); the staff routes need Policy.StaffGroup.
+	Groups []string
 }
 
 // Service runs the onboarding use cases. Build it once per process.
 type Service struct {
 	store   Store
+	staff   StaffStore // nil: the staff routes answer storage_unavailable
 	connect Connect
 	policy  Policy
 	log     *slog.Logger
@@ -37,6 +41,10 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 func WithSleep(sleep func(context.Context, time.Duration) error) Option {
 	return func(s *Service) { s.sleep = sleep }
 }
+
+// WithStaffStore gives the staff routes their store (the DynamoDB store
+// implements both ports).
+func WithStaffStore(st StaffStore) Option { return func(s *Service) { s.staff = st } }
 
 // WithLogger sets the logger (default: slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
@@ -89,7 +97,7 @@ func (s *Service) GetAccount(ctx context.Context, c Caller, refresh bool) (Accou
 	if err != nil {
 		return Account{}, err
 	}
-	rec, err = s.store.SaveState(ctx, c.UserID, state, version, s.now())
+	rec, err = s.store.SaveState(ctx, c.UserID, state, version, s.now(), CauseRefresh)
 	if err != nil {
 		return Account{}, err
 	}
@@ -128,7 +136,7 @@ func (s *Service) refreshState(ctx context.Context, rec AccountRecord) {
 	version := s.now().Unix()
 	state, err := s.connect.GetAccount(ctx, rec.AccountID)
 	if err == nil {
-		_, err = s.store.SaveState(ctx, rec.UserID, state, version, s.now())
+		_, err = s.store.SaveState(ctx, rec.UserID, state, version, s.now(), CauseRefresh)
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "could not re-read the account after Stripe refused a login link", "account_id", rec.AccountID, "error", err)

@@ -51,7 +51,7 @@ func TestStatusRefreshReadsStripeOncePerIntervalAndStoresIt(t *testing.T) {
 					}
 					return tt.slotFree, testNow, tt.slotErr
 				},
-				SaveStateFn: func(_ context.Context, _ string, st onboarding.AccountState, version int64, _ time.Time) (onboarding.AccountRecord, error) {
+				SaveStateFn: func(_ context.Context, _ string, st onboarding.AccountState, version int64, _ time.Time, _ onboarding.Cause) (onboarding.AccountRecord, error) {
 					saved = append(saved, version)
 					r := rec
 					r.State = st

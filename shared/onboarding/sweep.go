@@ -543,6 +543,7 @@ func (r *sweepRun) write(ctx context.Context, a ListedAccount, userID, healCreat
 		UserID:           userID,
 		AccountID:        a.ID,
 		Kind:             ChangeSnapshot,
+		Cause:            CauseSweep, // the status change it makes is recorded as the sweep's
 		Version:          version,
 		State:            a.State,
 		Country:          a.Country,

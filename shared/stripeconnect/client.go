@@ -287,6 +287,25 @@ func (c *Client) CreateDashboardLink(ctx context.Context, accountID string) (str
 	return link.URL, nil
 }
 
+// RejectAccount rejects an account (staff found fraud, or a terms of
+// service breach) and returns the state Stripe answers with. The
+// Idempotency-Key names the account and the reason, so a retry after a
+// lost answer replays Stripe's answer instead of rejecting twice.
+func (c *Client) RejectAccount(ctx context.Context, accountID, reason string) (onboarding.AccountState, error) {
+	params := &stripe.AccountRejectParams{Reason: stripe.String(reason)}
+	params.Context = ctx
+	params.SetIdempotencyKey("reject-" + accountID + "-" + reason)
+	acct, err := c.accounts().Reject(accountID, params)
+	if err != nil {
+		return onboarding.AccountState{}, mapError(err)
+	}
+	obj, err := decodeAccount(acct.LastResponse.RawJSON)
+	if err != nil {
+		return onboarding.AccountState{}, onboarding.ErrStripeUnavailable.WithCause(err)
+	}
+	return obj.state(), nil
+}
+
 // mapError tells "Stripe refused our parameters" (the caller can fix the
 // request; nothing was created) from everything else (we do not know).
 func mapError(err error) error {

@@ -828,3 +828,34 @@ func assertNoEcho(t *testing.T, what, text string) {
 		}
 	}
 }
+
+// TestRejectAccount: a staff rejection reaches Stripe as its account
+// reject with the reason, and the answer is the account's new state; on
+// the simulator, rejected for that reason, nothing enabled.
+func TestRejectAccount(t *testing.T) {
+	for _, reason := range onboarding.RejectReasons {
+		t.Run(reason, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b *stripeBackend) {
+				id := b.account(t, true)
+				c := newClient(t, b.rec.URL, 5*time.Second)
+				st, err := c.RejectAccount(context.Background(), id, reason)
+				if err != nil {
+					t.Fatalf("RejectAccount: %v", err)
+				}
+				req := onlyRequest(t, b.rec, "POST /v1/accounts/"+id+"/reject")
+				if req.Status != http.StatusOK || !reflect.DeepEqual(req.Form, url.Values{"reason": {reason}}) {
+					t.Errorf("%s answered %d to %v", b.name, req.Status, req.Form)
+				}
+				if b.sim == nil {
+					return
+				}
+				if r := st.Requirements.DisabledReason; r == nil || *r != "rejected."+reason || st.ChargesEnabled || st.PayoutsEnabled {
+					t.Errorf("state after the rejection: %+v", st)
+				}
+				if got := onboarding.DeriveStatus(st, "full", time.Now()); got != onboarding.StatusRejected {
+					t.Errorf("derived status %s, want rejected", got)
+				}
+			})
+		})
+	}
+}

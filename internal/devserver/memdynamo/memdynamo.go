@@ -18,22 +18,29 @@ import (
 	"github.com/truora/minidyn/aws-v2/client"
 )
 
-// Client is minidyn's client with two gaps filled:
+// Client is minidyn's client with three gaps filled:
 //   - minidyn v0.8.2 parses REMOVE in UpdateItem (alone, after SET, and in
 //     transactions) but never deletes the attributes: Client removes them
 //     itself, in the same step as the update;
 //   - minidyn has no UpdateTimeToLive: Client accepts the setting. Neither
 //     minidyn nor moto deletes expired items, and the store never relies on
-//     TTL deletion (it checks expiry in its conditions).
+//     TTL deletion (it checks expiry in its conditions);
+//   - minidyn's sparse indexes lose entries: Client answers index queries
+//     from the table (index.go).
 type Client struct {
 	*client.Client
 	// mu makes an update and its emulated REMOVE one step for every other
 	// call through Client (minidyn locks each call on its own).
 	mu sync.RWMutex
+	// schemas caches each table's index keys: table -> index -> hash, range key.
+	schemaMu sync.Mutex
+	schemas  map[string]map[string][2]string
 }
 
 // New returns an empty engine.
-func New() *Client { return &Client{Client: client.NewClient()} }
+func New() *Client {
+	return &Client{Client: client.NewClient(), schemas: map[string]map[string][2]string{}}
+}
 
 func (c *Client) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
 	c.mu.RLock()

@@ -1,0 +1,492 @@
+package dynamostore
+
+import (
+	"cmp"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/connectexpress/onboarding/shared/onboarding"
+)
+
+// The staff routes' storage: the account list from the sparse indexes
+// (never a Scan), an account's history, and the append-only decisions.
+
+// indexAttributes and indexes are the table's index keys and indexes, as
+// CreateTable makes them and template.yaml declares them. The two list
+// indexes project only keys (and the other filter): an account's record is
+// written on every webhook, and a projected updated_at would cost an index
+// write each time; the list reads the records of its one page instead.
+func indexAttributes() []types.AttributeDefinition {
+	var defs []types.AttributeDefinition
+	for _, name := range []string{attrReview, attrDerivedStatus, attrListedAt, attrHistoryUser, attrHistoryKey} {
+		defs = append(defs, types.AttributeDefinition{AttributeName: aws.String(name), AttributeType: types.ScalarAttributeTypeS})
+	}
+	return defs
+}
+
+func indexes() []types.GlobalSecondaryIndex {
+	index := func(name, hash, rangeKey string, p types.Projection) types.GlobalSecondaryIndex {
+		return types.GlobalSecondaryIndex{
+			IndexName: aws.String(name),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(hash), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(rangeKey), KeyType: types.KeyTypeRange},
+			},
+			Projection: &p,
+		}
+	}
+	return []types.GlobalSecondaryIndex{
+		index(IndexByReview, attrReview, attrListedAt, types.Projection{ProjectionType: types.ProjectionTypeInclude, NonKeyAttributes: []string{attrDerivedStatus}}),
+		index(IndexByStatus, attrDerivedStatus, attrListedAt, types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}),
+		// History items never change: projecting them whole costs storage only.
+		index(IndexHistory, attrHistoryUser, attrHistoryKey, types.Projection{ProjectionType: types.ProjectionTypeAll}),
+	}
+}
+
+// ---- the account list ----
+
+// str reads a string attribute of an index entry or key (the list merges
+// entries by their raw keys).
+func str(item map[string]types.AttributeValue, attr string) string {
+	if v, ok := item[attr].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+// listPlan is how one filter is served: which index, which of its
+// partitions (merged newest first), and an optional filter on a projected
+// attribute.
+type listPlan struct {
+	index, keyAttr string
+	partitions     []string
+	filterStatus   string // on by-review: derived_status = this
+}
+
+func planList(f onboarding.AccountFilter) listPlan {
+	switch {
+	case f.Review != "":
+		return listPlan{index: IndexByReview, keyAttr: attrReview, partitions: []string{string(f.Review)}, filterStatus: string(f.Status)}
+	case f.Status != "":
+		return listPlan{index: IndexByStatus, keyAttr: attrDerivedStatus, partitions: []string{string(f.Status)}}
+	}
+	// Every account has a review: the three review partitions are all of them.
+	all := make([]string, len(onboarding.Reviews))
+	for i, r := range onboarding.Reviews {
+		all[i] = string(r)
+	}
+	return listPlan{index: IndexByReview, keyAttr: attrReview, partitions: all}
+}
+
+// queriesPerPartition bounds the index reads of one page in one partition
+// when a filter skips items: past it the page ends early, with a cursor.
+const queriesPerPartition = 4
+
+// partitionScan is what one partition gave: its matching index items,
+// newest first, and how far it was read ("through": every item at or
+// after this listed_at was seen; "" when the partition is exhausted).
+type partitionScan struct {
+	items   []map[string]types.AttributeValue
+	through string
+}
+
+// ListAccounts pages through the accounts newest first. The cursor is the
+// listed_at of the page's last position, so pages merged from several
+// partitions need no per-partition state: each next page reads every
+// partition from below it.
+func (st *Store) ListAccounts(ctx context.Context, f onboarding.AccountFilter) (onboarding.StaffPage, error) {
+	before, err := decodeCursor(f, f.Cursor)
+	if err != nil {
+		return onboarding.StaffPage{}, err
+	}
+	after := ""
+	if !f.CreatedAfter.IsZero() {
+		// '$' sorts after '#': every listed_at of that exact instant is below it.
+		after = f.CreatedAfter.UTC().Format(fixedTime) + "$"
+	}
+	page := onboarding.StaffPage{Accounts: []onboarding.AccountSummary{}}
+	if before != "" && after != "" && after >= before {
+		return page, nil
+	}
+	plan := planList(f)
+	var scans []partitionScan
+	for _, p := range plan.partitions {
+		sc, err := st.scanPartition(ctx, plan, p, after, before, f.Limit)
+		if err != nil {
+			return onboarding.StaffPage{}, err
+		}
+		scans = append(scans, sc)
+	}
+	// Everything at or after cut is known in every partition.
+	cut := ""
+	var found []map[string]types.AttributeValue
+	for _, sc := range scans {
+		cut = max(cut, sc.through)
+		found = append(found, sc.items...)
+	}
+	found = slices.DeleteFunc(found, func(it map[string]types.AttributeValue) bool { return str(it, attrListedAt) < cut })
+	slices.SortFunc(found, func(a, b map[string]types.AttributeValue) int {
+		return cmp.Compare(str(b, attrListedAt), str(a, attrListedAt))
+	})
+	next := cut
+	if len(found) >= f.Limit {
+		found = found[:f.Limit]
+		next = str(found[len(found)-1], attrListedAt)
+	}
+	if next != "" {
+		c := encodeCursor(f, next)
+		page.NextCursor = &c
+	}
+	records, err := st.batchGet(ctx, found)
+	if err != nil {
+		return onboarding.StaffPage{}, err
+	}
+	for _, it := range found {
+		item := records[str(it, attrPK)]
+		sum, ok := summary(item)
+		// The indexes are eventually consistent: a record that moved on
+		// since is left out rather than shown under the wrong filter.
+		if !ok || (f.Status != "" && sum.Status != f.Status) || (f.Review != "" && sum.Review != f.Review) {
+			continue
+		}
+		page.Accounts = append(page.Accounts, sum)
+	}
+	return page, nil
+}
+
+// scanPartition reads one partition of the plan's index from below before
+// (exclusive) down to after (exclusive), until it has want matches.
+func (st *Store) scanPartition(ctx context.Context, plan listPlan, partition, after, before string, want int) (partitionScan, error) {
+	names := map[string]string{"#k": plan.keyAttr}
+	values := map[string]types.AttributeValue{":k": s(partition)}
+	cond := "#k = :k"
+	switch {
+	case after != "" && before != "":
+		// BETWEEN is inclusive: the cursor's own item is skipped below.
+		cond += " AND listed_at BETWEEN :after AND :before"
+		values[":after"], values[":before"] = s(after), s(before)
+	case before != "":
+		cond += " AND listed_at < :before"
+		values[":before"] = s(before)
+	case after != "":
+		cond += " AND listed_at > :after"
+		values[":after"] = s(after)
+	}
+	in := &dynamodb.QueryInput{
+		TableName: &st.table, IndexName: aws.String(plan.index),
+		KeyConditionExpression: aws.String(cond), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(int32(want)),
+	}
+	if plan.filterStatus != "" {
+		in.FilterExpression = aws.String("derived_status = :status")
+		values[":status"] = s(plan.filterStatus)
+		in.Limit = aws.Int32(onboarding.MaxPageSize) // a filter skips items: read more per call
+	}
+	var sc partitionScan
+	for calls := 0; calls < queriesPerPartition; calls++ {
+		out, err := st.db.Query(ctx, in)
+		if err != nil {
+			return partitionScan{}, onboarding.StorageFailed(err)
+		}
+		for _, it := range out.Items {
+			if str(it, attrListedAt) == before {
+				continue
+			}
+			sc.items = append(sc.items, it)
+			if len(sc.items) == want {
+				sc.through = str(it, attrListedAt)
+				return sc, nil
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			sc.through = ""
+			return sc, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+		sc.through = str(out.LastEvaluatedKey, attrListedAt)
+	}
+	return sc, nil
+}
+
+// batchGetAttempts bounds the rounds of a batch read's unprocessed keys.
+const batchGetAttempts = 5
+
+// batchGet reads the records of index items, by pk.
+func (st *Store) batchGet(ctx context.Context, items []map[string]types.AttributeValue) (map[string]map[string]types.AttributeValue, error) {
+	out := map[string]map[string]types.AttributeValue{}
+	if len(items) == 0 {
+		return out, nil
+	}
+	keys := make([]map[string]types.AttributeValue, len(items))
+	for i, it := range items {
+		keys[i] = keyOf(str(it, attrPK))
+	}
+	request := map[string]types.KeysAndAttributes{st.table: {Keys: keys}}
+	for attempt := 1; len(request) > 0; attempt++ {
+		res, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: request})
+		if err != nil {
+			return nil, onboarding.StorageFailed(err)
+		}
+		for _, item := range res.Responses[st.table] {
+			out[str(item, attrPK)] = item
+		}
+		request = res.UnprocessedKeys
+		if len(request) == 0 {
+			break
+		}
+		if attempt == batchGetAttempts {
+			return nil, onboarding.StorageFailed(errors.New("dynamostore: batch read left keys unprocessed"))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, onboarding.StorageFailed(ctx.Err())
+		case <-time.After(time.Duration(attempt*attempt) * 20 * time.Millisecond):
+		}
+	}
+	return out, nil
+}
+
+// summary is an account record as the staff list shows it.
+func summary(item map[string]types.AttributeValue) (onboarding.AccountSummary, bool) {
+	it, err := unmarshalUser(item)
+	if err != nil || it.AccountID == "" {
+		return onboarding.AccountSummary{}, false
+	}
+	userID := it.UserID
+	if userID == "" {
+		userID, _ = strings.CutPrefix(it.PK, "USER#")
+	}
+	rec := it.account(userID)
+	return onboarding.AccountSummary{
+		UserID: userID, AccountID: rec.AccountID,
+		Status: onboarding.Status(it.DerivedStatus), Review: onboarding.Review(it.Review),
+		Country: rec.Country, ServiceAgreement: rec.ServiceAgreement,
+		CreatedAt: rec.CreatedAt.UTC(), UpdatedAt: rec.UpdatedAt.UTC(),
+		RequirementsDueCount: rec.State.RequirementsDueCount(),
+	}, true
+}
+
+var errBadCursor = onboarding.Invalid("cursor", "cursor is not one this API returned for this query")
+
+// A cursor is the listed_at of a page's last position and a tag over it
+// and the query's filters, so that a changed cursor, or one from a query
+// with other filters, is refused rather than answered with a wrong page.
+// The tag needs no secret: a cursor only names a position in a list its
+// holder may read in full.
+const cursorTagSize = 12
+
+func cursorTag(f onboarding.AccountFilter, position string) []byte {
+	after := ""
+	if !f.CreatedAfter.IsZero() {
+		after = f.CreatedAfter.UTC().Format(fixedTime)
+	}
+	sum := sha256.Sum256([]byte(strings.Join([]string{"list-cursor/v1", string(f.Status), string(f.Review), after, position}, "\x00")))
+	return sum[:cursorTagSize]
+}
+
+func encodeCursor(f onboarding.AccountFilter, position string) string {
+	return base64.RawURLEncoding.EncodeToString(append([]byte(position), cursorTag(f, position)...))
+}
+
+// decodeCursor returns the listed_at a cursor of query f holds ("" for none).
+func decodeCursor(f onboarding.AccountFilter, c string) (string, error) {
+	if c == "" {
+		return "", nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(raw) <= cursorTagSize {
+		return "", errBadCursor
+	}
+	position, tag := string(raw[:len(raw)-cursorTagSize]), raw[len(raw)-cursorTagSize:]
+	if !hmac.Equal(tag, cursorTag(f, position)) {
+		return "", errBadCursor
+	}
+	at, user, ok := strings.Cut(position, "#")
+	if _, perr := time.Parse(fixedTime, at); !ok || perr != nil || len(at) != len(fixedTime) || user == "" {
+		return "", errBadCursor
+	}
+	return position, nil
+}
+
+// ---- one account's history ----
+
+func reviewStateOf(it userItem) onboarding.ReviewState {
+	return onboarding.ReviewState{Review: onboarding.Review(it.Review), ReviewedBy: it.ReviewedBy, ReviewedAt: it.ReviewedAt}
+}
+
+// StaffHistory reads the record (consistently) and, from the history index,
+// its latest status changes and decisions.
+func (st *Store) StaffHistory(ctx context.Context, userID string, limit int) (onboarding.StaffHistory, error) {
+	it, err := st.readUser(ctx, userID)
+	if err != nil {
+		return onboarding.StaffHistory{}, err
+	}
+	if it.AccountID == "" {
+		return onboarding.StaffHistory{}, onboarding.ErrNotFound
+	}
+	h := onboarding.StaffHistory{StaffRecord: onboarding.StaffRecord{Record: it.account(userID), ReviewState: reviewStateOf(it)}}
+	if limit <= 0 {
+		return h, nil
+	}
+	var changes []statusChangeItem
+	if err := st.history(ctx, userID, historyStatus, limit, &changes); err != nil {
+		return onboarding.StaffHistory{}, err
+	}
+	for _, c := range changes {
+		h.StatusChanges = append(h.StatusChanges, onboarding.StatusHistoryEntry{
+			From: onboarding.Status(c.From), To: onboarding.Status(c.To), At: c.At.UTC(), Cause: onboarding.Cause(c.Cause),
+		})
+	}
+	var reviews []reviewItem
+	if err := st.history(ctx, userID, historyReview, limit, &reviews); err != nil {
+		return onboarding.StaffHistory{}, err
+	}
+	for _, r := range reviews {
+		h.Reviews = append(h.Reviews, onboarding.ReviewDecision{
+			Decision: onboarding.Decision(r.Decision), Reason: r.Reason, Note: r.Note, Reviewer: r.Reviewer, At: r.At.UTC(),
+		})
+	}
+	return h, nil
+}
+
+// history reads a user's latest history items of one kind, newest first.
+func (st *Store) history(ctx context.Context, userID, kind string, limit int, into any) error {
+	e, err := expression.NewBuilder().WithKeyCondition(
+		expression.Key(attrHistoryUser).Equal(expression.Value(userID)).And(expression.Key(attrHistoryKey).BeginsWith(kind)),
+	).Build()
+	if err != nil {
+		return err
+	}
+	out, err := st.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: &st.table, IndexName: aws.String(IndexHistory),
+		KeyConditionExpression: e.KeyCondition(), ExpressionAttributeNames: e.Names(), ExpressionAttributeValues: e.Values(),
+		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(int32(limit)),
+	})
+	if err != nil {
+		return onboarding.StorageFailed(err)
+	}
+	if err := attributevalue.UnmarshalListOfMaps(out.Items, into); err != nil {
+		return onboarding.StorageFailed(err)
+	}
+	return nil
+}
+
+// ---- decisions ----
+
+// BeginRejection marks the record before a staff rejection goes to Stripe
+// (status.go: withStatus reads the mark). RecordReview removes it.
+func (st *Store) BeginRejection(ctx context.Context, userID string, until time.Time) error {
+	in, err := st.updateInput(userPK(userID), expression.Set(name(attrRejectingUntil), value(until.UnixMilli())), exists(attrAccountID))
+	if err != nil {
+		return err
+	}
+	err = conditional(func() error { _, err := st.db.UpdateItem(ctx, in); return err }())
+	if errors.Is(err, onboarding.ErrConflict) {
+		return onboarding.ErrNotFound
+	}
+	return err
+}
+
+// RecordReview writes the decision item and the record's new review in
+// one transaction, conditioned on the review it read; after a rejection
+// Stripe's state goes into the same write, versioned as SaveState's.
+func (st *Store) RecordReview(ctx context.Context, userID string, d onboarding.ReviewDecision, write *onboarding.StateWrite) (onboarding.StaffRecord, bool, error) {
+	it, err := st.readUser(ctx, userID)
+	if err != nil {
+		return onboarding.StaffRecord{}, false, err
+	}
+	outcome := d.Decision.Outcome()
+	for attempt := 1; ; attempt++ {
+		if it.AccountID == "" {
+			return onboarding.StaffRecord{}, false, onboarding.ErrNotFound
+		}
+		current := onboarding.StaffRecord{Record: it.account(userID), ReviewState: reviewStateOf(it)}
+		if current.Review == outcome || (d.Decision == onboarding.DecisionApprove && current.Review == onboarding.ReviewRejected) {
+			return current, false, nil
+		}
+		w, err := st.reviewWrite(userID, it, d, write)
+		if err != nil {
+			return onboarding.StaffRecord{}, false, err
+		}
+		suffix := d.At.UTC().Format(fixedTime) + "#" + randomSuffix()
+		decision, err := st.put(reviewItem{
+			PK: "REVIEW#" + userID + "#" + suffix, UserID: userID, AccountID: it.AccountID,
+			Decision: string(d.Decision), Reason: d.Reason, Note: d.Note, Reviewer: d.Reviewer, At: d.At,
+			HistoryUser: userID, HistoryKey: historyReview + suffix,
+		}, missing(attrPK))
+		if err != nil {
+			return onboarding.StaffRecord{}, false, err
+		}
+		w.extra = append([]*types.Put{decision}, w.extra...)
+		old, refused, err := st.write(ctx, userID, w)
+		switch {
+		case err != nil:
+			return onboarding.StaffRecord{}, false, err
+		case !refused:
+			current.ReviewState = onboarding.ReviewState{Review: outcome, ReviewedBy: d.Reviewer, ReviewedAt: d.At}
+			if stateApplies(it, write) {
+				current.Record.State, current.Record.StateVersion, current.Record.UpdatedAt = write.State, write.Version, d.At
+			}
+			return current, true, nil
+		}
+		if err := raceLost(ctx, attempt); err != nil {
+			return onboarding.StaffRecord{}, false, err
+		}
+		// The record changed since it was read (another decision, or
+		// state): decide again on what it holds now.
+		it = old
+	}
+}
+
+// stateApplies says whether a rejection's state may replace it's: the
+// versioned write's rule, judged on the record as read (and held by the
+// write's condition).
+func stateApplies(it userItem, write *onboarding.StateWrite) bool {
+	return write != nil && it.DeauthorizedAt.IsZero() && it.StateVersion <= write.Version
+}
+
+// reviewWrite is the record's write for a decision on it as read: the new
+// review, conditioned on the one read, and, when the rejection's state
+// applies, that state with its derived status and status change.
+func (st *Store) reviewWrite(userID string, it userItem, d onboarding.ReviewDecision, write *onboarding.StateWrite) (recordWrite, error) {
+	w := recordWrite{cond: exists(attrAccountID)}
+	if stateApplies(it, write) {
+		w = stateWrite(write.State, write.Version, d.At)
+	}
+	if d.Decision == onboarding.DecisionReject {
+		w.update = w.update.Remove(name(attrRejectingUntil))
+	}
+	w.update = w.update.Set(name(attrReview), value(string(d.Decision.Outcome()))).
+		Set(name(attrReviewedBy), value(d.Reviewer)).Set(name(attrReviewedAt), value(d.At)).
+		Set(name(attrListedAt), expression.IfNotExists(name(attrListedAt), value(listedAt(it.CreatedAt, userID))))
+	// Pinned to the review read: a concurrent decision makes this one try again.
+	if it.Review == "" {
+		w.cond = w.cond.And(missing(attrReview))
+	} else {
+		w.cond = w.cond.And(name(attrReview).Equal(value(it.Review)))
+	}
+	if !stateApplies(it, write) {
+		// Newer state is stored (or the account is deauthorized): it stands.
+		return w, nil
+	}
+	rec := it.account(userID)
+	err := st.withStatus(&w, basisOf(userID, it, false), statusWrite{
+		userID: userID, accountID: rec.AccountID, to: onboarding.DeriveStatus(write.State, rec.ServiceAgreement, d.At),
+		cause: onboarding.CauseStaff, at: d.At, version: write.Version,
+	})
+	return w, err
+}

@@ -1,0 +1,546 @@
+package dynamostore_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/connectexpress/onboarding/internal/testenv"
+	"github.com/connectexpress/onboarding/shared/dynamostore"
+	"github.com/connectexpress/onboarding/shared/onboarding"
+)
+
+// The staff routes' storage (admin.go) and the derived status every state
+// write keeps (status.go), on each engine.
+
+func str(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+// history is alice's status changes, oldest first.
+func (h *harness) history(t *testing.T, user string) []onboarding.StatusHistoryEntry {
+	t.Helper()
+	got, err := h.store.StaffHistory(context.Background(), user, onboarding.HistoryLimit)
+	if err != nil {
+		t.Fatalf("StaffHistory(%s): %v", user, err)
+	}
+	changes := slices.Clone(got.StatusChanges)
+	slices.Reverse(changes)
+	return changes
+}
+
+type move struct {
+	from, to onboarding.Status
+	cause    onboarding.Cause
+}
+
+func (h *harness) wantMoves(t *testing.T, user string, want ...move) {
+	t.Helper()
+	var got []move
+	for _, c := range h.history(t, user) {
+		got = append(got, move{c.From, c.To, c.Cause})
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("status changes of %s, oldest first:\n got %v\nwant %v", user, got, want)
+	}
+}
+
+func (h *harness) wantDerived(t *testing.T, user string, want onboarding.Status) {
+	t.Helper()
+	if got := str(h.raw(t, "USER#"+user), "derived_status"); got != string(want) {
+		t.Errorf("derived_status of %s = %q, want %q", user, got, want)
+	}
+}
+
+func webhook(c onboarding.StateChange) onboarding.StateChange {
+	c.Cause = onboarding.CauseWebhook
+	return c
+}
+
+func (h *harness) apply(t *testing.T, c onboarding.StateChange, want onboarding.EventOutcome) {
+	t.Helper()
+	if got, err := h.store.ApplyEvent(context.Background(), c); err != nil || got != want {
+		t.Fatalf("ApplyEvent(%s) = %v, %v; want %v", c.EventID, got, err, want)
+	}
+}
+
+func TestEveryStateWriteKeepsTheDerivedStatusAndRecordsItsChanges(t *testing.T) {
+	ctx := context.Background()
+	pending := stateActive()
+	pending.Capabilities = map[string]string{"card_payments": "active", "transfers": "pending"}
+	runCases(t, []storeCase{
+		{"a new account enters the review queue with its status, and no change", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			item := h.raw(t, "USER#"+alice)
+			if str(item, "derived_status") != string(onboarding.StatusRestricted) || str(item, "review") != "pending" ||
+				str(item, "listed_at") != "2024-05-01T12:00:00.000000000Z#alice" {
+				t.Errorf("new record: derived_status %q, review %q, listed_at %q", str(item, "derived_status"), str(item, "review"), str(item, "listed_at"))
+			}
+			h.wantMoves(t, alice)
+		}},
+		{"webhook, capability, refresh, sweep and deauthorization each record the change they make", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			h.apply(t, webhook(snapshotEvent("evt_1", 10, stateActive())), onboarding.OutcomeApplied)
+			h.apply(t, webhook(snapshotEvent("evt_2", 20, stateActive())), onboarding.OutcomeApplied) // no change: nothing recorded
+			h.apply(t, webhook(capabilityEvent("evt_3", 30, "transfers", "pending")), onboarding.OutcomeApplied)
+			h.wantDerived(t, alice, onboarding.StatusPendingVerification)
+			if _, err := h.store.SaveState(ctx, alice, stateActive(), vBase+40, eventNow(40), onboarding.CauseRefresh); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.store.SaveState(ctx, alice, stateOnboarding(), vBase+50, eventNow(50), onboarding.CauseSweep); err != nil {
+				t.Fatal(err)
+			}
+			h.apply(t, webhook(deauthEvent("evt_4", 60)), onboarding.OutcomeApplied)
+			h.wantDerived(t, alice, onboarding.StatusDeauthorized)
+			h.wantMoves(t, alice,
+				move{onboarding.StatusRestricted, onboarding.StatusActive, onboarding.CauseWebhook},
+				move{onboarding.StatusActive, onboarding.StatusPendingVerification, onboarding.CauseWebhook},
+				move{onboarding.StatusPendingVerification, onboarding.StatusActive, onboarding.CauseRefresh},
+				move{onboarding.StatusActive, onboarding.StatusRestricted, onboarding.CauseSweep},
+				move{onboarding.StatusRestricted, onboarding.StatusDeauthorized, onboarding.CauseWebhook},
+			)
+			got, _ := h.store.StaffHistory(ctx, alice, 1)
+			if len(got.StatusChanges) != 1 || !got.StatusChanges[0].At.Equal(eventNow(60)) {
+				t.Errorf("StaffHistory(limit 1) = %+v, want the latest change only, at the deauthorization", got.StatusChanges)
+			}
+		}},
+		{"older news and duplicates change neither the status nor the history", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			h.apply(t, webhook(snapshotEvent("evt_1", 10, stateActive())), onboarding.OutcomeApplied)
+			h.apply(t, webhook(snapshotEvent("evt_1", 10, stateActive())), onboarding.OutcomeDuplicate)
+			h.apply(t, webhook(snapshotEvent("evt_old", 5, pending)), onboarding.OutcomeSuperseded)
+			if _, err := h.store.SaveState(ctx, alice, pending, vBase+1, eventNow(1), onboarding.CauseSweep); err != nil {
+				t.Fatal(err)
+			}
+			h.wantDerived(t, alice, onboarding.StatusActive)
+			h.wantMoves(t, alice, move{onboarding.StatusRestricted, onboarding.StatusActive, onboarding.CauseWebhook})
+		}},
+		{"a record healed from its event gets a status and a place in the queue", func(t *testing.T, h *harness) {
+			h.claim(t, alice, newClaim(claim1, t0.Add(lease), 0), t0)
+			h.apply(t, webhook(healingEvent("evt_heal", 10, stateActive())), onboarding.OutcomeApplied)
+			h.wantDerived(t, alice, onboarding.StatusActive)
+			if str(h.raw(t, "USER#"+alice), "review") != "pending" {
+				t.Error("healed record is not in the review queue")
+			}
+			h.wantMoves(t, alice)
+		}},
+		{"a record from before derived statuses gets one at its next write, with no change", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			h.strip(t, alice, "derived_status", "review", "listed_at")
+			h.apply(t, webhook(snapshotEvent("evt_1", 10, stateActive())), onboarding.OutcomeApplied)
+			h.wantDerived(t, alice, onboarding.StatusActive)
+			h.strip(t, alice, "derived_status", "review", "listed_at")
+			if _, err := h.store.SaveState(ctx, alice, pending, vBase+20, eventNow(20), onboarding.CauseSweep); err != nil {
+				t.Fatal(err)
+			}
+			item := h.raw(t, "USER#"+alice)
+			if str(item, "derived_status") != string(onboarding.StatusPendingVerification) || str(item, "review") != "pending" || str(item, "listed_at") == "" {
+				t.Errorf("after SaveState: derived_status %q review %q listed_at %q", str(item, "derived_status"), str(item, "review"), str(item, "listed_at"))
+			}
+			h.wantMoves(t, alice)
+		}},
+	})
+}
+
+// strip rewrites a user's record without attrs (minidyn ignores REMOVE).
+func (h *harness) strip(t *testing.T, user string, attrs ...string) {
+	t.Helper()
+	item := h.raw(t, "USER#"+user)
+	for _, a := range attrs {
+		delete(item, a)
+	}
+	if _, err := h.db.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: &h.table, Item: item}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Concurrent writers of one account, each moving its status: every write
+// that applied left exactly the change it made, so the history is one
+// unbroken chain that ends at the stored status. All carry the same version
+// (ties apply), so every write applies and most change the status.
+func TestConcurrentStateWritesLeaveAnUnbrokenHistory(t *testing.T) {
+	states := []onboarding.AccountState{stateActive(), stateOnboarding(), stateRejected()}
+	eachEngine(t, func(t *testing.T, e testenv.Engine) {
+		h := newHarness(t, e)
+		h.withAccount(t)
+		var wg sync.WaitGroup
+		errs := make(chan error, 40)
+		for i := range 20 {
+			wg.Add(2)
+			st := states[i%len(states)]
+			go func() {
+				defer wg.Done()
+				_, err := h.store.ApplyEvent(context.Background(), webhook(snapshotEvent(fmt.Sprintf("evt_%d", i), 100, st)))
+				errs <- err
+			}()
+			go func() {
+				defer wg.Done()
+				_, err := h.store.SaveState(context.Background(), alice, states[(i+1)%len(states)], vBase+100, eventNow(100), onboarding.CauseSweep)
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		retry := 0
+		for err := range errs {
+			// A writer that lost to others on every attempt is told to
+			// retry (storage_unavailable): allowed, never a wrong history.
+			if errors.Is(err, onboarding.ErrStorageUnavailable) {
+				if retry == 0 {
+					t.Logf("first retry: %v", err)
+				}
+				retry++
+			} else if err != nil {
+				t.Errorf("write: %v", err)
+			}
+		}
+		changes := h.history(t, alice)
+		if len(changes) < 2 {
+			t.Fatalf("%d status changes recorded from 40 writes of alternating states", len(changes))
+		}
+		at := onboarding.StatusRestricted // baseRecord's
+		for i, c := range changes {
+			if c.From != at || c.From == c.To {
+				t.Fatalf("change %d is %s -> %s, after the status was %s: %+v", i, c.From, c.To, at, changes)
+			}
+			at = c.To
+		}
+		stored := h.raw(t, "USER#"+alice)
+		if str(stored, "derived_status") != string(at) {
+			t.Errorf("stored status %s, history ends at %s", str(stored, "derived_status"), at)
+		}
+		rec := h.user(t, alice).Account
+		if want := onboarding.DeriveStatus(rec.State, rec.ServiceAgreement, rec.UpdatedAt); string(want) != str(stored, "derived_status") {
+			t.Errorf("stored status %s, but the stored state derives to %s", str(stored, "derived_status"), want)
+		}
+		t.Logf("%d changes recorded; %d of 40 writers told to retry", len(changes), retry)
+	})
+}
+
+// ---- the staff list ----
+
+// listWorld is accounts created a minute apart (newest last), with
+// reviews and statuses in a fixed pattern.
+type listWorld struct {
+	users  []string // oldest first
+	review map[string]onboarding.Review
+	status map[string]onboarding.Status
+}
+
+func (h *harness) listWorld(t *testing.T, n int) listWorld {
+	t.Helper()
+	ctx := context.Background()
+	w := listWorld{review: map[string]onboarding.Review{}, status: map[string]onboarding.Status{}}
+	for i := range n {
+		user := fmt.Sprintf("u%02d", i)
+		created := t0.Add(time.Duration(i) * time.Minute)
+		c := newClaim("claim-"+user, created.Add(lease), 0)
+		h.claim(t, user, c, created)
+		st := stateActive()
+		if i%3 == 1 {
+			st = stateOnboarding()
+		}
+		rec := onboarding.AccountRecord{UserID: user, AccountID: "acct_" + user, Country: "US", ServiceAgreement: "full",
+			State: st, StateVersion: created.Unix(), CreatedAt: created, UpdatedAt: created}
+		h.complete(t, rec, "claim-"+user)
+		w.users = append(w.users, user)
+		w.status[user] = onboarding.DeriveStatus(st, "full", created)
+		w.review[user] = onboarding.ReviewPending
+		if i%4 == 2 {
+			d := onboarding.ReviewDecision{Decision: onboarding.DecisionApprove, Reviewer: "staff", At: created.Add(time.Second)}
+			if _, ok, err := h.store.RecordReview(ctx, user, d, nil); err != nil || !ok {
+				t.Fatalf("approve %s: %v, %v", user, ok, err)
+			}
+			w.review[user] = onboarding.ReviewApproved
+		}
+	}
+	return w
+}
+
+// want is what the list must answer for f, newest first.
+func (w listWorld) want(f onboarding.AccountFilter) []string {
+	var out []string
+	for i := len(w.users) - 1; i >= 0; i-- {
+		u := w.users[i]
+		created := t0.Add(time.Duration(i) * time.Minute)
+		if (f.Status == "" || w.status[u] == f.Status) && (f.Review == "" || w.review[u] == f.Review) && created.After(f.CreatedAfter) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// listAll follows the cursors to the end.
+func listAll(t *testing.T, st *dynamostore.Store, f onboarding.AccountFilter) (users []string, pages int) {
+	t.Helper()
+	for {
+		page, err := st.ListAccounts(context.Background(), f)
+		if err != nil {
+			t.Fatalf("ListAccounts(%+v): %v", f, err)
+		}
+		pages++
+		if len(page.Accounts) > f.Limit {
+			t.Fatalf("page of %d accounts, limit %d", len(page.Accounts), f.Limit)
+		}
+		for _, a := range page.Accounts {
+			users = append(users, a.UserID)
+		}
+		if page.NextCursor == nil {
+			return users, pages
+		}
+		if pages > 50 {
+			t.Fatal("more than 50 pages: the cursor does not move on")
+		}
+		f.Cursor = *page.NextCursor
+	}
+}
+
+func TestListAccountsPagesNewestFirstThroughEveryFilter(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e testenv.Engine) {
+		h := newHarness(t, e)
+		w := h.listWorld(t, 14)
+		filters := []onboarding.AccountFilter{
+			{},
+			{Review: onboarding.ReviewPending},
+			{Review: onboarding.ReviewApproved},
+			{Status: onboarding.StatusActive},
+			{Status: onboarding.StatusRestricted},
+			{Status: onboarding.StatusRejected},
+			{Review: onboarding.ReviewPending, Status: onboarding.StatusActive},
+			{Review: onboarding.ReviewApproved, Status: onboarding.StatusRestricted},
+			{CreatedAfter: t0.Add(5 * time.Minute)}, // u05 itself is not after
+			{CreatedAfter: t0.Add(5*time.Minute + time.Second), Review: onboarding.ReviewPending},
+		}
+		for _, f := range filters {
+			for _, limit := range []int{1, 3, 100} {
+				f.Limit = limit
+				t.Run(fmt.Sprintf("%+v", f), func(t *testing.T) {
+					got, pages := listAll(t, h.store, f)
+					if want := w.want(f); !slices.Equal(got, want) {
+						t.Errorf("listed %v in %d pages, want %v", got, pages, want)
+					}
+				})
+			}
+		}
+		page, err := h.store.ListAccounts(context.Background(), onboarding.AccountFilter{Limit: 1})
+		if err != nil || len(page.Accounts) != 1 {
+			t.Fatalf("first page: %+v, %v", page, err)
+		}
+		// u13 is restricted (stateOnboarding: two items currently due, one past due).
+		a := page.Accounts[0]
+		if a.UserID != "u13" || a.AccountID != "acct_u13" || a.Status != onboarding.StatusRestricted || a.Review != onboarding.ReviewPending ||
+			a.Country != "US" || a.ServiceAgreement != "full" || !a.CreatedAt.Equal(t0.Add(13*time.Minute)) || !a.UpdatedAt.Equal(t0.Add(13*time.Minute)) ||
+			a.RequirementsDueCount != 3 {
+			t.Errorf("summary %+v", a)
+		}
+		page, _ = h.store.ListAccounts(context.Background(), onboarding.AccountFilter{Limit: 1, Status: onboarding.StatusActive})
+		if a := page.Accounts[0]; a.UserID != "u12" || a.RequirementsDueCount != 0 {
+			t.Errorf("active summary %+v, want u12 with nothing due", a)
+		}
+	})
+}
+
+func TestListAccountsRefusesACursorItDidNotMake(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e testenv.Engine) {
+		h := newHarness(t, e)
+		h.listWorld(t, 4)
+		pending := onboarding.AccountFilter{Limit: 1, Review: onboarding.ReviewPending}
+		page, err := h.store.ListAccounts(context.Background(), pending)
+		if err != nil || page.NextCursor == nil {
+			t.Fatalf("first page: %+v, %v", page, err)
+		}
+		good := *page.NextCursor
+		raw, _ := base64.RawURLEncoding.DecodeString(good)
+		refuse := func(f onboarding.AccountFilter, c string) {
+			t.Helper()
+			f.Cursor = c
+			_, err := h.store.ListAccounts(context.Background(), f)
+			if e, ok := onboarding.AsError(err); !ok || e.Code != "validation_error" || e.Param != "cursor" {
+				t.Errorf("cursor %q with %+v: %v, want validation_error on cursor", c, f, err)
+			}
+		}
+		for _, c := range []string{"not base64!", "bm90IGEgY3Vyc29y", "MjAyNC0wNS0wMVQxMjowMDowMFo", good[:len(good)-2]} {
+			refuse(pending, c)
+		}
+		// Each byte changed: the position's time, its user, the tag.
+		for i := range raw {
+			changed := slices.Clone(raw)
+			changed[i] ^= 0x04
+			refuse(pending, base64.RawURLEncoding.EncodeToString(changed))
+		}
+		// The position alone, as an untagged cursor would hold it.
+		refuse(pending, base64.RawURLEncoding.EncodeToString(raw[:len(raw)-12]))
+		// Another query's filters.
+		refuse(onboarding.AccountFilter{Limit: 1}, good)
+		refuse(onboarding.AccountFilter{Limit: 1, Review: onboarding.ReviewApproved}, good)
+		refuse(onboarding.AccountFilter{Limit: 1, Review: onboarding.ReviewPending, Status: onboarding.StatusActive}, good)
+		refuse(onboarding.AccountFilter{Limit: 1, Review: onboarding.ReviewPending, CreatedAfter: t0}, good)
+		// The page size may change between pages.
+		pending.Limit, pending.Cursor = 100, good
+		if _, err := h.store.ListAccounts(context.Background(), pending); err != nil {
+			t.Errorf("the cursor with another limit: %v", err)
+		}
+	})
+}
+
+// ---- decisions ----
+
+func decision(d onboarding.Decision, reason, reviewer string, at time.Time) onboarding.ReviewDecision {
+	return onboarding.ReviewDecision{Decision: d, Reason: reason, Note: "checked " + reviewer, Reviewer: reviewer, At: at}
+}
+
+func TestRecordReviewAppendsOneDecisionPerChange(t *testing.T) {
+	ctx := context.Background()
+	at := t0.Add(time.Hour)
+	runCases(t, []storeCase{
+		{"approve, approve again, reject, approve: two decisions", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			rec, ok, err := h.store.RecordReview(ctx, alice, decision(onboarding.DecisionApprove, "", "staff-1", at), nil)
+			if err != nil || !ok || rec.Review != onboarding.ReviewApproved || rec.ReviewedBy != "staff-1" || !rec.ReviewedAt.Equal(at) {
+				t.Fatalf("approve: %+v, %v, %v", rec, ok, err)
+			}
+			if rec, ok, err := h.store.RecordReview(ctx, alice, decision(onboarding.DecisionApprove, "", "staff-2", at.Add(time.Minute)), nil); err != nil || ok || rec.ReviewedBy != "staff-1" {
+				t.Fatalf("approve again: %+v, %v, %v; want nothing recorded, the first approval standing", rec, ok, err)
+			}
+			write := &onboarding.StateWrite{State: stateRejected(), Version: vBase + 100}
+			rec, ok, err = h.store.RecordReview(ctx, alice, decision(onboarding.DecisionReject, "fraud", "staff-2", at.Add(2*time.Minute)), write)
+			if err != nil || !ok || rec.Review != onboarding.ReviewRejected || rec.Record.StateVersion != vBase+100 || onboarding.DeriveStatus(rec.Record.State, "full", at) != onboarding.StatusRejected {
+				t.Fatalf("reject: %+v, %v, %v", rec, ok, err)
+			}
+			if _, ok, err := h.store.RecordReview(ctx, alice, decision(onboarding.DecisionApprove, "", "staff-3", at.Add(3*time.Minute)), nil); err != nil || ok {
+				t.Fatalf("approve after the rejection: %v, %v; want nothing recorded", ok, err)
+			}
+			got, err := h.store.StaffHistory(ctx, alice, onboarding.HistoryLimit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []onboarding.ReviewDecision{
+				decision(onboarding.DecisionReject, "fraud", "staff-2", at.Add(2*time.Minute)),
+				decision(onboarding.DecisionApprove, "", "staff-1", at),
+			}
+			if len(got.Reviews) != 2 || !sameDecision(got.Reviews[0], want[0]) || !sameDecision(got.Reviews[1], want[1]) {
+				t.Errorf("reviews, newest first:\n got %+v\nwant %+v", got.Reviews, want)
+			}
+			if got.Review != onboarding.ReviewRejected || got.Record.StateVersion != vBase+100 {
+				t.Errorf("record after the rejection: %+v", got.StaffRecord)
+			}
+			h.wantDerived(t, alice, onboarding.StatusRejected)
+			h.wantMoves(t, alice, move{onboarding.StatusRestricted, onboarding.StatusRejected, onboarding.CauseStaff})
+		}},
+		{"a rejection whose state is older than the stored one records the decision and keeps the state", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			h.apply(t, webhook(snapshotEvent("evt_1", 200, stateRejected())), onboarding.OutcomeApplied)
+			write := &onboarding.StateWrite{State: stateActive(), Version: vBase + 100}
+			rec, ok, err := h.store.RecordReview(ctx, alice, decision(onboarding.DecisionReject, "other", "staff-1", at), write)
+			if err != nil || !ok || rec.Review != onboarding.ReviewRejected || rec.Record.StateVersion != vBase+200 {
+				t.Fatalf("reject: %+v, %v, %v", rec, ok, err)
+			}
+			h.wantDerived(t, alice, onboarding.StatusRejected)
+			h.wantMoves(t, alice, move{onboarding.StatusRestricted, onboarding.StatusRejected, onboarding.CauseWebhook})
+		}},
+		{"Stripe's webhook of a staff rejection, stored first, is recorded as the staff's; the decision ends the mark", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			if err := h.store.BeginRejection(ctx, alice, eventNow(10).Add(onboarding.RejectionWindow)); err != nil {
+				t.Fatal(err)
+			}
+			h.apply(t, webhook(snapshotEvent("evt_rejected", 10, stateRejected())), onboarding.OutcomeApplied)
+			write := &onboarding.StateWrite{State: stateRejected(), Version: vBase + 10}
+			if _, ok, err := h.store.RecordReview(ctx, alice, decision(onboarding.DecisionReject, "fraud", "staff-1", eventNow(11)), write); err != nil || !ok {
+				t.Fatalf("reject: %v, %v", ok, err)
+			}
+			h.wantMoves(t, alice, move{onboarding.StatusRestricted, onboarding.StatusRejected, onboarding.CauseStaff})
+			if _, marked := h.raw(t, "USER#"+alice)["rejecting_until"]; marked {
+				t.Error("the rejection's mark outlived the decision")
+			}
+		}},
+		{"a mark that ran out claims nothing; no mark without an account", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			if err := h.store.BeginRejection(ctx, alice, eventNow(9)); err != nil {
+				t.Fatal(err)
+			}
+			h.apply(t, webhook(snapshotEvent("evt_rejected", 10, stateRejected())), onboarding.OutcomeApplied)
+			h.wantMoves(t, alice, move{onboarding.StatusRestricted, onboarding.StatusRejected, onboarding.CauseWebhook})
+			if err := h.store.BeginRejection(ctx, bob, eventNow(60)); !errors.Is(err, onboarding.ErrNotFound) {
+				t.Errorf("BeginRejection(bob) = %v, want ErrNotFound", err)
+			}
+		}},
+		{"no account, no decision", func(t *testing.T, h *harness) {
+			h.claim(t, alice, newClaim(claim1, t0.Add(lease), 0), t0)
+			for _, user := range []string{alice, bob} {
+				if _, _, err := h.store.RecordReview(ctx, user, decision(onboarding.DecisionApprove, "", "s", at), nil); !errors.Is(err, onboarding.ErrNotFound) {
+					t.Errorf("RecordReview(%s) = %v, want ErrNotFound", user, err)
+				}
+				if _, err := h.store.StaffHistory(ctx, user, 10); !errors.Is(err, onboarding.ErrNotFound) {
+					t.Errorf("StaffHistory(%s) = %v, want ErrNotFound", user, err)
+				}
+			}
+		}},
+		{"concurrent approvals record one decision", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			recorded := 0
+			for i := range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, ok, err := h.store.RecordReview(ctx, alice, decision(onboarding.DecisionApprove, "", fmt.Sprintf("staff-%d", i), at), nil)
+					if err != nil && !errors.Is(err, onboarding.ErrStorageUnavailable) {
+						t.Errorf("approve %d: %v", i, err)
+					}
+					mu.Lock()
+					if ok {
+						recorded++
+					}
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+			got, _ := h.store.StaffHistory(ctx, alice, onboarding.HistoryLimit)
+			if recorded != 1 || len(got.Reviews) != 1 || got.Reviews[0].Reviewer != got.ReviewedBy {
+				t.Errorf("%d recorded, %d decisions stored (%+v), review by %q; want one", recorded, len(got.Reviews), got.Reviews, got.ReviewedBy)
+			}
+		}},
+	})
+}
+
+func sameDecision(a, b onboarding.ReviewDecision) bool {
+	return a.Decision == b.Decision && a.Reason == b.Reason && a.Note == b.Note && a.Reviewer == b.Reviewer && a.At.Equal(b.At)
+}
+
+func TestStaffStorageFailuresAreRetryable(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e testenv.Engine) {
+		h := newHarness(t, e)
+		h.withAccount(t)
+		for _, fault := range []error{errors.New("connection reset by peer"), &types.InternalServerError{Message: aws.String("oops")}} {
+			st := dynamostore.New(failing(fault), h.table)
+			_, err := st.ListAccounts(context.Background(), onboarding.AccountFilter{Limit: 10})
+			wantStorageUnavailable(t, "ListAccounts", err)
+			_, err = st.StaffHistory(context.Background(), alice, 10)
+			wantStorageUnavailable(t, "StaffHistory", err)
+			_, _, err = st.RecordReview(context.Background(), alice, decision(onboarding.DecisionApprove, "", "s", t0), nil)
+			wantStorageUnavailable(t, "RecordReview", err)
+		}
+		// The record read works, the history query fails.
+		c := passthrough(h.db)
+		c.query = failing(errors.New("timeout")).query
+		_, err := dynamostore.New(c, h.table).StaffHistory(context.Background(), alice, 10)
+		wantStorageUnavailable(t, "StaffHistory with a failing index", err)
+		c = passthrough(h.db)
+		c.batchGetItem = failing(errors.New("timeout")).batchGetItem
+		_, err = dynamostore.New(c, h.table).ListAccounts(context.Background(), onboarding.AccountFilter{Limit: 10})
+		wantStorageUnavailable(t, "ListAccounts with a failing batch read", err)
+	})
+}

@@ -1,0 +1,433 @@
+package onboarding
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// The Express guide makes the platform responsible for losses on its
+// Express accounts: staff vet every account for fraud. These are their use
+// cases, for callers in Policy.StaffGroup only.
+
+// Review is where an account stands in the platform's fraud vetting. New
+// accounts enter the queue as ReviewPending.
+type Review string
+
+const (
+	ReviewPending  Review = "pending"
+	ReviewApproved Review = "approved"
+	ReviewRejected Review = "rejected"
+)
+
+// Reviews lists every Review.
+var Reviews = []Review{ReviewPending, ReviewApproved, ReviewRejected}
+
+// Decision is what a staff member decided about an account.
+type Decision string
+
+const (
+	DecisionApprove Decision = "approve"
+	DecisionReject  Decision = "reject"
+)
+
+// Outcome is the review an account has once the decision is recorded.
+func (d Decision) Outcome() Review {
+	if d == DecisionReject {
+		return ReviewRejected
+	}
+	return ReviewApproved
+}
+
+// RejectReasons are the reasons Stripe's account reject takes.
+var RejectReasons = []string{"fraud", "terms_of_service", "other"}
+
+// Cause says what wrote an account's state; each status change records it.
+type Cause string
+
+const (
+	CauseWebhook Cause = "webhook" // a Connect event
+	CauseRefresh Cause = "refresh" // a re-read of Stripe for the user (GET /accounts/me?refresh=true, a refused login link)
+	CauseSweep   Cause = "sweep"   // the reconciliation sweep
+	CauseStaff   Cause = "staff"   // a staff review (a rejection)
+)
+
+// Statuses lists every Status DeriveStatus returns.
+var Statuses = []Status{
+	StatusOnboarding, StatusPendingVerification, StatusRestricted, StatusRestrictedSoon,
+	StatusActive, StatusPlatformPaused, StatusRejected, StatusDeauthorized,
+}
+
+// RequirementsDueCount is how many requirements Stripe needs now: those
+// currently due and past due (Stripe lists past-due items among the
+// currently due ones too; each counts once).
+func (s AccountState) RequirementsDueCount() int {
+	seen := map[string]bool{}
+	for _, l := range [][]string{s.Requirements.CurrentlyDue, s.Requirements.PastDue} {
+		for _, r := range l {
+			seen[r] = true
+		}
+	}
+	return len(seen)
+}
+
+// StatusHistoryEntry is one change of an account's derived status, recorded in
+// the write that made it.
+type StatusHistoryEntry struct {
+	From  Status    `json:"from"`
+	To    Status    `json:"to"`
+	At    time.Time `json:"at"`
+	Cause Cause     `json:"cause"`
+}
+
+// ReviewDecision is one staff decision: an append-only audit item, which no
+// route edits or deletes.
+type ReviewDecision struct {
+	Decision Decision  `json:"decision"`
+	Reason   string    `json:"reason,omitempty"` // a reject's reason (RejectReasons)
+	Note     string    `json:"note"`
+	Reviewer string    `json:"reviewer"` // the staff member's sub
+	At       time.Time `json:"at"`
+}
+
+// ReviewState is the review an account record holds: the outcome of the
+// latest decision, who made it and when (zero while pending).
+type ReviewState struct {
+	Review     Review
+	ReviewedBy string
+	ReviewedAt time.Time
+}
+
+// StaffRecord is an account record with its review state.
+type StaffRecord struct {
+	Record AccountRecord
+	ReviewState
+}
+
+// StaffHistory is what a store keeps about an account for staff: the record
+// and its latest status changes and decisions, newest first.
+type StaffHistory struct {
+	StaffRecord
+	StatusChanges []StatusHistoryEntry
+	Reviews       []ReviewDecision
+}
+
+// StateWrite is a state read from Stripe at Version, to store with the
+// versioned write SaveState uses.
+type StateWrite struct {
+	State   AccountState
+	Version int64
+}
+
+// AccountFilter selects accounts for the staff list. Zero fields select
+// everything.
+type AccountFilter struct {
+	Status       Status
+	Review       Review
+	CreatedAfter time.Time
+	Limit        int
+	// Cursor is a previous page's NextCursor: the page goes on from there.
+	Cursor string
+}
+
+// Page sizes of the staff list.
+const (
+	DefaultPageSize = 25
+	MaxPageSize     = 100
+)
+
+// HistoryLimit is how many status changes (and decisions) an account's
+// staff view shows, newest first.
+const HistoryLimit = 50
+
+// AccountSummary is one account of the staff list.
+type AccountSummary struct {
+	UserID               string    `json:"user_id"`
+	AccountID            string    `json:"account_id"`
+	Status               Status    `json:"status"`
+	Review               Review    `json:"review"`
+	Country              string    `json:"country"`
+	ServiceAgreement     string    `json:"service_agreement"`
+	CreatedAt            time.Time `json:"created_at"`
+	UpdatedAt            time.Time `json:"updated_at"`
+	RequirementsDueCount int       `json:"requirements_due_count"`
+}
+
+// StaffPage is one page of the staff list, newest first.
+type StaffPage struct {
+	Accounts []AccountSummary `json:"accounts"`
+	// NextCursor continues the list; nil on its last page.
+	NextCursor *string `json:"next_cursor"`
+}
+
+// StaffStore is what the staff use cases need from storage, beside Store.
+type StaffStore interface {
+	// ListAccounts answers one page of the accounts f selects, newest first
+	// by creation, from an index: never a scan. A page may hold fewer than
+	// f.Limit accounts when more follow (NextCursor says so). A cursor the
+	// store did not make is Invalid("cursor").
+	ListAccounts(ctx context.Context, f AccountFilter) (StaffPage, error)
+	// StaffHistory returns the user's account, its review state, and its
+	// last limit status changes and review decisions, newest first (none
+	// read when limit is 0); ErrNotFound without an account.
+	StaffHistory(ctx context.Context, userID string, limit int) (StaffHistory, error)
+	// RecordReview appends d and sets the account's review to d's outcome,
+	// in one transaction, unless the review already is that outcome or, for
+	// an approval, rejected: then nothing is written and recorded is false.
+	// With state, the same transaction stores Stripe's state after a
+	// rejection through SaveState's versioned write (cause staff); newer
+	// state already stored wins, and the decision is recorded all the same.
+	// It returns the record as it stands; ErrNotFound without an account.
+	RecordReview(ctx context.Context, userID string, d ReviewDecision, state *StateWrite) (rec StaffRecord, recorded bool, err error)
+	// BeginRejection marks the account, until then, as being rejected by
+	// staff: a change to rejected stored meanwhile (Stripe's webhook often
+	// arrives before the rejection's own write) is recorded with cause
+	// staff. RecordReview of the rejection ends the mark.
+	BeginRejection(ctx context.Context, userID string, until time.Time) error
+}
+
+// RejectionWindow bounds a staff rejection's mark: longer than a Stripe
+// call with its retries takes, short enough that a failed rejection's mark
+// cannot claim a rejection Stripe makes later on its own.
+const RejectionWindow = 2 * time.Minute
+
+// ReviewRequest is the body of POST /admin/accounts/{user_id}/review.
+type ReviewRequest struct {
+	Decision Decision `json:"decision"`
+	Reason   string   `json:"reason"`
+	Note     string   `json:"note"`
+}
+
+// MaxNoteLength bounds a decision's note, in characters.
+const MaxNoteLength = 1000
+
+// ReviewAnswer is the account's review after POST .../review.
+type ReviewAnswer struct {
+	UserID     string    `json:"user_id"`
+	AccountID  string    `json:"account_id"`
+	Review     Review    `json:"review"`
+	Status     Status    `json:"status"`
+	ReviewedBy string    `json:"reviewed_by"`
+	ReviewedAt time.Time `json:"reviewed_at"`
+}
+
+// StaffAccount is an account as staff see it (GET /admin/accounts/{user_id}).
+type StaffAccount struct {
+	UserID     string     `json:"user_id"`
+	Review     Review     `json:"review"`
+	ReviewedBy *string    `json:"reviewed_by"`
+	ReviewedAt *time.Time `json:"reviewed_at"`
+	// FirstLinkAt is when the first onboarding link was requested (Stripe
+	// locks the prefilled KYC details from then); null before.
+	FirstLinkAt *time.Time `json:"first_link_at"`
+	// StateVersion is the Unix second the stored state describes.
+	StateVersion  int64                `json:"state_version"`
+	Account       Account              `json:"account"`
+	StatusChanges []StatusHistoryEntry `json:"status_changes"`
+	Reviews       []ReviewDecision     `json:"reviews"`
+}
+
+// ErrReviewFinal refuses to approve an account staff rejected: Stripe's
+// rejection cannot be undone.
+var ErrReviewFinal = &Error{Kind: KindConflict, Code: "account_rejected", Message: "the account was rejected; a rejection is final"}
+
+// CheckStaff admits callers in the staff group: ErrForbidden for anyone else
+// with a valid identity. Every staff use case checks it; the HTTP edge checks
+// it first too, so that a non-staff caller learns nothing from input errors.
+func (s *Service) CheckStaff(c Caller) error {
+	switch {
+	case c.UserID == "":
+		return ErrUnauthorized
+	case s.policy.StaffGroup == "" || !slices.Contains(c.Groups, s.policy.StaffGroup):
+		return ErrForbidden
+	case s.staff == nil:
+		return StorageFailed(errNoStaffStore)
+	}
+	return nil
+}
+
+var errNoStaffStore = errors.New("onboarding: the service was built without a staff store (WithStaffStore)")
+
+// CheckUserID refuses a path's user id that no token's sub could be.
+func CheckUserID(userID string) error {
+	if userID == "" || len(userID) > 256 || !utf8.ValidString(userID) {
+		return Invalid("user_id", "user_id must be a platform user id (1 to 256 bytes of UTF-8)")
+	}
+	return nil
+}
+
+// ListAccounts answers one page of the staff list.
+func (s *Service) ListAccounts(ctx context.Context, c Caller, f AccountFilter) (StaffPage, error) {
+	if err := s.CheckStaff(c); err != nil {
+		return StaffPage{}, err
+	}
+	switch {
+	case f.Status != "" && !slices.Contains(Statuses, f.Status):
+		return StaffPage{}, Invalid("status", "status must be one of "+joinStatuses(Statuses))
+	case f.Review != "" && !slices.Contains(Reviews, f.Review):
+		return StaffPage{}, Invalid("review", "review must be pending, approved or rejected")
+	case f.Limit < 0 || f.Limit > MaxPageSize:
+		return StaffPage{}, Invalid("limit", "limit must be 1 to 100")
+	case f.Limit == 0:
+		f.Limit = DefaultPageSize
+	}
+	return s.staff.ListAccounts(ctx, f)
+}
+
+func joinStatuses(l []Status) string {
+	names := make([]string, len(l))
+	for i, st := range l {
+		names[i] = string(st)
+	}
+	return strings.Join(names, ", ")
+}
+
+// StaffAccount returns one user's account with its last status changes and
+// review decisions.
+func (s *Service) StaffAccount(ctx context.Context, c Caller, userID string) (StaffAccount, error) {
+	if err := s.CheckStaff(c); err != nil {
+		return StaffAccount{}, err
+	}
+	if err := CheckUserID(userID); err != nil {
+		return StaffAccount{}, err
+	}
+	h, err := s.staff.StaffHistory(ctx, userID, HistoryLimit)
+	if err != nil {
+		return StaffAccount{}, err
+	}
+	rec := h.Record
+	out := StaffAccount{
+		UserID: userID, Review: h.Review, StateVersion: rec.StateVersion, Account: rec.Account(s.now()),
+		StatusChanges: h.StatusChanges, Reviews: h.Reviews,
+	}
+	if out.Review == "" {
+		out.Review = ReviewPending // a record written before reviews existed
+	}
+	if h.ReviewedBy != "" {
+		out.ReviewedBy, out.ReviewedAt = &h.ReviewedBy, utcPtr(h.ReviewedAt)
+	}
+	if !rec.FirstLinkAt.IsZero() {
+		out.FirstLinkAt = utcPtr(rec.FirstLinkAt)
+	}
+	if out.StatusChanges == nil {
+		out.StatusChanges = []StatusHistoryEntry{}
+	}
+	if out.Reviews == nil {
+		out.Reviews = []ReviewDecision{}
+	}
+	return out, nil
+}
+
+func utcPtr(t time.Time) *time.Time {
+	u := t.UTC()
+	return &u
+}
+
+// validate checks a review request; it returns it with the note trimmed.
+func (r ReviewRequest) validate() (ReviewRequest, error) {
+	r.Note = strings.TrimSpace(r.Note)
+	switch {
+	case r.Decision != DecisionApprove && r.Decision != DecisionReject:
+		return r, Invalid("decision", "decision must be approve or reject")
+	case r.Decision == DecisionReject && !slices.Contains(RejectReasons, r.Reason):
+		return r, Invalid("reason", "a rejection needs a reason: fraud, terms_of_service or other")
+	case r.Decision == DecisionApprove && r.Reason != "":
+		return r, Invalid("reason", "reason is for rejections only")
+	case utf8.RuneCountInString(r.Note) > MaxNoteLength:
+		return r, Invalid("note", "note is at most 1000 characters")
+	case strings.ContainsFunc(r.Note, isControl):
+		return r, Invalid("note", "note must not hold control characters other than line breaks and tabs")
+	}
+	return r, nil
+}
+
+func isControl(r rune) bool {
+	return (r < 0x20 && r != '\n' && r != '\t' && r != '\r') || r == 0x7f || (r >= 0x80 && r < 0xa0)
+}
+
+// ReviewAccount records a staff decision about a user's account. A
+// rejection rejects the account at Stripe first, then records the decision
+// and Stripe's new state in one write. Reviewing twice is idempotent: the
+// decision the account's review already reflects records nothing and
+// answers the review as it stands (recorded false). Approving a rejected
+// account is ErrReviewFinal; rejecting is possible after an approval.
+func (s *Service) ReviewAccount(ctx context.Context, c Caller, userID string, r ReviewRequest) (ReviewAnswer, bool, error) {
+	if err := s.CheckStaff(c); err != nil {
+		return ReviewAnswer{}, false, err
+	}
+	if err := CheckUserID(userID); err != nil {
+		return ReviewAnswer{}, false, err
+	}
+	r, err := r.validate()
+	if err != nil {
+		return ReviewAnswer{}, false, err
+	}
+	h, err := s.staff.StaffHistory(ctx, userID, 0)
+	if err != nil {
+		return ReviewAnswer{}, false, err
+	}
+	if done, err := s.alreadyReviewed(h.StaffRecord, r.Decision); done || err != nil {
+		return s.reviewAnswer(h.StaffRecord), false, err
+	}
+	d := ReviewDecision{Decision: r.Decision, Reason: r.Reason, Note: r.Note, Reviewer: c.UserID, At: s.now()}
+	var write *StateWrite
+	if r.Decision == DecisionReject {
+		rec := h.Record
+		if rec.State.Deauthorized {
+			return ReviewAnswer{}, false, ErrDeauthorized
+		}
+		// An account Stripe itself rejected needs no second rejection.
+		if DeriveStatus(rec.State, rec.ServiceAgreement, s.now()) != StatusRejected {
+			version := s.now().Unix() // before the call, as a refresh takes it
+			if err := s.staff.BeginRejection(ctx, userID, s.now().Add(RejectionWindow)); err != nil {
+				return ReviewAnswer{}, false, err
+			}
+			state, err := s.connect.RejectAccount(ctx, rec.AccountID, r.Reason)
+			if err != nil {
+				return ReviewAnswer{}, false, err
+			}
+			write = &StateWrite{State: state, Version: version}
+		}
+	}
+	sr, recorded, err := s.staff.RecordReview(ctx, userID, d, write)
+	if err != nil {
+		return ReviewAnswer{}, false, err
+	}
+	if !recorded {
+		// Another decision won the race: answer as if this one came second.
+		if _, err := s.alreadyReviewed(sr, r.Decision); err != nil {
+			return ReviewAnswer{}, false, err
+		}
+	}
+	s.log.InfoContext(ctx, "staff review recorded", "account_id", sr.Record.AccountID,
+		"decision", string(r.Decision), "reason", r.Reason, "recorded", recorded)
+	return s.reviewAnswer(sr), recorded, nil
+}
+
+// alreadyReviewed says whether rec's review already reflects decision (a
+// repeat: nothing to do), or refuses it.
+func (s *Service) alreadyReviewed(rec StaffRecord, decision Decision) (bool, error) {
+	switch {
+	case rec.Review == decision.Outcome():
+		return true, nil
+	case decision == DecisionApprove && rec.Review == ReviewRejected:
+		return false, ErrReviewFinal
+	}
+	return false, nil
+}
+
+func (s *Service) reviewAnswer(sr StaffRecord) ReviewAnswer {
+	rec := sr.Record
+	review := sr.Review
+	if review == "" {
+		review = ReviewPending
+	}
+	return ReviewAnswer{
+		UserID: rec.UserID, AccountID: rec.AccountID, Review: review,
+		Status:     DeriveStatus(rec.State, rec.ServiceAgreement, s.now()),
+		ReviewedBy: sr.ReviewedBy, ReviewedAt: sr.ReviewedAt.UTC(),
+	}
+}

@@ -1,0 +1,196 @@
+package onboarding_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/connectexpress/onboarding/shared/onboarding"
+)
+
+// staffFake is a StaffStore holding one account, recording each call.
+type staffFake struct {
+	rec        onboarding.StaffRecord
+	calls      []string
+	decisions  []onboarding.ReviewDecision
+	writes     []*onboarding.StateWrite
+	rejectMark time.Time
+}
+
+func (f *staffFake) ListAccounts(_ context.Context, af onboarding.AccountFilter) (onboarding.StaffPage, error) {
+	f.calls = append(f.calls, "list")
+	return onboarding.StaffPage{Accounts: make([]onboarding.AccountSummary, 0, af.Limit)}, nil
+}
+
+func (f *staffFake) StaffHistory(_ context.Context, userID string, _ int) (onboarding.StaffHistory, error) {
+	f.calls = append(f.calls, "history")
+	if userID != f.rec.Record.UserID {
+		return onboarding.StaffHistory{}, onboarding.ErrNotFound
+	}
+	return onboarding.StaffHistory{StaffRecord: f.rec}, nil
+}
+
+func (f *staffFake) RecordReview(_ context.Context, _ string, d onboarding.ReviewDecision, w *onboarding.StateWrite) (onboarding.StaffRecord, bool, error) {
+	f.calls = append(f.calls, "record")
+	f.decisions, f.writes = append(f.decisions, d), append(f.writes, w)
+	f.rec.ReviewState = onboarding.ReviewState{Review: d.Decision.Outcome(), ReviewedBy: d.Reviewer, ReviewedAt: d.At}
+	if w != nil {
+		f.rec.Record.State = w.State
+	}
+	return f.rec, true, nil
+}
+
+func (f *staffFake) BeginRejection(_ context.Context, _ string, until time.Time) error {
+	f.calls = append(f.calls, "mark")
+	f.rejectMark = until
+	return nil
+}
+
+func staffService(t *testing.T, reject func(string, string) (onboarding.AccountState, error)) (*onboarding.Service, *staffFake) {
+	t.Helper()
+	p := testPolicy()
+	p.StaffGroup = "onboarding-staff"
+	staff := &staffFake{rec: onboarding.StaffRecord{
+		Record:      onboarding.AccountRecord{UserID: "sid", AccountID: "acct_sid", ServiceAgreement: "full", State: onboarding.AccountState{DetailsSubmitted: true, ChargesEnabled: true, PayoutsEnabled: true, Capabilities: map[string]string{"card_payments": "active", "transfers": "active"}}},
+		ReviewState: onboarding.ReviewState{Review: onboarding.ReviewPending},
+	}}
+	connect := &connectFake{RejectFn: func(_ context.Context, id, reason string) (onboarding.AccountState, error) { return reject(id, reason) }}
+	svc := onboarding.NewService(&storeFake{}, connect, p, onboarding.WithStaffStore(staff), onboarding.WithClock(func() time.Time { return testNow }))
+	return svc, staff
+}
+
+var (
+	staffCaller = onboarding.Caller{UserID: "stella", Groups: []string{"support", "onboarding-staff"}}
+	notStaff    = []onboarding.Caller{
+		{UserID: "mal"}, {UserID: "mal", Groups: []string{"support"}}, {UserID: "mal", Groups: []string{"onboarding-staff-readers"}},
+		{UserID: "mal", Groups: []string{"Onboarding-Staff"}},
+	}
+)
+
+func rejected(reason string) onboarding.AccountState {
+	r := "rejected." + reason
+	return onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{DisabledReason: &r}}
+}
+
+func TestStaffUseCasesRefuseCallersOutsideTheGroupBeforeAnything(t *testing.T) {
+	svc, staff := staffService(t, func(string, string) (onboarding.AccountState, error) {
+		t.Fatal("Stripe called for a non-staff caller")
+		return onboarding.AccountState{}, nil
+	})
+	ctx := context.Background()
+	for _, c := range notStaff {
+		_, err1 := svc.ListAccounts(ctx, c, onboarding.AccountFilter{Limit: 1000})
+		_, err2 := svc.StaffAccount(ctx, c, "")
+		_, _, err3 := svc.ReviewAccount(ctx, c, "sid", onboarding.ReviewRequest{Decision: "ban"})
+		for _, err := range []error{err1, err2, err3, svc.CheckStaff(c)} {
+			if !errors.Is(err, onboarding.ErrForbidden) {
+				t.Errorf("%+v: %v, want ErrForbidden", c, err)
+			}
+		}
+	}
+	if err := svc.CheckStaff(onboarding.Caller{Groups: []string{"onboarding-staff"}}); !errors.Is(err, onboarding.ErrUnauthorized) {
+		t.Errorf("no sub: %v, want ErrUnauthorized", err)
+	}
+	if len(staff.calls) != 0 {
+		t.Errorf("the store was called: %v", staff.calls)
+	}
+	// No staff group configured: nobody is staff.
+	p := testPolicy()
+	if err := onboarding.NewService(&storeFake{}, &connectFake{}, p, onboarding.WithStaffStore(staff)).CheckStaff(staffCaller); !errors.Is(err, onboarding.ErrForbidden) {
+		t.Errorf("without a StaffGroup: %v, want ErrForbidden", err)
+	}
+}
+
+func TestRejectionMarksTheRecordThenCallsStripeThenRecords(t *testing.T) {
+	var svc *onboarding.Service
+	var staff *staffFake
+	svc, staff = staffService(t, func(id, reason string) (onboarding.AccountState, error) {
+		staff.calls = append(staff.calls, "stripe "+id+" "+reason)
+		return rejected(reason), nil
+	})
+	answer, recorded, err := svc.ReviewAccount(context.Background(), staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionReject, Reason: "fraud", Note: "  stolen card \n"})
+	if err != nil || !recorded || answer.Review != onboarding.ReviewRejected || answer.Status != onboarding.StatusRejected || answer.ReviewedBy != "stella" {
+		t.Fatalf("reject: %+v, %v, %v", answer, recorded, err)
+	}
+	if got := strings.Join(staff.calls, ", "); got != "history, mark, stripe acct_sid fraud, record" {
+		t.Errorf("calls: %s", got)
+	}
+	if !staff.rejectMark.Equal(testNow.Add(onboarding.RejectionWindow)) {
+		t.Errorf("mark until %v", staff.rejectMark)
+	}
+	d := staff.decisions[0]
+	if d.Reviewer != "stella" || d.Reason != "fraud" || d.Note != "stolen card" || !d.At.Equal(testNow) || staff.writes[0] == nil || staff.writes[0].Version != testNow.Unix() {
+		t.Errorf("decision %+v, write %+v", d, staff.writes[0])
+	}
+	// Again: the same answer, nothing recorded, no Stripe call.
+	staff.calls = nil
+	again, recorded, err := svc.ReviewAccount(context.Background(), staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionReject, Reason: "other"})
+	if err != nil || recorded || again != answer || strings.Join(staff.calls, ", ") != "history" {
+		t.Errorf("again: %+v, %v, %v, calls %v", again, recorded, err, staff.calls)
+	}
+	if _, _, err := svc.ReviewAccount(context.Background(), staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionApprove}); !errors.Is(err, onboarding.ErrReviewFinal) {
+		t.Errorf("approve after reject: %v, want ErrReviewFinal", err)
+	}
+}
+
+func TestAStripeFailureRecordsNoRejection(t *testing.T) {
+	svc, staff := staffService(t, func(string, string) (onboarding.AccountState, error) {
+		return onboarding.AccountState{}, onboarding.ErrStripeUnavailable
+	})
+	if _, _, err := svc.ReviewAccount(context.Background(), staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionReject, Reason: "fraud"}); !errors.Is(err, onboarding.ErrStripeUnavailable) {
+		t.Fatalf("reject: %v", err)
+	}
+	if len(staff.decisions) != 0 {
+		t.Errorf("a decision was recorded: %+v", staff.decisions)
+	}
+}
+
+func TestApprovalRecordsWithoutStripe(t *testing.T) {
+	svc, staff := staffService(t, func(string, string) (onboarding.AccountState, error) {
+		t.Fatal("an approval called Stripe")
+		return onboarding.AccountState{}, nil
+	})
+	answer, recorded, err := svc.ReviewAccount(context.Background(), staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionApprove, Note: "ok"})
+	if err != nil || !recorded || answer.Review != onboarding.ReviewApproved || staff.writes[0] != nil || !staff.rejectMark.IsZero() {
+		t.Errorf("approve: %+v, %v, %v; write %+v", answer, recorded, err, staff.writes)
+	}
+}
+
+func TestReviewAndListInputIsChecked(t *testing.T) {
+	svc, staff := staffService(t, func(string, string) (onboarding.AccountState, error) { return rejected("fraud"), nil })
+	ctx := context.Background()
+	for req, param := range map[onboarding.ReviewRequest]string{
+		{Decision: "ban"}:                                                       "decision",
+		{Decision: onboarding.DecisionReject}:                                   "reason",
+		{Decision: onboarding.DecisionReject, Reason: "fraud."}:                 "reason",
+		{Decision: onboarding.DecisionApprove, Reason: "fraud"}:                 "reason",
+		{Decision: onboarding.DecisionApprove, Note: strings.Repeat("é", 1001)}: "note",
+		{Decision: onboarding.DecisionApprove, Note: "a\x1bb"}:                  "note",
+	} {
+		_, _, err := svc.ReviewAccount(ctx, staffCaller, "sid", req)
+		if e, ok := onboarding.AsError(err); !ok || e.Param != param {
+			t.Errorf("%+v: %v, want Invalid(%s)", req, err, param)
+		}
+	}
+	if _, _, err := svc.ReviewAccount(ctx, staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionApprove, Note: strings.Repeat("é", 1000) + "\n\t"}); err != nil {
+		t.Errorf("a 1000-character note with a line break: %v", err)
+	}
+	for f, param := range map[onboarding.AccountFilter]string{
+		{Status: "bogus"}: "status", {Review: "maybe"}: "review", {Limit: 101}: "limit", {Limit: -1}: "limit",
+	} {
+		_, err := svc.ListAccounts(ctx, staffCaller, f)
+		if e, ok := onboarding.AsError(err); !ok || e.Kind != onboarding.KindInvalid || e.Param != param {
+			t.Errorf("%+v: %v, want Invalid(%s)", f, err, param)
+		}
+	}
+	staff.calls = nil
+	page, err := svc.ListAccounts(ctx, staffCaller, onboarding.AccountFilter{})
+	if err != nil || cap(page.Accounts) != onboarding.DefaultPageSize {
+		t.Errorf("default page size: %d, %v", cap(page.Accounts), err)
+	}
+	if _, err := svc.StaffAccount(ctx, staffCaller, "nobody"); !errors.Is(err, onboarding.ErrNotFound) {
+		t.Errorf("unknown user: %v", err)
+	}
+}
