@@ -3,6 +3,7 @@ package onboarding_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -82,6 +83,7 @@ type sweepStoreFake struct {
 	scan      []onboarding.SweepRecord
 	saves     int
 	loseAfter int // SaveSweep fails with ErrConflict after this many saves (0: never)
+	taken     []onboarding.Lease
 }
 
 func newSweepStoreFake(records *memstore.Store) *sweepStoreFake {
@@ -95,6 +97,7 @@ func (f *sweepStoreFake) TakeSweep(_ context.Context, lease onboarding.Lease, no
 		return onboarding.SweepCheckpoint{}, false, nil
 	}
 	f.lease = lease
+	f.taken = append(f.taken, lease)
 	return f.cp, true, nil
 }
 
@@ -521,4 +524,56 @@ func equalChange(a, b onboarding.StatusChange) bool {
 	return samePtr(a.PreviousStatus, b.PreviousStatus) && sameTime(a.CurrentDeadline, b.CurrentDeadline) &&
 		a.UserID == b.UserID && a.AccountID == b.AccountID && a.Status == b.Status && a.ChargesEnabled == b.ChargesEnabled &&
 		a.PayoutsEnabled == b.PayoutsEnabled && a.RequirementsDueCount == b.RequirementsDueCount && a.OccurredAt.Equal(b.OccurredAt)
+}
+
+// A sweep built with no settings, or with ones out of range, runs with the
+// documented defaults: 100 accounts a page, 20 Stripe requests a second, a
+// 15-minute lease, no page started 15 s before the deadline, and records
+// younger than a minute never reported missing.
+func TestASweepWithoutSettingsRunsWithTheDefaults(t *testing.T) {
+	for _, cfg := range []onboarding.SweepConfig{{},
+		{PageSize: -1, RequestsPerSecond: -1, StopBefore: -time.Second, Lease: -time.Second, RecordGrace: -time.Second},
+		{PageSize: 101}} {
+		w := newSweepWorld(t)
+		old := testNow.Add(-24 * time.Hour)
+		for i := range 101 { // two pages of 100
+			id := fmt.Sprintf("acct_%03d", i)
+			w.stored("u"+id, id, activeState, old)
+			w.listed(id, "u"+id, "cr-u"+id, activeState)
+		}
+		w.stored("young", "acct_young", activeState, testNow.Add(-59*time.Second))
+		w.stored("older", "acct_older", activeState, testNow.Add(-61*time.Second))
+		start := w.clock.Now()
+
+		// 15 s before the deadline: not a page.
+		early, err := w.sweeper(cfg).Run(context.Background(), start.Add(15*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !early.Stopped || early.Pages != 0 {
+			t.Errorf("config %+v, deadline in 15 s: %+v, want it stopped before any page", cfg, early)
+		}
+		res, err := w.sweeper(cfg).Run(context.Background(), time.Time{}) // no deadline: the lease alone bounds the run
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.PassCompleted || res.Pages != 2 {
+			t.Fatalf("config %+v: %+v, want the pass done in 2 pages", cfg, res)
+		}
+		for _, q := range w.list.queries {
+			if q.Limit != 100 {
+				t.Errorf("config %+v: a page of %d asked, want 100", cfg, q.Limit)
+			}
+		}
+		// Two requests at 20/s: one wait of 50 ms.
+		if w.clock.slept != 50*time.Millisecond {
+			t.Errorf("config %+v: slept %v between 2 requests, want 50ms", cfg, w.clock.slept)
+		}
+		if l := w.store.taken[len(w.store.taken)-1]; !l.Until.Equal(start.Add(15*time.Minute)) {
+			t.Errorf("config %+v: lease until %v, want %v", cfg, l.Until, start.Add(15*time.Minute))
+		}
+		if res.Pass.Missing != 1 {
+			t.Errorf("config %+v: %d records missing, want 1 (older than a minute; the 59 s one is left alone)", cfg, res.Pass.Missing)
+		}
+	}
 }
