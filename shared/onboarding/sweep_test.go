@@ -569,7 +569,7 @@ func TestASweepWithoutSettingsRunsWithTheDefaults(t *testing.T) {
 		if w.clock.slept != 50*time.Millisecond {
 			t.Errorf("config %+v: slept %v between 2 requests, want 50ms", cfg, w.clock.slept)
 		}
-		if l := w.store.taken[len(w.store.taken)-1]; !l.Until.Equal(start.Add(15*time.Minute)) {
+		if l := w.store.taken[len(w.store.taken)-1]; !l.Until.Equal(start.Add(15 * time.Minute)) {
 			t.Errorf("config %+v: lease until %v, want %v", cfg, l.Until, start.Add(15*time.Minute))
 		}
 		if res.Pass.Missing != 1 {
