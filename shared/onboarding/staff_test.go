@@ -194,3 +194,24 @@ func TestReviewAndListInputIsChecked(t *testing.T) {
 		t.Errorf("unknown user: %v", err)
 	}
 }
+
+// A note keeps what a reviewer types, and refuses the C1 controls (U+0080 to
+// U+009F) as well as C0 and DEL: a log viewer or terminal would act on them.
+// A path's user id is any 1 to 256 bytes a token's sub could be.
+func TestANoteRefusesControlsAndAUserIDIsAtMost256Bytes(t *testing.T) {
+	svc, _ := staffService(t, func(string, string) (onboarding.AccountState, error) { return rejected("fraud"), nil })
+	ctx := context.Background()
+	for note, ok := range map[string]bool{"\u0080": false, "\u009f": false, "\u007f": false, "\u001f": false,
+		"no\u00a0break": true, "caf\u00e9 \u00ff": true, "\u007e~": true, " ": true} {
+		_, _, err := svc.ReviewAccount(ctx, staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionApprove, Note: note})
+		if e, refused := onboarding.AsError(err); ok == (refused && e.Param == "note") {
+			t.Errorf("note %+q: %v, want accepted %v", note, err, ok)
+		}
+	}
+	if err := onboarding.CheckUserID(strings.Repeat("u", 256)); err != nil {
+		t.Errorf("a 256-byte user id: %v", err)
+	}
+	if err := onboarding.CheckUserID(strings.Repeat("u", 257)); err == nil {
+		t.Error("a 257-byte user id was accepted")
+	}
+}
