@@ -185,6 +185,9 @@ func TestReviewAndListInputIsChecked(t *testing.T) {
 			t.Errorf("%+v: %v, want Invalid(%s)", f, err, param)
 		}
 	}
+	if _, err := svc.ListAccounts(ctx, staffCaller, onboarding.AccountFilter{Limit: 100}); err != nil {
+		t.Errorf("a page of 100, the most: %v", err)
+	}
 	staff.calls = nil
 	page, err := svc.ListAccounts(ctx, staffCaller, onboarding.AccountFilter{})
 	if err != nil || cap(page.Accounts) != onboarding.DefaultPageSize {
