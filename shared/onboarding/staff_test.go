@@ -117,8 +117,12 @@ func TestRejectionMarksTheRecordThenCallsStripeThenRecords(t *testing.T) {
 	if got := strings.Join(staff.calls, ", "); got != "history, mark, stripe acct_sid fraud, record" {
 		t.Errorf("calls: %s", got)
 	}
-	if !staff.rejectMark.Equal(testNow.Add(onboarding.RejectionWindow)) {
-		t.Errorf("mark until %v", staff.rejectMark)
+	// The mark outlasts the review call's own life (API Gateway gives it 30 s
+	// at most, Stripe's retries included), so the webhook of a rejection
+	// still in flight is the staff's; and it ends within minutes, so a
+	// failed rejection's mark cannot claim one Stripe makes on its own later.
+	if d := staff.rejectMark.Sub(testNow); d < 30*time.Second || d > 5*time.Minute {
+		t.Errorf("the rejection mark lasts %v, want between 30 s and 5 min", d)
 	}
 	d := staff.decisions[0]
 	if d.Reviewer != "stella" || d.Reason != "fraud" || d.Note != "stolen card" || !d.At.Equal(testNow) || staff.writes[0] == nil || staff.writes[0].Version != testNow.Unix() {

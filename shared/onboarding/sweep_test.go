@@ -1,12 +1,13 @@
 package onboarding_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,10 +85,16 @@ type sweepStoreFake struct {
 	saves     int
 	loseAfter int // SaveSweep fails with ErrConflict after this many saves (0: never)
 	taken     []onboarding.Lease
+	// releaseErr, when set, is ReleaseSweep's answer.
+	releaseErr error
+	// pageExpiry is when each kept page may go; readBacks counts
+	// ListedAccounts calls.
+	pageExpiry map[string]time.Time
+	readBacks  int
 }
 
 func newSweepStoreFake(records *memstore.Store) *sweepStoreFake {
-	return &sweepStoreFake{records: records, pages: map[string][]string{}}
+	return &sweepStoreFake{records: records, pages: map[string][]string{}, pageExpiry: map[string]time.Time{}}
 }
 
 func (f *sweepStoreFake) TakeSweep(_ context.Context, lease onboarding.Lease, now time.Time) (onboarding.SweepCheckpoint, bool, error) {
@@ -112,9 +119,15 @@ func (f *sweepStoreFake) SaveSweep(_ context.Context, cp onboarding.SweepCheckpo
 	return nil
 }
 
-func (f *sweepStoreFake) ReleaseSweep(_ context.Context, lease onboarding.Lease) error {
+func (f *sweepStoreFake) ReleaseSweep(ctx context.Context, lease onboarding.Lease) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err // as DynamoDB's client: no request on an ended context
+	}
+	if f.releaseErr != nil {
+		return f.releaseErr
+	}
 	if f.lease.ID == lease.ID {
 		f.lease = onboarding.Lease{}
 	}
@@ -141,16 +154,18 @@ func (f *sweepStoreFake) FindUsersByAccounts(ctx context.Context, ids []string) 
 	return out, nil
 }
 
-func (f *sweepStoreFake) SaveListedPage(_ context.Context, pass string, page int, ids []string, _ time.Time) error {
+func (f *sweepStoreFake) SaveListedPage(_ context.Context, pass string, page int, ids []string, expires time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pages[pass+"#"+string(rune('0'+page))] = ids
+	f.pageExpiry[pass+"#"+string(rune('0'+page))] = expires
 	return nil
 }
 
 func (f *sweepStoreFake) ListedAccounts(_ context.Context, pass string, pages int) (map[string]bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.readBacks++
 	out := map[string]bool{}
 	for p := 1; p <= pages; p++ {
 		ids, ok := f.pages[pass+"#"+string(rune('0'+p))]
@@ -183,16 +198,42 @@ type sweepWorld struct {
 	t       *testing.T
 	clock   *sweepClock
 	records *memstore.Store
+	writes  *recordedWrites
 	store   *sweepStoreFake
 	list    *listFake
 	svc     *onboarding.Service
+	logs    *syncBuffer // the service's log lines, WARN and above
 }
 
+// recordedWrites is the records' store, keeping each versioned write the
+// service makes.
+type recordedWrites struct {
+	*memstore.Store
+	mu      sync.Mutex
+	changes []onboarding.StateChange
+}
+
+func (r *recordedWrites) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onboarding.EventOutcome, error) {
+	r.mu.Lock()
+	r.changes = append(r.changes, c)
+	r.mu.Unlock()
+	return r.Store.ApplyEvent(ctx, c)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
 func newSweepWorld(t *testing.T) *sweepWorld {
-	w := &sweepWorld{t: t, clock: &sweepClock{now: testNow}, records: memstore.New(), list: &listFake{}}
+	w := &sweepWorld{t: t, clock: &sweepClock{now: testNow}, records: memstore.New(), list: &listFake{}, logs: &syncBuffer{}}
+	w.writes = &recordedWrites{Store: w.records}
 	w.store = newSweepStoreFake(w.records)
-	w.svc = onboarding.NewService(w.records, nil, testPolicy(), onboarding.WithClock(w.clock.Now), onboarding.WithSleep(w.clock.Sleep),
-		onboarding.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	w.svc = onboarding.NewService(w.writes, nil, testPolicy(), onboarding.WithClock(w.clock.Now), onboarding.WithSleep(w.clock.Sleep),
+		onboarding.WithLogger(slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	return w
 }
 
@@ -291,6 +332,9 @@ func TestSweepPassAppliesWhatDiffersAndReportsMismatches(t *testing.T) {
 	if w.store.cp.Phase != "" || w.store.cp.LastCompleted.IsZero() || w.store.lease.ID != "" {
 		t.Errorf("after the pass: checkpoint %+v, lease %+v; want no pass in progress and the lease released", w.store.cp, w.store.lease)
 	}
+	if w.store.readBacks != 0 {
+		t.Errorf("a pass listed in one run read its listed pages back %d times, want none", w.store.readBacks)
+	}
 
 	t.Run("a second pass changes nothing", func(t *testing.T) {
 		w.clock.Advance(15 * time.Minute)
@@ -330,6 +374,9 @@ func TestSweepStopsBeforeItsDeadlineAndTheNextRunFinishes(t *testing.T) {
 	if cp := w.store.cp; cp.Phase != onboarding.SweepListing || cp.StartingAfter != "acct_c" || cp.Pages != 3 || w.store.lease.ID != "" {
 		t.Fatalf("checkpoint after the first run %+v", cp)
 	}
+	if !w.store.cp.LastCompleted.IsZero() {
+		t.Errorf("after a stopped run the last completed pass is at %v, want none yet", w.store.cp.LastCompleted)
+	}
 
 	second, err := w.sweeper(cfg).Run(context.Background(), time.Time{})
 	if err != nil {
@@ -342,6 +389,9 @@ func TestSweepStopsBeforeItsDeadlineAndTheNextRunFinishes(t *testing.T) {
 	// only the unlisted account's record is missing.
 	if second.Pass.Missing != 1 || second.Pass.Applied != 5 || second.Pass.Listed != 5 {
 		t.Errorf("the pass counted %+v, want 5 listed and applied, 1 missing", second.Pass)
+	}
+	if !w.store.cp.LastCompleted.Equal(w.clock.Now()) {
+		t.Errorf("the pass is recorded as completed at %v, want %v when the second run ended it", w.store.cp.LastCompleted, w.clock.Now())
 	}
 	if got := w.list.queries[3].StartingAfter; got != "acct_c" {
 		t.Errorf("the second run began after %q, want acct_c", got)
@@ -574,6 +624,143 @@ func TestASweepWithoutSettingsRunsWithTheDefaults(t *testing.T) {
 		}
 		if res.Pass.Missing != 1 {
 			t.Errorf("config %+v: %d records missing, want 1 (older than a minute; the 59 s one is left alone)", cfg, res.Pass.Missing)
+		}
+	}
+}
+
+func TestSweepOfAPlatformWithoutAccountsCompletes(t *testing.T) {
+	w := newSweepWorld(t)
+	w.stored("gone", "acct_gone", activeState, testNow.Add(-24*time.Hour)) // Stripe lists nothing
+	res, err := w.sweeper(onboarding.SweepConfig{}).Run(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.PassCompleted || res.Pass != (onboarding.SweepCounts{Records: 1, Missing: 1}) || res.StripeRequests != 1 {
+		t.Errorf("%+v, want the pass done after one empty page, the record missing", res)
+	}
+	if w.store.cp.Pages != 0 || len(w.store.pages) != 0 {
+		t.Errorf("checkpoint %+v, pages %v: an empty page is not kept", w.store.cp, w.store.pages)
+	}
+}
+
+// What the sweep writes outlives what may need it: the marker of each
+// record write a retry of that write (seconds later), and each listed page
+// the run that resumes its pass (15 minutes later, or after a day of
+// failures); and neither stays for ever.
+func TestSweepKeepsItsMarkersADayAndItsListedPagesAWeek(t *testing.T) {
+	w := newSweepWorld(t)
+	old := testNow.Add(-24 * time.Hour)
+	for _, u := range []string{"a", "b"} {
+		w.stored(u, "acct_"+u, pendingState, old)
+		w.listed("acct_"+u, u, "cr-"+u, activeState)
+	}
+	if _, err := w.sweeper(onboarding.SweepConfig{PageSize: 1}).Run(context.Background(), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.writes.changes) != 2 {
+		t.Fatalf("%d writes, want 2", len(w.writes.changes))
+	}
+	for _, c := range w.writes.changes {
+		if keep := c.RetainUntil.Sub(c.Now); keep < 24*time.Hour || keep > 30*24*time.Hour {
+			t.Errorf("the marker of %s is kept %v, want a day at least and not for ever", c.EventID, keep)
+		}
+	}
+	if len(w.store.pageExpiry) != 2 {
+		t.Fatalf("%d pages kept, want 2", len(w.store.pageExpiry))
+	}
+	for page, expires := range w.store.pageExpiry {
+		if keep := expires.Sub(testNow); keep < 7*24*time.Hour || keep > 30*24*time.Hour {
+			t.Errorf("page %s is kept %v, want a week at least and not for ever", page, keep)
+		}
+	}
+}
+
+// The lease is given back when the run ends, however it ends, so the next
+// run need not wait out its 15 minutes; and a lease that could not be given
+// back is said in the log.
+func TestSweepGivesBackItsLeaseWhenItEnds(t *testing.T) {
+	t.Run("its context ended mid-run", func(t *testing.T) {
+		w := newSweepWorld(t)
+		w.listed("acct_a", "", "", activeState)
+		ctx, cancel := context.WithCancel(context.Background())
+		w.list.before = func(onboarding.AccountListQuery) error { cancel(); return context.Canceled }
+		if _, err := w.sweeper(onboarding.SweepConfig{}).Run(ctx, time.Time{}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("err %v, want the run ended with its context", err)
+		}
+		if w.store.lease.ID != "" {
+			t.Errorf("lease %+v still held: the next run waits for it to end", w.store.lease)
+		}
+		if logs := w.logs.String(); logs != "" {
+			t.Errorf("logged %q, want nothing", logs)
+		}
+	})
+	t.Run("the store refused", func(t *testing.T) {
+		w := newSweepWorld(t)
+		w.listed("acct_a", "", "", activeState)
+		w.store.releaseErr = errors.New("dynamodb: request timed out")
+		res, err := w.sweeper(onboarding.SweepConfig{}).Run(context.Background(), time.Time{})
+		if err != nil || !res.PassCompleted {
+			t.Fatalf("%+v %v: the pass is done whether or not the lease goes back", res, err)
+		}
+		if logs := w.logs.String(); !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "could not release its lease") {
+			t.Errorf("logged %q, want a warning that the lease is still held", logs)
+		}
+	})
+}
+
+// A run that resumes after an account that is gone reads from the
+// cursor's second on; a webhook of the second of that read still wins.
+func TestSweepResumingFromTheCursorsSecondNeverOverwritesNewerState(t *testing.T) {
+	w := newSweepWorld(t)
+	for _, u := range []string{"a", "b"} {
+		w.stored(u, "acct_"+u, pendingState, testNow.Add(-24*time.Hour))
+		w.listed("acct_"+u, u, "cr-"+u, activeState)
+	}
+	w.store.cp = onboarding.SweepCheckpoint{PassID: "p", PassStarted: testNow, Phase: onboarding.SweepListing,
+		StartingAfter: "acct_disconnected", CursorCreated: w.list.accounts[0].Created.Unix(), Pages: 1}
+	w.store.pages["p#1"] = []string{"acct_disconnected"}
+	restricted := onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{PastDue: []string{"external_account"}}}
+	w.list.before = func(q onboarding.AccountListQuery) error {
+		if q.CreatedAtMost == 0 {
+			return nil
+		}
+		// Stripe changed acct_b in the second of the read from the cursor's second.
+		_, err := w.records.ApplyEvent(context.Background(), onboarding.StateChange{EventID: "evt_new", UserID: "b", AccountID: "acct_b",
+			Kind: onboarding.ChangeSnapshot, Version: w.clock.Now().Unix(), State: restricted, Now: w.clock.Now()})
+		return err
+	}
+	res, err := w.sweeper(onboarding.SweepConfig{}).Run(context.Background(), time.Time{})
+	if err != nil || !res.PassCompleted {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if got := w.state("b"); len(got.Requirements.PastDue) != 1 {
+		t.Errorf("acct_b holds %+v: the sweep's read overwrote the webhook of its own second", got)
+	}
+	if !w.state("a").ChargesEnabled || res.Run.Applied != 1 || res.Run.Superseded != 1 {
+		t.Errorf("counted %+v, want acct_a applied and acct_b's write superseded", res.Run)
+	}
+}
+
+// A record the sweep completes from its unfinished claim gets the service
+// agreement Stripe lists; Stripe leaves its default, full, out.
+func TestSweepCompletesARecordWithTheAgreementStripeLists(t *testing.T) {
+	w := newSweepWorld(t)
+	old := testNow.Add(-24 * time.Hour)
+	for i, agreement := range []string{"recipient", ""} {
+		user := fmt.Sprintf("crashed%d", i)
+		if err := w.records.ClaimCreation(context.Background(), user, onboarding.CreationClaim{ClaimID: "c" + user, CreationID: "cr-" + user, LeaseUntil: old}, old); err != nil {
+			t.Fatal(err)
+		}
+		w.listed("acct_"+user, user, "cr-"+user, pendingState)
+		w.list.accounts[i].ServiceAgreement = agreement
+	}
+	if _, err := w.sweeper(onboarding.SweepConfig{}).Run(context.Background(), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	for user, want := range map[string]string{"crashed0": "recipient", "crashed1": "full"} {
+		u, err := w.records.GetUser(context.Background(), user)
+		if err != nil || u.Account == nil || u.Account.ServiceAgreement != want {
+			t.Errorf("%s: %+v %v, want its account stored with the %s agreement", user, u.Account, err, want)
 		}
 	}
 }
