@@ -50,7 +50,7 @@ func (h *sweepHarness) account(t *testing.T, user, account string, created time.
 	t.Helper()
 	ctx := context.Background()
 	claim := onboarding.CreationClaim{ClaimID: "claim-" + user, CreationID: "cr-" + user, LeaseUntil: created.Add(time.Minute), AttemptSince: created}
-	if err := h.store.ClaimCreation(ctx, user, claim, created); err != nil {
+	if err := claimCreation(ctx, h.store, user, claim, created); err != nil {
 		t.Fatal(err)
 	}
 	rec := onboarding.AccountRecord{UserID: user, AccountID: account, Country: "US", ServiceAgreement: "full",
@@ -136,7 +136,7 @@ func TestSweepReadsRecordsAndOwnersInBatches(t *testing.T) {
 			h.account(t, u, "acct_"+strconv.Itoa(i), sweepT0)
 			users, accounts = append(users, u), append(accounts, "acct_"+strconv.Itoa(i))
 		}
-		if err := h.store.ClaimCreation(ctx, "claimed", onboarding.CreationClaim{ClaimID: "c", CreationID: "cr-claimed", LeaseUntil: sweepT0}, sweepT0); err != nil {
+		if err := claimCreation(ctx, h.store, "claimed", onboarding.CreationClaim{ClaimID: "c", CreationID: "cr-claimed", LeaseUntil: sweepT0}, sweepT0); err != nil {
 			t.Fatal(err)
 		}
 		got, err := h.sweep.GetUsers(ctx, append(slices.Clone(users), "claimed", "nobody"))
@@ -210,7 +210,7 @@ func TestSweepScanFindsEveryAccountRecordOnce(t *testing.T) {
 			want["acct_"+strconv.Itoa(i)] = true
 		}
 		// What the scan passes over: a claim, a token, an event, the sweep's own items.
-		if err := h.store.ClaimCreation(ctx, "claimed", onboarding.CreationClaim{ClaimID: "c", LeaseUntil: sweepT0}, sweepT0); err != nil {
+		if err := claimCreation(ctx, h.store, "claimed", onboarding.CreationClaim{ClaimID: "c", LeaseUntil: sweepT0}, sweepT0); err != nil {
 			t.Fatal(err)
 		}
 		if err := h.store.PutRefreshToken(ctx, onboarding.RefreshToken{Hash: "h", UserID: "user-1", AccountID: "acct_1", ExpiresAt: sweepT0.Add(time.Hour)}); err != nil {
