@@ -142,8 +142,11 @@ func (st *Store) ListAccounts(ctx context.Context, f onboarding.AccountFilter) (
 	slices.SortFunc(found, func(a, b map[string]types.AttributeValue) int {
 		return cmp.Compare(str(b, attrListedAt), str(a, attrListedAt))
 	})
+	// Past the limit, the next page starts below the page's last account;
+	// at or under it, below the cut ("" when every partition was read to
+	// its end: this is the last page, with no cursor to an empty one).
 	next := cut
-	if len(found) >= f.Limit {
+	if len(found) > f.Limit {
 		found = found[:f.Limit]
 		next = str(found[len(found)-1], attrListedAt)
 	}
@@ -186,10 +189,16 @@ func (st *Store) scanPartition(ctx context.Context, plan listPlan, partition, af
 		cond += " AND listed_at > :after"
 		values[":after"] = s(after)
 	}
+	// One item more than wanted (two with the cursor's own): whether one
+	// follows says whether the page is the last.
+	limit := want + 1
+	if after != "" && before != "" {
+		limit++
+	}
 	in := &dynamodb.QueryInput{
 		TableName: &st.table, IndexName: aws.String(plan.index),
 		KeyConditionExpression: aws.String(cond), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(int32(want)),
+		ScanIndexForward: aws.Bool(false), Limit: aws.Int32(int32(limit)),
 	}
 	if plan.filterStatus != "" {
 		in.FilterExpression = aws.String("derived_status = :status")
@@ -206,14 +215,18 @@ func (st *Store) scanPartition(ctx context.Context, plan listPlan, partition, af
 			if str(it, attrListedAt) == before {
 				continue
 			}
-			sc.items = append(sc.items, it)
-			if len(sc.items) == want {
-				sc.through = str(it, attrListedAt)
+			if len(sc.items) == want { // and this one follows
+				sc.through = str(sc.items[want-1], attrListedAt)
 				return sc, nil
 			}
+			sc.items = append(sc.items, it)
 		}
 		if len(out.LastEvaluatedKey) == 0 {
 			sc.through = ""
+			return sc, nil
+		}
+		if len(sc.items) == want { // whether more follow is not known
+			sc.through = str(sc.items[want-1], attrListedAt)
 			return sc, nil
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
@@ -222,40 +235,20 @@ func (st *Store) scanPartition(ctx context.Context, plan listPlan, partition, af
 	return sc, nil
 }
 
-// batchGetAttempts bounds the rounds of a batch read's unprocessed keys.
-const batchGetAttempts = 5
-
-// batchGet reads the records of index items, by pk.
+// batchGet reads the records of index items, by pk. The reads are
+// eventually consistent, as the index that named them.
 func (st *Store) batchGet(ctx context.Context, items []map[string]types.AttributeValue) (map[string]map[string]types.AttributeValue, error) {
-	out := map[string]map[string]types.AttributeValue{}
-	if len(items) == 0 {
-		return out, nil
-	}
-	keys := make([]map[string]types.AttributeValue, len(items))
+	pks := make([]string, len(items))
 	for i, it := range items {
-		keys[i] = keyOf(str(it, attrPK))
+		pks[i] = str(it, attrPK)
 	}
-	request := map[string]types.KeysAndAttributes{st.table: {Keys: keys}}
-	for attempt := 1; len(request) > 0; attempt++ {
-		res, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: request})
-		if err != nil {
-			return nil, onboarding.StorageFailed(err)
-		}
-		for _, item := range res.Responses[st.table] {
-			out[str(item, attrPK)] = item
-		}
-		request = res.UnprocessedKeys
-		if len(request) == 0 {
-			break
-		}
-		if attempt == batchGetAttempts {
-			return nil, onboarding.StorageFailed(errors.New("dynamostore: batch read left keys unprocessed"))
-		}
-		select {
-		case <-ctx.Done():
-			return nil, onboarding.StorageFailed(ctx.Err())
-		case <-time.After(time.Duration(attempt*attempt) * 20 * time.Millisecond):
-		}
+	records, err := batchGet(ctx, st.db, st.table, pks, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]map[string]types.AttributeValue, len(records))
+	for _, item := range records {
+		out[str(item, attrPK)] = item
 	}
 	return out, nil
 }

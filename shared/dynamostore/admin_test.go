@@ -282,17 +282,41 @@ func (w listWorld) want(f onboarding.AccountFilter) []string {
 	return out
 }
 
-// listAll follows the cursors to the end.
-func listAll(t *testing.T, st *dynamostore.Store, f onboarding.AccountFilter) (users []string, pages int) {
+// listAll follows the cursors to the end. Every page but the last is full
+// (nothing here makes a page end early), and the last is not empty (it is
+// the one holding the last accounts that says so), unless nothing matches.
+// Each page reads each partition it merges once: one query.
+func listAll(t *testing.T, db dynamostore.Client, table string, f onboarding.AccountFilter) (users []string, pages int) {
 	t.Helper()
+	queries := 0
+	c := passthrough(db)
+	c.query = func(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+		queries++
+		return db.Query(ctx, in, o...)
+	}
+	st := dynamostore.New(c, table)
+	partitions := 1
+	if f.Review == "" && f.Status == "" {
+		partitions = len(onboarding.Reviews)
+	}
 	for {
+		queries = 0
 		page, err := st.ListAccounts(context.Background(), f)
 		if err != nil {
 			t.Fatalf("ListAccounts(%+v): %v", f, err)
 		}
 		pages++
+		if queries != partitions {
+			t.Errorf("page %d made %d queries, want %d: one per partition", pages, queries, partitions)
+		}
 		if len(page.Accounts) > f.Limit {
 			t.Fatalf("page of %d accounts, limit %d", len(page.Accounts), f.Limit)
+		}
+		if page.NextCursor != nil && len(page.Accounts) != f.Limit {
+			t.Fatalf("page %d holds %d accounts and a cursor, want %d", pages, len(page.Accounts), f.Limit)
+		}
+		if page.NextCursor == nil && len(page.Accounts) == 0 && pages > 1 {
+			t.Fatalf("page %d is empty: the page before it was the last and had a cursor", pages)
 		}
 		for _, a := range page.Accounts {
 			users = append(users, a.UserID)
@@ -327,7 +351,7 @@ func TestListAccountsPagesNewestFirstThroughEveryFilter(t *testing.T) {
 			for _, limit := range []int{1, 3, 100} {
 				f.Limit = limit
 				t.Run(fmt.Sprintf("%+v", f), func(t *testing.T) {
-					got, pages := listAll(t, h.store, f)
+					got, pages := listAll(t, h.db, h.table, f)
 					if want := w.want(f); !slices.Equal(got, want) {
 						t.Errorf("listed %v in %d pages, want %v", got, pages, want)
 					}
@@ -542,5 +566,133 @@ func TestStaffStorageFailuresAreRetryable(t *testing.T) {
 		c.batchGetItem = failing(errors.New("timeout")).batchGetItem
 		_, err = dynamostore.New(c, h.table).ListAccounts(context.Background(), onboarding.AccountFilter{Limit: 10})
 		wantStorageUnavailable(t, "ListAccounts with a failing batch read", err)
+	})
+}
+
+// A cursor made by hand (its tag is a checksum anyone can compute) may sit
+// at or below created_after. The page is empty and the last, and DynamoDB
+// is not asked: it refuses a BETWEEN whose bounds are reversed.
+func TestListAccountsWithACursorBelowCreatedAfterIsEmptyWithoutAQuery(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e testenv.Engine) {
+		h := newHarness(t, e)
+		h.listWorld(t, 3)
+		queries := 0
+		c := passthrough(h.db)
+		c.query = func(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+			queries++
+			return h.db.Query(ctx, in, o...)
+		}
+		st := dynamostore.New(c, h.table)
+		f := onboarding.AccountFilter{Limit: 10, CreatedAfter: t0.Add(90 * time.Second)} // u02 is after it
+		position := t0.Add(time.Minute).UTC().Format("2006-01-02T15:04:05.000000000Z") + "#u01"
+		f.Cursor = dynamostore.EncodeCursor(f, position)
+		page, err := st.ListAccounts(context.Background(), f)
+		if err != nil || len(page.Accounts) != 0 || page.NextCursor != nil {
+			t.Fatalf("%+v %v, want an empty last page", page, err)
+		}
+		if queries != 0 {
+			t.Errorf("%d queries for a page with nothing between its bounds, want none", queries)
+		}
+	})
+}
+
+// DynamoDB may end a query's answer early (at 1 MB, here at every item).
+// When a filter skips what it reads, one page reads a partition at most 4
+// times and ends early with a cursor; following the cursors finds every
+// match.
+func TestListAccountsBoundsItsReadsWhenAFilterSkipsMost(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e testenv.Engine) {
+		h := newHarness(t, e)
+		w := h.listWorld(t, 12)
+		queries := 0
+		c := passthrough(h.db)
+		c.query = func(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+			queries++
+			short := *in
+			short.Limit = aws.Int32(1)
+			return h.db.Query(ctx, &short, o...)
+		}
+		st := dynamostore.New(c, h.table)
+		// Three pending and restricted among 12, the newest under three that
+		// are not: the first page reads four items and finds one.
+		f := onboarding.AccountFilter{Limit: 5, Review: onboarding.ReviewPending, Status: onboarding.StatusRestricted}
+		want := w.want(f)
+		if !slices.Equal(want, []string{"u07", "u04", "u01"}) {
+			t.Fatalf("the world's pending restricted accounts: %v", want)
+		}
+		var got []string
+		for pages := 1; ; pages++ {
+			queries = 0
+			page, err := st.ListAccounts(context.Background(), f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if queries > 4 {
+				t.Fatalf("page %d made %d queries, want 4 at most", pages, queries)
+			}
+			for _, a := range page.Accounts {
+				got = append(got, a.UserID)
+			}
+			if page.NextCursor == nil {
+				break
+			}
+			if pages > 12 {
+				t.Fatal("more than 12 pages: the cursor does not move on")
+			}
+			f.Cursor = *page.NextCursor
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("listed %v, want %v", got, want)
+		}
+	})
+}
+
+// A rejection whose write loses to another writer (a webhook changed the
+// account's status between the read and the write) is decided again on
+// what the record holds now, and recorded once; a record whose status
+// changes under every attempt fails as retryable, after a bounded number.
+func TestRecordReviewThatLosesARaceDecidesAgain(t *testing.T) {
+	ctx := context.Background()
+	at := t0.Add(time.Hour)
+	eachEngine(t, func(t *testing.T, e testenv.Engine) {
+		for _, races := range []int{1, 20} {
+			t.Run(fmt.Sprintf("%d races", races), func(t *testing.T) {
+				h := newHarness(t, e)
+				h.withAccount(t)
+				writes, events := 0, 0
+				c := passthrough(h.db)
+				c.transactWriteItems = func(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+					writes++
+					if events < races {
+						events++ // Stripe's webhook lands first, with another status each time
+						st := stateActive()
+						if events%2 == 0 {
+							st = stateOnboarding()
+						}
+						h.apply(t, webhook(snapshotEvent(fmt.Sprintf("evt_race_%d", events), int64(events), st)), onboarding.OutcomeApplied)
+					}
+					return h.db.TransactWriteItems(ctx, in, o...)
+				}
+				write := &onboarding.StateWrite{State: stateRejected(), Version: vBase + 100}
+				rec, ok, err := dynamostore.New(c, h.table).RecordReview(ctx, alice, decision(onboarding.DecisionReject, "fraud", "staff-1", at), write)
+				history, herr := h.store.StaffHistory(ctx, alice, onboarding.HistoryLimit)
+				if herr != nil {
+					t.Fatal(herr)
+				}
+				if races == 1 {
+					if err != nil || !ok || rec.Review != onboarding.ReviewRejected || rec.ReviewedBy != "staff-1" || rec.Record.StateVersion != vBase+100 {
+						t.Fatalf("after one lost race: %+v, %v, %v; want the rejection recorded", rec, ok, err)
+					}
+					if len(history.Reviews) != 1 || writes != 2 || history.Record.StateVersion != vBase+100 {
+						t.Errorf("%d decisions stored in %d writes, state version %d; want 1 in 2, the rejection's state", len(history.Reviews), writes, history.Record.StateVersion)
+					}
+					return
+				}
+				wantStorageUnavailable(t, "a rejection losing every race", err)
+				if writes > 10 || len(history.Reviews) != 0 || history.Review != onboarding.ReviewPending {
+					t.Errorf("%d writes, %d decisions, review %s; want a few attempts, none stored", writes, len(history.Reviews), history.Review)
+				}
+			})
+		}
 	})
 }

@@ -73,12 +73,10 @@ func raceLost(ctx context.Context, attempt int) error {
 	if attempt == 1 {
 		return nil
 	}
-	select {
-	case <-ctx.Done():
-		return onboarding.StorageFailed(ctx.Err())
-	case <-time.After(time.Duration(attempt) * time.Duration(1+mathrand.IntN(10)) * time.Millisecond):
-		return nil
+	if err := sleep(ctx, time.Duration(attempt)*time.Duration(1+mathrand.IntN(10))*time.Millisecond); err != nil {
+		return onboarding.StorageFailed(err)
 	}
+	return nil
 }
 
 // statusBasis is what a state write assumes the record holds: its derived

@@ -162,68 +162,10 @@ func (st *SweepStore) ReleaseSweep(ctx context.Context, lease onboarding.Lease) 
 	return nil // another run took over an expired lease: it is theirs
 }
 
-// batchGetLimit is BatchGetItem's most keys per request.
-const batchGetLimit = 100
-
-// batchGet reads the items of pks, strongly consistent (the sweep decides
-// from them whether to write), retrying what DynamoDB left unprocessed.
+// batchGet reads the items of pks, strongly consistent: the sweep decides
+// from them whether to write.
 func (st *SweepStore) batchGet(ctx context.Context, pks []string, attrs ...string) ([]map[string]types.AttributeValue, error) {
-	var projection *expression.Expression
-	if len(attrs) > 0 {
-		names := make([]expression.NameBuilder, len(attrs))
-		for i, a := range attrs {
-			names[i] = name(a)
-		}
-		e, err := expression.NewBuilder().WithProjection(expression.NamesList(names[0], names[1:]...)).Build()
-		if err != nil {
-			return nil, err
-		}
-		projection = &e
-	}
-	var items []map[string]types.AttributeValue
-	for start := 0; start < len(pks); start += batchGetLimit {
-		keys := make([]map[string]types.AttributeValue, 0, batchGetLimit)
-		for _, pk := range pks[start:min(start+batchGetLimit, len(pks))] {
-			keys = append(keys, keyOf(pk))
-		}
-		req := types.KeysAndAttributes{Keys: keys, ConsistentRead: aws.Bool(true)}
-		if projection != nil {
-			req.ProjectionExpression, req.ExpressionAttributeNames = projection.Projection(), projection.Names()
-		}
-		pending := map[string]types.KeysAndAttributes{st.table: req}
-		for attempt := 0; len(pending) > 0; attempt++ {
-			if attempt > 0 {
-				if attempt > batchRetries {
-					return nil, onboarding.StorageFailed(errors.New("dynamostore: BatchGetItem left keys unprocessed after retries"))
-				}
-				if err := sleep(ctx, time.Duration(attempt*attempt)*25*time.Millisecond); err != nil {
-					return nil, onboarding.StorageFailed(err)
-				}
-			}
-			out, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
-			if err != nil {
-				return nil, onboarding.StorageFailed(err)
-			}
-			items = append(items, out.Responses[st.table]...)
-			pending = out.UnprocessedKeys
-		}
-	}
-	return items, nil
-}
-
-// batchRetries bounds the retries of keys BatchGetItem left unprocessed
-// (it does so under throttling, with backoff expected).
-const batchRetries = 5
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return batchGet(ctx, st.db, st.table, pks, true, attrs...)
 }
 
 func (st *SweepStore) GetUsers(ctx context.Context, userIDs []string) (map[string]onboarding.UserRecord, error) {
