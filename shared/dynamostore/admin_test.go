@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -695,4 +697,101 @@ func TestRecordReviewThatLosesARaceDecidesAgain(t *testing.T) {
 			})
 		}
 	})
+}
+
+// A healing webhook (the account carries the claim's creation id) that
+// meets the creator's own completion just before its write completes the
+// record is applied to the account the creator stored.
+func TestAHealingWebhookThatMeetsTheCreatorsCompletionAppliesToIt(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e testenv.Engine) {
+		ctx := context.Background()
+		h := newHarness(t, e)
+		h.claim(t, alice, newClaim(claim1, t0.Add(lease), 0), t0)
+		completed := false
+		c := passthrough(h.db)
+		c.transactWriteItems = func(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+			for _, ti := range in.TransactItems {
+				// The write that completes the record stores the account's index.
+				if ti.Put != nil && strings.HasPrefix(str(ti.Put.Item, "pk"), "ACCOUNT#") && !completed {
+					completed = true
+					h.complete(t, baseRecord(), claim1)
+				}
+			}
+			return h.db.TransactWriteItems(ctx, in, o...)
+		}
+		got, err := dynamostore.New(c, h.table).ApplyEvent(ctx, healingEvent("evt_heal", 10, stateActive()))
+		if err != nil || got != onboarding.OutcomeApplied || !completed {
+			t.Fatalf("ApplyEvent = %q, %v (creator's completion met: %v); want it applied to the account the creator stored", got, err, completed)
+		}
+		u := h.user(t, alice)
+		if u.Account == nil || u.Account.StateVersion != vBase+10 || !u.Account.State.ChargesEnabled {
+			t.Errorf("record %+v, want the webhook's state on the creator's record", u.Account)
+		}
+		h.wantOwner(t, acctAlice, alice)
+	})
+}
+
+// A webhook whose write meets another status change (the record's status
+// was not the one the write assumed) is tried again on the record as it is,
+// and applied once; one that meets a change on every attempt fails as
+// retryable (Stripe redelivers), after a bounded number.
+func TestAWebhookThatLosesAStatusRaceIsTriedAgain(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e testenv.Engine) {
+		for _, races := range []int{1, 20} {
+			t.Run(fmt.Sprintf("%d races", races), func(t *testing.T) {
+				ctx := context.Background()
+				h := newHarness(t, e)
+				h.withAccount(t)
+				writes, events := 0, 0
+				c := passthrough(h.db)
+				c.transactWriteItems = func(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+					writes++
+					if events < races {
+						events++ // an older event lands first, with another status each time
+						st := stateActive()
+						if events%2 == 0 {
+							st = stateOnboarding()
+						}
+						h.apply(t, webhook(snapshotEvent(fmt.Sprintf("evt_race_%d", events), int64(events), st)), onboarding.OutcomeApplied)
+					}
+					return h.db.TransactWriteItems(ctx, in, o...)
+				}
+				got, err := dynamostore.New(c, h.table).ApplyEvent(ctx, webhook(snapshotEvent("evt_new", 100, stateRejected())))
+				u := h.user(t, alice)
+				if races == 1 {
+					if err != nil || got != onboarding.OutcomeApplied || writes != 2 || u.Account.StateVersion != vBase+100 {
+						t.Fatalf("after one lost race: %q, %v in %d writes, version %d; want it applied in 2", got, err, writes, u.Account.StateVersion)
+					}
+					h.wantDerived(t, alice, onboarding.StatusRejected)
+					return
+				}
+				wantStorageUnavailable(t, "a webhook losing every race", err)
+				if writes > 10 || u.Account.StateVersion == vBase+100 {
+					t.Errorf("%d writes, version %d; want a few attempts and the event not applied", writes, u.Account.StateVersion)
+				}
+				if again, err := h.store.ApplyEvent(ctx, webhook(snapshotEvent("evt_new", 100, stateRejected()))); err != nil || again != onboarding.OutcomeApplied {
+					t.Errorf("Stripe's redelivery: %q, %v; want it applied (no marker was left)", again, err)
+				}
+			})
+		}
+	})
+}
+
+// A rejection's state of the stored state's own second replaces it (ties
+// apply, as for webhooks), and the answer shows what was stored.
+func TestARejectionOfTheStoredStatesSecondReplacesIt(t *testing.T) {
+	runCases(t, []storeCase{{"tie", func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		h.withAccount(t)
+		write := &onboarding.StateWrite{State: stateRejected(), Version: vBase}
+		rec, ok, err := h.store.RecordReview(ctx, alice, decision(onboarding.DecisionReject, "fraud", "staff-1", t0.Add(time.Hour)), write)
+		if err != nil || !ok {
+			t.Fatalf("reject: %v, %v", ok, err)
+		}
+		stored := h.user(t, alice).Account
+		if got := onboarding.DeriveStatus(rec.Record.State, "full", t0); got != onboarding.StatusRejected || !reflect.DeepEqual(normalized(rec.Record).State, normalized(*stored).State) {
+			t.Errorf("answered %s %+v, stored %+v; want the rejection in both", got, rec.Record.State, stored.State)
+		}
+		h.wantDerived(t, alice, onboarding.StatusRejected)
+	}}})
 }
