@@ -204,7 +204,12 @@ func (c *Client) FindCreatedAccount(ctx context.Context, q onboarding.CreatedAcc
 func (c *Client) GetAccount(ctx context.Context, accountID string) (onboarding.AccountState, error) {
 	params := &stripe.AccountParams{}
 	params.Context = ctx
-	acct, err := c.accounts().GetByID(accountID, params)
+	return accountState(c.accounts().GetByID(accountID, params))
+}
+
+// accountState is the state of the account a call answered, decoded from
+// its raw body as webhook events are (decodeAccount): both read alike.
+func accountState(acct *stripe.Account, err error) (onboarding.AccountState, error) {
 	if err != nil {
 		return onboarding.AccountState{}, mapError(err)
 	}
@@ -295,15 +300,7 @@ func (c *Client) RejectAccount(ctx context.Context, accountID, reason string) (o
 	params := &stripe.AccountRejectParams{Reason: stripe.String(reason)}
 	params.Context = ctx
 	params.SetIdempotencyKey("reject-" + accountID + "-" + reason)
-	acct, err := c.accounts().Reject(accountID, params)
-	if err != nil {
-		return onboarding.AccountState{}, mapError(err)
-	}
-	obj, err := decodeAccount(acct.LastResponse.RawJSON)
-	if err != nil {
-		return onboarding.AccountState{}, onboarding.ErrStripeUnavailable.WithCause(err)
-	}
-	return obj.state(), nil
+	return accountState(c.accounts().Reject(accountID, params))
 }
 
 // mapError tells "Stripe refused our parameters" (the caller can fix the
