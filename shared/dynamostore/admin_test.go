@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -661,20 +662,7 @@ func TestRecordReviewThatLosesARaceDecidesAgain(t *testing.T) {
 			t.Run(fmt.Sprintf("%d races", races), func(t *testing.T) {
 				h := newHarness(t, e)
 				h.withAccount(t)
-				writes, events := 0, 0
-				c := passthrough(h.db)
-				c.transactWriteItems = func(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-					writes++
-					if events < races {
-						events++ // Stripe's webhook lands first, with another status each time
-						st := stateActive()
-						if events%2 == 0 {
-							st = stateOnboarding()
-						}
-						h.apply(t, webhook(snapshotEvent(fmt.Sprintf("evt_race_%d", events), int64(events), st)), onboarding.OutcomeApplied)
-					}
-					return h.db.TransactWriteItems(ctx, in, o...)
-				}
+				c, writes := h.racingClient(t, races)
 				write := &onboarding.StateWrite{State: stateRejected(), Version: vBase + 100}
 				rec, ok, err := dynamostore.New(c, h.table).RecordReview(ctx, alice, decision(onboarding.DecisionReject, "fraud", "staff-1", at), write)
 				history, herr := h.store.StaffHistory(ctx, alice, onboarding.HistoryLimit)
@@ -685,14 +673,14 @@ func TestRecordReviewThatLosesARaceDecidesAgain(t *testing.T) {
 					if err != nil || !ok || rec.Review != onboarding.ReviewRejected || rec.ReviewedBy != "staff-1" || rec.Record.StateVersion != vBase+100 {
 						t.Fatalf("after one lost race: %+v, %v, %v; want the rejection recorded", rec, ok, err)
 					}
-					if len(history.Reviews) != 1 || writes != 2 || history.Record.StateVersion != vBase+100 {
-						t.Errorf("%d decisions stored in %d writes, state version %d; want 1 in 2, the rejection's state", len(history.Reviews), writes, history.Record.StateVersion)
+					if len(history.Reviews) != 1 || *writes != 2 || history.Record.StateVersion != vBase+100 {
+						t.Errorf("%d decisions stored in %d writes, state version %d; want 1 in 2, the rejection's state", len(history.Reviews), *writes, history.Record.StateVersion)
 					}
 					return
 				}
 				wantStorageUnavailable(t, "a rejection losing every race", err)
-				if writes < 2 || writes > 8 || len(history.Reviews) != 0 || history.Review != onboarding.ReviewPending {
-					t.Errorf("%d writes, %d decisions, review %s; want 2 to 8 attempts (each costs a transaction), none stored", writes, len(history.Reviews), history.Review)
+				if *writes < 2 || *writes > 8 || len(history.Reviews) != 0 || history.Review != onboarding.ReviewPending {
+					t.Errorf("%d writes, %d decisions, review %s; want 2 to 8 attempts (each costs a transaction), none stored", *writes, len(history.Reviews), history.Review)
 				}
 			})
 		}
@@ -742,32 +730,19 @@ func TestAWebhookThatLosesAStatusRaceIsTriedAgain(t *testing.T) {
 				ctx := context.Background()
 				h := newHarness(t, e)
 				h.withAccount(t)
-				writes, events := 0, 0
-				c := passthrough(h.db)
-				c.transactWriteItems = func(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-					writes++
-					if events < races {
-						events++ // an older event lands first, with another status each time
-						st := stateActive()
-						if events%2 == 0 {
-							st = stateOnboarding()
-						}
-						h.apply(t, webhook(snapshotEvent(fmt.Sprintf("evt_race_%d", events), int64(events), st)), onboarding.OutcomeApplied)
-					}
-					return h.db.TransactWriteItems(ctx, in, o...)
-				}
+				c, writes := h.racingClient(t, races)
 				got, err := dynamostore.New(c, h.table).ApplyEvent(ctx, webhook(snapshotEvent("evt_new", 100, stateRejected())))
 				u := h.user(t, alice)
 				if races == 1 {
-					if err != nil || got != onboarding.OutcomeApplied || writes != 2 || u.Account.StateVersion != vBase+100 {
-						t.Fatalf("after one lost race: %q, %v in %d writes, version %d; want it applied in 2", got, err, writes, u.Account.StateVersion)
+					if err != nil || got != onboarding.OutcomeApplied || *writes != 2 || u.Account.StateVersion != vBase+100 {
+						t.Fatalf("after one lost race: %q, %v in %d writes, version %d; want it applied in 2", got, err, *writes, u.Account.StateVersion)
 					}
 					h.wantDerived(t, alice, onboarding.StatusRejected)
 					return
 				}
 				wantStorageUnavailable(t, "a webhook losing every race", err)
-				if writes < 2 || writes > 8 || u.Account.StateVersion == vBase+100 {
-					t.Errorf("%d writes, version %d; want 2 to 8 attempts (each costs a transaction, and Stripe waits for the answer) and the event not applied", writes, u.Account.StateVersion)
+				if *writes < 2 || *writes > 8 || u.Account.StateVersion == vBase+100 {
+					t.Errorf("%d writes, version %d; want 2 to 8 attempts (each costs a transaction, and Stripe waits for the answer) and the event not applied", *writes, u.Account.StateVersion)
 				}
 				if again, err := h.store.ApplyEvent(ctx, webhook(snapshotEvent("evt_new", 100, stateRejected()))); err != nil || again != onboarding.OutcomeApplied {
 					t.Errorf("Stripe's redelivery: %q, %v; want it applied (no marker was left)", again, err)
@@ -794,4 +769,108 @@ func TestARejectionOfTheStoredStatesSecondReplacesIt(t *testing.T) {
 		}
 		h.wantDerived(t, alice, onboarding.StatusRejected)
 	}}})
+}
+
+// ---- status edge cases ----
+
+func TestStatusEdgeCases(t *testing.T) {
+	ctx := context.Background()
+	runCases(t, []storeCase{
+		{"a record's status changes are numbered from 1 on, in their keys and items", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			h.apply(t, webhook(snapshotEvent("evt_1", 10, stateActive())), onboarding.OutcomeApplied)
+			h.apply(t, webhook(snapshotEvent("evt_2", 20, stateOnboarding())), onboarding.OutcomeApplied)
+			for n := 1; n <= 2; n++ {
+				item := h.raw(t, fmt.Sprintf("STATUS#%s#%012d", alice, n))
+				if seq, ok := item["seq"].(*types.AttributeValueMemberN); !ok || seq.Value != strconv.Itoa(n) {
+					t.Errorf("status change %d: %v", n, item)
+				}
+			}
+			if seq, ok := h.raw(t, "USER#"+alice)["status_seq"].(*types.AttributeValueMemberN); !ok || seq.Value != "2" {
+				t.Errorf("the record counts %v changes, want 2", h.raw(t, "USER#"+alice)["status_seq"])
+			}
+		}},
+		{"a state older than the stored one, of the same status, leaves the record and answers it", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			older := stateOnboarding()
+			older.Requirements.EventuallyDue = append(older.Requirements.EventuallyDue, "company.tax_id")
+			got, err := h.store.SaveState(ctx, alice, older, vBase-1, t0.Add(time.Hour), onboarding.CauseRefresh)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameRecord(t, "answered", got, baseRecord())
+			h.wantAccount(t, baseRecord())
+		}},
+		{"a capability event on an account that listed none yet", func(t *testing.T, h *harness) {
+			h.claim(t, alice, newClaim(claim1, t0.Add(lease), 0), t0)
+			rec := baseRecord()
+			rec.State.Capabilities = nil
+			h.complete(t, rec, claim1)
+			h.apply(t, webhook(capabilityEvent("evt_cap", 10, "transfers", "active")), onboarding.OutcomeApplied)
+			if caps := h.user(t, alice).Account.State.Capabilities; len(caps) != 1 || caps["transfers"] != "active" {
+				t.Errorf("capabilities %v, want transfers active", caps)
+			}
+		}},
+		{"a recipient account completed by its webhook gets the recipient's status", func(t *testing.T, h *harness) {
+			h.claim(t, alice, newClaim(claim1, t0.Add(lease), 0), t0)
+			st := stateActive()
+			st.ChargesEnabled = false // a recipient account has transfers only
+			st.Capabilities = map[string]string{"transfers": "active"}
+			c := healingEvent("evt_heal", 10, st)
+			c.ServiceAgreement = onboarding.AgreementRecipient
+			h.apply(t, webhook(c), onboarding.OutcomeApplied)
+			h.wantDerived(t, alice, onboarding.StatusActive)
+		}},
+	})
+}
+
+// A state read from Stripe (a refresh) whose write meets another status
+// change is tried again on the record as it is; one that meets a change on
+// every attempt fails as retryable, after a bounded number.
+func TestARefreshThatLosesAStatusRaceIsTriedAgain(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e testenv.Engine) {
+		for _, races := range []int{1, 20} {
+			t.Run(fmt.Sprintf("%d races", races), func(t *testing.T) {
+				ctx := context.Background()
+				h := newHarness(t, e)
+				h.withAccount(t)
+				c, writes := h.racingClient(t, races)
+				got, err := dynamostore.New(c, h.table).SaveState(ctx, alice, stateRejected(), vBase+100, t0.Add(time.Hour), onboarding.CauseRefresh)
+				u := h.user(t, alice)
+				if races == 1 {
+					if err != nil || got.StateVersion != vBase+100 || *writes != 2 || u.Account.StateVersion != vBase+100 {
+						t.Fatalf("after one lost race: %+v, %v in %d writes; want it stored in 2", got, err, *writes)
+					}
+					h.wantDerived(t, alice, onboarding.StatusRejected)
+					return
+				}
+				wantStorageUnavailable(t, "a refresh losing every race", err)
+				if *writes < 2 || *writes > 8 || u.Account.StateVersion == vBase+100 {
+					t.Errorf("%d writes, version %d; want 2 to 8 attempts (each costs a transaction) and the state not stored", *writes, u.Account.StateVersion)
+				}
+			})
+		}
+	})
+}
+
+// racingClient is h's client, except that before each of the first races
+// transactions another writer changes alice's status: an older webhook
+// lands first, with another status each time. writes counts transactions.
+func (h *harness) racingClient(t *testing.T, races int) (c funcClient, writes *int) {
+	writes = new(int)
+	events := 0
+	c = passthrough(h.db)
+	c.transactWriteItems = func(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+		*writes++
+		if events < races {
+			events++
+			st := stateActive()
+			if events%2 == 0 {
+				st = stateOnboarding()
+			}
+			h.apply(t, webhook(snapshotEvent(fmt.Sprintf("evt_race_%d", events), int64(events), st)), onboarding.OutcomeApplied)
+		}
+		return h.db.TransactWriteItems(ctx, in, o...)
+	}
+	return c, writes
 }
