@@ -341,6 +341,16 @@ func TestSweepReadsEveryRecordWhenDynamoDBLeavesKeysUnprocessed(t *testing.T) {
 			t.Errorf("%d BatchGetItem calls, want the unprocessed keys asked for again", throttled.calls)
 		}
 
+		// A hundred keys are one request, and none is none: DynamoDB refuses
+		// a batch without keys.
+		for _, n := range []int{100, 0} {
+			plain := &throttledBatches{SweepClient: h.db}
+			got, err := dynamostore.NewSweepStore(plain, h.table).GetUsers(ctx, users[:n])
+			if err != nil || len(got) != n || plain.calls != (n+99)/100 {
+				t.Errorf("%d records: %d read in %d BatchGetItem calls (%v), want %d", n, len(got), plain.calls, err, (n+99)/100)
+			}
+		}
+
 		// Keys that stay unprocessed are a storage failure after a bounded
 		// number of tries, not a loop until the Lambda's deadline.
 		stuck := &throttledBatches{SweepClient: h.db, partial: -1}
