@@ -353,8 +353,14 @@ func TestSweepReadsEveryRecordWhenDynamoDBLeavesKeysUnprocessed(t *testing.T) {
 
 		// Keys that stay unprocessed are a storage failure after a bounded
 		// number of tries, not a loop until the Lambda's deadline.
+		// Between them it backs off, as DynamoDB asks under throttling:
+		// 25 ms times the square of the retry, 1.375 s in all.
 		stuck := &throttledBatches{SweepClient: h.db, partial: -1}
+		start := time.Now()
 		_, err = dynamostore.NewSweepStore(stuck, h.table).GetUsers(ctx, users[:2])
+		if waited := time.Since(start); waited < 1375*time.Millisecond {
+			t.Errorf("the retries of keys never processed waited %v in all, want 1.375 s of backoff at least", waited)
+		}
 		var oe *onboarding.Error
 		if !errors.As(err, &oe) || oe.Code != onboarding.ErrStorageUnavailable.Code {
 			t.Fatalf("GetUsers with keys never processed: %v, want a storage failure", err)
