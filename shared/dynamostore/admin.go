@@ -154,7 +154,7 @@ func (st *Store) ListAccounts(ctx context.Context, f onboarding.AccountFilter) (
 		c := encodeCursor(f, next)
 		page.NextCursor = &c
 	}
-	records, err := st.batchGet(ctx, found)
+	records, err := st.recordsOf(ctx, found)
 	if err != nil {
 		return onboarding.StaffPage{}, err
 	}
@@ -235,14 +235,14 @@ func (st *Store) scanPartition(ctx context.Context, plan listPlan, partition, af
 	return sc, nil
 }
 
-// batchGet reads the records of index items, by pk. The reads are
+// recordsOf reads the records of index items, by pk. The reads are
 // eventually consistent, as the index that named them.
-func (st *Store) batchGet(ctx context.Context, items []map[string]types.AttributeValue) (map[string]map[string]types.AttributeValue, error) {
+func (st *Store) recordsOf(ctx context.Context, items []map[string]types.AttributeValue) (map[string]map[string]types.AttributeValue, error) {
 	pks := make([]string, len(items))
 	for i, it := range items {
 		pks[i] = str(it, attrPK)
 	}
-	records, err := batchGet(ctx, st.db, st.table, pks, false)
+	records, err := st.batchRead(ctx, pks, false)
 	if err != nil {
 		return nil, err
 	}
@@ -436,7 +436,7 @@ func (st *Store) RecordReview(ctx context.Context, userID string, d onboarding.R
 			}
 			return current, true, nil
 		}
-		if err := raceLost(ctx, attempt); err != nil {
+		if err := st.raceLost(ctx, attempt); err != nil {
 			return onboarding.StaffRecord{}, false, err
 		}
 		// The record changed since it was read (another decision, or

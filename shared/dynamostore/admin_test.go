@@ -664,7 +664,10 @@ func TestRecordReviewThatLosesARaceDecidesAgain(t *testing.T) {
 				h.withAccount(t)
 				c, writes := h.racingClient(t, races)
 				write := &onboarding.StateWrite{State: stateRejected(), Version: vBase + 100}
-				rec, ok, err := dynamostore.New(c, h.table).RecordReview(ctx, alice, decision(onboarding.DecisionReject, "fraud", "staff-1", at), write)
+				st := dynamostore.New(c, h.table)
+				waits := dynamostore.RecordWaits(st)
+				defer wantRaceWaits(t, waits, races)
+				rec, ok, err := st.RecordReview(ctx, alice, decision(onboarding.DecisionReject, "fraud", "staff-1", at), write)
 				history, herr := h.store.StaffHistory(ctx, alice, onboarding.HistoryLimit)
 				if herr != nil {
 					t.Fatal(herr)
@@ -731,7 +734,10 @@ func TestAWebhookThatLosesAStatusRaceIsTriedAgain(t *testing.T) {
 				h := newHarness(t, e)
 				h.withAccount(t)
 				c, writes := h.racingClient(t, races)
-				got, err := dynamostore.New(c, h.table).ApplyEvent(ctx, webhook(snapshotEvent("evt_new", 100, stateRejected())))
+				st := dynamostore.New(c, h.table)
+				waits := dynamostore.RecordWaits(st)
+				defer wantRaceWaits(t, waits, races)
+				got, err := st.ApplyEvent(ctx, webhook(snapshotEvent("evt_new", 100, stateRejected())))
 				u := h.user(t, alice)
 				if races == 1 {
 					if err != nil || got != onboarding.OutcomeApplied || *writes != 2 || u.Account.StateVersion != vBase+100 {
@@ -835,7 +841,10 @@ func TestARefreshThatLosesAStatusRaceIsTriedAgain(t *testing.T) {
 				h := newHarness(t, e)
 				h.withAccount(t)
 				c, writes := h.racingClient(t, races)
-				got, err := dynamostore.New(c, h.table).SaveState(ctx, alice, stateRejected(), vBase+100, t0.Add(time.Hour), onboarding.CauseRefresh)
+				st := dynamostore.New(c, h.table)
+				waits := dynamostore.RecordWaits(st)
+				defer wantRaceWaits(t, waits, races)
+				got, err := st.SaveState(ctx, alice, stateRejected(), vBase+100, t0.Add(time.Hour), onboarding.CauseRefresh)
 				u := h.user(t, alice)
 				if races == 1 {
 					if err != nil || got.StateVersion != vBase+100 || *writes != 2 || u.Account.StateVersion != vBase+100 {
@@ -873,4 +882,27 @@ func (h *harness) racingClient(t *testing.T, races int) (c funcClient, writes *i
 		return h.db.TransactWriteItems(ctx, in, o...)
 	}
 	return c, writes
+}
+
+// wantRaceWaits checks the waits between the attempts of a write losing
+// races: none before the first retry (it usually wins), then a jittered
+// 1 to 10 ms times the attempt, so that writers spread.
+func wantRaceWaits(t *testing.T, waits *dynamostore.Waits, races int) {
+	t.Helper()
+	got := waits.All()
+	if races == 1 {
+		if len(got) != 0 {
+			t.Errorf("waited %v before the first retry, want no wait", got)
+		}
+		return
+	}
+	if len(got) != 6 {
+		t.Fatalf("waited %v, want a wait before each of the attempts 3 to 8", got)
+	}
+	for i, d := range got {
+		attempt := time.Duration(i + 2)
+		if d < attempt*time.Millisecond || d > 10*attempt*time.Millisecond {
+			t.Errorf("wait %d after attempt %d: %v, want %v to %v", i, attempt, d, attempt*time.Millisecond, 10*attempt*time.Millisecond)
+		}
+	}
 }

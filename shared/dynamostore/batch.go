@@ -20,15 +20,10 @@ const batchGetLimit = 100
 // (it does so under throttling, with backoff expected).
 const batchRetries = 5
 
-// batchReader is the part of the client batch reads use.
-type batchReader interface {
-	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
-}
-
-// batchGet reads the items of pks from table, 100 keys a request, retrying
-// what DynamoDB left unprocessed. consistent asks for strongly consistent
-// reads (twice the read units); attrs, when given, is the projection.
-func batchGet(ctx context.Context, db batchReader, table string, pks []string, consistent bool, attrs ...string) ([]map[string]types.AttributeValue, error) {
+// batchRead reads the items of pks, 100 keys a request, retrying what
+// DynamoDB left unprocessed. consistent asks for strongly consistent reads
+// (twice the read units); attrs, when given, is the projection.
+func (st *Store) batchRead(ctx context.Context, pks []string, consistent bool, attrs ...string) ([]map[string]types.AttributeValue, error) {
 	var projection *expression.Expression
 	if len(attrs) > 0 {
 		names := make([]expression.NameBuilder, len(attrs))
@@ -54,21 +49,21 @@ func batchGet(ctx context.Context, db batchReader, table string, pks []string, c
 		if projection != nil {
 			req.ProjectionExpression, req.ExpressionAttributeNames = projection.Projection(), projection.Names()
 		}
-		pending := map[string]types.KeysAndAttributes{table: req}
+		pending := map[string]types.KeysAndAttributes{st.table: req}
 		for attempt := 0; len(pending) > 0; attempt++ {
 			if attempt > 0 {
 				if attempt > batchRetries {
 					return nil, onboarding.StorageFailed(errors.New("dynamostore: BatchGetItem left keys unprocessed after retries"))
 				}
-				if err := sleep(ctx, time.Duration(attempt*attempt)*25*time.Millisecond); err != nil {
+				if err := st.wait(ctx, time.Duration(attempt*attempt)*25*time.Millisecond); err != nil {
 					return nil, onboarding.StorageFailed(err)
 				}
 			}
-			out, err := db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
+			out, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
 			if err != nil {
 				return nil, onboarding.StorageFailed(err)
 			}
-			items = append(items, out.Responses[table]...)
+			items = append(items, out.Responses[st.table]...)
 			pending = out.UnprocessedKeys
 		}
 	}

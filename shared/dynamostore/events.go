@@ -61,7 +61,7 @@ func (st *Store) applyEvent(ctx context.Context, c onboarding.StateChange, creat
 		if err != nil || outcome != onboarding.OutcomeSuperseded || basis.matches(old) {
 			return outcome, old, err
 		}
-		if err := raceLost(ctx, attempt); err != nil {
+		if err := st.raceLost(ctx, attempt); err != nil {
 			return "", userItem{}, err
 		}
 		basis = basisOf(c.UserID, old, c.Kind == onboarding.ChangeCapability)

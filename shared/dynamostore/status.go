@@ -66,14 +66,14 @@ var errStatusRace = errors.New("dynamostore: the account's status changed under 
 // raceLost is called when attempt lost to another writer: it fails the
 // write after the last attempt, and otherwise waits a little (none before
 // the first retry, which usually wins), jittered so that writers spread.
-func raceLost(ctx context.Context, attempt int) error {
+func (st *Store) raceLost(ctx context.Context, attempt int) error {
 	if attempt >= statusAttempts {
 		return onboarding.StorageFailed(errStatusRace)
 	}
 	if attempt == 1 {
 		return nil
 	}
-	if err := sleep(ctx, time.Duration(attempt)*time.Duration(1+mathrand.IntN(10))*time.Millisecond); err != nil {
+	if err := st.wait(ctx, time.Duration(attempt)*time.Duration(1+mathrand.IntN(10))*time.Millisecond); err != nil {
 		return onboarding.StorageFailed(err)
 	}
 	return nil
@@ -324,7 +324,7 @@ func (st *Store) saveState(ctx context.Context, userID string, state onboarding.
 			// stands as it is.
 			return old.account(userID), nil
 		}
-		if err := raceLost(ctx, attempt); err != nil {
+		if err := st.raceLost(ctx, attempt); err != nil {
 			return onboarding.AccountRecord{}, err
 		}
 		it = old

@@ -57,10 +57,13 @@ var (
 type Store struct {
 	db    Client
 	table string
+	// wait pauses between retries: sleep, which tests replace to see how
+	// long without taking that long.
+	wait func(ctx context.Context, d time.Duration) error
 }
 
 // New returns a Store on table through db.
-func New(db Client, table string) *Store { return &Store{db: db, table: table} }
+func New(db Client, table string) *Store { return &Store{db: db, table: table, wait: sleep} }
 
 // updateInput is a conditional update of the item at pk.
 func (st *Store) updateInput(pk string, update expression.UpdateBuilder, cond expression.ConditionBuilder) (*dynamodb.UpdateItemInput, error) {

@@ -165,7 +165,7 @@ func (st *SweepStore) ReleaseSweep(ctx context.Context, lease onboarding.Lease) 
 // batchGet reads the items of pks, strongly consistent: the sweep decides
 // from them whether to write.
 func (st *SweepStore) batchGet(ctx context.Context, pks []string, attrs ...string) ([]map[string]types.AttributeValue, error) {
-	return batchGet(ctx, st.db, st.table, pks, true, attrs...)
+	return st.store.batchRead(ctx, pks, true, attrs...)
 }
 
 func (st *SweepStore) GetUsers(ctx context.Context, userIDs []string) (map[string]onboarding.UserRecord, error) {

@@ -354,12 +354,13 @@ func TestSweepReadsEveryRecordWhenDynamoDBLeavesKeysUnprocessed(t *testing.T) {
 		// Keys that stay unprocessed are a storage failure after a bounded
 		// number of tries, not a loop until the Lambda's deadline.
 		// Between them it backs off, as DynamoDB asks under throttling:
-		// 25 ms times the square of the retry, 1.375 s in all.
+		// 25 ms times the square of the retry.
 		stuck := &throttledBatches{SweepClient: h.db, partial: -1}
-		start := time.Now()
-		_, err = dynamostore.NewSweepStore(stuck, h.table).GetUsers(ctx, users[:2])
-		if waited := time.Since(start); waited < 1375*time.Millisecond {
-			t.Errorf("the retries of keys never processed waited %v in all, want 1.375 s of backoff at least", waited)
+		st := dynamostore.NewSweepStore(stuck, h.table)
+		waits := dynamostore.RecordSweepWaits(st)
+		_, err = st.GetUsers(ctx, users[:2])
+		if got, want := waits.All(), []time.Duration{25 * time.Millisecond, 100 * time.Millisecond, 225 * time.Millisecond, 400 * time.Millisecond, 625 * time.Millisecond}; !slices.Equal(got, want) {
+			t.Errorf("waited %v between the tries of keys never processed, want %v", got, want)
 		}
 		var oe *onboarding.Error
 		if !errors.As(err, &oe) || oe.Code != onboarding.ErrStorageUnavailable.Code {
