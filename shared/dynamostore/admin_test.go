@@ -650,46 +650,6 @@ func TestListAccountsBoundsItsReadsWhenAFilterSkipsMost(t *testing.T) {
 	})
 }
 
-// A rejection whose write loses to another writer (a webhook changed the
-// account's status between the read and the write) is decided again on
-// what the record holds now, and recorded once; a record whose status
-// changes under every attempt fails as retryable, after a bounded number.
-func TestRecordReviewThatLosesARaceDecidesAgain(t *testing.T) {
-	ctx := context.Background()
-	at := t0.Add(time.Hour)
-	eachEngine(t, func(t *testing.T, e testenv.Engine) {
-		for _, races := range []int{1, 20} {
-			t.Run(fmt.Sprintf("%d races", races), func(t *testing.T) {
-				h := newHarness(t, e)
-				h.withAccount(t)
-				c, writes := h.racingClient(t, races)
-				write := &onboarding.StateWrite{State: stateRejected(), Version: vBase + 100}
-				st := dynamostore.New(c, h.table)
-				waits := dynamostore.RecordWaits(st)
-				defer wantRaceWaits(t, waits, races)
-				rec, ok, err := st.RecordReview(ctx, alice, decision(onboarding.DecisionReject, "fraud", "staff-1", at), write)
-				history, herr := h.store.StaffHistory(ctx, alice, onboarding.HistoryLimit)
-				if herr != nil {
-					t.Fatal(herr)
-				}
-				if races == 1 {
-					if err != nil || !ok || rec.Review != onboarding.ReviewRejected || rec.ReviewedBy != "staff-1" || rec.Record.StateVersion != vBase+100 {
-						t.Fatalf("after one lost race: %+v, %v, %v; want the rejection recorded", rec, ok, err)
-					}
-					if len(history.Reviews) != 1 || *writes != 2 || history.Record.StateVersion != vBase+100 {
-						t.Errorf("%d decisions stored in %d writes, state version %d; want 1 in 2, the rejection's state", len(history.Reviews), *writes, history.Record.StateVersion)
-					}
-					return
-				}
-				wantStorageUnavailable(t, "a rejection losing every race", err)
-				if *writes < 2 || *writes > 8 || len(history.Reviews) != 0 || history.Review != onboarding.ReviewPending {
-					t.Errorf("%d writes, %d decisions, review %s; want 2 to 8 attempts (each costs a transaction), none stored", *writes, len(history.Reviews), history.Review)
-				}
-			})
-		}
-	})
-}
-
 // A healing webhook (the account carries the claim's creation id) that
 // meets the creator's own completion just before its write completes the
 // record is applied to the account the creator stored.
@@ -719,42 +679,6 @@ func TestAHealingWebhookThatMeetsTheCreatorsCompletionAppliesToIt(t *testing.T) 
 			t.Errorf("record %+v, want the webhook's state on the creator's record", u.Account)
 		}
 		h.wantOwner(t, acctAlice, alice)
-	})
-}
-
-// A webhook whose write meets another status change (the record's status
-// was not the one the write assumed) is tried again on the record as it is,
-// and applied once; one that meets a change on every attempt fails as
-// retryable (Stripe redelivers), after a bounded number.
-func TestAWebhookThatLosesAStatusRaceIsTriedAgain(t *testing.T) {
-	eachEngine(t, func(t *testing.T, e testenv.Engine) {
-		for _, races := range []int{1, 20} {
-			t.Run(fmt.Sprintf("%d races", races), func(t *testing.T) {
-				ctx := context.Background()
-				h := newHarness(t, e)
-				h.withAccount(t)
-				c, writes := h.racingClient(t, races)
-				st := dynamostore.New(c, h.table)
-				waits := dynamostore.RecordWaits(st)
-				defer wantRaceWaits(t, waits, races)
-				got, err := st.ApplyEvent(ctx, webhook(snapshotEvent("evt_new", 100, stateRejected())))
-				u := h.user(t, alice)
-				if races == 1 {
-					if err != nil || got != onboarding.OutcomeApplied || *writes != 2 || u.Account.StateVersion != vBase+100 {
-						t.Fatalf("after one lost race: %q, %v in %d writes, version %d; want it applied in 2", got, err, *writes, u.Account.StateVersion)
-					}
-					h.wantDerived(t, alice, onboarding.StatusRejected)
-					return
-				}
-				wantStorageUnavailable(t, "a webhook losing every race", err)
-				if *writes < 2 || *writes > 8 || u.Account.StateVersion == vBase+100 {
-					t.Errorf("%d writes, version %d; want 2 to 8 attempts (each costs a transaction, and Stripe waits for the answer) and the event not applied", *writes, u.Account.StateVersion)
-				}
-				if again, err := h.store.ApplyEvent(ctx, webhook(snapshotEvent("evt_new", 100, stateRejected()))); err != nil || again != onboarding.OutcomeApplied {
-					t.Errorf("Stripe's redelivery: %q, %v; want it applied (no marker was left)", again, err)
-				}
-			})
-		}
 	})
 }
 
@@ -830,38 +754,6 @@ func TestStatusEdgeCases(t *testing.T) {
 	})
 }
 
-// A state read from Stripe (a refresh) whose write meets another status
-// change is tried again on the record as it is; one that meets a change on
-// every attempt fails as retryable, after a bounded number.
-func TestARefreshThatLosesAStatusRaceIsTriedAgain(t *testing.T) {
-	eachEngine(t, func(t *testing.T, e testenv.Engine) {
-		for _, races := range []int{1, 20} {
-			t.Run(fmt.Sprintf("%d races", races), func(t *testing.T) {
-				ctx := context.Background()
-				h := newHarness(t, e)
-				h.withAccount(t)
-				c, writes := h.racingClient(t, races)
-				st := dynamostore.New(c, h.table)
-				waits := dynamostore.RecordWaits(st)
-				defer wantRaceWaits(t, waits, races)
-				got, err := st.SaveState(ctx, alice, stateRejected(), vBase+100, t0.Add(time.Hour), onboarding.CauseRefresh)
-				u := h.user(t, alice)
-				if races == 1 {
-					if err != nil || got.StateVersion != vBase+100 || *writes != 2 || u.Account.StateVersion != vBase+100 {
-						t.Fatalf("after one lost race: %+v, %v in %d writes; want it stored in 2", got, err, *writes)
-					}
-					h.wantDerived(t, alice, onboarding.StatusRejected)
-					return
-				}
-				wantStorageUnavailable(t, "a refresh losing every race", err)
-				if *writes < 2 || *writes > 8 || u.Account.StateVersion == vBase+100 {
-					t.Errorf("%d writes, version %d; want 2 to 8 attempts (each costs a transaction) and the state not stored", *writes, u.Account.StateVersion)
-				}
-			})
-		}
-	})
-}
-
 // racingClient is h's client, except that before each of the first races
 // transactions another writer changes alice's status: an older webhook
 // lands first, with another status each time. writes counts transactions.
@@ -905,4 +797,73 @@ func wantRaceWaits(t *testing.T, waits *dynamostore.Waits, races int) {
 			t.Errorf("wait %d after attempt %d: %v, want %v to %v", i, attempt, d, attempt*time.Millisecond, 10*attempt*time.Millisecond)
 		}
 	}
+}
+
+// A state write that loses to another writer (a webhook changed the
+// account's status between its read and its write) is tried again on the
+// record as it is, and stored once; one whose record changes status under
+// every attempt fails as retryable (Stripe redelivers, staff try again),
+// after 2 to 8 attempts: each costs a transaction's write units.
+func TestAStateWriteThatLosesAStatusRaceIsTriedAgain(t *testing.T) {
+	ctx := context.Background()
+	writers := []struct {
+		name      string
+		decisions int // the audit items one stored write leaves
+		write     func(st *dynamostore.Store) error
+	}{
+		{"a webhook", 0, func(st *dynamostore.Store) error {
+			got, err := st.ApplyEvent(ctx, webhook(snapshotEvent("evt_new", 100, stateRejected())))
+			if err == nil && got != onboarding.OutcomeApplied {
+				return fmt.Errorf("outcome %q, want applied", got)
+			}
+			return err
+		}},
+		{"a refresh", 0, func(st *dynamostore.Store) error {
+			got, err := st.SaveState(ctx, alice, stateRejected(), vBase+100, t0.Add(time.Hour), onboarding.CauseRefresh)
+			if err == nil && got.StateVersion != vBase+100 {
+				return fmt.Errorf("answered version %d, want the refresh's", got.StateVersion)
+			}
+			return err
+		}},
+		{"a staff rejection", 1, func(st *dynamostore.Store) error {
+			write := &onboarding.StateWrite{State: stateRejected(), Version: vBase + 100}
+			rec, ok, err := st.RecordReview(ctx, alice, decision(onboarding.DecisionReject, "fraud", "staff-1", t0.Add(time.Hour)), write)
+			if err == nil && (!ok || rec.Review != onboarding.ReviewRejected || rec.ReviewedBy != "staff-1" || rec.Record.StateVersion != vBase+100) {
+				return fmt.Errorf("answered %+v, %v; want the rejection recorded", rec, ok)
+			}
+			return err
+		}},
+	}
+	eachEngine(t, func(t *testing.T, e testenv.Engine) {
+		for _, w := range writers {
+			for _, races := range []int{1, 20} {
+				t.Run(fmt.Sprintf("%s, %d races", w.name, races), func(t *testing.T) {
+					h := newHarness(t, e)
+					h.withAccount(t)
+					c, writes := h.racingClient(t, races)
+					st := dynamostore.New(c, h.table)
+					waits := dynamostore.RecordWaits(st)
+					err := w.write(st)
+					wantRaceWaits(t, waits, races)
+					history, herr := h.store.StaffHistory(ctx, alice, onboarding.HistoryLimit)
+					if herr != nil {
+						t.Fatal(herr)
+					}
+					stored := history.Record.StateVersion == vBase+100
+					if races == 1 {
+						if err != nil || *writes != 2 || !stored || len(history.Reviews) != w.decisions {
+							t.Fatalf("after one lost race: %v in %d writes, stored version %d, %d decisions; want it stored once, in 2",
+								err, *writes, history.Record.StateVersion, len(history.Reviews))
+						}
+						h.wantDerived(t, alice, onboarding.StatusRejected)
+						return
+					}
+					wantStorageUnavailable(t, w.name+" losing every race", err)
+					if *writes < 2 || *writes > 8 || stored || len(history.Reviews) != 0 {
+						t.Errorf("%d writes, stored version %d, %d decisions; want 2 to 8 attempts and nothing stored", *writes, history.Record.StateVersion, len(history.Reviews))
+					}
+				})
+			}
+		}
+	})
 }

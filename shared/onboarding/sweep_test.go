@@ -1,7 +1,6 @@
 package onboarding_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connectexpress/onboarding/internal/localproc"
 	"github.com/connectexpress/onboarding/internal/memstore"
 	"github.com/connectexpress/onboarding/shared/onboarding"
 )
@@ -202,7 +202,7 @@ type sweepWorld struct {
 	store   *sweepStoreFake
 	list    *listFake
 	svc     *onboarding.Service
-	logs    *syncBuffer // the service's log lines, WARN and above
+	logs    *localproc.SyncBuffer // the service's log lines, WARN and above
 }
 
 // recordedWrites is the records' store, keeping each versioned write the
@@ -220,20 +220,8 @@ func (r *recordedWrites) ApplyEvent(ctx context.Context, c onboarding.StateChang
 	return r.Store.ApplyEvent(ctx, c)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func newSweepWorld(t *testing.T) *sweepWorld {
-	w := &sweepWorld{t: t, clock: &sweepClock{now: testNow}, records: memstore.New(), list: &listFake{}, logs: &syncBuffer{}}
+	w := &sweepWorld{t: t, clock: &sweepClock{now: testNow}, records: memstore.New(), list: &listFake{}, logs: &localproc.SyncBuffer{}}
 	w.writes = &recordedWrites{Store: w.records}
 	w.store = newSweepStoreFake(w.records)
 	w.svc = onboarding.NewService(w.writes, nil, testPolicy(), onboarding.WithClock(w.clock.Now), onboarding.WithSleep(w.clock.Sleep),
