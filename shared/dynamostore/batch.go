@@ -69,15 +69,3 @@ func (st *Store) batchRead(ctx context.Context, pks []string, consistent bool, a
 	}
 	return items, nil
 }
-
-// sleep waits d, or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

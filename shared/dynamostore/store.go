@@ -63,7 +63,7 @@ type Store struct {
 }
 
 // New returns a Store on table through db.
-func New(db Client, table string) *Store { return &Store{db: db, table: table, wait: sleep} }
+func New(db Client, table string) *Store { return &Store{db: db, table: table, wait: onboarding.Sleep} }
 
 // updateInput is a conditional update of the item at pk.
 func (st *Store) updateInput(pk string, update expression.UpdateBuilder, cond expression.ConditionBuilder) (*dynamodb.UpdateItemInput, error) {

@@ -51,7 +51,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // NewService wires the core to its ports.
 func NewService(store Store, connect Connect, policy Policy, opts ...Option) *Service {
-	s := &Service{store: store, connect: connect, policy: policy, log: slog.Default(), now: time.Now, sleep: sleepContext, random: rand.Read}
+	s := &Service{store: store, connect: connect, policy: policy, log: slog.Default(), now: time.Now, sleep: Sleep, random: rand.Read}
 	for _, o := range opts {
 		o(s)
 	}
@@ -143,7 +143,9 @@ func (s *Service) refreshState(ctx context.Context, rec AccountRecord) {
 	}
 }
 
-func sleepContext(ctx context.Context, d time.Duration) error {
+// Sleep waits d, or until ctx ends (then it returns ctx's error): the
+// default of WithSleep, and the wait of the adapters' retries.
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -35,7 +35,7 @@ type EventBridge struct {
 
 // NewEventBridge publishes to bus ("default" or a bus name or ARN).
 func NewEventBridge(client PutEventsAPI, bus string) *EventBridge {
-	return &EventBridge{client: client, bus: bus, sleep: sleep}
+	return &EventBridge{client: client, bus: bus, sleep: onboarding.Sleep}
 }
 
 // maxEntries is PutEvents' most entries per request.
@@ -130,17 +130,6 @@ func (p *EventBridge) put(ctx context.Context, chunk []onboarding.StatusChange) 
 		if err := p.sleep(ctx, time.Duration(attempt)*100*time.Millisecond); err != nil {
 			return pending[0], err
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 
