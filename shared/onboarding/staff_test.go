@@ -222,3 +222,67 @@ func TestANoteRefusesControlsAndAUserIDIsAtMost256Bytes(t *testing.T) {
 		t.Error("a 257-byte user id was accepted")
 	}
 }
+
+// What staff see of one account: a record written before reviews existed
+// is pending, a reviewer is named with the time in UTC, and the lists are
+// empty rather than null when nothing happened yet.
+func TestStaffAccountShowsTheRecordAsStaffReadIt(t *testing.T) {
+	ctx := context.Background()
+	svc, staff := staffService(t, nil)
+	staff.rec.ReviewState = onboarding.ReviewState{}
+	got, err := svc.StaffAccount(ctx, staffCaller, "sid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Review != onboarding.ReviewPending || got.ReviewedBy != nil || got.ReviewedAt != nil || got.FirstLinkAt != nil ||
+		got.StatusChanges == nil || got.Reviews == nil || got.Account.ID != "acct_sid" {
+		t.Errorf("an account never reviewed: %+v", got)
+	}
+	at := time.Date(2026, 11, 25, 13, 0, 0, 0, time.FixedZone("CET", 3600))
+	staff.rec.ReviewState = onboarding.ReviewState{Review: onboarding.ReviewApproved, ReviewedBy: "stella", ReviewedAt: at}
+	staff.rec.Record.FirstLinkAt = at
+	got, err = svc.StaffAccount(ctx, staffCaller, "sid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Review != onboarding.ReviewApproved || got.ReviewedBy == nil || *got.ReviewedBy != "stella" ||
+		got.ReviewedAt == nil || !got.ReviewedAt.Equal(at) || got.ReviewedAt.Location() != time.UTC ||
+		got.FirstLinkAt == nil || !got.FirstLinkAt.Equal(at) {
+		t.Errorf("an approved account: %+v", got)
+	}
+}
+
+// lostRaceFake answers RecordReview as a store whose record another
+// decision changed first: nothing recorded, the record as it is now.
+type lostRaceFake struct {
+	*staffFake
+	now onboarding.StaffRecord
+}
+
+func (f *lostRaceFake) RecordReview(context.Context, string, onboarding.ReviewDecision, *onboarding.StateWrite) (onboarding.StaffRecord, bool, error) {
+	return f.now, false, nil
+}
+
+// A decision that lost the race to another answers as if it came second:
+// the same decision is the other's answer, and an approval after a
+// rejection is refused.
+func TestAReviewThatLostTheRaceAnswersAsIfItCameSecond(t *testing.T) {
+	ctx := context.Background()
+	_, staff := staffService(t, nil)
+	p := testPolicy()
+	p.StaffGroup = "onboarding-staff"
+	won := staff.rec
+	won.ReviewState = onboarding.ReviewState{Review: onboarding.ReviewApproved, ReviewedBy: "other", ReviewedAt: testNow}
+	svc := onboarding.NewService(&storeFake{}, &connectFake{}, p, onboarding.WithStaffStore(&lostRaceFake{staffFake: staff, now: won}),
+		onboarding.WithClock(func() time.Time { return testNow }))
+	answer, recorded, err := svc.ReviewAccount(ctx, staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionApprove})
+	if err != nil || recorded || answer.Review != onboarding.ReviewApproved || answer.ReviewedBy != "other" {
+		t.Errorf("approval after another's approval: %+v, %v, %v; want the other's", answer, recorded, err)
+	}
+	won.ReviewState.Review = onboarding.ReviewRejected
+	svc = onboarding.NewService(&storeFake{}, &connectFake{}, p, onboarding.WithStaffStore(&lostRaceFake{staffFake: staff, now: won}),
+		onboarding.WithClock(func() time.Time { return testNow }))
+	if _, _, err := svc.ReviewAccount(ctx, staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionApprove}); !errors.Is(err, onboarding.ErrReviewFinal) {
+		t.Errorf("approval after another's rejection: %v, want ErrReviewFinal", err)
+	}
+}

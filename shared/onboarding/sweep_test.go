@@ -211,12 +211,20 @@ type recordedWrites struct {
 	*memstore.Store
 	mu      sync.Mutex
 	changes []onboarding.StateChange
+	// answerLost: each write is applied and then tried again, as the SDK
+	// does when the first answer was lost; the caller sees the second.
+	answerLost bool
 }
 
 func (r *recordedWrites) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onboarding.EventOutcome, error) {
 	r.mu.Lock()
 	r.changes = append(r.changes, c)
 	r.mu.Unlock()
+	if r.answerLost {
+		if _, err := r.Store.ApplyEvent(ctx, c); err != nil {
+			return "", err
+		}
+	}
 	return r.Store.ApplyEvent(ctx, c)
 }
 
@@ -754,5 +762,40 @@ func TestSweepCompletesARecordWithTheAgreementStripeLists(t *testing.T) {
 		if err != nil || u.Account == nil || u.Account.ServiceAgreement != want {
 			t.Errorf("%s: %+v %v, want its account stored with the %s agreement", user, u.Account, err, want)
 		}
+	}
+}
+
+// A record whose account disconnected stays as it is, whatever Stripe
+// lists: deauthorization is terminal.
+func TestSweepLeavesADisconnectedAccountsRecordAlone(t *testing.T) {
+	w := newSweepWorld(t)
+	w.stored("gone", "acct_gone", pendingState, testNow.Add(-24*time.Hour))
+	if _, err := w.records.ApplyEvent(context.Background(), onboarding.StateChange{EventID: "evt_deauth", UserID: "gone", AccountID: "acct_gone",
+		Kind: onboarding.ChangeDeauthorize, Version: testNow.Add(-time.Hour).Unix(), Now: testNow.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	w.listed("acct_gone", "gone", "cr-gone", activeState)
+	res, err := w.sweeper(onboarding.SweepConfig{}).Run(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Run.Superseded != 1 || res.Run.Applied != 0 || len(w.writes.changes) != 0 || w.state("gone").ChargesEnabled {
+		t.Errorf("counted %+v after %d writes: want the disconnected record left alone and counted superseded", res.Run, len(w.writes.changes))
+	}
+}
+
+// A sweep write whose answer was lost, and that the retry then finds
+// applied, counts as unchanged (it is this very write) and not as an error.
+func TestSweepCountsItsOwnRetriedWriteOnce(t *testing.T) {
+	w := newSweepWorld(t)
+	w.stored("u", "acct_u", pendingState, testNow.Add(-24*time.Hour))
+	w.listed("acct_u", "u", "cr-u", activeState)
+	w.writes.answerLost = true
+	res, err := w.sweeper(onboarding.SweepConfig{}).Run(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Run.Unchanged != 1 || res.Run.Applied != 0 || res.Run.Superseded != 0 || !w.state("u").ChargesEnabled {
+		t.Errorf("counted %+v: want the write stored and counted once, as unchanged", res.Run)
 	}
 }
