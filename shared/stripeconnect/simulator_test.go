@@ -2,11 +2,15 @@ package stripeconnect_test
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/connectexpress/onboarding/internal/stripesim"
+	"github.com/connectexpress/onboarding/internal/testenv"
 	"github.com/connectexpress/onboarding/shared/onboarding"
 )
 
@@ -104,5 +108,59 @@ func TestSimulatorRefusalsReachTheCoreAsRejections(t *testing.T) {
 	}, "recipient-with-card-payments")
 	if e, ok := onboarding.AsError(err); !ok || e.Kind != onboarding.KindInvalid {
 		t.Errorf("card_payments under the recipient agreement: %v, want a refusal", err)
+	}
+}
+
+// The sweep's list: newest first, in pages, with the metadata that names
+// our user and creation; resumed after an account, or from a created
+// second; and a cursor Stripe no longer knows is named as the bad param.
+func TestListAccountsPagesNewestFirstWithOurMetadata(t *testing.T) {
+	b := newBackend(t, "simulator")
+	ctx := context.Background()
+	var ids []string
+	for i := range 3 {
+		a, err := newClient(t, b.base, 5*time.Second).CreateAccount(ctx, onboarding.CreateAccountParams{
+			Country: "US", Capabilities: []string{"card_payments", "transfers"}, ServiceAgreement: "full",
+			PlatformUserID: fmt.Sprintf("user-%d", i), CreationID: fmt.Sprintf("cr-%d", i),
+		}, fmt.Sprintf("list-%d-%s", i, testenv.RandomID(6)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, a.ID)
+	}
+	c := newClient(t, b.rec.URL, 5*time.Second)
+	first, err := c.ListAccounts(ctx, onboarding.AccountListQuery{Limit: 2})
+	if err != nil || len(first.Accounts) != 2 || !first.HasMore || first.Accounts[0].ID != ids[2] || first.Accounts[1].ID != ids[1] {
+		t.Fatalf("first page %+v, %v; want the two newest of %v and more to come", first, err, ids)
+	}
+	if a := first.Accounts[0]; a.PlatformUserID != "user-2" || a.CreationID != "cr-2" || a.Country != "US" || a.ServiceAgreement != "full" ||
+		a.Created.IsZero() || a.State.DetailsSubmitted || a.State.Capabilities["transfers"] != "inactive" {
+		t.Errorf("listed account %+v", a)
+	}
+	rest, err := c.ListAccounts(ctx, onboarding.AccountListQuery{Limit: 2, StartingAfter: ids[1]})
+	if err != nil || len(rest.Accounts) != 1 || rest.HasMore || rest.Accounts[0].ID != ids[0] {
+		t.Errorf("after %s: %+v, %v; want %s and no more", ids[1], rest, err, ids[0])
+	}
+	at := first.Accounts[0].Created.Unix()
+	byTime, err := c.ListAccounts(ctx, onboarding.AccountListQuery{Limit: 10, CreatedAtMost: at})
+	if err != nil || len(byTime.Accounts) != 3 {
+		t.Errorf("created at most %d: %+v, %v; want all 3", at, byTime, err)
+	}
+	_, err = c.ListAccounts(ctx, onboarding.AccountListQuery{Limit: 2, StartingAfter: "acct_disconnected"})
+	if e, ok := onboarding.AsError(err); !ok || e.Kind != onboarding.KindInvalid || e.Param != "starting_after" {
+		t.Errorf("a cursor Stripe does not know: %v, want invalid starting_after", err)
+	}
+	lists := b.rec.Requests("GET /v1/accounts")
+	if len(lists) != 4 {
+		t.Fatalf("%d list requests, want 4", len(lists))
+	}
+	want := []url.Values{
+		{"limit": {"2"}},
+		{"limit": {"2"}, "starting_after": {ids[1]}},
+		{"limit": {"10"}, "created[lte]": {strconv.FormatInt(at, 10)}},
+		{"limit": {"2"}, "starting_after": {"acct_disconnected"}},
+	}
+	for i, w := range want {
+		assertForm(t, lists[i].Form, w)
 	}
 }
