@@ -867,3 +867,35 @@ func TestAStateWriteThatLosesAStatusRaceIsTriedAgain(t *testing.T) {
 		}
 	})
 }
+
+// A record written before records named their user (no user_id) is listed
+// under the user its key names.
+func TestTheStaffListNamesTheUserOfARecordWithoutUserID(t *testing.T) {
+	runCases(t, []storeCase{{"legacy record", func(t *testing.T, h *harness) {
+		h.withAccount(t)
+		h.strip(t, alice, "user_id")
+		page, err := h.store.ListAccounts(context.Background(), onboarding.AccountFilter{Limit: 10})
+		if err != nil || len(page.Accounts) != 1 || page.Accounts[0].UserID != alice {
+			t.Errorf("%+v %v, want alice's account under her name", page, err)
+		}
+	}}})
+}
+
+// A history of no entries asks the index nothing: DynamoDB refuses a
+// query with a limit of 0.
+func TestStaffHistoryWithoutEntriesMakesNoQuery(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e testenv.Engine) {
+		h := newHarness(t, e)
+		h.withAccount(t)
+		queries := 0
+		c := passthrough(h.db)
+		c.query = func(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+			queries++
+			return h.db.Query(ctx, in, o...)
+		}
+		got, err := dynamostore.New(c, h.table).StaffHistory(context.Background(), alice, 0)
+		if err != nil || got.Record.AccountID != acctAlice || queries != 0 {
+			t.Errorf("%+v %v after %d queries, want the record and no query", got.StaffRecord, err, queries)
+		}
+	})
+}
