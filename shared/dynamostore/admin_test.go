@@ -899,3 +899,22 @@ func TestStaffHistoryWithoutEntriesMakesNoQuery(t *testing.T) {
 		}
 	})
 }
+
+// A capability event's status depends on the state it lands on: after a
+// lost race it is judged again on the state as it is now.
+func TestACapabilityEventThatLosesARaceIsJudgedOnTheStateItLandsOn(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e testenv.Engine) {
+		h := newHarness(t, e)
+		h.withAccount(t)
+		c, writes := h.racingClient(t, 1) // the account becomes active first
+		got, err := dynamostore.New(c, h.table).ApplyEvent(context.Background(), webhook(capabilityEvent("evt_cap", 100, "transfers", "inactive")))
+		if err != nil || got != onboarding.OutcomeApplied || *writes != 2 {
+			t.Fatalf("ApplyEvent = %q, %v in %d writes; want it applied on the second", got, err, *writes)
+		}
+		st := h.user(t, alice).Account.State
+		if !st.ChargesEnabled || st.Capabilities["transfers"] != "inactive" {
+			t.Fatalf("stored %+v, want the active state with transfers inactive", st)
+		}
+		h.wantDerived(t, alice, onboarding.DeriveStatus(st, "full", eventNow(100)))
+	})
+}
