@@ -918,3 +918,16 @@ func TestACapabilityEventThatLosesARaceIsJudgedOnTheStateItLandsOn(t *testing.T)
 		h.wantDerived(t, alice, onboarding.DeriveStatus(st, "full", eventNow(100)))
 	})
 }
+
+// A staff rejection's mark ends at its until: Stripe's rejection of that
+// very millisecond is Stripe's own (a mark that ran out claims nothing).
+func TestARejectionMarkEndsAtItsUntil(t *testing.T) {
+	runCases(t, []storeCase{{"mark ended", func(t *testing.T, h *harness) {
+		h.withAccount(t)
+		if err := h.store.BeginRejection(context.Background(), alice, eventNow(10)); err != nil {
+			t.Fatal(err)
+		}
+		h.apply(t, webhook(snapshotEvent("evt_rejected", 10, stateRejected())), onboarding.OutcomeApplied)
+		h.wantMoves(t, alice, move{onboarding.StatusRestricted, onboarding.StatusRejected, onboarding.CauseWebhook})
+	}}})
+}
