@@ -69,26 +69,19 @@ func adminReviewAccount(svc *onboarding.Service) Handler {
 // must be staff before its input is read.
 func serveStaff[In, Out any](svc *onboarding.Service, input func(Request) (In, error), useCase func(context.Context, onboarding.Caller, In) (int, Out, error)) Handler {
 	claim := svc.Policy().StaffGroupsClaim
-	return func(ctx context.Context, req Request) Response {
+	staff := func(ctx context.Context, req Request) (onboarding.Caller, error) {
 		c, err := caller(req)
 		if err != nil {
-			return failed(ctx, err)
+			return c, err
 		}
 		c.Groups = claimGroups(req.RequestContext.Authorizer.JWT.Claims[claim])
 		if err := svc.CheckStaff(c); err != nil {
-			return failed(ctx, err)
+			return c, err
 		}
 		annotate(ctx, slog.String("staff", c.UserID))
-		in, err := input(req)
-		if err != nil {
-			return failed(ctx, err)
-		}
-		status, out, err := useCase(ctx, c, in)
-		if err != nil {
-			return failed(ctx, err)
-		}
-		return jsonResponse(status, out)
+		return c, nil
 	}
+	return serveAs(staff, input, useCase)
 }
 
 // claimGroups reads a groups claim as API Gateway's JWT authorizer hands it

@@ -112,8 +112,14 @@ func webhook(svc *onboarding.Service, verifier EventVerifier) Handler {
 // verified, the input read from the request, the use case, and its answer
 // as JSON with the status it chose. Any error is the envelope.
 func serve[In, Out any](input func(Request) (In, error), useCase func(context.Context, onboarding.Caller, In) (int, Out, error)) Handler {
+	return serveAs(func(_ context.Context, req Request) (onboarding.Caller, error) { return caller(req) }, input, useCase)
+}
+
+// serveAs is serve with the caller read by who: who refuses a caller the
+// route is not for before any input is read.
+func serveAs[In, Out any](who func(context.Context, Request) (onboarding.Caller, error), input func(Request) (In, error), useCase func(context.Context, onboarding.Caller, In) (int, Out, error)) Handler {
 	return func(ctx context.Context, req Request) Response {
-		c, err := caller(req)
+		c, err := who(ctx, req)
 		if err != nil {
 			return failed(ctx, err)
 		}
