@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/connectexpress/onboarding/internal/stripesim"
 )
@@ -27,30 +26,11 @@ func TestStaffRejectOnTheSimulator(t *testing.T) {
 		}
 		return minted.Token
 	}
-	seller := token("sub=sid&email=sid@example.com")
-	resp, body := httpDo(t, "POST", r.APIURL+"/accounts", seller, `{"business_type":"individual"}`)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create: %d %s", resp.StatusCode, body)
-	}
-	var acct struct {
-		AccountID string `json:"account_id"`
-		Status    string `json:"status"`
-	}
-	_ = json.Unmarshal([]byte(body), &acct)
-	if err := r.Sim.Outcome(acct.AccountID, stripesim.OutcomeComplete, ""); err != nil {
+	seller := devAccount(t, r, "sid")
+	if err := r.Sim.Outcome(seller.account, stripesim.OutcomeComplete, ""); err != nil {
 		t.Fatal(err)
 	}
-	waitStatus := func(want string) {
-		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); acct.Status != want; time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("status %q, want %q: the webhook did not arrive", acct.Status, want)
-			}
-			_, body := httpDo(t, "GET", r.APIURL+"/accounts/me", seller, "")
-			_ = json.Unmarshal([]byte(body), &acct)
-		}
-	}
-	waitStatus("active")
+	seller.waitStatus(t, r, "active")
 
 	for _, query := range []string{"sub=sid", "sub=mal&groups=support", "sub=mal&groups=support,onboarding-staff-readers"} {
 		if resp, body := httpDo(t, "GET", r.APIURL+"/admin/accounts", token(query), ""); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, `"forbidden"`) {
@@ -58,7 +38,7 @@ func TestStaffRejectOnTheSimulator(t *testing.T) {
 		}
 	}
 	staff := token("sub=stella&groups=support,onboarding-staff")
-	resp, body = httpDo(t, "GET", r.APIURL+"/admin/accounts?review=pending&status=active", staff, "")
+	resp, body := httpDo(t, "GET", r.APIURL+"/admin/accounts?review=pending&status=active", staff, "")
 	if resp.StatusCode != 200 || !strings.Contains(body, `"user_id":"sid"`) {
 		t.Fatalf("the queue: %d %s", resp.StatusCode, body)
 	}
@@ -73,7 +53,7 @@ func TestStaffRejectOnTheSimulator(t *testing.T) {
 		t.Fatalf("reject: %d %s", resp.StatusCode, first)
 	}
 	// At Stripe: rejected for fraud, nothing enabled.
-	req, _ := http.NewRequest("GET", r.SimURL+"/v1/accounts/"+url.PathEscape(acct.AccountID), nil)
+	req, _ := http.NewRequest("GET", r.SimURL+"/v1/accounts/"+url.PathEscape(seller.account), nil)
 	req.Header.Set("Authorization", "Bearer "+r.App.Config.StripeSecretKey)
 	simResp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -98,7 +78,7 @@ func TestStaffRejectOnTheSimulator(t *testing.T) {
 	}
 	r.Sim.ClearFaults()
 
-	waitStatus("rejected") // the seller sees it too, and the simulator's own webhook changes nothing
+	seller.waitStatus(t, r, "rejected") // the seller sees it too, and the simulator's own webhook changes nothing
 	_, body = httpDo(t, "GET", r.APIURL+"/admin/accounts/sid", staff, "")
 	var h struct {
 		Review        string
