@@ -291,26 +291,21 @@ func (w listWorld) want(f onboarding.AccountFilter) []string {
 // Each page reads each partition it merges once: one query.
 func listAll(t *testing.T, db dynamostore.Client, table string, f onboarding.AccountFilter) (users []string, pages int) {
 	t.Helper()
-	queries := 0
-	c := passthrough(db)
-	c.query = func(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-		queries++
-		return db.Query(ctx, in, o...)
-	}
+	c, queries := countingQueries(db, nil)
 	st := dynamostore.New(c, table)
 	partitions := 1
 	if f.Review == "" && f.Status == "" {
 		partitions = len(onboarding.Reviews)
 	}
 	for {
-		queries = 0
+		*queries = 0
 		page, err := st.ListAccounts(context.Background(), f)
 		if err != nil {
 			t.Fatalf("ListAccounts(%+v): %v", f, err)
 		}
 		pages++
-		if queries != partitions {
-			t.Errorf("page %d made %d queries, want %d: one per partition", pages, queries, partitions)
+		if *queries != partitions {
+			t.Errorf("page %d made %d queries, want %d: one per partition", pages, *queries, partitions)
 		}
 		if len(page.Accounts) > f.Limit {
 			t.Fatalf("page of %d accounts, limit %d", len(page.Accounts), f.Limit)
@@ -579,12 +574,7 @@ func TestListAccountsWithACursorBelowCreatedAfterIsEmptyWithoutAQuery(t *testing
 	eachEngine(t, func(t *testing.T, e testenv.Engine) {
 		h := newHarness(t, e)
 		h.listWorld(t, 3)
-		queries := 0
-		c := passthrough(h.db)
-		c.query = func(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-			queries++
-			return h.db.Query(ctx, in, o...)
-		}
+		c, queries := countingQueries(h.db, nil)
 		st := dynamostore.New(c, h.table)
 		f := onboarding.AccountFilter{Limit: 10, CreatedAfter: t0.Add(90 * time.Second)} // u02 is after it
 		position := t0.Add(time.Minute).UTC().Format("2006-01-02T15:04:05.000000000Z") + "#u01"
@@ -593,8 +583,8 @@ func TestListAccountsWithACursorBelowCreatedAfterIsEmptyWithoutAQuery(t *testing
 		if err != nil || len(page.Accounts) != 0 || page.NextCursor != nil {
 			t.Fatalf("%+v %v, want an empty last page", page, err)
 		}
-		if queries != 0 {
-			t.Errorf("%d queries for a page with nothing between its bounds, want none", queries)
+		if *queries != 0 {
+			t.Errorf("%d queries for a page with nothing between its bounds, want none", *queries)
 		}
 	})
 }
@@ -607,14 +597,7 @@ func TestListAccountsBoundsItsReadsWhenAFilterSkipsMost(t *testing.T) {
 	eachEngine(t, func(t *testing.T, e testenv.Engine) {
 		h := newHarness(t, e)
 		w := h.listWorld(t, 12)
-		queries := 0
-		c := passthrough(h.db)
-		c.query = func(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-			queries++
-			short := *in
-			short.Limit = aws.Int32(1)
-			return h.db.Query(ctx, &short, o...)
-		}
+		c, queries := countingQueries(h.db, func(in *dynamodb.QueryInput) { in.Limit = aws.Int32(1) })
 		st := dynamostore.New(c, h.table)
 		// Three pending and restricted among 12, the newest under three that
 		// are not: the first page reads four items and finds one.
@@ -625,7 +608,7 @@ func TestListAccountsBoundsItsReadsWhenAFilterSkipsMost(t *testing.T) {
 		}
 		for _, limit := range []int{5, 1} { // 1: a page fills on the last item an answer holds
 			f.Limit, f.Cursor = limit, ""
-			if got := h.listBounded(t, st, f, &queries); !slices.Equal(got, want) {
+			if got := h.listBounded(t, st, f, queries); !slices.Equal(got, want) {
 				t.Errorf("limit %d: listed %v, want %v", limit, got, want)
 			}
 		}
@@ -896,15 +879,10 @@ func TestStaffHistoryWithoutEntriesMakesNoQuery(t *testing.T) {
 	eachEngine(t, func(t *testing.T, e testenv.Engine) {
 		h := newHarness(t, e)
 		h.withAccount(t)
-		queries := 0
-		c := passthrough(h.db)
-		c.query = func(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-			queries++
-			return h.db.Query(ctx, in, o...)
-		}
+		c, queries := countingQueries(h.db, nil)
 		got, err := dynamostore.New(c, h.table).StaffHistory(context.Background(), alice, 0)
-		if err != nil || got.Record.AccountID != acctAlice || queries != 0 {
-			t.Errorf("%+v %v after %d queries, want the record and no query", got.StaffRecord, err, queries)
+		if err != nil || got.Record.AccountID != acctAlice || *queries != 0 {
+			t.Errorf("%+v %v after %d queries, want the record and no query", got.StaffRecord, err, *queries)
 		}
 	})
 }
@@ -939,4 +917,21 @@ func TestARejectionMarkEndsAtItsUntil(t *testing.T) {
 		h.apply(t, webhook(snapshotEvent("evt_rejected", 10, stateRejected())), onboarding.OutcomeApplied)
 		h.wantMoves(t, alice, move{onboarding.StatusRestricted, onboarding.StatusRejected, onboarding.CauseWebhook})
 	}}})
+}
+
+// countingQueries is db, counting its queries; change, when set, alters
+// each query's copy before it is sent.
+func countingQueries(db dynamostore.Client, change func(*dynamodb.QueryInput)) (c funcClient, queries *int) {
+	queries = new(int)
+	c = passthrough(db)
+	c.query = func(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+		*queries++
+		if change != nil {
+			copied := *in
+			change(&copied)
+			in = &copied
+		}
+		return db.Query(ctx, in, o...)
+	}
+	return c, queries
 }
