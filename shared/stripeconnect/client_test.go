@@ -57,7 +57,7 @@ func readFixture(t testing.TB, name string) []byte {
 
 func strp(s string) *string { return &s }
 
-// stripeMockAccountState is stripe-mock v0.180.0's fixed account fixture,
+// stripeMockAccountState is stripe-mock v0.183.0's fixed account fixture,
 // which it returns for every account read and creation.
 func stripeMockAccountState() onboarding.AccountState {
 	due := []string{
