@@ -85,7 +85,10 @@ type capturingWriter struct {
 	body   bytes.Buffer
 }
 
-func (c *capturingWriter) WriteHeader(status int) { c.status = status; c.ResponseWriter.WriteHeader(status) }
+func (c *capturingWriter) WriteHeader(status int) {
+	c.status = status
+	c.ResponseWriter.WriteHeader(status)
+}
 func (c *capturingWriter) Write(b []byte) (int, error) {
 	c.body.Write(b)
 	return c.ResponseWriter.Write(b)
@@ -237,7 +240,7 @@ func TestEveryAnswerMatchesStripesSpec(t *testing.T) {
 	// Staff reject; the holder rejects through the page; one disconnects.
 	must(call(t, base, "POST", "/v1/accounts/"+bare+"/reject", form("reason", "fraud")), "reject")
 	control("/_sim/accounts/"+accepted+"/outcome", "outcome", stripesim.OutcomeReject)
-	control("/_sim/accounts/"+recipient+"/deauthorize")
+	control("/_sim/accounts/" + recipient + "/deauthorize")
 
 	// Endpoints: read, list, delete.
 	must(call(t, base, "GET", "/v1/webhook_endpoints/"+endpoint, nil), "retrieve endpoint")
