@@ -225,6 +225,14 @@ func (a *account) object() map[string]any {
 		if d, ok := tos["date"].(float64); ok && d == 0 {
 			tos["date"] = nil
 		}
+		// Stripe shows the agreement only when it is recipient: absent for
+		// full, its default (API reference, Account object, 2023-10-16; the
+		// spec types it as a string never null, spec3.json
+		// components.schemas.account_tos_acceptance, and stripe-mock's
+		// account fixture has none).
+		if a.agreement != "recipient" {
+			delete(tos, "service_agreement")
+		}
 	}
 	// Stripe omits what it no longer shows to the platform after onboarding
 	// started; the simulator keeps it simple and never sends these.

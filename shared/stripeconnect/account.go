@@ -59,11 +59,14 @@ func (a accountObject) state() onboarding.AccountState {
 	return st
 }
 
+// serviceAgreement is full unless Stripe says recipient: Stripe shows the
+// agreement only for recipient accounts and leaves it out (or null) for full,
+// its default (API reference, Account object, tos_acceptance, 2023-10-16).
 func (a accountObject) serviceAgreement() string {
-	if a.TOSAcceptance != nil {
+	if a.TOSAcceptance != nil && a.TOSAcceptance.Agreement != "" {
 		return a.TOSAcceptance.Agreement
 	}
-	return ""
+	return onboarding.AgreementFull
 }
 
 func (r requirementsObject) domain() onboarding.Requirements {

@@ -457,3 +457,33 @@ func TestATimestampOfZeroIsAMalformedHeader(t *testing.T) {
 		t.Errorf("message %q, want that the header is malformed", e.Message)
 	}
 }
+
+// Stripe shows tos_acceptance.service_agreement only for recipient accounts:
+// a full-agreement account has none (absent; some renderings send null), and
+// the event must still say full, as must every other way Stripe leaves it out.
+func TestAServiceAgreementStripeLeavesOutIsFull(t *testing.T) {
+	event := readFixture(t, "event_account_updated.json")
+	const recipient = `"service_agreement": "recipient"`
+	if !bytes.Contains(event, []byte(recipient)) {
+		t.Fatal("fixture changed: no recipient agreement to replace")
+	}
+	for _, tt := range []struct {
+		name, replacement, want string
+	}{
+		{"recipient, shown", recipient, "recipient"},
+		{"full, shown", `"service_agreement": "full"`, "full"},
+		{"left out", `"user_agent": null`, "full"},
+		{"null", `"service_agreement": null`, "full"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := bytes.Replace(event, []byte(recipient), []byte(tt.replacement), 1)
+			ev, err := stripeconnect.NewVerifier([]string{testWebhookSecret}, fixedClock).Verify(body, sign(body, testWebhookSecret, webhookNow))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.ServiceAgreement != tt.want {
+				t.Errorf("service agreement %q, want %q", ev.ServiceAgreement, tt.want)
+			}
+		})
+	}
+}
