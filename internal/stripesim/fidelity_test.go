@@ -66,4 +66,3 @@ func TestServiceAgreementIsShownOnlyWhenRecipient(t *testing.T) {
 		})
 	}
 }
-
