@@ -2,6 +2,8 @@ package stripesim
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -11,6 +13,8 @@ import (
 //	SIM_LINK_TTL       how long an account link works, a Go duration (default 300s)
 //	SIM_VERIFY_DELAY   how long "verification pending" lasts (default 2s)
 //	SIM_CHAOS          webhook chaos: any of dup, shuffle, delay=500ms, comma-separated
+//	SIM_RETRY_SCALE    how many times faster than Stripe's test-mode webhook retries
+//	                   (30 min, 1 h, 2 h) redelivery runs (default 3600; 1 is Stripe's pace)
 //
 // An empty variable counts as unset.
 func OptionsFromEnv(lookupEnv func(string) (string, bool)) (Options, error) {
@@ -31,6 +35,14 @@ func OptionsFromEnv(lookupEnv func(string) (string, bool)) (Options, error) {
 	}
 	o.LinkTTL = duration("SIM_LINK_TTL")
 	o.VerifyDelay = duration("SIM_VERIFY_DELAY")
+	if raw := get("SIM_RETRY_SCALE"); raw != "" {
+		scale, err := strconv.ParseFloat(raw, 64)
+		if err != nil || !(scale >= 1) || math.IsInf(scale, 0) { // NaN too
+			errs = append(errs, fmt.Sprintf("SIM_RETRY_SCALE: %q is not a number of at least 1, such as 3600", raw))
+		} else {
+			o.RetryScale = scale
+		}
+	}
 	chaos, err := ParseChaos(get("SIM_CHAOS"))
 	if err != nil {
 		errs = append(errs, "SIM_CHAOS: "+err.Error())

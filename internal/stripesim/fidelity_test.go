@@ -1,6 +1,7 @@
 package stripesim_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -64,5 +65,63 @@ func TestServiceAgreementIsShownOnlyWhenRecipient(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Stripe's test mode retries a failed delivery three times over a few hours
+// (https://docs.stripe.com/webhooks#automatic-retries); the simulator runs
+// that schedule (30 min, 1 h, 2 h) RetryScale times faster, so a test sees
+// Stripe give up in seconds.
+func TestWebhookRetriesFollowStripesTestModeScheduleScaled(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		scale float64 // 0: the default
+		gaps  []time.Duration
+	}{
+		{"an hour a tenth of a second", 36000, []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}},
+		{"the default: an hour a second", 0, []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSim(t, stripesim.Options{RetryScale: tt.scale})
+			k := newSink(t, 1000)
+			register(t, s, k, true)
+			id := createAccount(t, s, "retries")
+			call(t, s.url, "POST", "/v1/accounts/"+id, form("metadata[x]", "1")) // one account.updated
+			waitFor(t, "giving up", 10*time.Second, func() bool { d := s.sim.Deliveries(); return len(d) == 1 && d[0].GaveUp })
+			_, times := k.snapshot()
+			if len(times) != 1+len(tt.gaps) {
+				t.Fatalf("%d attempts, want the delivery and Stripe's three retries", len(times))
+			}
+			for i, want := range tt.gaps {
+				gap := times[i+1].Sub(times[i])
+				if gap < want || gap > 2*want+250*time.Millisecond {
+					t.Errorf("retry %d came %v after the attempt before, want %v", i+1, gap, want)
+				}
+			}
+			if d := s.sim.Deliveries()[0]; d.Attempts != 4 || d.Delivered || d.LastStatus != 500 {
+				t.Errorf("delivery %+v", d)
+			}
+		})
+	}
+}
+
+func TestRetryScaleFromEnv(t *testing.T) {
+	env := func(v string) func(string) (string, bool) {
+		return func(k string) (string, bool) {
+			if k == "SIM_RETRY_SCALE" {
+				return v, true
+			}
+			return "", false
+		}
+	}
+	for raw, want := range map[string]float64{"": 0, "3600": 3600, "1": 1, " 36000 ": 36000, "1.5": 1.5} {
+		if o, err := stripesim.OptionsFromEnv(env(raw)); err != nil || o.RetryScale != want {
+			t.Errorf("SIM_RETRY_SCALE=%q: %v, %v; want %v", raw, o.RetryScale, err, want)
+		}
+	}
+	for _, bad := range []string{"fast", "0", "-10", "0.5", "Inf", "NaN"} {
+		if _, err := stripesim.OptionsFromEnv(env(bad)); err == nil || !strings.Contains(err.Error(), "SIM_RETRY_SCALE") {
+			t.Errorf("SIM_RETRY_SCALE=%q: %v, want an error naming it", bad, err)
+		}
 	}
 }

@@ -46,8 +46,13 @@ type Options struct {
 	VerifyDelay time.Duration
 	// Chaos disturbs webhook deliveries (SIM_CHAOS).
 	Chaos Chaos
-	// Retry bounds webhook redelivery after a non-2xx answer.
+	// Retry bounds webhook redelivery after a non-2xx answer. Unset fields
+	// follow Stripe's test-mode schedule, run RetryScale times faster.
 	Retry RetryPolicy
+	// RetryScale is how many times faster than Stripe the default retry
+	// schedule runs (SIM_RETRY_SCALE). Default 3600: each hour of Stripe's
+	// schedule lasts a second; 1 is Stripe's own pace.
+	RetryScale float64
 	// HTTPClient delivers webhooks (default: 10 s timeout).
 	HTTPClient *http.Client
 	Logger     *slog.Logger
@@ -65,16 +70,31 @@ type Chaos struct {
 func (c Chaos) enabled() bool { return c.Duplicate || c.Shuffle || c.MaxDelay > 0 }
 
 // RetryPolicy is the bounded exponential backoff of webhook redelivery.
+//
+// Its defaults are Stripe's test mode: "In test mode, Stripe retries three
+// times over a few hours" (live mode: "for up to three days with an
+// exponential back off"), https://docs.stripe.com/webhooks#automatic-retries.
+// Stripe does not publish the intervals; the simulator waits 30 min, 1 h and
+// 2 h (3.5 h in all), each divided by Options.RetryScale. Durations set here
+// are taken as they are, unscaled.
 type RetryPolicy struct {
-	MaxAttempts  int           // default 8
-	FirstBackoff time.Duration // default 250 ms, doubled after each attempt
-	MaxBackoff   time.Duration // default 30 s
+	MaxAttempts  int           // default 4: the delivery and Stripe's three retries
+	FirstBackoff time.Duration // default 30 min / RetryScale, doubled after each attempt
+	MaxBackoff   time.Duration // default 2 h / RetryScale
 }
+
+// Stripe's test-mode retry schedule, before scaling.
+const (
+	stripeTestModeAttempts     = 4
+	stripeTestModeFirstBackoff = 30 * time.Minute
+	stripeTestModeMaxBackoff   = 2 * time.Hour
+)
 
 // Default values of Options.
 const (
 	DefaultLinkTTL     = 300 * time.Second
 	DefaultVerifyDelay = 2 * time.Second
+	DefaultRetryScale  = 3600.0
 )
 
 // Operations, as faults name them.
@@ -126,14 +146,17 @@ func New(opts Options) *Sim {
 	if opts.VerifyDelay <= 0 {
 		opts.VerifyDelay = DefaultVerifyDelay
 	}
+	if opts.RetryScale <= 0 {
+		opts.RetryScale = DefaultRetryScale
+	}
 	if opts.Retry.MaxAttempts <= 0 {
-		opts.Retry.MaxAttempts = 8
+		opts.Retry.MaxAttempts = stripeTestModeAttempts
 	}
 	if opts.Retry.FirstBackoff <= 0 {
-		opts.Retry.FirstBackoff = 250 * time.Millisecond
+		opts.Retry.FirstBackoff = scaled(stripeTestModeFirstBackoff, opts.RetryScale)
 	}
 	if opts.Retry.MaxBackoff <= 0 {
-		opts.Retry.MaxBackoff = 30 * time.Second
+		opts.Retry.MaxBackoff = max(scaled(stripeTestModeMaxBackoff, opts.RetryScale), opts.Retry.FirstBackoff)
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 10 * time.Second}
@@ -161,6 +184,11 @@ func New(opts Options) *Sim {
 	}
 	s.routes()
 	return s
+}
+
+// scaled is d of Stripe's time run scale times faster, at least 1 ms.
+func scaled(d time.Duration, scale float64) time.Duration {
+	return max(time.Duration(float64(d)/scale), time.Millisecond)
 }
 
 // SetPublicURL sets the base of the links handed out, for a simulator whose
