@@ -270,6 +270,7 @@ func (s *Sim) createAccount(req *request) (any, *apiError) {
 		country = "US" // Stripe defaults to the platform's country
 	}
 	if !slices.Contains(onboarding.SupportedCountries(), country) {
+		// Stripe's exact wording for an unsupported country is not known here.
 		return nil, invalidParam("country", "Country '"+country+"' is unknown. Try using a 2-character alphanumeric "+
 			"country code instead, such as 'US', 'EG', or 'GB'. A full list of country codes is available at "+
 			"https://stripe.com/docs/connect/express-accounts.")
@@ -295,6 +296,7 @@ func (s *Sim) createAccount(req *request) (any, *apiError) {
 			"Accounts with the `recipient` service agreement cannot request the `card_payments` capability.")
 	}
 	if a.hasCapability("card_payments") && !a.hasCapability("transfers") {
+		// Stripe refuses this; its exact wording is not known here.
 		return nil, invalidParam("capabilities",
 			"In order to request the `card_payments` capability for an Express account, you must also request the `transfers` capability.")
 	}
@@ -311,6 +313,7 @@ var kycParams = []string{"business_profile", "business_type", "email", "tos_acce
 // applyAccountParams copies create or update parameters onto a.
 func (s *Sim) applyAccountParams(a *account, p *param, create bool) *apiError {
 	if !create && a.linked {
+		// The simulator's own wording: Stripe's answer to this is not known here.
 		for _, name := range kycParams {
 			if p.child(name) != nil {
 				return invalidParam(name, "You cannot update `"+name+"` on this Express account: an Account Link was "+
@@ -494,8 +497,14 @@ func listLimit(p *param) (int, *apiError) {
 	if v, ok := p.int("limit"); ok {
 		limit = v
 	}
-	if limit < 1 || limit > 100 {
-		return 0, invalidParam("limit", "This value must be greater than or equal to 1 and less than or equal to 100.")
+	// Stripe's range messages: "greater than or equal to 1." is verbatim
+	// (its answer to a zero amount, quoted in public tests); the upper bound's
+	// wording is assumed by analogy.
+	if limit < 1 {
+		return 0, invalidParam("limit", "This value must be greater than or equal to 1.")
+	}
+	if limit > 100 {
+		return 0, invalidParam("limit", "This value must be less than or equal to 100.")
 	}
 	return int(limit), nil
 }

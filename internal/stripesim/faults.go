@@ -79,8 +79,11 @@ func (f *Fault) delay() time.Duration {
 
 func (f *Fault) apiError() *apiError {
 	if f.Kind == FaultRateLimit {
+		// Stripe's answer, verbatim as public test suites record it (the
+		// error-codes page describes rate_limit in other words; the message
+		// points at https://stripe.com/docs/rate-limits).
 		return &apiError{status: http.StatusTooManyRequests, typ: typeInvalidRequest, code: "rate_limit",
-			message: "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests."}
+			message: "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits."}
 	}
 	return &apiError{status: http.StatusInternalServerError, typ: typeAPI,
 		message: "An unknown error occurred (injected by the local Stripe simulator)."}

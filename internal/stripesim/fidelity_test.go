@@ -1,6 +1,7 @@
 package stripesim_test
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +124,58 @@ func TestRetryScaleFromEnv(t *testing.T) {
 		if _, err := stripesim.OptionsFromEnv(env(bad)); err == nil || !strings.Contains(err.Error(), "SIM_RETRY_SCALE") {
 			t.Errorf("SIM_RETRY_SCALE=%q: %v, want an error naming it", bad, err)
 		}
+	}
+}
+
+// The simulator's refusals carry Stripe's own messages where they are known
+// (see the comments at each), so code and people that match on them see what
+// Stripe would say.
+func TestErrorMessagesAreStripesWords(t *testing.T) {
+	s := newSim(t, stripesim.Options{})
+	id := createAccount(t, s, "messages")
+	first := call(t, s.url, "POST", "/v1/accounts", form("type", "express"), "Idempotency-Key", "messages-k1")
+	if first.status != 200 {
+		t.Fatalf("idempotent create: %d %s", first.status, first.raw)
+	}
+	s.sim.InjectFault(stripesim.Fault{Op: stripesim.OpListWebhookEndpoints, Kind: stripesim.FaultRateLimit})
+	for _, tt := range []struct {
+		name, method, path string
+		form               url.Values
+		headers            []string
+		status             int
+		code, message      string
+	}{
+		{"no API key", "GET", "/v1/accounts", nil, []string{"Authorization", ""}, 401, "",
+			"You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth " +
+				"(e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details, " +
+				"or we can help at https://support.stripe.com/."},
+		{"an unknown parameter", "POST", "/v1/accounts", form("type", "express", "nickname", "x"), nil, 400, "parameter_unknown",
+			"Received unknown parameter: nickname"},
+		{"a missing required parameter", "POST", "/v1/accounts", form("country", "US"), nil, 400, "parameter_missing",
+			"Missing required param: type."},
+		{"an empty string that cannot unset", "POST", "/v1/accounts", form("type", "express", "email", ""), nil, 400, "parameter_invalid_empty",
+			"You passed an empty string for 'email'. We assume empty values are an attempt to unset a parameter; however 'email' " +
+				"cannot be unset. You should remove 'email' from your request or supply a non-empty value."},
+		{"not an integer", "GET", "/v1/accounts", form("limit", "many"), nil, 400, "parameter_invalid_integer",
+			"Invalid integer: many"},
+		{"a limit below one", "GET", "/v1/accounts", form("limit", "0"), nil, 400, "",
+			"This value must be greater than or equal to 1."},
+		{"an unknown URL", "GET", "/v1/balance_transactions", nil, nil, 404, "",
+			"Unrecognized request URL (GET: /v1/balance_transactions). Please see https://stripe.com/docs or we can help at https://support.stripe.com/."},
+		{"a login link before onboarding", "POST", "/v1/accounts/" + id + "/login_links", nil, nil, 400, "",
+			"Cannot create a login link for an account that has not completed onboarding."},
+		{"an idempotency key reused with other parameters", "POST", "/v1/accounts", form("type", "express", "email", "other@example.com"),
+			[]string{"Idempotency-Key", "messages-k1"}, 400, "",
+			"Keys for idempotent requests can only be used with the same parameters they were first used with. " +
+				"Try using a key other than 'messages-k1' if you meant to execute a different request."},
+		{"too many requests", "GET", "/v1/webhook_endpoints", nil, nil, 429, "rate_limit",
+			"Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits."},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := call(t, s.url, tt.method, tt.path, tt.form, tt.headers...)
+			if got.status != tt.status || got.errField("code") != tt.code || got.errField("message") != tt.message {
+				t.Errorf("%d %q %q\nwant %d %q %q", got.status, got.errField("code"), got.errField("message"), tt.status, tt.code, tt.message)
+			}
+		})
 	}
 }

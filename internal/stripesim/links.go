@@ -47,6 +47,8 @@ func (s *Sim) createAccountLink(req *request) (any, *apiError) {
 		return nil, err
 	}
 	if typ, _ := p.str("type"); typ == "account_update" {
+		// Stripe refuses it for Express accounts; its exact wording is not
+		// known here.
 		return nil, invalidParam("type", "You cannot create `account_update` type Account Links for Express accounts. "+
 			"Use `account_onboarding`, or send the account holder to the Express Dashboard through a login link.")
 	}
@@ -63,6 +65,7 @@ func (s *Sim) createAccountLink(req *request) (any, *apiError) {
 				message: "Not a valid URL"}
 		}
 		if req.livemode && u.Scheme != "https" {
+			// Stripe's words, verbatim.
 			return nil, &apiError{status: 400, typ: typeInvalidRequest, code: "url_invalid", param: name,
 				message: "Livemode requests must always be redirected via HTTPS."}
 		}
@@ -94,6 +97,7 @@ func (s *Sim) createLoginLink(req *request) (any, *apiError) {
 		return nil, err
 	}
 	if !a.submitted() {
+		// Stripe's words, verbatim as integrations match on them.
 		return nil, invalidParam("account", "Cannot create a login link for an account that has not completed onboarding.")
 	}
 	now := s.opts.Now()

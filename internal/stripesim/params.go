@@ -151,7 +151,11 @@ func metadataField() *field           { return &field{kind: kMap, unsettable: tr
 func required(f *field) *field        { c := *f; c.required = true; return &c }
 
 // validate checks a decoded tree against a hash schema and returns the first
-// problem, named as Stripe names it.
+// problem, named as Stripe names it. The messages are Stripe's words, as its
+// API answers them and public test suites and bug reports quote them:
+// "Received unknown parameter: x", "Missing required param: x.", "Invalid
+// integer: x", "You passed an empty string for 'x'. ...". Where Stripe finds
+// several unknown parameters it names them all; the simulator names the first.
 func validate(root *param, schema map[string]*field) *apiError {
 	return validateHash(root, schema, nil)
 }

@@ -280,9 +280,12 @@ func (s *Sim) api(op string, schema map[string]*field, h handler) http.HandlerFu
 		w.Header().Set("Stripe-Version", stripe.APIVersion)
 		key, ok := apiKey(r)
 		if !ok {
+			// Stripe's words, verbatim as its API answers and as public test
+			// suites and bug reports quote it.
 			writeJSON(w, http.StatusUnauthorized, (&apiError{status: 401, typ: typeInvalidRequest,
 				message: "You did not provide an API key. You need to provide your API key in the Authorization header, " +
-					"using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."}).body())
+					"using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication " +
+					"for details, or we can help at https://support.stripe.com/."}).body())
 			return
 		}
 		if !validKey(key) {
