@@ -65,7 +65,7 @@ func specFile() (string, error) {
 	}
 	cmd := exec.Command("go", "mod", "download", "-json", "github.com/stripe/stripe-mock")
 	cmd.Dir = tools
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+	cmd.Env = append(os.Environ(), "GOWORK=off")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
