@@ -71,9 +71,10 @@ func (c Chaos) enabled() bool { return c.Duplicate || c.Shuffle || c.MaxDelay > 
 
 // RetryPolicy is the bounded exponential backoff of webhook redelivery.
 //
-// Its defaults are Stripe's test mode: "In test mode, Stripe retries three
-// times over a few hours" (live mode: "for up to three days with an
-// exponential back off"), https://docs.stripe.com/webhooks#automatic-retries.
+// Its defaults are Stripe's test mode, which Stripe's webhook guide says
+// "retries three times over a few hours" (its newer pages say "a sandbox";
+// live mode retries "for up to three days" with exponential backoff):
+// https://docs.stripe.com/webhooks#automatic-retries.
 // Stripe does not publish the intervals; the simulator waits 30 min, 1 h and
 // 2 h (3.5 h in all), each divided by Options.RetryScale. Durations set here
 // are taken as they are, unscaled.
