@@ -11,6 +11,7 @@ import (
 //	SIM_LINK_TTL       how long an account link works, a Go duration (default 300s)
 //	SIM_VERIFY_DELAY   how long "verification pending" lasts (default 2s)
 //	SIM_CHAOS          webhook chaos: any of dup, shuffle, delay=500ms, comma-separated
+//	SIM_REJECT_BALANCE_RULE  whose reject a non-zero balance refuses: live (Stripe's, default) or always
 //
 // An empty variable counts as unset.
 func OptionsFromEnv(lookupEnv func(string) (string, bool)) (Options, error) {
@@ -36,6 +37,12 @@ func OptionsFromEnv(lookupEnv func(string) (string, bool)) (Options, error) {
 		errs = append(errs, "SIM_CHAOS: "+err.Error())
 	}
 	o.Chaos = chaos
+	switch rule := RejectBalanceRule(get("SIM_REJECT_BALANCE_RULE")); rule {
+	case "", RejectBalanceLive, RejectBalanceAlways:
+		o.RejectBalanceRule = rule
+	default:
+		errs = append(errs, fmt.Sprintf("SIM_REJECT_BALANCE_RULE: %q is not live or always", string(rule)))
+	}
 	if len(errs) > 0 {
 		return Options{}, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}

@@ -48,6 +48,9 @@ type Options struct {
 	Chaos Chaos
 	// Retry bounds webhook redelivery after a non-2xx answer.
 	Retry RetryPolicy
+	// RejectBalanceRule says whose reject a non-zero balance refuses
+	// (SIM_REJECT_BALANCE_RULE; default RejectBalanceLive, Stripe's).
+	RejectBalanceRule RejectBalanceRule
 	// HTTPClient delivers webhooks (default: 10 s timeout).
 	HTTPClient *http.Client
 	Logger     *slog.Logger
@@ -229,6 +232,7 @@ func (s *Sim) routes() {
 	m.HandleFunc("POST /_sim/accounts/{id}/deauthorize", s.deauthorizeControl)
 	m.HandleFunc("POST /_sim/accounts/{id}/webhooks", s.webhooksControl)
 	m.HandleFunc("POST /_sim/accounts/{id}/outcome", s.outcomeControl)
+	m.HandleFunc("POST /_sim/accounts/{id}/balance", s.balanceControl)
 	s.mux = m
 }
 
