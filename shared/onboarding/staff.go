@@ -385,7 +385,8 @@ func isControl(r rune) bool {
 // rejection writes its intent, rejects the account at Stripe (a new
 // attempt, with its own Idempotency-Key, each call), then records the
 // decision and Stripe's new state in one write; a refusal (Stripe's
-// message, ProviderRejected) or an unknown outcome is recorded instead. Reviewing twice is idempotent: the
+// message, ProviderRejected) or an unknown outcome is recorded instead.
+// Reviewing twice is idempotent: the
 // decision the account's review already reflects records nothing and
 // answers the review as it stands (recorded false). Approving a rejected
 // account is ErrReviewFinal; rejecting is possible after an approval.
@@ -466,6 +467,10 @@ func (s *Service) rejectAtStripe(ctx context.Context, rec AccountRecord, d Revie
 	return &StateWrite{State: state, Version: version}, nil
 }
 
+// outcomeWriteTimeout bounds the write of a rejection attempt's outcome
+// once the call's own context has ended.
+const outcomeWriteTimeout = 3 * time.Second
+
 // rejectionKey is the Idempotency-Key of one rejection attempt. Stripe
 // saves the answer of every request that began executing, refusals and
 // 500s included, for 24 hours: a key per account and reason would replay
@@ -489,11 +494,15 @@ func (s *Service) recordRejectionOutcome(ctx context.Context, rec AccountRecord,
 	if e, ok := AsError(stripeErr); ok && e.Kind != KindProviderUnavailable {
 		d.Outcome, d.StripeCode, d.StripeMessage = AuditRefused, e.ProviderCode, e.Message
 	}
-	if err := s.staff.RecordRejectionOutcome(ctx, rec.UserID, d); err != nil {
+	// The call's own context may be what ended the attempt (its deadline):
+	// the outcome is still worth a short write.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWriteTimeout)
+	defer cancel()
+	if err := s.staff.RecordRejectionOutcome(wctx, rec.UserID, d); err != nil {
 		s.log.WarnContext(ctx, "could not record a staff rejection's outcome", "account_id", rec.AccountID,
 			"attempt", d.Attempt, "outcome", string(d.Outcome), "error", err)
 	}
-	s.log.InfoContext(ctx, "staff rejection not made", "account_id", rec.AccountID, "attempt", d.Attempt,
+	s.log.InfoContext(ctx, "staff rejection not confirmed by Stripe", "account_id", rec.AccountID, "attempt", d.Attempt,
 		"outcome", string(d.Outcome), "stripe_code", d.StripeCode)
 }
 

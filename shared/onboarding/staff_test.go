@@ -61,8 +61,11 @@ func (f *staffFake) BeginRejection(_ context.Context, _ string, intent onboardin
 	return nil
 }
 
-func (f *staffFake) RecordRejectionOutcome(_ context.Context, _ string, d onboarding.ReviewDecision) error {
+func (f *staffFake) RecordRejectionOutcome(ctx context.Context, _ string, d onboarding.ReviewDecision) error {
 	f.calls = append(f.calls, "outcome "+string(d.Outcome))
+	if ctx.Err() != nil { // as a real store's call would fail
+		return ctx.Err()
+	}
 	f.audit = append(f.audit, d)
 	f.markEnded = f.markEnded || d.Outcome == onboarding.AuditRefused
 	return nil
@@ -202,6 +205,22 @@ func TestAStripeFailureRecordsTheIntentAndAnUnknownOutcome(t *testing.T) {
 	}
 	if staff.rejectMark.IsZero() || staff.markEnded {
 		t.Error("an unknown outcome ended the rejection mark")
+	}
+}
+
+// The review call's own deadline can be what ended the attempt: its
+// outcome is written all the same.
+func TestAnAttemptEndedByItsDeadlineStillRecordsItsOutcome(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, staff := staffService(t, func(string, string, string) (onboarding.AccountState, error) {
+		cancel()
+		return onboarding.AccountState{}, onboarding.ErrStripeUnavailable.WithCause(context.Canceled)
+	})
+	if _, _, err := svc.ReviewAccount(ctx, staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionReject, Reason: "fraud"}); !errors.Is(err, onboarding.ErrStripeUnavailable) {
+		t.Fatalf("reject: %v", err)
+	}
+	if len(staff.audit) != 2 || staff.audit[1].Outcome != onboarding.AuditUnknown {
+		t.Errorf("audit: %+v, want the intent and an unknown outcome", staff.audit)
 	}
 }
 
