@@ -455,6 +455,12 @@ func TestRecordReviewAppendsOneDecisionPerChange(t *testing.T) {
 			if len(got.Reviews) != 2 || !sameDecision(got.Reviews[0], want[0]) || !sameDecision(got.Reviews[1], want[1]) {
 				t.Errorf("reviews, newest first:\n got %+v\nwant %+v", got.Reviews, want)
 			}
+			// Written without an outcome, as before attempts had one: each reads as a decision.
+			for _, r := range got.Reviews {
+				if r.Outcome != onboarding.AuditRecorded || r.Attempt != "" {
+					t.Errorf("a decision stored without an outcome reads as %q (attempt %q), want recorded", r.Outcome, r.Attempt)
+				}
+			}
 			if got.Review != onboarding.ReviewRejected || got.Record.StateVersion != vBase+100 {
 				t.Errorf("record after the rejection: %+v", got.StaffRecord)
 			}
