@@ -6,8 +6,9 @@
 // Point a Stripe client at it with STRIPE_API_BASE=http://127.0.0.1:3001 and
 // any test key (sk_test_...); register a Connect webhook endpoint through its
 // API (POST /v1/webhook_endpoints, connect=true) to receive signed events.
-// SIM_LINK_TTL, SIM_VERIFY_DELAY, SIM_CHAOS and SIM_RETRY_SCALE tune it (see package
-// internal/stripesim). `make dev` runs the same simulator inside the dev
+// SIM_LINK_TTL, SIM_VERIFY_DELAY, SIM_CHAOS, SIM_RETRY_SCALE and
+// SIM_REJECT_BALANCE_RULE tune it (see package internal/stripesim). `make dev`
+// runs the same simulator inside the dev
 // server; this command is for using it with anything else.
 package main
 

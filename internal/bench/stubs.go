@@ -47,7 +47,7 @@ func (s *stubConnect) CreateDashboardLink(_ context.Context, id string) (string,
 	return "https://connect.stripe.com/express/" + id + "/stub", nil
 }
 
-func (s *stubConnect) RejectAccount(context.Context, string, string) (onboarding.AccountState, error) {
+func (s *stubConnect) RejectAccount(context.Context, string, string, string) (onboarding.AccountState, error) {
 	reason := "rejected.fraud"
 	return onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{DisabledReason: &reason}}, nil
 }

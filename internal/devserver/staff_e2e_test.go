@@ -47,8 +47,8 @@ type staffAccount struct {
 	Review        string `json:"review"`
 	ReviewedBy    string `json:"reviewed_by"`
 	Account       accountJSON
-	StatusChanges []struct{ From, To, At, Cause string }                  `json:"status_changes"`
-	Reviews       []struct{ Decision, Reason, Note, Reviewer, At string } `json:"reviews"`
+	StatusChanges []struct{ From, To, At, Cause string }                                    `json:"status_changes"`
+	Reviews       []struct{ Decision, Reason, Note, Reviewer, At, Outcome, Attempt string } `json:"reviews"`
 }
 
 // TestEveryAdminRouteRefusesANonStaffToken: whatever it sends, a valid
@@ -255,7 +255,8 @@ func TestStaffListAccountAndReview(t *testing.T) {
 		_, body := s.Do(t, "GET", "/admin/accounts/ada", staff, "")
 		got := decode[staffAccount](t, body)
 		if got.Review != "approved" || got.ReviewedBy != "staff-sam" || len(got.Reviews) != 1 ||
-			got.Reviews[0].Decision != "approve" || got.Reviews[0].Note != "ID matches" || got.Reviews[0].Reviewer != "staff-sam" || got.Reviews[0].At == "" {
+			got.Reviews[0].Decision != "approve" || got.Reviews[0].Note != "ID matches" || got.Reviews[0].Reviewer != "staff-sam" || got.Reviews[0].At == "" ||
+			got.Reviews[0].Outcome != "recorded" || got.Reviews[0].Attempt != "" {
 			t.Errorf("ada after two approvals: %s", body)
 		}
 		if n := len(s.Stripe.Requests("POST /v1/accounts/" + accts["ada"] + "/reject")); n != 0 {
@@ -280,7 +281,9 @@ func TestStaffListAccountAndReview(t *testing.T) {
 		}
 		_, body := s.Do(t, "GET", "/admin/accounts/cyd", staff, "")
 		got := decode[staffAccount](t, body)
-		if got.Review != "rejected" || len(got.Reviews) != 1 || got.Reviews[0].Reason != "terms_of_service" || got.Reviews[0].Reviewer != "staff-sam" {
+		// The audit: the attempt's intent, written before Stripe was called, then its decision.
+		if got.Review != "rejected" || len(got.Reviews) != 2 || got.Reviews[0].Reason != "terms_of_service" || got.Reviews[0].Reviewer != "staff-sam" ||
+			got.Reviews[0].Outcome != "recorded" || got.Reviews[1].Outcome != "intent" || got.Reviews[0].Attempt == "" || got.Reviews[1].Attempt != got.Reviews[0].Attempt {
 			t.Errorf("cyd after two rejections: %s", body)
 		}
 		// A rejection is final.

@@ -53,6 +53,10 @@ type account struct {
 	muted          bool  // its events reach no endpoint (MuteWebhooks)
 	deadline       int64 // current_deadline while stage is due_soon
 	generation     int   // bumps on every change, so stale timers do nothing
+
+	// balances by currency, in minor units (SetBalance): a live-mode
+	// reject needs them all zero.
+	balances map[string]int64
 }
 
 func (a *account) submitted() bool { return a.stage != stageOnboarding }
@@ -443,6 +447,12 @@ func (s *Sim) rejectAccount(req *request) (any, *apiError) {
 	reason, _ := req.params.str("reason")
 	if !slices.Contains(rejectReasons, reason) {
 		return nil, invalidParam("reason", "Invalid reason: must be one of "+oneOf(rejectReasons))
+	}
+	if a.stage == stageRejected {
+		return nil, alreadyRejected(a.id)
+	}
+	if refusal := s.balanceRefusal(a); refusal != nil {
+		return nil, refusal
 	}
 	s.setStage(a, stageRejected, "rejected."+reason)
 	return a.object(), nil

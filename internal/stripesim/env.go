@@ -15,6 +15,7 @@ import (
 //	SIM_CHAOS          webhook chaos: any of dup, shuffle, delay=500ms, comma-separated
 //	SIM_RETRY_SCALE    how many times faster than Stripe's test-mode webhook retries
 //	                   (30 min, 1 h, 2 h) redelivery runs (default 3600; 1 is Stripe's pace)
+//	SIM_REJECT_BALANCE_RULE  whose reject a non-zero balance refuses: live (Stripe's, default) or always
 //
 // An empty variable counts as unset.
 func OptionsFromEnv(lookupEnv func(string) (string, bool)) (Options, error) {
@@ -48,6 +49,12 @@ func OptionsFromEnv(lookupEnv func(string) (string, bool)) (Options, error) {
 		errs = append(errs, "SIM_CHAOS: "+err.Error())
 	}
 	o.Chaos = chaos
+	switch rule := RejectBalanceRule(get("SIM_REJECT_BALANCE_RULE")); rule {
+	case "", RejectBalanceLive, RejectBalanceAlways:
+		o.RejectBalanceRule = rule
+	default:
+		errs = append(errs, fmt.Sprintf("SIM_REJECT_BALANCE_RULE: %q is not live or always", string(rule)))
+	}
 	if len(errs) > 0 {
 		return Options{}, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}

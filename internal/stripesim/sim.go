@@ -53,6 +53,9 @@ type Options struct {
 	// schedule runs (SIM_RETRY_SCALE). Default 3600: each hour of Stripe's
 	// schedule lasts a second; 1 is Stripe's own pace.
 	RetryScale float64
+	// RejectBalanceRule says whose reject a non-zero balance refuses
+	// (SIM_REJECT_BALANCE_RULE; default RejectBalanceLive, Stripe's).
+	RejectBalanceRule RejectBalanceRule
 	// HTTPClient delivers webhooks (default: 10 s timeout).
 	HTTPClient *http.Client
 	Logger     *slog.Logger
@@ -258,6 +261,7 @@ func (s *Sim) routes() {
 	m.HandleFunc("POST /_sim/accounts/{id}/deauthorize", s.deauthorizeControl)
 	m.HandleFunc("POST /_sim/accounts/{id}/webhooks", s.webhooksControl)
 	m.HandleFunc("POST /_sim/accounts/{id}/outcome", s.outcomeControl)
+	m.HandleFunc("POST /_sim/accounts/{id}/balance", s.balanceControl)
 	s.mux = m
 }
 

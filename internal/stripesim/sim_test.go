@@ -787,6 +787,87 @@ func TestRejectAccount(t *testing.T) {
 	}
 }
 
+// Stripe rejects a live-mode account only once all its balances are zero;
+// test-mode accounts at any time (https://docs.stripe.com/api/account/reject).
+// The refusal is a request that began executing: its answer is saved under
+// the Idempotency-Key, so the same key replays it after the balance was
+// cleared, and only a new key rejects. An account already rejected is
+// refused a second rejection.
+func TestRejectAccountNeedsZeroBalancesInLiveMode(t *testing.T) {
+	const liveKey = "sk_live_simulator"
+	reject := func(s *simEnv, id, key, idem string) answer {
+		return call(t, s.url, "POST", "/v1/accounts/"+id+"/reject", form("reason", "fraud"), "Authorization", "Bearer "+key, "Idempotency-Key", idem)
+	}
+	create := func(s *simEnv, key string) string {
+		a := call(t, s.url, "POST", "/v1/accounts", createForm("bal"), "Authorization", "Bearer "+key)
+		if a.status != 200 {
+			t.Fatalf("create: %d %s", a.status, a.raw)
+		}
+		return a.str("id")
+	}
+	const refusal = "For an account created with your live-mode key, you cannot reject the account when the balance in any currency is non-zero. Currencies with non-zero balances: eur, usd."
+	for _, tc := range []struct {
+		name    string
+		key     string
+		rule    stripesim.RejectBalanceRule
+		refused bool
+	}{
+		{"live mode", liveKey, "", true},
+		{"test mode", testKey, "", false},
+		{"test mode with SIM_REJECT_BALANCE_RULE=always", testKey, stripesim.RejectBalanceAlways, true},
+		{"live mode with SIM_REJECT_BALANCE_RULE=live", liveKey, stripesim.RejectBalanceLive, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t, stripesim.Options{RejectBalanceRule: tc.rule})
+			id := create(s, tc.key)
+			if err := s.sim.SetBalance(id, "USD", 1500); err != nil {
+				t.Fatal(err)
+			}
+			if got := call(t, s.url, "POST", "/_sim/accounts/"+id+"/balance", form("amount", "-200", "currency", "eur")); got.status != 200 {
+				t.Fatalf("balance control: %d %s", got.status, got.raw)
+			}
+			first := reject(s, id, tc.key, "attempt-1")
+			if !tc.refused {
+				if first.status != 200 || first.str("requirements", "disabled_reason") != "rejected.fraud" {
+					t.Fatalf("a test-mode reject with a balance: %d %s, want it rejected", first.status, first.raw)
+				}
+				return
+			}
+			if first.status != 400 || first.errField("type") != "invalid_request_error" || first.errField("message") != refusal {
+				t.Fatalf("a reject with balances: %d %s", first.status, first.raw)
+			}
+			for _, clear := range []string{"usd", "eur"} {
+				if got := call(t, s.url, "POST", "/_sim/accounts/"+id+"/balance", form("amount", "0", "currency", clear)); got.status != 200 {
+					t.Fatalf("clear %s: %d %s", clear, got.status, got.raw)
+				}
+			}
+			if again := reject(s, id, tc.key, "attempt-1"); again.status != 400 || again.header.Get("Idempotent-Replayed") != "true" || again.raw != first.raw {
+				t.Errorf("the same key after the balance was cleared: %d %s, want the saved refusal replayed", again.status, again.raw)
+			}
+			if fresh := reject(s, id, tc.key, "attempt-2"); fresh.status != 200 || fresh.str("requirements", "disabled_reason") != "rejected.fraud" {
+				t.Fatalf("a new key with zero balances: %d %s", fresh.status, fresh.raw)
+			}
+			if second := reject(s, id, tc.key, "attempt-3"); second.status != 400 || second.errField("type") != "invalid_request_error" ||
+				!strings.Contains(second.errField("message"), "already been rejected") {
+				t.Errorf("a second rejection: %d %s, want it refused", second.status, second.raw)
+			}
+		})
+	}
+	s := newSim(t, stripesim.Options{})
+	id := createAccount(t, s, "control")
+	for _, bad := range []url.Values{form("amount", "ten"), form("amount", "5", "currency", "dollars"), form()} {
+		if got := call(t, s.url, "POST", "/_sim/accounts/"+id+"/balance", bad); got.status != 400 {
+			t.Errorf("balance control %v: %d %s, want 400", bad, got.status, got.raw)
+		}
+	}
+	if got := call(t, s.url, "POST", "/_sim/accounts/acct_nobody/balance", form("amount", "5")); got.status != 404 {
+		t.Errorf("balance of an unknown account: %d", got.status)
+	}
+	if err := s.sim.SetBalance("acct_nobody", "usd", 5); err == nil {
+		t.Error("SetBalance of an unknown account: no error")
+	}
+}
+
 // openLink creates an account link for id and returns its URL.
 func openLink(t *testing.T, s *simEnv, id, returnURL string) (string, answer) {
 	t.Helper()
@@ -921,11 +1002,15 @@ func TestOptionsFromEnv(t *testing.T) {
 		o.Chaos != (stripesim.Chaos{Duplicate: true, Shuffle: true, MaxDelay: 250 * time.Millisecond}) {
 		t.Errorf("%+v, %v", o, err)
 	}
+	if o, err := stripesim.OptionsFromEnv(env(map[string]string{"SIM_REJECT_BALANCE_RULE": "always"})); err != nil || o.RejectBalanceRule != stripesim.RejectBalanceAlways {
+		t.Errorf("SIM_REJECT_BALANCE_RULE=always: %+v, %v", o, err)
+	}
 	if o, err := stripesim.OptionsFromEnv(env(map[string]string{"SIM_LINK_TTL": "", "SIM_CHAOS": ""})); err != nil || o.LinkTTL != 0 || o.Chaos.String() != "off" {
 		t.Errorf("empty counts as unset: %+v, %v", o, err)
 	}
 	for _, bad := range []map[string]string{
 		{"SIM_LINK_TTL": "10"}, {"SIM_VERIFY_DELAY": "-1s"}, {"SIM_CHAOS": "dup,explode"}, {"SIM_CHAOS": "delay=forever"},
+		{"SIM_REJECT_BALANCE_RULE": "sometimes"},
 	} {
 		if _, err := stripesim.OptionsFromEnv(env(bad)); err == nil {
 			t.Errorf("%v accepted", bad)

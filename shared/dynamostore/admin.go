@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"slices"
 	"strings"
@@ -349,8 +348,13 @@ func (st *Store) StaffHistory(ctx context.Context, userID string, limit int) (on
 		return onboarding.StaffHistory{}, err
 	}
 	for _, r := range reviews {
+		outcome := onboarding.AuditOutcome(r.Outcome)
+		if outcome == "" {
+			outcome = onboarding.AuditRecorded // written before attempts had outcomes: a decision
+		}
 		h.Reviews = append(h.Reviews, onboarding.ReviewDecision{
 			Decision: onboarding.Decision(r.Decision), Reason: r.Reason, Note: r.Note, Reviewer: r.Reviewer, At: r.At.UTC(),
+			Outcome: outcome, Attempt: r.Attempt, StripeCode: r.StripeCode, StripeMessage: r.StripeMessage,
 		})
 	}
 	return h, nil
@@ -380,18 +384,65 @@ func (st *Store) history(ctx context.Context, userID, kind string, limit int, in
 
 // ---- decisions ----
 
-// BeginRejection marks the record before a staff rejection goes to Stripe
-// (status.go: withStatus reads the mark). RecordReview removes it.
-func (st *Store) BeginRejection(ctx context.Context, userID string, until time.Time) error {
-	in, err := st.updateInput(userPK(userID), expression.Set(name(attrRejectingUntil), value(until.UnixMilli())), exists(attrAccountID))
+// BeginRejection writes a rejection's intent item and marks the record, in
+// one transaction, before the rejection goes to Stripe (status.go:
+// withStatus reads the mark). RecordReview, or a refusal's outcome, removes
+// the mark.
+func (st *Store) BeginRejection(ctx context.Context, userID string, intent onboarding.ReviewDecision, until time.Time) error {
+	return st.appendAudit(ctx, userID, intent, expression.Set(name(attrRejectingUntil), value(until.UnixMilli())))
+}
+
+// RecordRejectionOutcome appends a rejection attempt's refused or unknown
+// outcome. A refusal removes the mark in the same transaction: Stripe
+// rejected nothing, and a rejection Stripe makes later on its own is not
+// the staff's. An unknown outcome leaves it: Stripe may have rejected.
+func (st *Store) RecordRejectionOutcome(ctx context.Context, userID string, d onboarding.ReviewDecision) error {
+	if d.Outcome == onboarding.AuditRefused {
+		return st.appendAudit(ctx, userID, d, expression.Remove(name(attrRejectingUntil)))
+	}
+	it, err := st.readUser(ctx, userID)
+	switch {
+	case err != nil:
+		return err
+	case it.AccountID == "":
+		return onboarding.ErrNotFound
+	}
+	return st.putItem(ctx, auditItem(userID, it.AccountID, d), missing(attrPK))
+}
+
+// appendAudit writes an audit item and update on the user's account record
+// in one transaction; ErrNotFound without an account.
+func (st *Store) appendAudit(ctx context.Context, userID string, d onboarding.ReviewDecision, update expression.UpdateBuilder) error {
+	it, err := st.readUser(ctx, userID)
+	switch {
+	case err != nil:
+		return err
+	case it.AccountID == "":
+		return onboarding.ErrNotFound
+	}
+	item, err := st.put(auditItem(userID, it.AccountID, d), missing(attrPK))
 	if err != nil {
 		return err
 	}
-	err = conditional(func() error { _, err := st.db.UpdateItem(ctx, in); return err }())
-	if errors.Is(err, onboarding.ErrConflict) {
+	_, refused, err := st.write(ctx, userID, recordWrite{update: update, cond: exists(attrAccountID), extra: []*types.Put{item}})
+	switch {
+	case err != nil:
+		return err
+	case refused:
 		return onboarding.ErrNotFound
 	}
-	return err
+	return nil
+}
+
+// auditItem is the REVIEW# item of one decision or rejection step.
+func auditItem(userID, accountID string, d onboarding.ReviewDecision) reviewItem {
+	suffix := d.At.UTC().Format(fixedTime) + "#" + randomSuffix()
+	return reviewItem{
+		PK: "REVIEW#" + userID + "#" + suffix, UserID: userID, AccountID: accountID,
+		Decision: string(d.Decision), Reason: d.Reason, Note: d.Note, Reviewer: d.Reviewer, At: d.At,
+		Outcome: string(d.Outcome), Attempt: d.Attempt, StripeCode: d.StripeCode, StripeMessage: d.StripeMessage,
+		HistoryUser: userID, HistoryKey: historyReview + suffix,
+	}
 }
 
 // RecordReview writes the decision item and the record's new review in
@@ -415,12 +466,7 @@ func (st *Store) RecordReview(ctx context.Context, userID string, d onboarding.R
 		if err != nil {
 			return onboarding.StaffRecord{}, false, err
 		}
-		suffix := d.At.UTC().Format(fixedTime) + "#" + randomSuffix()
-		decision, err := st.put(reviewItem{
-			PK: "REVIEW#" + userID + "#" + suffix, UserID: userID, AccountID: it.AccountID,
-			Decision: string(d.Decision), Reason: d.Reason, Note: d.Note, Reviewer: d.Reviewer, At: d.At,
-			HistoryUser: userID, HistoryKey: historyReview + suffix,
-		}, missing(attrPK))
+		decision, err := st.put(auditItem(userID, it.AccountID, d), missing(attrPK))
 		if err != nil {
 			return onboarding.StaffRecord{}, false, err
 		}

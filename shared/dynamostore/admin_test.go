@@ -455,6 +455,12 @@ func TestRecordReviewAppendsOneDecisionPerChange(t *testing.T) {
 			if len(got.Reviews) != 2 || !sameDecision(got.Reviews[0], want[0]) || !sameDecision(got.Reviews[1], want[1]) {
 				t.Errorf("reviews, newest first:\n got %+v\nwant %+v", got.Reviews, want)
 			}
+			// Written without an outcome, as before attempts had one: each reads as a decision.
+			for _, r := range got.Reviews {
+				if r.Outcome != onboarding.AuditRecorded || r.Attempt != "" {
+					t.Errorf("a decision stored without an outcome reads as %q (attempt %q), want recorded", r.Outcome, r.Attempt)
+				}
+			}
 			if got.Review != onboarding.ReviewRejected || got.Record.StateVersion != vBase+100 {
 				t.Errorf("record after the rejection: %+v", got.StaffRecord)
 			}
@@ -474,7 +480,7 @@ func TestRecordReviewAppendsOneDecisionPerChange(t *testing.T) {
 		}},
 		{"Stripe's webhook of a staff rejection, stored first, is recorded as the staff's; the decision ends the mark", func(t *testing.T, h *harness) {
 			h.withAccount(t)
-			if err := h.store.BeginRejection(ctx, alice, eventNow(10).Add(onboarding.RejectionWindow)); err != nil {
+			if err := h.store.BeginRejection(ctx, alice, intent("a1", eventNow(10)), eventNow(10).Add(onboarding.RejectionWindow)); err != nil {
 				t.Fatal(err)
 			}
 			h.apply(t, webhook(snapshotEvent("evt_rejected", 10, stateRejected())), onboarding.OutcomeApplied)
@@ -489,12 +495,12 @@ func TestRecordReviewAppendsOneDecisionPerChange(t *testing.T) {
 		}},
 		{"a mark that ran out claims nothing; no mark without an account", func(t *testing.T, h *harness) {
 			h.withAccount(t)
-			if err := h.store.BeginRejection(ctx, alice, eventNow(9)); err != nil {
+			if err := h.store.BeginRejection(ctx, alice, intent("a1", eventNow(8)), eventNow(9)); err != nil {
 				t.Fatal(err)
 			}
 			h.apply(t, webhook(snapshotEvent("evt_rejected", 10, stateRejected())), onboarding.OutcomeApplied)
 			h.wantMoves(t, alice, move{onboarding.StatusRestricted, onboarding.StatusRejected, onboarding.CauseWebhook})
-			if err := h.store.BeginRejection(ctx, bob, eventNow(60)); !errors.Is(err, onboarding.ErrNotFound) {
+			if err := h.store.BeginRejection(ctx, bob, intent("a1", eventNow(8)), eventNow(60)); !errors.Is(err, onboarding.ErrNotFound) {
 				t.Errorf("BeginRejection(bob) = %v, want ErrNotFound", err)
 			}
 		}},
@@ -539,7 +545,106 @@ func TestRecordReviewAppendsOneDecisionPerChange(t *testing.T) {
 }
 
 func sameDecision(a, b onboarding.ReviewDecision) bool {
-	return a.Decision == b.Decision && a.Reason == b.Reason && a.Note == b.Note && a.Reviewer == b.Reviewer && a.At.Equal(b.At)
+	outcome := func(d onboarding.ReviewDecision) onboarding.AuditOutcome {
+		if d.Outcome == "" {
+			return onboarding.AuditRecorded
+		}
+		return d.Outcome
+	}
+	return a.Decision == b.Decision && a.Reason == b.Reason && a.Note == b.Note && a.Reviewer == b.Reviewer && a.At.Equal(b.At) &&
+		outcome(a) == outcome(b) && a.Attempt == b.Attempt && a.StripeCode == b.StripeCode && a.StripeMessage == b.StripeMessage
+}
+
+// intent is a fraud rejection's intent item of attempt, by staff-1.
+func intent(attempt string, at time.Time) onboarding.ReviewDecision {
+	d := decision(onboarding.DecisionReject, "fraud", "staff-1", at)
+	d.Outcome, d.Attempt = onboarding.AuditIntent, attempt
+	return d
+}
+
+// outcomeOf is attempt's outcome item.
+func outcomeOf(attempt string, o onboarding.AuditOutcome, at time.Time) onboarding.ReviewDecision {
+	d := intent(attempt, at)
+	d.Outcome = o
+	if o == onboarding.AuditRefused {
+		d.StripeCode, d.StripeMessage = "balance_not_zero", "This account has a non-zero balance in usd and cannot be rejected."
+	}
+	return d
+}
+
+// Every attempt of a rejection is in the audit with its outcome, newest
+// first: the intent before Stripe is called (with the mark, in one
+// write), then a refusal (which ends the mark: Stripe rejected nothing),
+// an unknown outcome (which keeps it: Stripe may have rejected), or the
+// decision. Nothing changes the review but the decision.
+func TestEveryRejectionAttemptIsAuditedWithItsOutcome(t *testing.T) {
+	ctx := context.Background()
+	runCases(t, []storeCase{
+		{"refused, unknown, then rejected", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			marked := func() bool { _, ok := h.raw(t, "USER#"+alice)["rejecting_until"]; return ok }
+			if err := h.store.BeginRejection(ctx, alice, intent("a1", eventNow(1)), eventNow(1).Add(onboarding.RejectionWindow)); err != nil || !marked() {
+				t.Fatalf("intent 1: %v (marked %v)", err, marked())
+			}
+			if err := h.store.RecordRejectionOutcome(ctx, alice, outcomeOf("a1", onboarding.AuditRefused, eventNow(2))); err != nil || marked() {
+				t.Fatalf("refusal 1: %v (marked %v, want the mark gone)", err, marked())
+			}
+			if err := h.store.BeginRejection(ctx, alice, intent("a2", eventNow(3)), eventNow(3).Add(onboarding.RejectionWindow)); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.store.RecordRejectionOutcome(ctx, alice, outcomeOf("a2", onboarding.AuditUnknown, eventNow(4))); err != nil || !marked() {
+				t.Fatalf("unknown 2: %v (marked %v, want the mark kept)", err, marked())
+			}
+			got, err := h.store.StaffHistory(ctx, alice, onboarding.HistoryLimit)
+			if err != nil || got.Review != "" && got.Review != onboarding.ReviewPending {
+				t.Fatalf("review after two attempts: %q, %v; want still pending", got.Review, err)
+			}
+			if err := h.store.BeginRejection(ctx, alice, intent("a3", eventNow(5)), eventNow(5).Add(onboarding.RejectionWindow)); err != nil {
+				t.Fatal(err)
+			}
+			done := outcomeOf("a3", onboarding.AuditRecorded, eventNow(6))
+			if _, ok, err := h.store.RecordReview(ctx, alice, done, &onboarding.StateWrite{State: stateRejected(), Version: vBase + 5}); err != nil || !ok || marked() {
+				t.Fatalf("decision 3: %v, %v (marked %v)", ok, err, marked())
+			}
+			got, err = h.store.StaffHistory(ctx, alice, onboarding.HistoryLimit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []onboarding.ReviewDecision{
+				done, intent("a3", eventNow(5)),
+				outcomeOf("a2", onboarding.AuditUnknown, eventNow(4)), intent("a2", eventNow(3)),
+				outcomeOf("a1", onboarding.AuditRefused, eventNow(2)), intent("a1", eventNow(1)),
+			}
+			if len(got.Reviews) != len(want) {
+				t.Fatalf("audit, newest first:\n got %+v\nwant %+v", got.Reviews, want)
+			}
+			for i := range want {
+				if !sameDecision(got.Reviews[i], want[i]) || got.Reviews[i].Outcome != want[i].Outcome {
+					t.Errorf("audit item %d:\n got %+v\nwant %+v", i, got.Reviews[i], want[i])
+				}
+			}
+			if got.Review != onboarding.ReviewRejected {
+				t.Errorf("review %q, want rejected", got.Review)
+			}
+			h.wantMoves(t, alice, move{onboarding.StatusRestricted, onboarding.StatusRejected, onboarding.CauseStaff})
+		}},
+		{"no account: no intent, no outcome, nothing written", func(t *testing.T, h *harness) {
+			h.claim(t, alice, newClaim(claim1, t0.Add(lease), 0), t0)
+			for _, user := range []string{alice, bob} {
+				if err := h.store.BeginRejection(ctx, user, intent("a1", eventNow(1)), eventNow(60)); !errors.Is(err, onboarding.ErrNotFound) {
+					t.Errorf("BeginRejection(%s) = %v, want ErrNotFound", user, err)
+				}
+				for _, o := range []onboarding.AuditOutcome{onboarding.AuditRefused, onboarding.AuditUnknown} {
+					if err := h.store.RecordRejectionOutcome(ctx, user, outcomeOf("a1", o, eventNow(2))); !errors.Is(err, onboarding.ErrNotFound) {
+						t.Errorf("RecordRejectionOutcome(%s, %s) = %v, want ErrNotFound", user, o, err)
+					}
+				}
+			}
+			if _, marked := h.raw(t, "USER#"+alice)["rejecting_until"]; marked {
+				t.Error("a claim without an account was marked")
+			}
+		}},
+	})
 }
 
 func TestStaffStorageFailuresAreRetryable(t *testing.T) {
@@ -911,7 +1016,7 @@ func TestACapabilityEventThatLosesARaceIsJudgedOnTheStateItLandsOn(t *testing.T)
 func TestARejectionMarkEndsAtItsUntil(t *testing.T) {
 	runCases(t, []storeCase{{"mark ended", func(t *testing.T, h *harness) {
 		h.withAccount(t)
-		if err := h.store.BeginRejection(context.Background(), alice, eventNow(10)); err != nil {
+		if err := h.store.BeginRejection(context.Background(), alice, intent("a1", eventNow(9)), eventNow(10)); err != nil {
 			t.Fatal(err)
 		}
 		h.apply(t, webhook(snapshotEvent("evt_rejected", 10, stateRejected())), onboarding.OutcomeApplied)

@@ -125,19 +125,24 @@ type statusChangeItem struct {
 }
 
 // reviewItem is a REVIEW#<user id>#<at>#<random> item: one staff decision,
-// written once (attribute_not_exists), never updated or deleted by any
-// code path.
+// or one step of a rejection attempt (its intent, its refusal, its unknown
+// outcome), written once (attribute_not_exists), never updated or deleted
+// by any code path.
 type reviewItem struct {
-	PK          string    `dynamodbav:"pk"`
-	UserID      string    `dynamodbav:"user_id"`
-	AccountID   string    `dynamodbav:"account_id"`
-	Decision    string    `dynamodbav:"decision"`
-	Reason      string    `dynamodbav:"reason,omitempty"`
-	Note        string    `dynamodbav:"note,omitempty"`
-	Reviewer    string    `dynamodbav:"reviewer"`
-	At          time.Time `dynamodbav:"at"`
-	HistoryUser string    `dynamodbav:"history_user"`
-	HistoryKey  string    `dynamodbav:"history_key"`
+	PK            string    `dynamodbav:"pk"`
+	UserID        string    `dynamodbav:"user_id"`
+	AccountID     string    `dynamodbav:"account_id"`
+	Decision      string    `dynamodbav:"decision"`
+	Reason        string    `dynamodbav:"reason,omitempty"`
+	Note          string    `dynamodbav:"note,omitempty"`
+	Reviewer      string    `dynamodbav:"reviewer"`
+	At            time.Time `dynamodbav:"at"`
+	Outcome       string    `dynamodbav:"outcome,omitempty"` // onboarding.AuditOutcome; absent on items older than outcomes: recorded
+	Attempt       string    `dynamodbav:"attempt,omitempty"`
+	StripeCode    string    `dynamodbav:"stripe_code,omitempty"`
+	StripeMessage string    `dynamodbav:"stripe_message,omitempty"`
+	HistoryUser   string    `dynamodbav:"history_user"`
+	HistoryKey    string    `dynamodbav:"history_key"`
 }
 
 // accountIndexItem is an ACCOUNT#<account id> item: which user owns a

@@ -52,7 +52,13 @@ func (s *recordingStaff) RecordReview(_ context.Context, _ string, d onboarding.
 	return rec, true, nil
 }
 
-func (s *recordingStaff) BeginRejection(context.Context, string, time.Time) error { return nil }
+func (s *recordingStaff) BeginRejection(context.Context, string, onboarding.ReviewDecision, time.Time) error {
+	return nil
+}
+
+func (s *recordingStaff) RecordRejectionOutcome(context.Context, string, onboarding.ReviewDecision) error {
+	return nil
+}
 
 func newStaffFixture() (*fixture, *recordingStaff) {
 	staff := &recordingStaff{}

@@ -50,7 +50,7 @@ func (f *fakeConnect) CreateDashboardLink(_ context.Context, accountID string) (
 	return fakeStripeLink + "express/" + accountID, nil
 }
 
-func (f *fakeConnect) RejectAccount(_ context.Context, _, reason string) (onboarding.AccountState, error) {
+func (f *fakeConnect) RejectAccount(_ context.Context, _, reason, _ string) (onboarding.AccountState, error) {
 	r := "rejected." + reason
 	return onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{DisabledReason: &r}}, nil
 }

@@ -33,6 +33,10 @@ type Error struct {
 	RetryAfter time.Duration
 	cause      error // kept for logs and errors.Is, never rendered
 	keySpent   bool
+
+	// ProviderCode is Stripe's own error code of a ProviderRejected error,
+	// when Stripe gave one (for the staff audit; never a status).
+	ProviderCode string
 }
 
 func (e *Error) Error() string {

@@ -84,7 +84,7 @@ type connectFake struct {
 	UpdateAccountFn func(ctx context.Context, id string, p onboarding.Prefill) error
 	LinkFn          func(ctx context.Context, r onboarding.LinkRequest) (onboarding.OnboardingLink, error)
 	DashboardFn     func(ctx context.Context, id string) (string, error)
-	RejectFn        func(ctx context.Context, id, reason string) (onboarding.AccountState, error)
+	RejectFn        func(ctx context.Context, id, reason, key string) (onboarding.AccountState, error)
 }
 
 var _ onboarding.Connect = (*connectFake)(nil)
@@ -107,8 +107,8 @@ func (f *connectFake) CreateOnboardingLink(ctx context.Context, r onboarding.Lin
 func (f *connectFake) CreateDashboardLink(ctx context.Context, id string) (string, error) {
 	return f.DashboardFn(ctx, id)
 }
-func (f *connectFake) RejectAccount(ctx context.Context, id, reason string) (onboarding.AccountState, error) {
-	return f.RejectFn(ctx, id, reason)
+func (f *connectFake) RejectAccount(ctx context.Context, id, reason, key string) (onboarding.AccountState, error) {
+	return f.RejectFn(ctx, id, reason, key)
 }
 
 var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)

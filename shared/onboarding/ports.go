@@ -76,8 +76,9 @@ type Connect interface {
 	CreateOnboardingLink(ctx context.Context, r LinkRequest) (OnboardingLink, error)
 	CreateDashboardLink(ctx context.Context, accountID string) (string, error)
 	// RejectAccount rejects an account for reason (one of RejectReasons)
-	// and returns its state as Stripe answered.
-	RejectAccount(ctx context.Context, accountID, reason string) (AccountState, error)
+	// and returns its state as Stripe answered; idempotencyKey names the
+	// attempt (rejectionKey).
+	RejectAccount(ctx context.Context, accountID, reason, idempotencyKey string) (AccountState, error)
 }
 
 // Lease is a reservation that a conditional write takes until Until. Its

@@ -83,15 +83,43 @@ type StatusHistoryEntry struct {
 	Cause Cause     `json:"cause"`
 }
 
-// ReviewDecision is one staff decision: an append-only audit item, which no
-// route edits or deletes.
+// ReviewDecision is one staff decision, or one step of a rejection at
+// Stripe: an append-only audit item, which no route edits or deletes.
 type ReviewDecision struct {
 	Decision Decision  `json:"decision"`
 	Reason   string    `json:"reason,omitempty"` // a reject's reason (RejectReasons)
 	Note     string    `json:"note"`
 	Reviewer string    `json:"reviewer"` // the staff member's sub
 	At       time.Time `json:"at"`
+	// Outcome says what this item records; items stored before outcomes
+	// existed read as AuditRecorded.
+	Outcome AuditOutcome `json:"outcome"`
+	// Attempt names the rejection attempt (one per review call that asks
+	// Stripe) the item belongs to: its intent and its outcome share it.
+	Attempt string `json:"attempt,omitempty"`
+	// StripeCode and StripeMessage are Stripe's refusal (AuditRefused).
+	StripeCode    string `json:"stripe_code,omitempty"`
+	StripeMessage string `json:"stripe_message,omitempty"`
 }
+
+// AuditOutcome is what a review audit item records. A rejection that asks
+// Stripe writes its intent first, then one outcome: so an answer lost on
+// its way back (or a function that dies waiting) still leaves the intent
+// in the history.
+type AuditOutcome string
+
+const (
+	// AuditIntent: staff decided to reject; Stripe is being asked next.
+	AuditIntent AuditOutcome = "intent"
+	// AuditRefused: Stripe refused the rejection (StripeCode, StripeMessage),
+	// such as a live-mode account whose balance is not zero.
+	AuditRefused AuditOutcome = "refused"
+	// AuditUnknown: Stripe's answer never came, or was a failure of its
+	// own; the account may or may not be rejected at Stripe.
+	AuditUnknown AuditOutcome = "unknown"
+	// AuditRecorded: the decision took effect and the review reflects it.
+	AuditRecorded AuditOutcome = "recorded"
+)
 
 // ReviewState is the review an account record holds: the outcome of the
 // latest decision, who made it and when (zero while pending).
@@ -182,11 +210,16 @@ type StaffStore interface {
 	// state already stored wins, and the decision is recorded all the same.
 	// It returns the record as it stands; ErrNotFound without an account.
 	RecordReview(ctx context.Context, userID string, d ReviewDecision, state *StateWrite) (rec StaffRecord, recorded bool, err error)
-	// BeginRejection marks the account, until then, as being rejected by
-	// staff: a change to rejected stored meanwhile (Stripe's webhook often
+	// BeginRejection appends the rejection's intent (an AuditIntent item)
+	// and marks the account, until then, as being rejected by staff, in one
+	// write: a change to rejected stored meanwhile (Stripe's webhook often
 	// arrives before the rejection's own write) is recorded with cause
 	// staff. RecordReview of the rejection ends the mark.
-	BeginRejection(ctx context.Context, userID string, until time.Time) error
+	BeginRejection(ctx context.Context, userID string, intent ReviewDecision, until time.Time) error
+	// RecordRejectionOutcome appends a rejection attempt's outcome that
+	// changes no review (AuditRefused, AuditUnknown). A refusal also ends
+	// the mark: Stripe rejected nothing. ErrNotFound without an account.
+	RecordRejectionOutcome(ctx context.Context, userID string, outcome ReviewDecision) error
 }
 
 // RejectionWindow bounds a staff rejection's mark: longer than a Stripe
@@ -349,8 +382,11 @@ func isControl(r rune) bool {
 }
 
 // ReviewAccount records a staff decision about a user's account. A
-// rejection rejects the account at Stripe first, then records the decision
-// and Stripe's new state in one write. Reviewing twice is idempotent: the
+// rejection writes its intent, rejects the account at Stripe (a new
+// attempt, with its own Idempotency-Key, each call), then records the
+// decision and Stripe's new state in one write; a refusal (Stripe's
+// message, ProviderRejected) or an unknown outcome is recorded instead.
+// Reviewing twice is idempotent: the
 // decision the account's review already reflects records nothing and
 // answers the review as it stands (recorded false). Approving a rejected
 // account is ErrReviewFinal; rejecting is possible after an approval.
@@ -372,7 +408,7 @@ func (s *Service) ReviewAccount(ctx context.Context, c Caller, userID string, r 
 	if done, err := s.alreadyReviewed(h.StaffRecord, r.Decision); done || err != nil {
 		return s.reviewAnswer(h.StaffRecord), false, err
 	}
-	d := ReviewDecision{Decision: r.Decision, Reason: r.Reason, Note: r.Note, Reviewer: c.UserID, At: s.now()}
+	d := ReviewDecision{Decision: r.Decision, Reason: r.Reason, Note: r.Note, Reviewer: c.UserID, At: s.now(), Outcome: AuditRecorded}
 	var write *StateWrite
 	if r.Decision == DecisionReject {
 		rec := h.Record
@@ -381,15 +417,11 @@ func (s *Service) ReviewAccount(ctx context.Context, c Caller, userID string, r 
 		}
 		// An account Stripe itself rejected needs no second rejection.
 		if DeriveStatus(rec.State, rec.ServiceAgreement, s.now()) != StatusRejected {
-			version := s.now().Unix() // before the call, as a refresh takes it
-			if err := s.staff.BeginRejection(ctx, userID, s.now().Add(RejectionWindow)); err != nil {
+			d.Attempt = s.newSecret(12)
+			if write, err = s.rejectAtStripe(ctx, rec, d); err != nil {
 				return ReviewAnswer{}, false, err
 			}
-			state, err := s.connect.RejectAccount(ctx, rec.AccountID, r.Reason)
-			if err != nil {
-				return ReviewAnswer{}, false, err
-			}
-			write = &StateWrite{State: state, Version: version}
+			d.At = s.now() // after its intent: the history's order is the items' times
 		}
 	}
 	sr, recorded, err := s.staff.RecordReview(ctx, userID, d, write)
@@ -405,6 +437,73 @@ func (s *Service) ReviewAccount(ctx context.Context, c Caller, userID string, r 
 	s.log.InfoContext(ctx, "staff review recorded", "account_id", sr.Record.AccountID,
 		"decision", string(r.Decision), "reason", r.Reason, "recorded", recorded)
 	return s.reviewAnswer(sr), recorded, nil
+}
+
+// rejectAtStripe asks Stripe to reject rec's account as attempt d.Attempt,
+// and returns the state to record with the decision. The intent is in the
+// audit history before Stripe is called; a refusal or an unknown outcome
+// follows it there (a rejection is recorded by RecordReview).
+func (s *Service) rejectAtStripe(ctx context.Context, rec AccountRecord, d ReviewDecision) (*StateWrite, error) {
+	version := s.now().Unix() // before the call, as a refresh takes it
+	intent := d
+	intent.Outcome = AuditIntent
+	if err := s.staff.BeginRejection(ctx, rec.UserID, intent, s.now().Add(RejectionWindow)); err != nil {
+		return nil, err
+	}
+	state, err := s.connect.RejectAccount(ctx, rec.AccountID, d.Reason, rejectionKey(rec.AccountID, d.Attempt))
+	if e, ok := AsError(err); ok && e.Kind == KindInvalid {
+		// Stripe's refusal may be of an account already rejected: an
+		// earlier attempt whose answer was lost, or another staff member's
+		// at the same time. Stripe's docs do not say what a second reject
+		// answers, so ask for the account rather than read the message.
+		if current, gerr := s.connect.GetAccount(ctx, rec.AccountID); gerr == nil && rejectedAtStripe(current) {
+			state, err = current, nil
+		}
+	}
+	if err != nil {
+		s.recordRejectionOutcome(ctx, rec, d, err)
+		return nil, err
+	}
+	return &StateWrite{State: state, Version: version}, nil
+}
+
+// outcomeWriteTimeout bounds the write of a rejection attempt's outcome
+// once the call's own context has ended.
+const outcomeWriteTimeout = 3 * time.Second
+
+// rejectionKey is the Idempotency-Key of one rejection attempt. Stripe
+// saves the answer of every request that began executing, refusals and
+// 500s included, for 24 hours: a key per account and reason would replay
+// a refusal (a live-mode balance not yet zero) for a day after its cause
+// was gone. Each review call is its own attempt; Stripe's retries of one
+// call (stripe-go's) share its key.
+func rejectionKey(accountID, attempt string) string {
+	return "reject-" + accountID + "-" + attempt
+}
+
+// rejectedAtStripe says whether Stripe's state of an account is rejected.
+func rejectedAtStripe(st AccountState) bool {
+	return st.Requirements.DisabledReason != nil && reasonStatus(*st.Requirements.DisabledReason) == StatusRejected
+}
+
+// recordRejectionOutcome appends what became of a rejection attempt that
+// rejected nothing we know of, best effort: its intent is in the history
+// already, and the caller's answer does not depend on this write.
+func (s *Service) recordRejectionOutcome(ctx context.Context, rec AccountRecord, d ReviewDecision, stripeErr error) {
+	d.At, d.Outcome = s.now(), AuditUnknown
+	if e, ok := AsError(stripeErr); ok && e.Kind != KindProviderUnavailable {
+		d.Outcome, d.StripeCode, d.StripeMessage = AuditRefused, e.ProviderCode, e.Message
+	}
+	// The call's own context may be what ended the attempt (its deadline):
+	// the outcome is still worth a short write.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWriteTimeout)
+	defer cancel()
+	if err := s.staff.RecordRejectionOutcome(wctx, rec.UserID, d); err != nil {
+		s.log.WarnContext(ctx, "could not record a staff rejection's outcome", "account_id", rec.AccountID,
+			"attempt", d.Attempt, "outcome", string(d.Outcome), "error", err)
+	}
+	s.log.InfoContext(ctx, "staff rejection not confirmed by Stripe", "account_id", rec.AccountID, "attempt", d.Attempt,
+		"outcome", string(d.Outcome), "stripe_code", d.StripeCode)
 }
 
 // alreadyReviewed says whether rec's review already reflects decision (a

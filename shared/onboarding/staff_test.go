@@ -17,6 +17,14 @@ type staffFake struct {
 	decisions  []onboarding.ReviewDecision
 	writes     []*onboarding.StateWrite
 	rejectMark time.Time
+	markEnded  bool // by a refusal's outcome
+	// audit is every review audit item appended, oldest first.
+	audit []onboarding.ReviewDecision
+	// atStripe is what Stripe answers when the account is read (nil: a
+	// Stripe failure).
+	atStripe *onboarding.AccountState
+	// beginErr fails BeginRejection.
+	beginErr error
 }
 
 func (f *staffFake) ListAccounts(_ context.Context, af onboarding.AccountFilter) (onboarding.StaffPage, error) {
@@ -35,6 +43,7 @@ func (f *staffFake) StaffHistory(_ context.Context, userID string, _ int) (onboa
 func (f *staffFake) RecordReview(_ context.Context, _ string, d onboarding.ReviewDecision, w *onboarding.StateWrite) (onboarding.StaffRecord, bool, error) {
 	f.calls = append(f.calls, "record")
 	f.decisions, f.writes = append(f.decisions, d), append(f.writes, w)
+	f.audit = append(f.audit, d)
 	f.rec.ReviewState = onboarding.ReviewState{Review: d.Decision.Outcome(), ReviewedBy: d.Reviewer, ReviewedAt: d.At}
 	if w != nil {
 		f.rec.Record.State = w.State
@@ -42,13 +51,27 @@ func (f *staffFake) RecordReview(_ context.Context, _ string, d onboarding.Revie
 	return f.rec, true, nil
 }
 
-func (f *staffFake) BeginRejection(_ context.Context, _ string, until time.Time) error {
+func (f *staffFake) BeginRejection(_ context.Context, _ string, intent onboarding.ReviewDecision, until time.Time) error {
 	f.calls = append(f.calls, "mark")
+	if f.beginErr != nil {
+		return f.beginErr
+	}
 	f.rejectMark = until
+	f.audit = append(f.audit, intent)
 	return nil
 }
 
-func staffService(t *testing.T, reject func(string, string) (onboarding.AccountState, error)) (*onboarding.Service, *staffFake) {
+func (f *staffFake) RecordRejectionOutcome(ctx context.Context, _ string, d onboarding.ReviewDecision) error {
+	f.calls = append(f.calls, "outcome "+string(d.Outcome))
+	if ctx.Err() != nil { // as a real store's call would fail
+		return ctx.Err()
+	}
+	f.audit = append(f.audit, d)
+	f.markEnded = f.markEnded || d.Outcome == onboarding.AuditRefused
+	return nil
+}
+
+func staffService(t *testing.T, reject func(id, reason, key string) (onboarding.AccountState, error)) (*onboarding.Service, *staffFake) {
 	t.Helper()
 	p := testPolicy()
 	p.StaffGroup = "onboarding-staff"
@@ -56,7 +79,18 @@ func staffService(t *testing.T, reject func(string, string) (onboarding.AccountS
 		Record:      onboarding.AccountRecord{UserID: "sid", AccountID: "acct_sid", ServiceAgreement: "full", State: onboarding.AccountState{DetailsSubmitted: true, ChargesEnabled: true, PayoutsEnabled: true, Capabilities: map[string]string{"card_payments": "active", "transfers": "active"}}},
 		ReviewState: onboarding.ReviewState{Review: onboarding.ReviewPending},
 	}}
-	connect := &connectFake{RejectFn: func(_ context.Context, id, reason string) (onboarding.AccountState, error) { return reject(id, reason) }}
+	connect := &connectFake{
+		RejectFn: func(_ context.Context, id, reason, key string) (onboarding.AccountState, error) {
+			return reject(id, reason, key)
+		},
+		GetAccountFn: func(context.Context, string) (onboarding.AccountState, error) {
+			staff.calls = append(staff.calls, "read")
+			if staff.atStripe == nil {
+				return onboarding.AccountState{}, onboarding.ErrStripeUnavailable
+			}
+			return *staff.atStripe, nil
+		},
+	}
 	svc := onboarding.NewService(&storeFake{}, connect, p, onboarding.WithStaffStore(staff), onboarding.WithClock(func() time.Time { return testNow }))
 	return svc, staff
 }
@@ -75,7 +109,7 @@ func rejected(reason string) onboarding.AccountState {
 }
 
 func TestStaffUseCasesRefuseCallersOutsideTheGroupBeforeAnything(t *testing.T) {
-	svc, staff := staffService(t, func(string, string) (onboarding.AccountState, error) {
+	svc, staff := staffService(t, func(string, string, string) (onboarding.AccountState, error) {
 		t.Fatal("Stripe called for a non-staff caller")
 		return onboarding.AccountState{}, nil
 	})
@@ -106,8 +140,10 @@ func TestStaffUseCasesRefuseCallersOutsideTheGroupBeforeAnything(t *testing.T) {
 func TestRejectionMarksTheRecordThenCallsStripeThenRecords(t *testing.T) {
 	var svc *onboarding.Service
 	var staff *staffFake
-	svc, staff = staffService(t, func(id, reason string) (onboarding.AccountState, error) {
+	var key string
+	svc, staff = staffService(t, func(id, reason, k string) (onboarding.AccountState, error) {
 		staff.calls = append(staff.calls, "stripe "+id+" "+reason)
+		key = k
 		return rejected(reason), nil
 	})
 	answer, recorded, err := svc.ReviewAccount(context.Background(), staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionReject, Reason: "fraud", Note: "  stolen card \n"})
@@ -128,6 +164,13 @@ func TestRejectionMarksTheRecordThenCallsStripeThenRecords(t *testing.T) {
 	if d.Reviewer != "stella" || d.Reason != "fraud" || d.Note != "stolen card" || !d.At.Equal(testNow) || staff.writes[0] == nil || staff.writes[0].Version != testNow.Unix() {
 		t.Errorf("decision %+v, write %+v", d, staff.writes[0])
 	}
+	// The audit: the intent before Stripe was called, then the decision,
+	// both of one attempt, whose key Stripe got.
+	if len(staff.audit) != 2 || staff.audit[0].Outcome != onboarding.AuditIntent || staff.audit[1].Outcome != onboarding.AuditRecorded ||
+		d.Attempt == "" || staff.audit[0].Attempt != d.Attempt || staff.audit[0].Reason != "fraud" || staff.audit[0].Reviewer != "stella" ||
+		key != "reject-acct_sid-"+d.Attempt {
+		t.Errorf("audit %+v, key %q", staff.audit, key)
+	}
 	// Again: the same answer, nothing recorded, no Stripe call.
 	staff.calls = nil
 	again, recorded, err := svc.ReviewAccount(context.Background(), staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionReject, Reason: "other"})
@@ -139,8 +182,12 @@ func TestRejectionMarksTheRecordThenCallsStripeThenRecords(t *testing.T) {
 	}
 }
 
-func TestAStripeFailureRecordsNoRejection(t *testing.T) {
-	svc, staff := staffService(t, func(string, string) (onboarding.AccountState, error) {
+// A rejection whose answer never came (a timeout, Stripe's 500) leaves the
+// intent and an unknown outcome in the audit, no decision, and the mark in
+// place: Stripe may yet have rejected the account, and its webhook is then
+// the staff's.
+func TestAStripeFailureRecordsTheIntentAndAnUnknownOutcome(t *testing.T) {
+	svc, staff := staffService(t, func(string, string, string) (onboarding.AccountState, error) {
 		return onboarding.AccountState{}, onboarding.ErrStripeUnavailable
 	})
 	if _, _, err := svc.ReviewAccount(context.Background(), staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionReject, Reason: "fraud"}); !errors.Is(err, onboarding.ErrStripeUnavailable) {
@@ -149,10 +196,139 @@ func TestAStripeFailureRecordsNoRejection(t *testing.T) {
 	if len(staff.decisions) != 0 {
 		t.Errorf("a decision was recorded: %+v", staff.decisions)
 	}
+	if got := strings.Join(staff.calls, ", "); got != "history, mark, outcome unknown" {
+		t.Errorf("calls: %s", got)
+	}
+	if len(staff.audit) != 2 || staff.audit[0].Outcome != onboarding.AuditIntent || staff.audit[1].Outcome != onboarding.AuditUnknown ||
+		staff.audit[1].Attempt != staff.audit[0].Attempt || staff.audit[1].StripeMessage != "" {
+		t.Errorf("audit: %+v", staff.audit)
+	}
+	if staff.rejectMark.IsZero() || staff.markEnded {
+		t.Error("an unknown outcome ended the rejection mark")
+	}
+}
+
+// The review call's own deadline can be what ended the attempt: its
+// outcome is written all the same.
+func TestAnAttemptEndedByItsDeadlineStillRecordsItsOutcome(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, staff := staffService(t, func(string, string, string) (onboarding.AccountState, error) {
+		cancel()
+		return onboarding.AccountState{}, onboarding.ErrStripeUnavailable.WithCause(context.Canceled)
+	})
+	if _, _, err := svc.ReviewAccount(ctx, staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionReject, Reason: "fraud"}); !errors.Is(err, onboarding.ErrStripeUnavailable) {
+		t.Fatalf("reject: %v", err)
+	}
+	if len(staff.audit) != 2 || staff.audit[1].Outcome != onboarding.AuditUnknown {
+		t.Errorf("audit: %+v, want the intent and an unknown outcome", staff.audit)
+	}
+}
+
+// stripeRefusal is Stripe's answer to rejecting a live-mode account with
+// money on it, as the Stripe adapter hands it on.
+func stripeRefusal() error {
+	e := onboarding.ProviderRejected("", "This account has a non-zero balance in usd and cannot be rejected.", nil)
+	e.ProviderCode = "balance_not_zero"
+	return e
+}
+
+// Stripe refuses a rejection while the account holds money (live mode).
+// Staff get Stripe's message as a 4xx; the audit has the intent and the
+// refusal with Stripe's code and message, and no decision. Once the
+// balance is cleared, the retry is a new attempt with a new
+// Idempotency-Key (the old one would replay the refusal for 24 hours), and
+// the account is rejected.
+func TestARefusedRejectionIsRecordedAndItsRetryIsANewAttempt(t *testing.T) {
+	balance := true
+	var keys []string
+	svc, staff := staffService(t, func(_, reason, key string) (onboarding.AccountState, error) {
+		keys = append(keys, key)
+		if balance {
+			return onboarding.AccountState{}, stripeRefusal()
+		}
+		return rejected(reason), nil
+	})
+	stillActive := staff.rec.Record.State
+	staff.atStripe = &stillActive
+	ctx := context.Background()
+	req := onboarding.ReviewRequest{Decision: onboarding.DecisionReject, Reason: "fraud", Note: "stolen card"}
+	_, recorded, err := svc.ReviewAccount(ctx, staffCaller, "sid", req)
+	e, ok := onboarding.AsError(err)
+	if !ok || e.Kind != onboarding.KindInvalid || e.Message != "This account has a non-zero balance in usd and cannot be rejected." || recorded {
+		t.Fatalf("a refused rejection: %v (recorded %v), want Stripe's refusal", err, recorded)
+	}
+	if got := strings.Join(staff.calls, ", "); got != "history, mark, read, outcome refused" {
+		t.Errorf("calls: %s", got)
+	}
+	if len(staff.decisions) != 0 || staff.rec.Review != onboarding.ReviewPending || !staff.markEnded {
+		t.Errorf("after a refusal: decisions %+v, review %s, mark %v", staff.decisions, staff.rec.Review, staff.rejectMark)
+	}
+	if len(staff.audit) != 2 || staff.audit[1].Outcome != onboarding.AuditRefused || staff.audit[1].StripeCode != "balance_not_zero" ||
+		staff.audit[1].StripeMessage != e.Message || staff.audit[1].Attempt != staff.audit[0].Attempt || staff.audit[1].Reviewer != "stella" {
+		t.Fatalf("audit after the refusal: %+v", staff.audit)
+	}
+
+	balance = false // staff settle the balance, and try again
+	staff.calls = nil
+	answer, recorded, err := svc.ReviewAccount(ctx, staffCaller, "sid", req)
+	if err != nil || !recorded || answer.Review != onboarding.ReviewRejected || answer.Status != onboarding.StatusRejected {
+		t.Fatalf("the retry: %+v, %v, %v", answer, recorded, err)
+	}
+	if got := strings.Join(staff.calls, ", "); got != "history, mark, record" {
+		t.Errorf("calls of the retry: %s", got)
+	}
+	if len(keys) != 2 || keys[0] == keys[1] || !strings.HasPrefix(keys[1], "reject-acct_sid-") {
+		t.Errorf("Idempotency-Keys of the two attempts: %q, want two different", keys)
+	}
+	if len(staff.audit) != 4 || staff.audit[2].Outcome != onboarding.AuditIntent || staff.audit[3].Outcome != onboarding.AuditRecorded ||
+		staff.audit[2].Attempt == staff.audit[0].Attempt || staff.audit[3].Attempt != staff.audit[2].Attempt {
+		t.Errorf("audit after the retry: %+v", staff.audit)
+	}
+}
+
+// A retry after an answer that was lost (the first attempt did reject the
+// account) may meet Stripe's refusal to reject it again: the account is
+// read, and a rejected account is recorded as this attempt's rejection.
+// When Stripe cannot be read, the refusal stands.
+func TestARefusalOfAnAccountAlreadyRejectedAtStripeRecordsTheRejection(t *testing.T) {
+	svc, staff := staffService(t, func(string, string, string) (onboarding.AccountState, error) {
+		return onboarding.AccountState{}, onboarding.ProviderRejected("", "the account is already rejected", nil)
+	})
+	ctx := context.Background()
+	req := onboarding.ReviewRequest{Decision: onboarding.DecisionReject, Reason: "terms_of_service"}
+	if _, _, err := svc.ReviewAccount(ctx, staffCaller, "sid", req); err == nil || staff.audit[len(staff.audit)-1].Outcome != onboarding.AuditRefused {
+		t.Fatalf("Stripe unreadable: %v, audit %+v; want the refusal", err, staff.audit)
+	}
+	atStripe := rejected("fraud")
+	staff.atStripe = &atStripe
+	staff.calls = nil
+	answer, recorded, err := svc.ReviewAccount(ctx, staffCaller, "sid", req)
+	if err != nil || !recorded || answer.Status != onboarding.StatusRejected || answer.Review != onboarding.ReviewRejected {
+		t.Fatalf("reject: %+v, %v, %v", answer, recorded, err)
+	}
+	if got := strings.Join(staff.calls, ", "); got != "history, mark, read, record" {
+		t.Errorf("calls: %s", got)
+	}
+	if w := staff.writes[0]; w == nil || *w.State.Requirements.DisabledReason != "rejected.fraud" || w.Version != testNow.Unix() {
+		t.Errorf("the state recorded: %+v", w)
+	}
+}
+
+// The intent is written before Stripe is asked: when it cannot be, Stripe
+// is not called, and the storage failure is the answer.
+func TestNoIntentNoStripeCall(t *testing.T) {
+	svc, staff := staffService(t, func(string, string, string) (onboarding.AccountState, error) {
+		t.Fatal("Stripe called without an intent in the audit")
+		return onboarding.AccountState{}, nil
+	})
+	staff.beginErr = onboarding.StorageFailed(errors.New("throttled"))
+	if _, _, err := svc.ReviewAccount(context.Background(), staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionReject, Reason: "fraud"}); !errors.Is(err, onboarding.ErrStorageUnavailable) {
+		t.Errorf("reject: %v, want storage_unavailable", err)
+	}
 }
 
 func TestApprovalRecordsWithoutStripe(t *testing.T) {
-	svc, staff := staffService(t, func(string, string) (onboarding.AccountState, error) {
+	svc, staff := staffService(t, func(string, string, string) (onboarding.AccountState, error) {
 		t.Fatal("an approval called Stripe")
 		return onboarding.AccountState{}, nil
 	})
@@ -163,7 +339,7 @@ func TestApprovalRecordsWithoutStripe(t *testing.T) {
 }
 
 func TestReviewAndListInputIsChecked(t *testing.T) {
-	svc, staff := staffService(t, func(string, string) (onboarding.AccountState, error) { return rejected("fraud"), nil })
+	svc, staff := staffService(t, func(string, string, string) (onboarding.AccountState, error) { return rejected("fraud"), nil })
 	ctx := context.Background()
 	for req, param := range map[onboarding.ReviewRequest]string{
 		{Decision: "ban"}:                                                       "decision",
@@ -206,7 +382,7 @@ func TestReviewAndListInputIsChecked(t *testing.T) {
 // U+009F) as well as C0 and DEL: a log viewer or terminal would act on them.
 // A path's user id is any 1 to 256 bytes a token's sub could be.
 func TestANoteRefusesControlsAndAUserIDIsAtMost256Bytes(t *testing.T) {
-	svc, _ := staffService(t, func(string, string) (onboarding.AccountState, error) { return rejected("fraud"), nil })
+	svc, _ := staffService(t, func(string, string, string) (onboarding.AccountState, error) { return rejected("fraud"), nil })
 	ctx := context.Background()
 	for note, ok := range map[string]bool{"\u0080": false, "\u009f": false, "\u007f": false, "\u001f": false,
 		"no\u00a0break": true, "caf\u00e9 \u00ff": true, "\u007e~": true, " ": true} {

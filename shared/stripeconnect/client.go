@@ -293,13 +293,17 @@ func (c *Client) CreateDashboardLink(ctx context.Context, accountID string) (str
 }
 
 // RejectAccount rejects an account (staff found fraud, or a terms of
-// service breach) and returns the state Stripe answers with. The
-// Idempotency-Key names the account and the reason, so a retry after a
-// lost answer replays Stripe's answer instead of rejecting twice.
-func (c *Client) RejectAccount(ctx context.Context, accountID, reason string) (onboarding.AccountState, error) {
+// service breach) and returns the state Stripe answers with. The core
+// names each attempt's Idempotency-Key: stripe-go's own retries of this
+// call share it, and a later attempt is never answered with this one's
+// saved refusal. In live mode Stripe refuses while any balance is not zero
+// ("Live-mode accounts can only be rejected after all balances are zero",
+// https://docs.stripe.com/api/account/reject): a ProviderRejected with
+// Stripe's message.
+func (c *Client) RejectAccount(ctx context.Context, accountID, reason, idempotencyKey string) (onboarding.AccountState, error) {
 	params := &stripe.AccountRejectParams{Reason: stripe.String(reason)}
 	params.Context = ctx
-	params.SetIdempotencyKey("reject-" + accountID + "-" + reason)
+	params.SetIdempotencyKey(idempotencyKey)
 	return accountState(c.accounts().Reject(accountID, params))
 }
 
@@ -328,7 +332,9 @@ func mapError(err error) error {
 			if msg == "" {
 				msg = "Stripe refused the request"
 			}
-			return onboarding.ProviderRejected(se.Param, msg, cause)
+			e := onboarding.ProviderRejected(se.Param, msg, cause)
+			e.ProviderCode = string(se.Code)
+			return e
 		case se.HTTPStatusCode >= http.StatusInternalServerError && se.Type != "":
 			// Stripe's own failure, which it saves under the request's
 			// Idempotency-Key once execution began: a replay returns it.

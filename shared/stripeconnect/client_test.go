@@ -838,13 +838,16 @@ func TestRejectAccount(t *testing.T) {
 			forEachBackend(t, func(t *testing.T, b *stripeBackend) {
 				id := b.account(t, true)
 				c := newClient(t, b.rec.URL, 5*time.Second)
-				st, err := c.RejectAccount(context.Background(), id, reason)
+				st, err := c.RejectAccount(context.Background(), id, reason, "reject-"+id+"-attempt1")
 				if err != nil {
 					t.Fatalf("RejectAccount: %v", err)
 				}
 				req := onlyRequest(t, b.rec, "POST /v1/accounts/"+id+"/reject")
 				if req.Status != http.StatusOK || !reflect.DeepEqual(req.Form, url.Values{"reason": {reason}}) {
 					t.Errorf("%s answered %d to %v", b.name, req.Status, req.Form)
+				}
+				if req.IdempotencyKey != "reject-"+id+"-attempt1" {
+					t.Errorf("Idempotency-Key %q, want the attempt's", req.IdempotencyKey)
 				}
 				if b.sim == nil {
 					return

@@ -3,9 +3,11 @@ package stripeconnect_test
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,4 +165,51 @@ func TestListAccountsPagesNewestFirstWithOurMetadata(t *testing.T) {
 	for i, w := range want {
 		assertForm(t, lists[i].Form, w)
 	}
+}
+
+// TestARefusedRejectionCarriesStripesMessage: Stripe refuses to reject a
+// live-mode account until its balances are zero (the simulator applies
+// that rule on its test key with RejectBalanceAlways). The refusal is
+// Stripe's refusal of our request, with Stripe's message for staff, not
+// "Stripe unavailable". Stripe saves it under the Idempotency-Key: the
+// same key replays it after the balance was cleared, which is why each
+// attempt has a key of its own, and a new key rejects. A second rejection
+// of a rejected account is refused too.
+func TestARefusedRejectionCarriesStripesMessage(t *testing.T) {
+	sim := stripesim.New(stripesim.Options{RejectBalanceRule: stripesim.RejectBalanceAlways})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(func() { srv.Close(); sim.Close() })
+	c := newClient(t, srv.URL, 5*time.Second)
+	ctx := context.Background()
+	created, err := c.CreateAccount(ctx, onboarding.CreateAccountParams{Country: "US", Capabilities: []string{"card_payments", "transfers"},
+		ServiceAgreement: "full", PlatformUserID: "bal"}, "create-bal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.SetBalance(created.ID, "usd", 1500); err != nil {
+		t.Fatal(err)
+	}
+	refused := func(what string, err error) {
+		t.Helper()
+		e, ok := onboarding.AsError(err)
+		if !ok || e.Kind != onboarding.KindInvalid || e.Code != "stripe_invalid_request" || e.KeySpent() {
+			t.Fatalf("%s: %v, want Stripe's refusal (stripe_invalid_request)", what, err)
+		}
+	}
+	_, err = c.RejectAccount(ctx, created.ID, "fraud", "reject-"+created.ID+"-a1")
+	refused("a rejection with a balance", err)
+	if e, _ := onboarding.AsError(err); !strings.Contains(e.Message, "cannot reject the account when the balance in any currency is non-zero") {
+		t.Errorf("the refusal's message %q is not Stripe's", e.Message)
+	}
+	if err := sim.SetBalance(created.ID, "usd", 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.RejectAccount(ctx, created.ID, "fraud", "reject-"+created.ID+"-a1")
+	refused("the same key once the balance is zero (Stripe replays the saved refusal)", err)
+	st, err := c.RejectAccount(ctx, created.ID, "fraud", "reject-"+created.ID+"-a2")
+	if err != nil || st.Requirements.DisabledReason == nil || *st.Requirements.DisabledReason != "rejected.fraud" {
+		t.Fatalf("a new attempt's key: %+v, %v", st.Requirements, err)
+	}
+	_, err = c.RejectAccount(ctx, created.ID, "fraud", "reject-"+created.ID+"-a3")
+	refused("a second rejection", err)
 }
