@@ -49,7 +49,11 @@ func (s *Service) CreateOnboardingLink(ctx context.Context, c Caller) (Onboardin
 			return OnboardingLink{}, err
 		}
 	}
-	return s.issueLink(ctx, rec)
+	link, err := s.issueLink(ctx, rec)
+	if errors.Is(err, ErrAccountGone) {
+		return OnboardingLink{}, s.goneError(ctx, rec, err, ErrDeauthorized)
+	}
+	return link, err
 }
 
 // RefreshOnboardingLink turns a refresh token into the URL to send the
@@ -103,7 +107,11 @@ func (s *Service) redeem(ctx context.Context, t RefreshToken) (OnboardingLink, e
 	if err := s.takeLinkSlot(ctx, rec.UserID); err != nil {
 		return OnboardingLink{}, err
 	}
-	return s.issueLink(ctx, rec)
+	link, err := s.issueLink(ctx, rec)
+	if errors.Is(err, ErrAccountGone) {
+		return OnboardingLink{}, s.goneError(ctx, rec, err, ErrAccountUnavailable)
+	}
+	return link, err
 }
 
 // errorPage says on the frontend's onboarding page why a refresh gave no
