@@ -67,7 +67,9 @@ func newGoneWorld(t *testing.T) (*goneWorld, *onboarding.Service) {
 			w.mu.Unlock()
 			return onboarding.OnboardingLink{URL: "https://connect.stripe.com/setup/e/acct_1/x"}, w.answer()
 		},
-		DashboardFn: func(context.Context, string) (string, error) { return "https://connect.stripe.com/express/acct_1", w.answer() },
+		DashboardFn: func(context.Context, string) (string, error) {
+			return "https://connect.stripe.com/express/acct_1", w.answer()
+		},
 	}
 	return w, newService(w, connect, testPolicy())
 }
