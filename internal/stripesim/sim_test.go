@@ -427,6 +427,21 @@ func TestFaults(t *testing.T) {
 			t.Errorf("third: %d", got.status)
 		}
 	})
+	t.Run("a refused key: 403 without account_invalid, and nothing runs", func(t *testing.T) {
+		s := newSim(t, stripesim.Options{})
+		id := createAccount(t, s, "k")
+		s.sim.InjectFault(stripesim.Fault{Op: stripesim.OpUpdateAccount, Kind: stripesim.FaultKeyRefused})
+		got := call(t, s.url, "POST", "/v1/accounts/"+id, form("email", "changed@example.com"))
+		if got.status != http.StatusForbidden || got.errField("type") != "invalid_request_error" || got.errField("code") != "" {
+			t.Fatalf("%d %s, want 403 invalid_request_error without a code", got.status, got.raw)
+		}
+		if again := call(t, s.url, "GET", "/v1/accounts/"+id, nil); again.str("email") != "k@example.com" {
+			t.Errorf("the refused update ran: %s", again.raw)
+		}
+		if got := call(t, s.url, "POST", "/_sim/faults", form("op", "retrieve_account", "kind", "403")); got.status != 200 {
+			t.Errorf("the control refused kind=403: %d %s", got.status, got.raw)
+		}
+	})
 	t.Run("a saved 500 is replayed for its key; with Created the account exists", func(t *testing.T) {
 		s := newSim(t, stripesim.Options{})
 		s.sim.InjectFault(stripesim.Fault{Op: stripesim.OpCreateAccount, Kind: stripesim.FaultSavedServerError, Created: true})
