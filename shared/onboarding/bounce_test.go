@@ -188,3 +188,37 @@ func TestALinkMintedByARefreshKeepsItsChainsExpiry(t *testing.T) {
 		t.Errorf("refresh past the chain's first expiry: %s %v, want link_expired", location, err)
 	}
 }
+
+// The bounce's read is a Stripe call like the link it precedes: past the
+// user's LINKS_PER_HOUR the refresh is rate_limited before either, and the
+// token stays usable.
+func TestABounceOverTheLinkLimitCallsStripeNotAtAll(t *testing.T) {
+	w, _ := newBounceWorld(t)
+	w.policy.LinksPerHour = 1
+	svc := onboarding.NewService(w.store, &connectFake{
+		LinkFn: func(_ context.Context, r onboarding.LinkRequest) (onboarding.OnboardingLink, error) {
+			w.linkWorld.mu.Lock()
+			defer w.linkWorld.mu.Unlock()
+			w.links = append(w.links, r)
+			return onboarding.OnboardingLink{URL: "https://connect.stripe.com/setup/e/acct_1/x"}, nil
+		},
+		GetAccountFn: func(context.Context, string) (onboarding.AccountState, error) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.reads++
+			return rejectedAtStripe, nil
+		},
+	}, w.policy, onboarding.WithClock(w.clock))
+	ctx := context.Background()
+	if _, err := svc.CreateOnboardingLink(ctx, u1); err != nil {
+		t.Fatal(err)
+	}
+	w.advance(time.Second)
+	location, err := svc.RefreshOnboardingLink(ctx, w.lastToken(t))
+	if !errors.Is(err, onboarding.ErrRateLimited) || location != w.policy.ErrorPage("rate_limited") {
+		t.Errorf("redirected to %s (%v), want rate_limited", location, err)
+	}
+	if n := w.readCount(); n != 0 {
+		t.Errorf("%d Stripe reads over the limit, want 0", n)
+	}
+}

@@ -109,13 +109,15 @@ func (s *Service) redeem(ctx context.Context, t RefreshToken) (OnboardingLink, e
 	case DeriveStatus(rec.State, rec.ServiceAgreement, s.now()) == StatusRejected:
 		return OnboardingLink{}, ErrAccountUnavailable
 	}
+	// The slot counts the bounce's read too: over the limit, Stripe is not
+	// called at all.
+	if err := s.takeLinkSlot(ctx, rec.UserID); err != nil {
+		return OnboardingLink{}, err
+	}
 	if s.bounced(t) {
 		if rec, err = s.rereadOnBounce(ctx, rec); err != nil {
 			return OnboardingLink{}, err
 		}
-	}
-	if err := s.takeLinkSlot(ctx, rec.UserID); err != nil {
-		return OnboardingLink{}, err
 	}
 	link, err := s.issueLink(ctx, rec, t.ExpiresAt)
 	if errors.Is(err, ErrAccountGone) {
