@@ -481,6 +481,12 @@ func TestEveryFunctionRunsAsALambda(t *testing.T) {
 		if resp.Headers["Location"] != link.URL || resp.Headers["Cache-Control"] != "no-store" {
 			t.Errorf("redirect headers %v, want Location %s and no-store", resp.Headers, link.URL)
 		}
+		// Redeemed the instant its link was minted, as only Stripe bouncing
+		// the link back does: the account was read from Stripe first, and
+		// saved (which reads the user: the function's GetItem).
+		if n := len(s.stripe.Requests("GET /v1/accounts/" + acct.AccountID)); n != 1 {
+			t.Errorf("%d account reads reached Stripe on a bounce, want 1", n)
+		}
 		used := fn["refresh"].invoke(t, ev)
 		wantStatus(t, "the same token again", used, 302)
 		if want := "https://app.example.com/onboarding?error=link_expired"; used.Headers["Location"] != want {
@@ -528,8 +534,8 @@ func TestEveryFunctionRunsAsALambda(t *testing.T) {
 	t.Run("accountstatus re-reads Stripe on refresh=true", func(t *testing.T) {
 		ev := withQuery(fixture(t, "account_status.json"), url.Values{"refresh": {"true"}})
 		wantStatus(t, "GET /accounts/me?refresh=true", fn["accountstatus"].invoke(t, ev), 200)
-		if n := len(s.stripe.Requests("GET /v1/accounts/" + acct.AccountID)); n != 1 {
-			t.Errorf("%d account reads reached Stripe, want 1", n)
+		if n := len(s.stripe.Requests("GET /v1/accounts/" + acct.AccountID)); n != 2 {
+			t.Errorf("%d account reads reached Stripe, want 2 (the refresh's bounce, this)", n)
 		}
 	})
 

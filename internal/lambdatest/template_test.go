@@ -390,10 +390,10 @@ func TestTemplateTableIsTheStoresTable(t *testing.T) {
 var wantTableActions = map[string][]string{
 	"createaccount": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // claim, release, complete (Update+Put)
 	"accountstatus": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read; ?refresh=true saves (and a status change)
-	"updateaccount": {"dynamodb:GetItem", "dynamodb:UpdateItem"},                     // read; prefill lease
+	"updateaccount": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read; prefill lease; an account Stripe calls gone (its deauthorization's transaction)
 	"accountlink":   {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read, token; limit, KYC lock
 	"dashboardlink": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read; limit; a refused link's re-read
-	"refresh":       {"dynamodb:PutItem", "dynamodb:UpdateItem"},                     // next token; reserve/spend token, lock (reads the user), limit
+	"refresh":       {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // next token; reserve/spend token, lock (reads the user), limit; a bounce's re-read (reads the user to save it)
 	"webhook":       {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // owner lookup, event transaction
 	// The staff routes: the page's records; the account; the decision's transaction.
 	"adminlistaccounts":  {"dynamodb:BatchGetItem"},

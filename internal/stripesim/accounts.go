@@ -251,10 +251,7 @@ func (s *Sim) newAccountID() string { return "acct_1" + randomID(15) }
 // lookup finds an account the caller's key can reach.
 func (s *Sim) lookup(id string, livemode bool) (*account, *apiError) {
 	a, ok := s.accounts[id]
-	if !ok || a.livemode != livemode {
-		return nil, noSuchAccount(id)
-	}
-	if a.deauthorized {
+	if !ok || a.livemode != livemode || a.deauthorized {
 		return nil, noAccess(id)
 	}
 	return a, nil

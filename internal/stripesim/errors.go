@@ -30,13 +30,19 @@ func invalidRequest(message string) *apiError {
 	return &apiError{status: http.StatusBadRequest, typ: typeInvalidRequest, message: message}
 }
 
+// noSuchAccount answers the simulator's own controls (/_sim/) for an
+// account it never made. Stripe's API answers noAccess instead.
 func noSuchAccount(id string) *apiError {
 	return &apiError{status: http.StatusNotFound, typ: typeInvalidRequest, code: "resource_missing", param: "account",
 		message: "No such account: '" + id + "'"}
 }
 
-// noAccess is what Stripe answers for an account that disconnected from the
-// platform (account.application.deauthorized).
+// noAccess is what Stripe answers the platform for an account its key
+// cannot reach: one that disconnected from the platform
+// (account.application.deauthorized), was deleted, or never existed. Stripe
+// does not tell these apart: 403 with code account_invalid
+// (https://docs.stripe.com/error-codes#account-invalid), whose message
+// says "(or that account does not exist)".
 func noAccess(id string) *apiError {
 	return &apiError{status: http.StatusForbidden, typ: typeInvalidRequest, code: "account_invalid",
 		message: "The provided key does not have access to account '" + id + "' (or that account does not exist). " +

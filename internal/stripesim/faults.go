@@ -25,6 +25,12 @@ const (
 	// as Stripe does: every retry with the same key gets the same 500
 	// (Idempotent-Replayed). With Created the operation took effect anyway.
 	FaultSavedServerError FaultKind = "saved_500"
+	// FaultKeyRefused answers 403 without a code, as Stripe answers a
+	// restricted key that lacks the endpoint's permission
+	// (https://docs.stripe.com/api/errors: 403 "The API key doesn't have
+	// permissions to perform the request"): the key's fault, not the
+	// account's. Nothing runs or is saved.
+	FaultKeyRefused FaultKind = "403"
 )
 
 // Fault makes the next Count requests of Op fail.
@@ -78,6 +84,10 @@ func (f *Fault) delay() time.Duration {
 }
 
 func (f *Fault) apiError() *apiError {
+	if f.Kind == FaultKeyRefused {
+		return &apiError{status: http.StatusForbidden, typ: typeInvalidRequest,
+			message: "The provided key does not have the required permissions for this endpoint (injected by the local Stripe simulator)."}
+	}
 	if f.Kind == FaultRateLimit {
 		// Stripe's answer, verbatim as public test suites record it (the
 		// error-codes page describes rate_limit in other words; the message
@@ -105,9 +115,9 @@ func (s *Sim) faultsControl(w http.ResponseWriter, r *http.Request) {
 	}
 	f := Fault{Op: r.PostForm.Get("op"), Kind: FaultKind(r.PostForm.Get("kind"))}
 	switch f.Kind {
-	case FaultServerError, FaultRateLimit, FaultTimeout, FaultSavedServerError:
+	case FaultServerError, FaultRateLimit, FaultTimeout, FaultSavedServerError, FaultKeyRefused:
 	default:
-		writeJSON(w, http.StatusBadRequest, invalidParam("kind", "kind must be one of 500, 429, timeout, saved_500").body())
+		writeJSON(w, http.StatusBadRequest, invalidParam("kind", "kind must be one of 500, 429, timeout, saved_500, 403").body())
 		return
 	}
 	if v := r.PostForm.Get("count"); v != "" {

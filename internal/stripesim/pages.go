@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -212,8 +213,47 @@ func (s *Sim) Deauthorize(accountID string) error {
 	return nil
 }
 
+// RevokeAccess ends the platform's access to an account without telling
+// any endpoint: the account was deleted, or disconnected while its
+// account.application.deauthorized event was missed. From then on every
+// call about it answers 403 account_invalid, as for an unknown account, and
+// its links send the browser to refresh_url.
+func (s *Sim) RevokeAccess(accountID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[accountID]
+	if !ok {
+		return outcomeError("no such account " + accountID)
+	}
+	if !a.deauthorized {
+		a.deauthorized = true
+		a.generation++
+		s.opts.Logger.Info("stripesim: access revoked without an event", "account", a.id)
+	}
+	return nil
+}
+
+// deauthorizeControl serves POST /_sim/accounts/{id}/deauthorize; with
+// webhook=false no event is sent (RevokeAccess):
+//
+//	curl -XPOST $SIM/_sim/accounts/acct_.../deauthorize -d webhook=false
 func (s *Sim) deauthorizeControl(w http.ResponseWriter, r *http.Request) {
-	if err := s.Deauthorize(r.PathValue("id")); err != nil {
+	if err := r.ParseForm(); err != nil {
+		writeJSON(w, http.StatusBadRequest, invalidRequest("expected form parameters").body())
+		return
+	}
+	deauthorize := s.Deauthorize
+	if raw := r.PostForm.Get("webhook"); raw != "" {
+		webhook, err := strconv.ParseBool(raw)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, invalidParam("webhook", "webhook must be true or false").body())
+			return
+		}
+		if !webhook {
+			deauthorize = s.RevokeAccess
+		}
+	}
+	if err := deauthorize(r.PathValue("id")); err != nil {
 		writeJSON(w, http.StatusNotFound, noSuchAccount(r.PathValue("id")).body())
 		return
 	}

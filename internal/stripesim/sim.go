@@ -317,7 +317,7 @@ func (s *Sim) api(op string, schema map[string]*field, h handler) http.HandlerFu
 			requestID: w.Header().Get("Request-Id"), idemKey: r.Header.Get("Idempotency-Key")}
 
 		fault := s.takeFault(op)
-		if fault != nil && (fault.Kind == FaultServerError || fault.Kind == FaultRateLimit) {
+		if fault != nil && (fault.Kind == FaultServerError || fault.Kind == FaultRateLimit || fault.Kind == FaultKeyRefused) {
 			e := fault.apiError()
 			writeJSON(w, e.status, e.body())
 			return

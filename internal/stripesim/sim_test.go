@@ -233,7 +233,10 @@ func TestAuthenticationAndUnknownRoutes(t *testing.T) {
 	if got := call(t, s.url, "GET", "/v1/charges", nil); got.status != http.StatusNotFound || got.errField("type") != "invalid_request_error" {
 		t.Errorf("unknown route: %d %s, want Stripe's 404 envelope", got.status, got.raw)
 	}
-	if got := call(t, s.url, "GET", "/v1/accounts/acct_1Missing", nil); got.status != http.StatusNotFound || got.errField("code") != "resource_missing" {
+	// Stripe answers an account the key cannot reach with 403
+	// account_invalid, not 404, whether it never existed or was
+	// disconnected: TestUnreachableAccountsAnswer403AccountInvalid.
+	if got := call(t, s.url, "GET", "/v1/accounts/acct_1Missing", nil); got.status != http.StatusForbidden || got.errField("code") != "account_invalid" {
 		t.Errorf("unknown account: %d %s", got.status, got.raw)
 	}
 }
@@ -309,10 +312,6 @@ func TestBehaviourRefusals(t *testing.T) {
 		{"a link without refresh_url", func() answer {
 			return call(t, s.url, "POST", "/v1/account_links", form("account", id, "type", "account_onboarding", "return_url", "https://a.example/b"))
 		}, "refresh_url"},
-		{"a live-mode link to http", func() answer {
-			return call(t, s.url, "POST", "/v1/account_links", form("account", id, "type", "account_onboarding",
-				"refresh_url", "http://a.example/r", "return_url", "https://a.example/b"), "Authorization", "Bearer "+liveModeKey)
-		}, "account"}, // a live key cannot see a test-mode account at all
 		{"a login link before onboarding", func() answer {
 			return call(t, s.url, "POST", "/v1/accounts/"+id+"/login_links", nil)
 		}, "account"},
@@ -323,7 +322,7 @@ func TestBehaviourRefusals(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got := c.do()
-			if got.status != 400 && !(c.param == "account" && got.status == 404) {
+			if got.status != 400 {
 				t.Fatalf("%d %s, want a refusal", got.status, got.raw)
 			}
 			if p := got.errField("param"); p != c.param {
@@ -426,6 +425,21 @@ func TestFaults(t *testing.T) {
 		}
 		if got := call(t, s.url, "POST", "/v1/accounts", createForm("r")); got.status != 200 {
 			t.Errorf("third: %d", got.status)
+		}
+	})
+	t.Run("a refused key: 403 without account_invalid, and nothing runs", func(t *testing.T) {
+		s := newSim(t, stripesim.Options{})
+		id := createAccount(t, s, "k")
+		s.sim.InjectFault(stripesim.Fault{Op: stripesim.OpUpdateAccount, Kind: stripesim.FaultKeyRefused})
+		got := call(t, s.url, "POST", "/v1/accounts/"+id, form("email", "changed@example.com"))
+		if got.status != http.StatusForbidden || got.errField("type") != "invalid_request_error" || got.errField("code") != "" {
+			t.Fatalf("%d %s, want 403 invalid_request_error without a code", got.status, got.raw)
+		}
+		if again := call(t, s.url, "GET", "/v1/accounts/"+id, nil); again.str("email") != "k@example.com" {
+			t.Errorf("the refused update ran: %s", again.raw)
+		}
+		if got := call(t, s.url, "POST", "/_sim/faults", form("op", "retrieve_account", "kind", "403")); got.status != 200 {
+			t.Errorf("the control refused kind=403: %d %s", got.status, got.raw)
 		}
 	})
 	t.Run("a saved 500 is replayed for its key; with Created the account exists", func(t *testing.T) {
@@ -1078,3 +1092,75 @@ func TestMutedAccountsChangeWithoutEvents(t *testing.T) {
 // liveModeKey is shaped like a live-mode secret key, which the simulator
 // must refuse; built in two parts so no live-key pattern sits in the source.
 var liveModeKey = "sk_" + "live_simulator"
+
+// Stripe does not tell the platform why its key cannot reach an account:
+// never existed, deleted, disconnected (with or without the event reaching
+// the platform), or of the other mode. Every call about it answers 403
+// invalid_request_error with code account_invalid
+// (https://docs.stripe.com/error-codes#account-invalid), never 404.
+func TestUnreachableAccountsAnswer403AccountInvalid(t *testing.T) {
+	s := newSim(t, stripesim.Options{})
+	k := newSink(t, 0)
+	register(t, s, k, true)
+	deauthorized, revoked, revokedByControl, testMode := createAccount(t, s, "deauthorized"), createAccount(t, s, "revoked"),
+		createAccount(t, s, "revoked-by-control"), createAccount(t, s, "test-mode")
+	revokedLink, _ := openLink(t, s, revoked, "https://platform.example/return")
+	if err := s.sim.Deauthorize(deauthorized); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.sim.RevokeAccess(revoked); err != nil {
+		t.Fatal(err)
+	}
+	if got := call(t, s.url, "POST", "/_sim/accounts/"+revokedByControl+"/deauthorize", form("webhook", "false")); got.status != 200 {
+		t.Fatalf("revoke through the control: %d %s", got.status, got.raw)
+	}
+	for _, acct := range []struct{ name, id, key string }{
+		{"never existed", "acct_1NeverExisted00", testKey},
+		{"disconnected, event sent", deauthorized, testKey},
+		{"access revoked, no event", revoked, testKey},
+		{"access revoked through the control, no event", revokedByControl, testKey},
+		{"a test-mode account seen with a live key", testMode, liveModeKey},
+	} {
+		for _, op := range []struct {
+			name, method, path string
+			form               url.Values
+		}{
+			{"retrieve", "GET", "/v1/accounts/" + acct.id, nil},
+			{"update", "POST", "/v1/accounts/" + acct.id, form("email", "x@example.com")},
+			{"login link", "POST", "/v1/accounts/" + acct.id + "/login_links", nil},
+			{"account link", "POST", "/v1/account_links", form("account", acct.id, "type", "account_onboarding",
+				"refresh_url", "https://a.example/r", "return_url", "https://a.example/b")},
+			{"reject", "POST", "/v1/accounts/" + acct.id + "/reject", form("reason", "fraud")},
+		} {
+			t.Run(acct.name+"/"+op.name, func(t *testing.T) {
+				got := call(t, s.url, op.method, op.path, op.form, "Authorization", "Bearer "+acct.key)
+				if got.status != http.StatusForbidden || got.errField("type") != "invalid_request_error" || got.errField("code") != "account_invalid" {
+					t.Fatalf("%d %s, want 403 invalid_request_error account_invalid", got.status, got.raw)
+				}
+				if msg := got.errField("message"); !strings.Contains(msg, "does not have access to account '"+acct.id+"' (or that account does not exist)") {
+					t.Errorf("message %q, want Stripe's", msg)
+				}
+			})
+		}
+	}
+	if resp, _ := get(t, revokedLink); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "https://platform.example/refresh?token=abc" {
+		t.Errorf("a revoked account's link: %d to %q, want 302 to refresh_url", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	waitFor(t, "the deauthorization event", 10*time.Second, func() bool { ev, _ := k.snapshot(); return len(ev) >= 1 })
+	time.Sleep(100 * time.Millisecond) // an event for a revoked account would be queued beside it
+	events, _ := k.snapshot()
+	for _, ev := range events {
+		if ev["account"] == revoked || ev["account"] == revokedByControl {
+			t.Errorf("a revocation without an event sent %v", ev["type"])
+		}
+	}
+	if len(events) != 1 || events[0]["account"] != deauthorized || events[0]["type"] != "account.application.deauthorized" {
+		t.Errorf("events: %v, want the one deauthorization", events)
+	}
+	if got := call(t, s.url, "POST", "/_sim/accounts/"+testMode+"/deauthorize", form("webhook", "perhaps")); got.status != 400 {
+		t.Errorf("webhook=perhaps: %d, want 400", got.status)
+	}
+	if err := s.sim.RevokeAccess("acct_1NeverExisted00"); err == nil {
+		t.Error("revoking an account the simulator never made succeeded")
+	}
+}

@@ -150,6 +150,7 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 		EventRetention:        duration("EVENT_RETENTION", 30*24*time.Hour),
 		LinksPerHour:          DefaultLinksPerHour,
 		StatusRefreshInterval: duration("STATUS_REFRESH_INTERVAL", 5*time.Second),
+		RefreshBounceWindow:   duration("REFRESH_BOUNCE_WINDOW", DefaultRefreshBounceWindow),
 		StripeCallLease:       stripeCallBound(c.StripeTimeout, retries),
 		StaffGroupsClaim:      get("STAFF_GROUPS_CLAIM", DefaultStaffGroupsClaim),
 		StaffGroup:            get("STAFF_GROUP", DefaultStaffGroup),
@@ -166,6 +167,14 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 
 // DefaultLinksPerHour is LINKS_PER_HOUR's default.
 const DefaultLinksPerHour = 20
+
+// DefaultRefreshBounceWindow is REFRESH_BOUNCE_WINDOW's default. A bounce
+// is two redirects (ours to Stripe, Stripe's straight back): seconds even
+// on a slow mobile network. A genuine refresh comes after the link expired
+// (minutes) or was used. Taking a refresh for a bounce costs one account
+// read, never a wrong answer; 30 s covers slow networks and stays far
+// below a link's lifetime.
+const DefaultRefreshBounceWindow = 30 * time.Second
 
 // stripeCallBound is the longest one request's Stripe call can take: every
 // attempt at its timeout, plus stripe-go's backoff between retries (under a

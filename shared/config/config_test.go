@@ -45,14 +45,17 @@ func TestDefaultsMakeARunnableLocalService(t *testing.T) {
 	if p.LinksPerHour != 20 || p.StatusRefreshInterval != 5*time.Second {
 		t.Fatalf("limits %d links per hour, refresh every %v; want 20 and 5s", p.LinksPerHour, p.StatusRefreshInterval)
 	}
+	if p.RefreshBounceWindow != 30*time.Second {
+		t.Fatalf("refresh bounce window %v, want 30s", p.RefreshBounceWindow)
+	}
 }
 
 func TestLimitsAreConfigurable(t *testing.T) {
 	m := base()
-	m["LINKS_PER_HOUR"], m["STATUS_REFRESH_INTERVAL"] = "7", "30s"
+	m["LINKS_PER_HOUR"], m["STATUS_REFRESH_INTERVAL"], m["REFRESH_BOUNCE_WINDOW"] = "7", "30s", "2m"
 	c, _, err := load(t, m)
-	if err != nil || c.Policy.LinksPerHour != 7 || c.Policy.StatusRefreshInterval != 30*time.Second {
-		t.Fatalf("policy %d %v, err %v", c.Policy.LinksPerHour, c.Policy.StatusRefreshInterval, err)
+	if err != nil || c.Policy.LinksPerHour != 7 || c.Policy.StatusRefreshInterval != 30*time.Second || c.Policy.RefreshBounceWindow != 2*time.Minute {
+		t.Fatalf("policy %d %v %v, err %v", c.Policy.LinksPerHour, c.Policy.StatusRefreshInterval, c.Policy.RefreshBounceWindow, err)
 	}
 }
 
@@ -114,6 +117,7 @@ func TestRefusals(t *testing.T) {
 		{"no links per hour", map[string]string{"LINKS_PER_HOUR": "0"}, "LINKS_PER_HOUR"},
 		{"more links per hour than a limit item holds", map[string]string{"LINKS_PER_HOUR": "101"}, "LINKS_PER_HOUR"},
 		{"bad status refresh interval", map[string]string{"STATUS_REFRESH_INTERVAL": "-5s"}, "STATUS_REFRESH_INTERVAL"},
+		{"bad refresh bounce window", map[string]string{"REFRESH_BOUNCE_WINDOW": "0s"}, "REFRESH_BOUNCE_WINDOW"},
 		{"unknown mode", map[string]string{"STRIPE_MODE": "prod"}, "STRIPE_MODE"},
 		{"live mode with a test key", map[string]string{"STRIPE_MODE": "live", "FRONTEND_URL": "https://a.example", "PUBLIC_API_URL": "https://b.example"}, "STRIPE_MODE"},
 		{"test mode with a live key", map[string]string{"STRIPE_MODE": "test", "STRIPE_SECRET_KEY": "sk_live_x", "FRONTEND_URL": "https://a.example", "PUBLIC_API_URL": "https://b.example"}, "STRIPE_MODE"},

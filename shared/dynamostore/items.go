@@ -163,6 +163,7 @@ type tokenItem struct {
 	LeaseUntil int64     `dynamodbav:"lease_until,omitempty"` // Unix ms; 0 once released
 	LeaseID    string    `dynamodbav:"lease_id,omitempty"`
 	UsedAt     time.Time `dynamodbav:"used_at,omitempty"`
+	IssuedAt   time.Time `dynamodbav:"issued_at,omitempty"` // when its link was minted: a refresh soon after is a bounce
 }
 
 // eventItem is an EVENT#<event id> item: a processed webhook event, kept

@@ -294,7 +294,7 @@ func (st *Store) userUpdate(ctx context.Context, userID string, update expressio
 }
 
 func (st *Store) PutRefreshToken(ctx context.Context, t onboarding.RefreshToken) error {
-	return st.putItem(ctx, tokenItem{PK: "TOKEN#" + t.Hash, UserID: t.UserID, AccountID: t.AccountID, ExpiresAt: t.ExpiresAt},
+	return st.putItem(ctx, tokenItem{PK: "TOKEN#" + t.Hash, UserID: t.UserID, AccountID: t.AccountID, ExpiresAt: t.ExpiresAt, IssuedAt: t.IssuedAt},
 		missing(attrPK))
 }
 
@@ -326,7 +326,7 @@ func (st *Store) ClaimRefreshToken(ctx context.Context, hash string, now time.Ti
 	if err != nil {
 		return onboarding.RefreshToken{}, onboarding.StorageFailed(err)
 	}
-	return onboarding.RefreshToken{Hash: hash, UserID: tok.UserID, AccountID: tok.AccountID, ExpiresAt: tok.ExpiresAt}, nil
+	return onboarding.RefreshToken{Hash: hash, UserID: tok.UserID, AccountID: tok.AccountID, ExpiresAt: tok.ExpiresAt, IssuedAt: tok.IssuedAt}, nil
 }
 
 func (st *Store) ReleaseRefreshToken(ctx context.Context, hash string, lease onboarding.Lease) error {

@@ -902,6 +902,17 @@ func TestRefreshTokenStorage(t *testing.T) {
 			// Used, it still expires with TTL.
 			h.wantExpiresAt(t, "TOKEN#c0ffee", tok.ExpiresAt)
 		}},
+		{"a claimed token says when its link was minted, so the core can tell a bounce", func(t *testing.T, h *harness) {
+			tok := refreshToken("c0ffee")
+			tok.IssuedAt = t0.Add(-1500 * time.Millisecond)
+			if err := h.store.PutRefreshToken(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+			got, err := h.store.ClaimRefreshToken(ctx, tok.Hash, t0, lz(t0.Add(redeemLease)))
+			if err != nil || !got.IssuedAt.Equal(tok.IssuedAt) || !got.ExpiresAt.Equal(tok.ExpiresAt) {
+				t.Fatalf("claimed %+v %v, want issued at %v and expiring at %v", got, err, tok.IssuedAt, tok.ExpiresAt)
+			}
+		}},
 		{"a hash is never stored twice, so a used token cannot be re-armed", func(t *testing.T, h *harness) {
 			tok := refreshToken("c0ffee")
 			if err := h.store.PutRefreshToken(ctx, tok); err != nil {

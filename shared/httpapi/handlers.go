@@ -76,7 +76,7 @@ func refreshLink(svc *onboarding.Service) Handler {
 				annotate(ctx, slog.String("outcome", e.Code))
 			}
 			if !ok || (e.Kind != onboarding.KindInvalid && e.Kind != onboarding.KindRateLimited && e.Kind != onboarding.KindConflict) {
-				annotate(ctx, slog.String("error", logSafe(err)))
+				keepError(ctx, err)
 			}
 		}
 		return redirect(location)

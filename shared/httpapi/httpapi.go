@@ -284,6 +284,9 @@ var statusOf = map[onboarding.Kind]int{
 	onboarding.KindStorageUnavailable:  http.StatusServiceUnavailable,
 	onboarding.KindRateLimited:         http.StatusTooManyRequests,
 	onboarding.KindForbidden:           http.StatusForbidden,
+	// Stripe's 403 account_invalid that no use case turned into
+	// ErrDeauthorized: the account is gone all the same.
+	onboarding.KindAccountGone: http.StatusConflict,
 }
 
 // errorResponse renders err as the envelope. Only the core's own safe texts
@@ -334,10 +337,22 @@ func annotate(ctx context.Context, attrs ...slog.Attr) {
 
 // failed answers with err and keeps it for the log line.
 func failed(ctx context.Context, err error) Response {
+	keepError(ctx, err)
+	return errorResponse(err)
+}
+
+// keepError puts err on the request's log line.
+func keepError(ctx context.Context, err error) {
 	if rl, ok := ctx.Value(logKey{}).(*requestLog); ok {
 		rl.err = err
 	}
-	return errorResponse(err)
+}
+
+// needsOperator says whether err is one only an operator can mend (Stripe
+// refused the platform's key): its line is an ERROR whatever the answer.
+func needsOperator(err error) bool {
+	e, ok := onboarding.AsError(err)
+	return ok && e.KeyRefused()
 }
 
 // WithLogging wraps h with one JSON log line per request: route, status,
@@ -362,7 +377,7 @@ func WithLogging(logger *slog.Logger, route string, h Handler) Handler {
 			level := slog.LevelInfo
 			if rl.err != nil {
 				attrs = append(attrs, slog.String("error", logSafe(rl.err)))
-				if resp.StatusCode >= 500 {
+				if resp.StatusCode >= 500 || needsOperator(rl.err) {
 					level = slog.LevelError
 				}
 			}

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -387,6 +388,7 @@ func TestRefreshLogsWhatWentWrongOnlyWhenItWasNotTheUser(t *testing.T) {
 		location  string
 		outcome   string // the log line's outcome, "" for none
 		wantError bool   // the log line has an error
+		level     string // the log line's level, INFO unless set
 	}{
 		{
 			name:     "a good token: a fresh Stripe link, nothing to say",
@@ -408,6 +410,14 @@ func TestRefreshLogsWhatWentWrongOnlyWhenItWasNotTheUser(t *testing.T) {
 			token:    func(t *testing.T, f *fixture) string { return f.connect.refreshToken(t) },
 			linkErr:  onboarding.ErrStripeUnavailable.WithCause(errors.New("stripe: status 500")),
 			location: fuzzPolicy.OnboardingURL + "?error=stripe_unavailable", outcome: "stripe_unavailable", wantError: true,
+		},
+		{
+			name:  "Stripe refuses the platform's key: stripe_unavailable, an ERROR for the operator",
+			token: func(t *testing.T, f *fixture) string { return f.connect.refreshToken(t) },
+			linkErr: onboarding.StripeKeyRefused(errors.New(
+				"stripe refused the platform's API key: check STRIPE_SECRET_KEY: stripe: status 401")),
+			location: fuzzPolicy.OnboardingURL + "?error=stripe_unavailable", outcome: "stripe_unavailable", wantError: true,
+			level: "ERROR",
 		},
 		{
 			name: "the user's link limit is spent: rate_limited, the user's doing",
@@ -457,6 +467,9 @@ func TestRefreshLogsWhatWentWrongOnlyWhenItWasNotTheUser(t *testing.T) {
 			}
 			if _, has := line["error"]; has != tt.wantError {
 				t.Errorf("log line %v: has an error %v, want %v", line, has, tt.wantError)
+			}
+			if want := cmp.Or(tt.level, "INFO"); line["level"] != want {
+				t.Errorf("log line %v: level %v, want %s", line, line["level"], want)
 			}
 			if strings.Contains(f.logs.String(), token) {
 				t.Error("the log line shows the token")

@@ -414,6 +414,9 @@ func (s *Service) UpdateAccount(ctx context.Context, c Caller, req UpdateAccount
 	if eerr := s.store.EndPrefill(ctx, c.UserID, lease); eerr != nil {
 		s.log.WarnContext(ctx, "could not end the prefill lease; links wait until it expires", "error", eerr)
 	}
+	if errors.Is(err, ErrAccountGone) {
+		return Account{}, s.goneError(ctx, rec, err, ErrDeauthorized)
+	}
 	if err != nil {
 		return Account{}, err
 	}

@@ -20,6 +20,10 @@ const (
 	KindStorageUnavailable                  // our storage failed; safe to retry
 	KindRateLimited                         // the caller used up a per-user limit
 	KindForbidden                           // a valid identity without the right to the route
+	// KindAccountGone: Stripe answered 403 account_invalid on the account's
+	// own call. The core stores the account as deauthorized; unhandled, it
+	// answers like ErrDeauthorized.
+	KindAccountGone
 )
 
 // Error is the only error type the core hands to adapters. Code, Message and
@@ -37,6 +41,7 @@ type Error struct {
 	// ProviderCode is Stripe's own error code of a ProviderRejected error,
 	// when Stripe gave one (for the staff audit; never a status).
 	ProviderCode string
+	keyRefused bool
 }
 
 func (e *Error) Error() string {
@@ -69,6 +74,13 @@ var (
 	ErrOnboardingIncomplete = &Error{Kind: KindConflict, Code: "onboarding_incomplete", Message: "the Express Dashboard opens once onboarding details are submitted"}
 	ErrDeauthorized         = &Error{Kind: KindConflict, Code: "account_deauthorized", Message: "the account disconnected from the platform"}
 	ErrRejected             = &Error{Kind: KindConflict, Code: "account_rejected", Message: "Stripe rejected the account: it cannot be onboarded"}
+	// ErrAccountGone is what the Stripe adapter returns when Stripe answers
+	// an account's own call with 403 account_invalid: the account was
+	// deleted, or the platform's access to it revoked (a missed
+	// account.application.deauthorized). Never "retry shortly": the core
+	// stores the account as deauthorized. Same code and message as
+	// ErrDeauthorized, another kind, so errors.Is tells them apart.
+	ErrAccountGone = &Error{Kind: KindAccountGone, Code: "account_deauthorized", Message: "the account disconnected from the platform"}
 	// ErrAccountUnavailable tells a browser with a refresh token that its
 	// account can no longer onboard (rejected, or disconnected).
 	ErrAccountUnavailable = &Error{Kind: KindConflict, Code: "account_unavailable", Message: "the account was rejected or disconnected from the platform"}
@@ -121,6 +133,20 @@ func StripeKeySpent(cause error) *Error {
 
 // KeySpent says whether e is a StripeKeySpent failure.
 func (e *Error) KeySpent() bool { return e.keySpent }
+
+// StripeKeyRefused reports that Stripe refused the platform's API key
+// itself (401, or a 403 permission error that is not account_invalid): a
+// misconfiguration, never a sign about the account, which stays as it is.
+// It renders as ErrStripeUnavailable; cause names the setting to check.
+func StripeKeyRefused(cause error) *Error {
+	e := ErrStripeUnavailable.WithCause(cause)
+	e.keyRefused = true
+	return e
+}
+
+// KeyRefused says whether e is a StripeKeyRefused failure: an operator must
+// act, so its log line is an ERROR whatever the route answers.
+func (e *Error) KeyRefused() bool { return e.keyRefused }
 
 // StorageFailed wraps a storage error so that it maps to a retryable 503.
 func StorageFailed(cause error) *Error { return ErrStorageUnavailable.WithCause(cause) }

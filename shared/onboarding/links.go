@@ -49,7 +49,11 @@ func (s *Service) CreateOnboardingLink(ctx context.Context, c Caller) (Onboardin
 			return OnboardingLink{}, err
 		}
 	}
-	return s.issueLink(ctx, rec)
+	link, err := s.issueLink(ctx, rec, time.Time{})
+	if errors.Is(err, ErrAccountGone) {
+		return OnboardingLink{}, s.goneError(ctx, rec, err, ErrDeauthorized)
+	}
+	return link, err
 }
 
 // RefreshOnboardingLink turns a refresh token into the URL to send the
@@ -90,6 +94,11 @@ func (s *Service) RefreshOnboardingLink(ctx context.Context, rawToken string) (s
 // redeem issues the link a claimed refresh token asks for, if its account
 // can still onboard. Taking the KYC lock reads the account too: a link
 // issued here locks prefill like the first one, whatever happened to that.
+// A token whose link was minted moments ago is a bounce: Stripe sent the
+// browser straight back instead of showing its page, as it does for an
+// account it rejected. Stripe is asked about the account before another
+// link is made, so a rejection whose webhook has not arrived ends the
+// chain here instead of at the user's hourly link limit.
 func (s *Service) redeem(ctx context.Context, t RefreshToken) (OnboardingLink, error) {
 	rec, err := s.lockPrefill(ctx, t.UserID, t.AccountID)
 	switch {
@@ -100,10 +109,50 @@ func (s *Service) redeem(ctx context.Context, t RefreshToken) (OnboardingLink, e
 	case DeriveStatus(rec.State, rec.ServiceAgreement, s.now()) == StatusRejected:
 		return OnboardingLink{}, ErrAccountUnavailable
 	}
+	// The slot counts the bounce's read too: over the limit, Stripe is not
+	// called at all.
 	if err := s.takeLinkSlot(ctx, rec.UserID); err != nil {
 		return OnboardingLink{}, err
 	}
-	return s.issueLink(ctx, rec)
+	if s.bounced(t) {
+		if rec, err = s.rereadOnBounce(ctx, rec); err != nil {
+			return OnboardingLink{}, err
+		}
+	}
+	link, err := s.issueLink(ctx, rec, t.ExpiresAt)
+	if errors.Is(err, ErrAccountGone) {
+		return OnboardingLink{}, s.goneError(ctx, rec, err, ErrAccountUnavailable)
+	}
+	return link, err
+}
+
+// bounced says whether t comes back within the bounce window of its link
+// being minted. Tokens stored before IssuedAt existed never count.
+func (s *Service) bounced(t RefreshToken) bool {
+	return !t.IssuedAt.IsZero() && s.now().Sub(t.IssuedAt) < s.policy.RefreshBounceWindow
+}
+
+// rereadOnBounce reads the account from Stripe and stores what it says
+// (cause refresh). A rejected or gone account is ErrAccountUnavailable;
+// a failed read is returned, so the token stays usable.
+func (s *Service) rereadOnBounce(ctx context.Context, rec AccountRecord) (AccountRecord, error) {
+	version := s.now().Unix()
+	state, err := s.connect.GetAccount(ctx, rec.AccountID)
+	switch {
+	case errors.Is(err, ErrAccountGone):
+		return rec, s.goneError(ctx, rec, err, ErrAccountUnavailable)
+	case err != nil:
+		return rec, err
+	}
+	saved, err := s.store.SaveState(ctx, rec.UserID, state, version, s.now(), CauseRefresh)
+	if err != nil {
+		return rec, err
+	}
+	switch {
+	case saved.State.Deauthorized, DeriveStatus(saved.State, saved.ServiceAgreement, s.now()) == StatusRejected:
+		return saved, ErrAccountUnavailable
+	}
+	return saved, nil
 }
 
 // errorPage says on the frontend's onboarding page why a refresh gave no
@@ -166,12 +215,17 @@ func (s *Service) lockPrefill(ctx context.Context, userID, accountID string) (Ac
 
 // issueLink stores a new refresh token and asks Stripe for a link carrying
 // it. The token is stored first, so a link never points at a token that
-// does not exist.
-func (s *Service) issueLink(ctx context.Context, rec AccountRecord) (OnboardingLink, error) {
+// does not exist. A link minted by a refresh passes its chain's expiry:
+// the new token keeps it, so refreshing never extends a chain.
+func (s *Service) issueLink(ctx context.Context, rec AccountRecord, chainExpiry time.Time) (OnboardingLink, error) {
 	token := s.newSecret(refreshTokenBytes)
 	now := s.now()
+	expires := now.Add(s.policy.RefreshTokenTTL)
+	if !chainExpiry.IsZero() && chainExpiry.Before(expires) {
+		expires = chainExpiry
+	}
 	err := s.store.PutRefreshToken(ctx, RefreshToken{
-		Hash: hashHex(token), UserID: rec.UserID, AccountID: rec.AccountID, ExpiresAt: now.Add(s.policy.RefreshTokenTTL),
+		Hash: hashHex(token), UserID: rec.UserID, AccountID: rec.AccountID, ExpiresAt: expires, IssuedAt: now,
 	})
 	// A 256-bit token's hash already stored can only be this very write,
 	// retried by the SDK after its answer was lost.

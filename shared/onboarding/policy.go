@@ -48,6 +48,11 @@ type Policy struct {
 	// StatusRefreshInterval is how often GET /accounts/me?refresh=true may
 	// re-read one account from Stripe; within it the stored state answers.
 	StatusRefreshInterval time.Duration
+	// RefreshBounceWindow: a refresh this soon after its link was minted is
+	// a bounce (Stripe sent the browser straight back, as it does for a
+	// rejected account), and the account is read from Stripe before
+	// another link is made.
+	RefreshBounceWindow time.Duration
 	// StripeCallLease bounds one request's Stripe call, retries included:
 	// leases taken around a Stripe call (a prefill update, a refresh token
 	// being redeemed) last this long if their holder dies.

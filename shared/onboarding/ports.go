@@ -182,4 +182,7 @@ type RefreshToken struct {
 	UserID    string
 	AccountID string
 	ExpiresAt time.Time
+	// IssuedAt is when the token's link was minted: a refresh soon after it
+	// is Stripe bouncing the link straight back (Policy.RefreshBounceWindow).
+	IssuedAt time.Time
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"time"
 )
@@ -94,6 +95,12 @@ func (s *Service) GetAccount(ctx context.Context, c Caller, refresh bool) (Accou
 	// made while we were reading is then newer and still wins.
 	version := s.now().Unix()
 	state, err := s.connect.GetAccount(ctx, rec.AccountID)
+	if errors.Is(err, ErrAccountGone) {
+		if rec, err = s.accountGone(ctx, rec, err); err != nil {
+			return Account{}, err
+		}
+		return rec.Account(s.now()), nil
+	}
 	if err != nil {
 		return Account{}, err
 	}
@@ -120,6 +127,9 @@ func (s *Service) CreateDashboardLink(ctx context.Context, c Caller) (string, er
 		return "", err
 	}
 	url, err := s.connect.CreateDashboardLink(ctx, rec.AccountID)
+	if errors.Is(err, ErrAccountGone) {
+		return "", s.goneError(ctx, rec, err, ErrDeauthorized)
+	}
 	if e, ok := AsError(err); ok && e.Kind == KindInvalid {
 		// Stripe refuses login links until onboarding is complete: our
 		// stored details_submitted was stale. Re-read it so the next
@@ -135,12 +145,54 @@ func (s *Service) CreateDashboardLink(ctx context.Context, c Caller) (string, er
 func (s *Service) refreshState(ctx context.Context, rec AccountRecord) {
 	version := s.now().Unix()
 	state, err := s.connect.GetAccount(ctx, rec.AccountID)
-	if err == nil {
+	switch {
+	case errors.Is(err, ErrAccountGone):
+		_, err = s.accountGone(ctx, rec, err)
+	case err == nil:
 		_, err = s.store.SaveState(ctx, rec.UserID, state, version, s.now(), CauseRefresh)
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "could not re-read the account after Stripe refused a login link", "account_id", rec.AccountID, "error", err)
 	}
+}
+
+// accountGone stores that Stripe answered one of the account's own calls
+// with 403 account_invalid (cause): the account was deleted or the
+// platform's access revoked, and the account.application.deauthorized
+// event, if any, was missed. It goes through the webhooks' versioned write
+// as a deauthorization (terminal whatever the order), recorded in the
+// status history with CauseAccountInvalid, and returns the record as it now
+// stands.
+func (s *Service) accountGone(ctx context.Context, rec AccountRecord, cause error) (AccountRecord, error) {
+	now := s.now()
+	s.log.WarnContext(ctx, "Stripe answered 403 account_invalid: the account was deleted or the platform's access revoked; stored as deauthorized",
+		"account_id", rec.AccountID, "cause", cause)
+	_, err := s.store.ApplyEvent(ctx, StateChange{
+		// One marker per account: a deauthorization happens once.
+		EventID:     "account_invalid_" + rec.AccountID,
+		UserID:      rec.UserID,
+		AccountID:   rec.AccountID,
+		Kind:        ChangeDeauthorize,
+		Version:     now.Unix(),
+		Now:         now,
+		RetainUntil: now.Add(s.policy.EventRetention),
+		Cause:       CauseAccountInvalid,
+	})
+	if err != nil {
+		return rec, err
+	}
+	rec.State.Deauthorized = true
+	rec.UpdatedAt = now
+	return rec, nil
+}
+
+// goneError stores the account as gone (accountGone) and returns answer,
+// or the storage failure that kept it from being stored.
+func (s *Service) goneError(ctx context.Context, rec AccountRecord, cause error, answer *Error) error {
+	if _, err := s.accountGone(ctx, rec, cause); err != nil {
+		return err
+	}
+	return answer.WithCause(cause)
 }
 
 // Sleep waits d, or until ctx ends (then it returns ctx's error): the

@@ -53,6 +53,10 @@ const (
 	CauseRefresh Cause = "refresh" // a re-read of Stripe for the user (GET /accounts/me?refresh=true, a refused login link)
 	CauseSweep   Cause = "sweep"   // the reconciliation sweep
 	CauseStaff   Cause = "staff"   // a staff review (a rejection)
+	// CauseAccountInvalid: Stripe answered one of the account's own calls
+	// with 403 account_invalid (deleted, or access revoked) and no
+	// account.application.deauthorized had arrived.
+	CauseAccountInvalid Cause = "account_invalid"
 )
 
 // Statuses lists every Status DeriveStatus returns.

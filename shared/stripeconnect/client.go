@@ -322,6 +322,20 @@ func mapError(err error) error {
 		refused := (se.HTTPStatusCode == http.StatusBadRequest || se.HTTPStatusCode == http.StatusNotFound) &&
 			se.Type == stripe.ErrorTypeInvalidRequest
 		switch {
+		case se.HTTPStatusCode == http.StatusForbidden && se.Code == stripe.ErrorCodeAccountInvalid:
+			// "The provided key ... does not have access to account ... (or
+			// that account does not exist). Application access may have been
+			// revoked.": the account was deleted or disconnected from the
+			// platform. https://docs.stripe.com/error-codes#account-invalid
+			return onboarding.ErrAccountGone.WithCause(cause)
+		case se.HTTPStatusCode == http.StatusUnauthorized || se.HTTPStatusCode == http.StatusForbidden:
+			// The key itself: invalid, expired or revoked (401), or a
+			// restricted key without the permission (403 without
+			// account_invalid). https://docs.stripe.com/api/errors lists 401
+			// "No valid API key provided" and 403 "The API key doesn't have
+			// permissions to perform the request". No account is to blame.
+			return onboarding.StripeKeyRefused(fmt.Errorf(
+				"stripe refused the platform's API key: check STRIPE_SECRET_KEY (in AWS, the secret STRIPE_SECRET_ARN names) and the key's permissions: %w", cause))
 		case se.Type == stripe.ErrorTypeIdempotency:
 			// The key was used with other params: its first use may have
 			// created something, so this is no clean refusal, and replaying

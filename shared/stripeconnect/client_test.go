@@ -630,7 +630,12 @@ func TestErrorMapping(t *testing.T) {
 		// wantKeySpent: Stripe saved this failure under the Idempotency-Key
 		// (its own 5xx) or refused the key: replaying it cannot help.
 		wantKeySpent bool
-		maxElapsed   time.Duration
+		// wantKeyRefused: Stripe refused the platform's key, not anything
+		// about an account (502, logged as an operator's ERROR).
+		wantKeyRefused bool
+		// wantGone: the account is gone (ErrAccountGone, never 502).
+		wantGone   bool
+		maxElapsed time.Duration
 	}{
 		{
 			name:         "400 invalid_request_error with param",
@@ -644,8 +649,22 @@ func TestErrorMapping(t *testing.T) {
 			wantKeySpent: true,
 		},
 		{
-			name:  "401 invalid api key",
-			fault: answer(401, "application/json", stripeError("invalid_request_error", "", "", "Invalid API Key provided: "+echo)),
+			name:           "401 invalid api key",
+			fault:          answer(401, "application/json", stripeError("invalid_request_error", "", "", "Invalid API Key provided: "+echo)),
+			wantKeyRefused: true,
+		},
+		{
+			// A restricted key without the permission: the key's fault.
+			name: "403 permission error without account_invalid",
+			fault: answer(403, "application/json", stripeError("invalid_request_error", "", "",
+				"The provided key 'rk_test_***' does not have the required permissions for this endpoint: "+echo)),
+			wantKeyRefused: true,
+		},
+		{
+			name: "403 account_invalid",
+			fault: answer(403, "application/json", stripeError("invalid_request_error", "account_invalid", "",
+				"The provided key does not have access to account 'acct_1' (or that account does not exist). Application access may have been revoked. "+echo)),
+			wantGone: true,
 		},
 		{
 			name:  "404 from a proxy without a Stripe error body",
@@ -726,10 +745,19 @@ func TestErrorMapping(t *testing.T) {
 				if f.maxElapsed > 0 && elapsed > f.maxElapsed {
 					t.Errorf("returned after %v, want within %v", elapsed, f.maxElapsed)
 				}
-				if f.wantRejected {
+				switch {
+				case f.wantRejected:
 					assertRejected(t, err, "email", invalidMsg)
-				} else {
+				case f.wantGone:
+					assertGone(t, err)
+				default:
 					assertUnavailable(t, err)
+				}
+				if e, _ := onboarding.AsError(err); e != nil && e.KeyRefused() != f.wantKeyRefused {
+					t.Errorf("KeyRefused() = %v, want %v", e.KeyRefused(), f.wantKeyRefused)
+				}
+				if f.wantKeyRefused && !strings.Contains(err.Error(), "STRIPE_SECRET_KEY") {
+					t.Errorf("a refused key's cause %q does not name the setting to check", err)
 				}
 				if e, _ := onboarding.AsError(err); e != nil && e.KeySpent() != f.wantKeySpent {
 					t.Errorf("KeySpent() = %v, want %v", e.KeySpent(), f.wantKeySpent)
@@ -785,6 +813,23 @@ func assertUnavailable(t *testing.T, err error) {
 	}
 	assertNoEcho(t, "Error()", err.Error())
 	t.Logf("logged as: %v", err)
+}
+
+// assertGone: Stripe's 403 account_invalid is the account gone, never a
+// Stripe outage, and its cause carries codes only.
+func assertGone(t *testing.T, err error) {
+	t.Helper()
+	e, ok := onboarding.AsError(err)
+	if !ok || !errors.Is(err, onboarding.ErrAccountGone) || e.Kind != onboarding.KindAccountGone {
+		t.Fatalf("error %v, want ErrAccountGone", err)
+	}
+	if errors.Is(err, onboarding.ErrStripeUnavailable) {
+		t.Error("a gone account must not count as ErrStripeUnavailable")
+	}
+	assertNoEcho(t, "Error()", err.Error())
+	if !strings.Contains(err.Error(), "account_invalid") {
+		t.Errorf("cause %q lacks Stripe's code", err)
+	}
 }
 
 func assertRejected(t *testing.T, err error, param, message string) {

@@ -2,6 +2,7 @@ package stripeconnect_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"net/url"
@@ -100,9 +101,11 @@ func TestSimulatorRefusalsReachTheCoreAsRejections(t *testing.T) {
 		t.Errorf("a prefill update after the first link: %v, want a refusal naming email (Stripe locks KYC prefill)", err)
 	}
 
+	// Stripe answers an account the key cannot reach, unknown or
+	// disconnected alike, with 403 account_invalid: the account is gone.
 	_, err = c.GetAccount(ctx, "acct_1NoSuchAccount00")
-	if e, ok := onboarding.AsError(err); !ok || e.Kind != onboarding.KindInvalid || e.Param != "account" {
-		t.Errorf("an unknown account: %v, want Stripe's resource_missing refusal", err)
+	if !errors.Is(err, onboarding.ErrAccountGone) {
+		t.Errorf("an unknown account: %v, want ErrAccountGone (Stripe's 403 account_invalid)", err)
 	}
 
 	_, err = c.CreateAccount(ctx, onboarding.CreateAccountParams{
