@@ -41,7 +41,7 @@ type Error struct {
 	// ProviderCode is Stripe's own error code of a ProviderRejected error,
 	// when Stripe gave one (for the staff audit; never a status).
 	ProviderCode string
-	keyRefused bool
+	keyRefused   bool
 }
 
 func (e *Error) Error() string {
