@@ -111,7 +111,31 @@ func TestSubmitWithSomethingPastDueThenComplete(t *testing.T) {
 	if due := b.text(testid("requirements-due")); !strings.Contains(due, "an identity document") {
 		t.Errorf("requirements-due = %q, want the identity document", due)
 	}
+	// Why it is due again: Stripe's requirements.errors reason, as text.
+	if why := b.text(testid("requirement-reason")); !strings.Contains(why, "The document has expired.") {
+		t.Errorf("requirement-reason = %q, want Stripe's reason next to the document", why)
+	}
 	toStripe(b, s, "continue-onboarding")
+	finish(b, s, "sim-complete", "active")
+}
+
+// A future requirement shows as restricted_soon with what Stripe will
+// need, and the next link collects it.
+func TestAFutureRequirementIsCollectedThroughTheNextLink(t *testing.T) {
+	s := startStack(t, nil)
+	b := newBrowser(t)
+	signIn(b, s, "fern")
+	toStripe(b, s, "start-onboarding")
+
+	b.do("choose a future requirement", chromedp.Click(testid("sim-due-future")))
+	finish(b, s, "sim-restricted", "restricted_soon")
+	if due := b.text(testid("future-requirements-due")); !strings.Contains(due, "an identity document") {
+		t.Errorf("future-requirements-due = %q, want the additional document in words", due)
+	}
+	link := toStripe(b, s, "continue-onboarding")
+	if !linkInfo(t, s, link).IncludesFutureRequirements || !b.present("sim-future-included") {
+		t.Error("the next link does not collect the future requirement")
+	}
 	finish(b, s, "sim-complete", "active")
 }
 

@@ -52,7 +52,12 @@ type account struct {
 	deauthorized   bool
 	muted          bool  // its events reach no endpoint (MuteWebhooks)
 	deadline       int64 // current_deadline while stage is due_soon
-	generation     int   // bumps on every change, so stale timers do nothing
+	// future lists what Stripe will need after a rule change
+	// (future_requirements.currently_due), due by futureDeadline. Only a
+	// link with collection_options[future_requirements]=include collects it.
+	future         []string
+	futureDeadline int64
+	generation     int // bumps on every change, so stale timers do nothing
 
 	// balances by currency, in minor units (SetBalance): a live-mode
 	// reject needs them all zero.
@@ -132,6 +137,43 @@ func (a *account) verificationField() string {
 	return "representative.verification.document"
 }
 
+// futureField is what the simulated rule change asks for: a second
+// document (Stripe's additional_document requirement).
+func (a *account) futureField() string {
+	return strings.TrimSuffix(a.verificationField(), "document") + "additional_document"
+}
+
+// expiredDocument is the error that says why the document is due again
+// after submission: requirements.errors items have the shape of the spec's
+// account_requirements_error, and verification_document_expired is one of
+// its codes (stripe-mock v0.183.0 embedded/openapi/spec3.json,
+// components.schemas.account_requirements_error; what each code means:
+// https://docs.stripe.com/connect/handling-api-verification). Stripe's
+// reason text is written for the account holder; the simulator's says what
+// the code means.
+func (a *account) expiredDocument() *stripe.AccountRequirementsError {
+	return &stripe.AccountRequirementsError{
+		Code:        "verification_document_expired",
+		Reason:      "The document has expired. Upload a document that is still valid.",
+		Requirement: a.verificationField(),
+	}
+}
+
+// futureRequirements renders Stripe's future_requirements hash: empty, or
+// the simulated rule change due by its deadline (Stripe lists what is
+// currently due under eventually_due too).
+func (a *account) futureRequirements() *stripe.AccountFutureRequirements {
+	f := &stripe.AccountFutureRequirements{
+		Alternatives: []*stripe.AccountFutureRequirementsAlternative{}, Errors: []*stripe.AccountFutureRequirementsError{},
+		CurrentlyDue: []string{}, EventuallyDue: []string{}, PastDue: []string{}, PendingVerification: []string{},
+	}
+	if len(a.future) > 0 {
+		f.CurrentlyDue, f.EventuallyDue = slices.Clone(a.future), slices.Clone(a.future)
+		f.CurrentDeadline = a.futureDeadline
+	}
+	return f
+}
+
 // requirements renders Stripe's requirements hash for the current stage.
 func (a *account) requirements() *stripe.AccountRequirements {
 	r := &stripe.AccountRequirements{
@@ -149,9 +191,11 @@ func (a *account) requirements() *stripe.AccountRequirements {
 	case stageDueSoon:
 		r.CurrentlyDue, r.EventuallyDue = doc, doc
 		r.CurrentDeadline = a.deadline
+		r.Errors = []*stripe.AccountRequirementsError{a.expiredDocument()}
 	case stagePastDue:
 		r.CurrentlyDue, r.EventuallyDue, r.PastDue = doc, doc, doc
 		r.DisabledReason = reasonPastDue
+		r.Errors = []*stripe.AccountRequirementsError{a.expiredDocument()}
 	case stagePending:
 		r.PendingVerification = doc
 		r.DisabledReason = reasonPendingVerification
@@ -186,12 +230,9 @@ func (a *account) object() map[string]any {
 			SupportEmail: a.profile["support_email"], SupportPhone: a.profile["support_phone"],
 			SupportURL: a.profile["support_url"], URL: a.profile["url"],
 		},
-		Requirements: a.requirements(),
-		FutureRequirements: &stripe.AccountFutureRequirements{
-			Alternatives: []*stripe.AccountFutureRequirementsAlternative{}, Errors: []*stripe.AccountFutureRequirementsError{},
-			CurrentlyDue: []string{}, EventuallyDue: []string{}, PastDue: []string{}, PendingVerification: []string{},
-		},
-		TOSAcceptance: &stripe.AccountTOSAcceptance{ServiceAgreement: stripe.AccountTOSAcceptanceServiceAgreement(a.agreement)},
+		Requirements:       a.requirements(),
+		FutureRequirements: a.futureRequirements(),
+		TOSAcceptance:      &stripe.AccountTOSAcceptance{ServiceAgreement: stripe.AccountTOSAcceptanceServiceAgreement(a.agreement)},
 		Controller: &stripe.AccountController{
 			IsController: true, Type: stripe.AccountControllerTypeApplication,
 			RequirementCollection: stripe.AccountControllerRequirementCollectionStripe,
@@ -423,6 +464,7 @@ func (a *account) clone() *account {
 	c := *a
 	c.profile, c.tos, c.metadata = cloneMap(a.profile), cloneMap(a.tos), cloneMap(a.metadata)
 	c.requested = slices.Clone(a.requested)
+	c.future = slices.Clone(a.future)
 	return &c
 }
 

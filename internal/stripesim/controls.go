@@ -58,7 +58,7 @@ func (s *Sim) outcomeControl(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, noSuchAccount(r.PathValue("id")).body())
 		return
 	}
-	err := s.applyOutcome(a, r.PostForm.Get("outcome"), r.PostForm.Get("due"))
+	err := s.applyOutcome(a, r.PostForm.Get("outcome"), r.PostForm.Get("due"), false)
 	s.mu.Unlock()
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, invalidParam("outcome", err.Error()).body())

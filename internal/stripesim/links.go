@@ -14,8 +14,11 @@ type accountLink struct {
 	refreshURL string
 	returnURL  string
 	collect    string
-	expires    time.Time
-	used       bool
+	// includeFuture: collection_options[future_requirements]=include. Stripe's
+	// default, omit, leaves future requirements out of the hosted flow.
+	includeFuture bool
+	expires       time.Time
+	used          bool
 }
 
 // session is one visit to the hosted onboarding page: the link is spent
@@ -24,8 +27,11 @@ type session struct {
 	id        string
 	accountID string
 	returnURL string
-	expires   time.Time
-	used      bool
+	// includeFuture comes from the link: finishing collects the account's
+	// future requirements too.
+	includeFuture bool
+	expires       time.Time
+	used          bool
 }
 
 // loginLink opens the simulated Express Dashboard once.
@@ -78,10 +84,13 @@ func (s *Sim) createAccountLink(req *request) (any, *apiError) {
 	if v, ok := p.str("collection_options", "fields"); ok {
 		collect = v
 	}
+	// "omit" is the default: https://docs.stripe.com/api/account_links/create?api-version=2023-10-16
+	// (collection_options.future_requirements); the schema admits include or omit.
+	future, _ := p.str("collection_options", "future_requirements")
 	now := s.opts.Now()
 	l := &accountLink{
 		token: randomID(24), accountID: a.id, refreshURL: links["refresh_url"], returnURL: links["return_url"],
-		collect: collect, expires: now.Add(s.opts.LinkTTL),
+		collect: collect, includeFuture: future == "include", expires: now.Add(s.opts.LinkTTL),
 	}
 	s.links[l.token] = l
 	a.linked = true
@@ -115,6 +124,11 @@ type LinkInfo struct {
 	ReturnURL  string
 	ExpiresAt  time.Time
 	Used       bool
+	// Collect is collection_options[fields] (or the deprecated collect),
+	// currently_due by default.
+	Collect string
+	// IncludesFutureRequirements: collection_options[future_requirements]=include.
+	IncludesFutureRequirements bool
 }
 
 // Link looks up an account link by its URL, so tests can follow the
@@ -131,7 +145,8 @@ func (s *Sim) Link(linkURL string) (LinkInfo, bool) {
 	if !ok {
 		return LinkInfo{}, false
 	}
-	return LinkInfo{AccountID: l.accountID, RefreshURL: l.refreshURL, ReturnURL: l.returnURL, ExpiresAt: l.expires, Used: l.used}, true
+	return LinkInfo{AccountID: l.accountID, RefreshURL: l.refreshURL, ReturnURL: l.returnURL, ExpiresAt: l.expires, Used: l.used,
+		Collect: l.collect, IncludesFutureRequirements: l.includeFuture}, true
 }
 
 func lastSegment(path string) string {

@@ -4,9 +4,11 @@ import (
 	"embed"
 	"html/template"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 //go:embed templates/*.html
@@ -91,12 +93,16 @@ func (s *Sim) onboardingPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l.used = true
-	sess := &session{id: randomID(24), accountID: a.id, returnURL: l.returnURL, expires: now.Add(sessionTTL)}
+	sess := &session{id: randomID(24), accountID: a.id, returnURL: l.returnURL, includeFuture: l.includeFuture, expires: now.Add(sessionTTL)}
 	s.sessions[sess.id] = sess
-	renderPage(w, http.StatusOK, "onboarding.html", onboardingData{
+	data := onboardingData{
 		Account: a.page(), Session: sess.id, Collect: l.collect, VerifyDelay: s.opts.VerifyDelay.String(),
-		ReturnURL: l.returnURL, LinkExpiresIn: s.opts.LinkTTL.String(),
-	})
+		ReturnURL: l.returnURL, LinkExpiresIn: s.opts.LinkTTL.String(), FutureDue: a.future,
+	}
+	if l.includeFuture {
+		data.FutureCollected = a.future
+	}
+	renderPage(w, http.StatusOK, "onboarding.html", data)
 }
 
 type onboardingData struct {
@@ -106,6 +112,10 @@ type onboardingData struct {
 	VerifyDelay   string
 	ReturnURL     string
 	LinkExpiresIn string
+	// FutureDue is the account's future requirements; FutureCollected the
+	// ones this link collects (all with future_requirements=include, else none).
+	FutureDue       []string
+	FutureCollected []string
 }
 
 type message struct {
@@ -138,7 +148,7 @@ func (s *Sim) submitOnboarding(w http.ResponseWriter, r *http.Request) {
 	}
 	a := s.accounts[sess.accountID]
 	outcome := r.PostForm.Get("outcome")
-	if err := s.applyOutcome(a, outcome, r.PostForm.Get("due")); err != nil {
+	if err := s.applyOutcome(a, outcome, r.PostForm.Get("due"), sess.includeFuture); err != nil {
 		renderPage(w, http.StatusBadRequest, "message.html", message{Title: "Unknown choice", Text: err.Error()})
 		return
 	}
@@ -150,16 +160,35 @@ type outcomeError string
 
 func (e outcomeError) Error() string { return string(e) }
 
+// futureDelay is when the simulated rule change's requirement falls due.
+const futureDelay = 30 * 24 * time.Hour
+
 // applyOutcome changes the account as Stripe would after the holder's
-// choice. Called with s.mu held.
-func (s *Sim) applyOutcome(a *account, outcome, due string) error {
+// choice, on a link that collected the account's future requirements or
+// not. Called with s.mu held.
+func (s *Sim) applyOutcome(a *account, outcome, due string, collectFuture bool) error {
+	switch outcome {
+	case OutcomeComplete, OutcomeRestricted, OutcomePending:
+		if collectFuture {
+			// The holder gave what the link asked for, future requirements too.
+			a.future, a.futureDeadline = nil, 0
+		}
+	}
 	switch outcome {
 	case OutcomeComplete:
 		s.setStage(a, stageComplete, "")
 	case OutcomeRestricted:
-		if due == "past" {
+		switch due {
+		case "past":
 			s.setStage(a, stagePastDue, "")
-		} else {
+		case "future":
+			// Everything verified today, and a rule change announced: Stripe
+			// lists what it will need under future_requirements with the
+			// date they merge into requirements (current_deadline).
+			a.future = []string{a.futureField()}
+			a.futureDeadline = s.opts.Now().Add(futureDelay).Unix()
+			s.setStage(a, stageComplete, "")
+		default:
 			s.setStage(a, stageDueSoon, "")
 		}
 	case OutcomePending:
@@ -184,7 +213,8 @@ func (s *Sim) applyOutcome(a *account, outcome, due string) error {
 }
 
 // Outcome applies an onboarding outcome to an account without a browser,
-// as the hosted page would (due is "soon" or "past" for restricted).
+// as the hosted page would on a link that omits future requirements
+// (Stripe's default); due is "soon", "past" or "future" for restricted.
 func (s *Sim) Outcome(accountID, outcome, due string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -192,7 +222,33 @@ func (s *Sim) Outcome(accountID, outcome, due string) error {
 	if !ok {
 		return outcomeError("no such account " + accountID)
 	}
-	return s.applyOutcome(a, outcome, due)
+	return s.applyOutcome(a, outcome, due, false)
+}
+
+// FinishLink does what the account holder's browser does with an account
+// link: opens it (spending it) and submits outcome on the hosted page, with
+// what the link collects. It returns the link's return_url; an error for a
+// link that is unknown, used or expired, or whose account cannot onboard.
+func (s *Sim) FinishLink(linkURL, outcome, due string) (string, error) {
+	u, err := url.Parse(linkURL)
+	if err != nil {
+		return "", outcomeError("not a link URL")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.links[lastSegment(u.Path)]
+	if !ok {
+		return "", outcomeError("no such account link")
+	}
+	a := s.accounts[l.accountID]
+	if l.used || !s.opts.Now().Before(l.expires) || a.deauthorized || a.stage == stageRejected {
+		return "", outcomeError("the link is used or expired, or its account cannot onboard: Stripe sends the browser to refresh_url")
+	}
+	l.used = true
+	if err := s.applyOutcome(a, outcome, due, l.includeFuture); err != nil {
+		return "", err
+	}
+	return l.returnURL, nil
 }
 
 // Deauthorize disconnects an account from the platform, as when its holder

@@ -148,6 +148,12 @@ var refused = []struct {
 	{"an unknown created filter", "GET", "/v1/accounts", form("created[after]", "1"), "created[after]", true},
 	{"a link without its type", "POST", "/v1/account_links", form("account", "acct_1Conformance000", "refresh_url", "https://a.example/r", "return_url", "https://a.example/b"), "type", false},
 	{"a link type Stripe does not have", "POST", "/v1/account_links", form("account", "acct_1Conformance000", "type", "onboarding", "refresh_url", "https://a.example/r", "return_url", "https://a.example/b"), "type", false},
+	{"collection_options fields Stripe does not have", "POST", "/v1/account_links", form("account", "acct_1Conformance000", "type", "account_onboarding", "refresh_url", "https://a.example/r", "return_url", "https://a.example/b",
+		"collection_options[fields]", "everything"), "collection_options[fields]", false},
+	{"collection_options future_requirements Stripe does not have", "POST", "/v1/account_links", form("account", "acct_1Conformance000", "type", "account_onboarding", "refresh_url", "https://a.example/r", "return_url", "https://a.example/b",
+		"collection_options[fields]", "currently_due", "collection_options[future_requirements]", "always"), "collection_options[future_requirements]", false},
+	{"collection_options without its required fields", "POST", "/v1/account_links", form("account", "acct_1Conformance000", "type", "account_onboarding", "refresh_url", "https://a.example/r", "return_url", "https://a.example/b",
+		"collection_options[future_requirements]", "include"), "collection_options[fields]", false},
 	{"a link with an unknown parameter", "POST", "/v1/account_links", form("account", "acct_1Conformance000", "type", "account_onboarding", "refresh_url", "https://a.example/r", "return_url", "https://a.example/b", "theme", "dark"), "theme", false},
 	{"a reject without a reason", "POST", "/v1/accounts/acct_1Conformance000/reject", form(), "reason", false},
 	{"a webhook endpoint without events", "POST", "/v1/webhook_endpoints", form("url", "https://a.example/hook"), "enabled_events", false},
@@ -1162,5 +1168,114 @@ func TestUnreachableAccountsAnswer403AccountInvalid(t *testing.T) {
 	}
 	if err := s.sim.RevokeAccess("acct_1NeverExisted00"); err == nil {
 		t.Error("revoking an account the simulator never made succeeded")
+	}
+}
+
+// submitPage opens an account link in a browser-like client and submits
+// the hosted page's form with v; it returns the page's HTML.
+func submitPage(t *testing.T, s *simEnv, link string, v url.Values) string {
+	t.Helper()
+	resp, page := get(t, link)
+	i := strings.Index(page, `action="/setup/s/`)
+	if resp.StatusCode != http.StatusOK || i < 0 {
+		t.Fatalf("the hosted page: %d, no form", resp.StatusCode)
+	}
+	action := page[i+len(`action="`):]
+	action = action[:strings.IndexByte(action, '"')]
+	sub, err := noRedirects.PostForm(s.url+action, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.Body.Close()
+	if sub.StatusCode != http.StatusSeeOther {
+		t.Fatalf("submit %v: %d, want 303 to return_url", v, sub.StatusCode)
+	}
+	return page
+}
+
+// A rule change leaves a future requirement due in 30 days. Stripe's
+// hosted onboarding collects it only through a link with
+// collection_options[future_requirements]=include: without it, finishing
+// the page leaves it in place.
+func TestFutureRequirementsAreCollectedOnlyByLinksThatIncludeThem(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	s := newSim(t, stripesim.Options{Now: c.Now})
+	id := createAccount(t, s, "future")
+	linkWith := func(extra ...string) string {
+		f := form(append([]string{"account", id, "type", "account_onboarding", "refresh_url", "https://platform.example/refresh",
+			"return_url", "https://platform.example/return"}, extra...)...)
+		got := call(t, s.url, "POST", "/v1/account_links", f)
+		if got.status != http.StatusOK {
+			t.Fatalf("link %v: %d %s", extra, got.status, got.raw)
+		}
+		return got.str("url")
+	}
+	future := func() map[string]any {
+		t.Helper()
+		got := call(t, s.url, "GET", "/v1/accounts/"+id, nil)
+		if got.body["payouts_enabled"] != true || got.body["charges_enabled"] != true {
+			t.Errorf("the account is not enabled: %s", got.raw)
+		}
+		return got.body["future_requirements"].(map[string]any)
+	}
+	const wantField = "individual.verification.additional_document"
+
+	submitPage(t, s, linkWith(), form("outcome", "restricted", "due", "future"))
+	f := future()
+	if due := f["currently_due"].([]any); len(due) != 1 || due[0] != wantField || len(f["eventually_due"].([]any)) != 1 {
+		t.Fatalf("future_requirements = %v, want %s currently and eventually due", f, wantField)
+	}
+	if d, _ := f["current_deadline"].(float64); int64(d) != c.Now().Add(30*24*time.Hour).Unix() {
+		t.Errorf("future_requirements.current_deadline = %v, want in 30 days", f["current_deadline"])
+	}
+
+	for _, omitted := range [][]string{nil, {"collection_options[fields]", "currently_due"},
+		{"collection_options[fields]", "eventually_due", "collection_options[future_requirements]", "omit"}} {
+		page := submitPage(t, s, linkWith(omitted...), form("outcome", "complete"))
+		if !strings.Contains(page, `data-testid="sim-future-omitted"`) {
+			t.Errorf("link %v: the page does not say it omits the future requirement", omitted)
+		}
+		if due := future()["currently_due"].([]any); len(due) != 1 {
+			t.Errorf("link %v omits future requirements, yet finishing cleared them: %v", omitted, due)
+		}
+	}
+
+	page := submitPage(t, s, linkWith("collection_options[fields]", "currently_due", "collection_options[future_requirements]", "include"),
+		form("outcome", "complete"))
+	if !strings.Contains(page, `data-testid="sim-future-included"`) || !strings.Contains(page, wantField) {
+		t.Error("the page does not show the future requirement it collects")
+	}
+	if f := future(); len(f["currently_due"].([]any)) != 0 || len(f["eventually_due"].([]any)) != 0 || f["current_deadline"] != nil {
+		t.Errorf("a link that includes future requirements was finished, yet future_requirements = %v", f)
+	}
+}
+
+// Why the document is due again: both restricted outcomes carry Stripe's
+// requirements.errors item for it.
+func TestRestrictedOutcomesSayWhyTheDocumentIsDueAgain(t *testing.T) {
+	s := newSim(t, stripesim.Options{})
+	for _, due := range []string{"soon", "past"} {
+		t.Run(due, func(t *testing.T) {
+			id := createAccount(t, s, "errors-"+due)
+			if err := s.sim.Outcome(id, stripesim.OutcomeRestricted, due); err != nil {
+				t.Fatal(err)
+			}
+			got := call(t, s.url, "GET", "/v1/accounts/"+id, nil)
+			req := got.body["requirements"].(map[string]any)
+			errs, _ := req["errors"].([]any)
+			if len(errs) != 1 {
+				t.Fatalf("requirements.errors = %v, want one", req["errors"])
+			}
+			e := errs[0].(map[string]any)
+			if e["code"] != "verification_document_expired" || e["requirement"] != req["currently_due"].([]any)[0] || e["reason"] == "" {
+				t.Errorf("requirements.errors[0] = %v, want verification_document_expired on the due document with a reason", e)
+			}
+			if err := s.sim.Outcome(id, stripesim.OutcomeComplete, ""); err != nil {
+				t.Fatal(err)
+			}
+			if errs := call(t, s.url, "GET", "/v1/accounts/"+id, nil).body["requirements"].(map[string]any)["errors"].([]any); len(errs) != 0 {
+				t.Errorf("after completing, requirements.errors = %v, want none", errs)
+			}
+		})
 	}
 }

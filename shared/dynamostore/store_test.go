@@ -124,6 +124,9 @@ func stateOnboarding() onboarding.AccountState {
 			PendingVerification: []string{"individual.dob.day"},
 			DisabledReason:      &reason,
 			CurrentDeadline:     &deadline,
+			Errors: []onboarding.RequirementError{{
+				Code: "verification_document_expired", Reason: "The document has expired.", Requirement: "individual.verification.document",
+			}},
 		},
 		FutureRequirements: &onboarding.Requirements{
 			CurrentlyDue:        []string{},
@@ -131,6 +134,7 @@ func stateOnboarding() onboarding.AccountState {
 			PastDue:             []string{},
 			PendingVerification: []string{},
 			CurrentDeadline:     &future,
+			Errors:              []onboarding.RequirementError{{Code: "invalid_tax_id", Reason: "Invalid tax ID.", Requirement: "company.tax_id"}},
 		},
 		Capabilities: map[string]string{"card_payments": "inactive", "transfers": "pending"},
 	}
@@ -483,6 +487,30 @@ func TestGetUserReturnsWhatIsStored(t *testing.T) {
 				t.Errorf("UserID = %q, want %q", u.UserID, alice)
 			}
 			h.wantAccount(t, baseRecord())
+		}},
+		{"a state stored before requirement errors were kept reads with none", func(t *testing.T, h *harness) {
+			h.withAccount(t)
+			old := `{"details_submitted":true,"charges_enabled":false,"payouts_enabled":true,` +
+				`"requirements":{"currently_due":["external_account"],"eventually_due":[],"past_due":[],"pending_verification":[],"disabled_reason":null,"current_deadline":null},` +
+				`"future_requirements":{"currently_due":[],"eventually_due":[],"past_due":[],"pending_verification":[],"disabled_reason":null,"current_deadline":null}}`
+			_, err := h.db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+				TableName: &h.table, Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "USER#" + alice}},
+				UpdateExpression:          aws.String("SET #s = :s"),
+				ExpressionAttributeNames:  map[string]string{"#s": "state"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":s": &types.AttributeValueMemberS{Value: old}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := h.user(t, alice)
+			if u.Account == nil || u.Account.State.Requirements.Errors != nil || !u.Account.State.DetailsSubmitted ||
+				len(u.Account.State.Requirements.CurrentlyDue) != 1 {
+				t.Fatalf("an old state read as %+v", u.Account)
+			}
+			a := u.Account.Account(t0)
+			if a.Requirements.Errors == nil || len(a.Requirements.Errors) != 0 || a.FutureRequirements.Errors == nil {
+				t.Errorf("the old record renders errors %v and %v, want [] for both", a.Requirements.Errors, a.FutureRequirements.Errors)
+			}
 		}},
 		{"a searching claim round-trips", func(t *testing.T, h *harness) {
 			c := newClaim(claim1, t0.Add(lease), 1)

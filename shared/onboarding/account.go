@@ -27,6 +27,21 @@ type Requirements struct {
 	PendingVerification []string   `json:"pending_verification"`
 	DisabledReason      *string    `json:"disabled_reason"`
 	CurrentDeadline     *time.Time `json:"current_deadline"`
+	// Errors say why a requirement is due again: a document or value that
+	// failed validation or verification. A record stored before they were
+	// kept reads as none.
+	Errors []RequirementError `json:"errors"`
+}
+
+// RequirementError is one of Stripe's requirements.errors: which
+// requirement failed, Stripe's code for why, and its reason in words for
+// the account holder. Its shape is the spec's account_requirements_error
+// (stripe-mock v0.183.0 embedded/openapi/spec3.json,
+// components.schemas.account_requirements_error).
+type RequirementError struct {
+	Code        string `json:"code"`
+	Reason      string `json:"reason"`
+	Requirement string `json:"requirement"`
 }
 
 // normalized returns r with nil lists replaced by empty ones, so the JSON
@@ -36,6 +51,9 @@ func (r Requirements) normalized() Requirements {
 		if *l == nil {
 			*l = []string{}
 		}
+	}
+	if r.Errors == nil {
+		r.Errors = []RequirementError{}
 	}
 	return r
 }
@@ -138,7 +156,7 @@ func DeriveStatus(s AccountState, agreement string, now time.Time) Status {
 		return StatusRestricted
 	case byReason == StatusPendingVerification:
 		return StatusPendingVerification
-	case len(req.CurrentlyDue) > 0, futureDeadline(s.FutureRequirements):
+	case len(req.CurrentlyDue) > 0, futureDue(s.FutureRequirements):
 		// Still enabled, but due by a deadline: Stripe's "Restricted soon".
 		return StatusRestrictedSoon
 	case len(req.PendingVerification) > 0 || anyCapability(s.Capabilities, "pending"):
@@ -177,9 +195,23 @@ func anyCapability(caps map[string]string, status string) bool {
 	return false
 }
 
-// futureDeadline: Stripe announced requirements that become due at a date.
-func futureDeadline(f *Requirements) bool {
-	return f != nil && f.CurrentDeadline != nil && (len(f.CurrentlyDue) > 0 || len(f.PastDue) > 0)
+// futureDue: Stripe announced requirements that become currently (or past)
+// due when future_requirements merges into requirements, at its
+// current_deadline, which Stripe may leave null until it sets the date
+// ("Date on which future_requirements merges with the main requirements
+// hash", spec3.json components.schemas.account_future_requirements). With a
+// date or not, the account will be restricted unless its holder acts.
+func futureDue(f *Requirements) bool {
+	return f != nil && (len(f.CurrentlyDue) > 0 || len(f.PastDue) > 0)
+}
+
+// HasFutureRequirements says whether Stripe lists anything it will need
+// after a rule change that its holder could provide now: an onboarding link
+// must then ask for it (collection_options[future_requirements]=include),
+// or the holder finds nothing to do at Stripe.
+func (s AccountState) HasFutureRequirements() bool {
+	f := s.FutureRequirements
+	return f != nil && len(f.CurrentlyDue)+len(f.EventuallyDue)+len(f.PastDue) > 0
 }
 
 // AccountRecord is everything stored for one platform user's account.

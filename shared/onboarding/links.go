@@ -237,6 +237,8 @@ func (s *Service) issueLink(ctx context.Context, rec AccountRecord, chainExpiry 
 		RefreshURL:    withQuery(s.policy.RefreshURL, "token", token),
 		ReturnURL:     s.policy.ReturnURL,
 		CollectFields: s.policy.CollectFields,
+		// Judged from the stored state: a webhook or re-read keeps it current.
+		IncludeFutureRequirements: rec.State.HasFutureRequirements(),
 	})
 }
 

@@ -356,3 +356,45 @@ func TestARetriedTokenWriteThatFindsItselfStillLinks(t *testing.T) {
 		t.Fatalf("err = %v, want the link", err)
 	}
 }
+
+// Stripe's hosted onboarding omits future_requirements unless the link asks
+// for them: both routes that mint links ask whenever the stored account has
+// any, and only then; the fields to collect always come from the policy.
+func TestLinksIncludeFutureRequirementsWhenTheAccountHasThem(t *testing.T) {
+	deadline := testNow.Add(30 * 24 * time.Hour)
+	tests := []struct {
+		name   string
+		future *onboarding.Requirements
+		want   bool
+	}{
+		{"no future requirements hash", nil, false},
+		{"an empty future requirements hash", &onboarding.Requirements{CurrentlyDue: []string{}, EventuallyDue: []string{}}, false},
+		{"only under verification: nothing to provide", &onboarding.Requirements{PendingVerification: []string{"individual.verification.document"}}, false},
+		{"currently due by a deadline", &onboarding.Requirements{CurrentlyDue: []string{"individual.verification.additional_document"}, CurrentDeadline: &deadline}, true},
+		{"past due", &onboarding.Requirements{PastDue: []string{"company.tax_id"}}, true},
+		{"eventually due", &onboarding.Requirements{EventuallyDue: []string{"individual.id_number"}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newLinkWorld(t)
+			ctx := context.Background()
+			st := onboarding.AccountState{DetailsSubmitted: true, PayoutsEnabled: true, FutureRequirements: tt.future}
+			if _, err := w.store.SaveState(ctx, "u1", st, testNow.Unix()+1, testNow, onboarding.CauseRefresh); err != nil {
+				t.Fatal(err)
+			}
+			svc := w.service()
+			if _, err := svc.CreateOnboardingLink(ctx, u1); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.RefreshOnboardingLink(ctx, w.lastToken(t)); err != nil {
+				t.Fatal(err)
+			}
+			for i, req := range w.links {
+				if req.IncludeFutureRequirements != tt.want || req.CollectFields != w.policy.CollectFields {
+					t.Errorf("link %d: IncludeFutureRequirements %v, CollectFields %q; want %v, %q",
+						i, req.IncludeFutureRequirements, req.CollectFields, tt.want, w.policy.CollectFields)
+				}
+			}
+		})
+	}
+}

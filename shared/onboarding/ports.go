@@ -167,6 +167,9 @@ type LinkRequest struct {
 	RefreshURL    string
 	ReturnURL     string
 	CollectFields string
+	// IncludeFutureRequirements asks Stripe to collect the account's
+	// future_requirements too (Stripe's default omits them).
+	IncludeFutureRequirements bool
 }
 
 // OnboardingLink is a single-use Stripe-hosted onboarding URL.

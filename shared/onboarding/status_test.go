@@ -2,6 +2,7 @@ package onboarding_test
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -76,10 +77,31 @@ func TestDeriveStatus(t *testing.T) {
 			submitted(func(s *onboarding.AccountState) {
 				s.FutureRequirements = &onboarding.Requirements{EventuallyDue: []string{"company.tax_id"}, CurrentDeadline: &soon}
 			}), full, onboarding.StatusActive},
-		{"future requirements without a deadline leave it active",
+		{"future requirements only due eventually, without a deadline, leave it active",
 			submitted(func(s *onboarding.AccountState) {
 				s.FutureRequirements = &onboarding.Requirements{EventuallyDue: []string{"company.tax_id"}}
 			}), full, onboarding.StatusActive},
+		{"future requirements currently due before Stripe set their deadline are restricted_soon",
+			submitted(func(s *onboarding.AccountState) {
+				s.FutureRequirements = &onboarding.Requirements{CurrentlyDue: []string{"company.tax_id"}, EventuallyDue: []string{"company.tax_id"}}
+			}), full, onboarding.StatusRestrictedSoon},
+		{"future requirements past due without a deadline are restricted_soon",
+			submitted(func(s *onboarding.AccountState) {
+				s.FutureRequirements = &onboarding.Requirements{PastDue: []string{"company.tax_id"}}
+			}), full, onboarding.StatusRestrictedSoon},
+		{"future requirements only under verification leave it active",
+			submitted(func(s *onboarding.AccountState) {
+				s.FutureRequirements = &onboarding.Requirements{PendingVerification: []string{"individual.verification.document"}}
+			}), full, onboarding.StatusActive},
+		{"an empty future requirements hash leaves it active",
+			submitted(func(s *onboarding.AccountState) {
+				s.FutureRequirements = &onboarding.Requirements{CurrentlyDue: []string{}, PastDue: []string{}}
+			}), full, onboarding.StatusActive},
+		{"future requirements do not hide what is due now",
+			submitted(func(s *onboarding.AccountState) {
+				s.Requirements.PastDue = []string{"external_account"}
+				s.FutureRequirements = &onboarding.Requirements{CurrentlyDue: []string{"company.tax_id"}}
+			}), full, onboarding.StatusRestricted},
 		{"due eventually without a deadline is still active",
 			submitted(func(s *onboarding.AccountState) { s.Requirements.EventuallyDue = []string{"company.tax_id"} }), full, onboarding.StatusActive},
 
@@ -170,7 +192,7 @@ func TestAccountJSONShowsEmptyListsAndObjectsNotNull(t *testing.T) {
 		t.Errorf("capabilities must render as {}, got %s", body)
 	}
 	for name, r := range map[string]map[string]any{"requirements": got.Requirements, "future_requirements": got.FutureRequirements} {
-		for _, list := range []string{"currently_due", "eventually_due", "past_due", "pending_verification"} {
+		for _, list := range []string{"currently_due", "eventually_due", "past_due", "pending_verification", "errors"} {
 			if _, ok := r[list].([]any); !ok {
 				t.Errorf("%s.%s must render as [], got %s", name, list, body)
 			}
@@ -195,5 +217,41 @@ func TestAccountShowsCapabilitiesAndFutureRequirements(t *testing.T) {
 	acct.Capabilities["transfers"] = "inactive"
 	if rec.State.Capabilities["transfers"] != "active" {
 		t.Error("Account shares its capabilities map with the record")
+	}
+}
+
+// Why a requirement is due again reaches the Account JSON as Stripe names
+// it: each error's code, reason and requirement.
+func TestAccountJSONShowsWhyARequirementIsDueAgain(t *testing.T) {
+	expired := onboarding.RequirementError{
+		Code:        "verification_document_expired",
+		Reason:      "The document has expired.",
+		Requirement: "individual.verification.document",
+	}
+	rec := onboarding.AccountRecord{AccountID: "acct_1", Country: "US", ServiceAgreement: "full", State: onboarding.AccountState{
+		DetailsSubmitted: true,
+		Requirements: onboarding.Requirements{
+			CurrentlyDue: []string{expired.Requirement}, PastDue: []string{expired.Requirement},
+			Errors: []onboarding.RequirementError{expired},
+		},
+		FutureRequirements: &onboarding.Requirements{Errors: []onboarding.RequirementError{{Code: "invalid_tax_id", Reason: "Invalid tax ID.", Requirement: "company.tax_id"}}},
+	}}
+	body, err := json.Marshal(rec.Account(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Requirements       struct{ Errors []map[string]string } `json:"requirements"`
+		FutureRequirements struct{ Errors []map[string]string } `json:"future_requirements"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"code": expired.Code, "reason": expired.Reason, "requirement": expired.Requirement}
+	if len(got.Requirements.Errors) != 1 || !reflect.DeepEqual(got.Requirements.Errors[0], want) {
+		t.Errorf("requirements.errors = %v, want [%v] in %s", got.Requirements.Errors, want, body)
+	}
+	if len(got.FutureRequirements.Errors) != 1 || got.FutureRequirements.Errors[0]["code"] != "invalid_tax_id" {
+		t.Errorf("future_requirements.errors = %v, want the invalid_tax_id error", got.FutureRequirements.Errors)
 	}
 }

@@ -34,6 +34,16 @@ type requirementsObject struct {
 	PendingVerification []string `json:"pending_verification"`
 	DisabledReason      *string  `json:"disabled_reason"`
 	CurrentDeadline     *int64   `json:"current_deadline"`
+	// Errors is null or absent in some answers (the spec makes it nullable).
+	Errors []requirementErrorObject `json:"errors"`
+}
+
+// requirementErrorObject is the spec's account_requirements_error: why a
+// requirement is due again.
+type requirementErrorObject struct {
+	Code        string `json:"code"`
+	Reason      string `json:"reason"`
+	Requirement string `json:"requirement"`
 }
 
 func decodeAccount(raw []byte) (accountObject, error) {
@@ -75,6 +85,9 @@ func (r requirementsObject) domain() onboarding.Requirements {
 		EventuallyDue:       r.EventuallyDue,
 		PastDue:             r.PastDue,
 		PendingVerification: r.PendingVerification,
+	}
+	for _, e := range r.Errors {
+		out.Errors = append(out.Errors, onboarding.RequirementError{Code: e.Code, Reason: e.Reason, Requirement: e.Requirement})
 	}
 	if r.DisabledReason != nil && *r.DisabledReason != "" {
 		reason := *r.DisabledReason

@@ -108,15 +108,16 @@ func assertNewSimulatedAccount(t *testing.T, st onboarding.AccountState, p onboa
 	}
 }
 
-func linkForm(id, collect string) url.Values {
+func linkForm(id, fields string, includeFuture bool) url.Values {
 	f := url.Values{
-		"account":     {id},
-		"type":        {"account_onboarding"},
-		"refresh_url": {testRefreshURL},
-		"return_url":  {testReturnURL},
+		"account":                    {id},
+		"type":                       {"account_onboarding"},
+		"refresh_url":                {testRefreshURL},
+		"return_url":                 {testReturnURL},
+		"collection_options[fields]": {fields},
 	}
-	if collect != "" {
-		f["collection_options[fields]"] = []string{collect}
+	if includeFuture {
+		f["collection_options[future_requirements]"] = []string{"include"}
 	}
 	return f
 }

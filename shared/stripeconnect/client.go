@@ -261,11 +261,19 @@ func (c *Client) CreateOnboardingLink(ctx context.Context, r onboarding.LinkRequ
 		ReturnURL:  stripe.String(r.ReturnURL),
 		Type:       stripe.String(string(stripe.AccountLinkTypeAccountOnboarding)),
 	}
-	// currently_due is Stripe's default when collection_options is absent;
-	// sending it only when it differs also keeps requests valid for
-	// stripe-mock v0.180.0, whose bundled spec predates collection_options.
-	if r.CollectFields != "" && r.CollectFields != "currently_due" {
-		params.CollectionOptions = &stripe.AccountLinkCollectionOptionsParams{Fields: stripe.String(r.CollectFields)}
+	// collection_options is always sent, so what is collected never rests on
+	// Stripe's defaults (fields currently_due, future_requirements omit:
+	// https://docs.stripe.com/api/account_links/create?api-version=2023-10-16).
+	// future_requirements=include only when the account has some: the spec
+	// (spec3.json, POST /v1/account_links, collection_options) requires
+	// fields and takes future_requirements include or omit.
+	fields := r.CollectFields
+	if fields == "" {
+		fields = "currently_due"
+	}
+	params.CollectionOptions = &stripe.AccountLinkCollectionOptionsParams{Fields: stripe.String(fields)}
+	if r.IncludeFutureRequirements {
+		params.CollectionOptions.FutureRequirements = stripe.String("include")
 	}
 	params.Context = ctx
 	link, err := c.accountLinks().New(params)

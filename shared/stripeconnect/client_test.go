@@ -331,16 +331,34 @@ func TestGetAccountDecodesStripeMockFixture(t *testing.T) {
 	}
 }
 
+// Every link says what to collect (collection_options[fields], from
+// ONBOARDING_COLLECT, Stripe's default when empty) and, when the account has
+// future requirements, asks for them too; both Stripes take the request:
+// stripe-mock checks it against the 2023-10-16 spec.
 func TestCreateOnboardingLink(t *testing.T) {
-	for _, collect := range []string{"currently_due", ""} {
-		t.Run("collect "+strconv.Quote(collect)+" sends no collection_options", func(t *testing.T) {
+	tests := []struct {
+		name         string
+		collect      string
+		future       bool
+		wantFields   string
+		wantIncluded bool
+	}{
+		{"no setting collects currently_due", "", false, "currently_due", false},
+		{"currently_due", "currently_due", false, "currently_due", false},
+		{"eventually_due", "eventually_due", false, "eventually_due", false},
+		{"future requirements are included when the account has some", "currently_due", true, "currently_due", true},
+		{"eventually_due with future requirements", "eventually_due", true, "eventually_due", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			forEachBackend(t, func(t *testing.T, b *stripeBackend) {
 				id := b.account(t, false)
 				c := newClient(t, b.rec.URL, 5*time.Second)
 
 				start := time.Now()
 				link, err := c.CreateOnboardingLink(context.Background(), onboarding.LinkRequest{
-					AccountID: id, RefreshURL: testRefreshURL, ReturnURL: testReturnURL, CollectFields: collect,
+					AccountID: id, RefreshURL: testRefreshURL, ReturnURL: testReturnURL,
+					CollectFields: tt.collect, IncludeFutureRequirements: tt.future,
 				})
 				if err != nil {
 					t.Fatalf("CreateOnboardingLink: %v", err)
@@ -349,7 +367,7 @@ func TestCreateOnboardingLink(t *testing.T) {
 				if req.Status != http.StatusOK {
 					t.Errorf("%s answered %d: the request does not match Stripe", b.name, req.Status)
 				}
-				assertForm(t, req.Form, linkForm(id, ""))
+				assertForm(t, req.Form, linkForm(id, tt.wantFields, tt.wantIncluded))
 				if b.sim == nil {
 					if !strings.HasPrefix(link.URL, "https://") {
 						t.Errorf("URL = %q, want stripe-mock's https link", link.URL)
@@ -365,52 +383,12 @@ func TestCreateOnboardingLink(t *testing.T) {
 				if want := start.Add(stripesim.DefaultLinkTTL); link.ExpiresAt.Sub(want).Abs() > 5*time.Second || link.ExpiresAt.Location() != time.UTC {
 					t.Errorf("ExpiresAt = %v, want about %v (the default TTL) in UTC", link.ExpiresAt, want)
 				}
+				if info, ok := b.sim.Link(link.URL); !ok || info.Collect != tt.wantFields || info.IncludesFutureRequirements != tt.wantIncluded {
+					t.Errorf("the simulator's link %+v, want collect %s, future requirements included %v", info, tt.wantFields, tt.wantIncluded)
+				}
 			})
 		})
 	}
-
-	t.Run("collect eventually_due sends collection_options[fields]", func(t *testing.T) {
-		forEachBackend(t, func(t *testing.T, b *stripeBackend) {
-			id := b.account(t, false)
-			if b.sim == nil {
-				// stripe-mock v0.180.0's spec predates collection_options and
-				// rejects it: answer in its place and assert what was sent.
-				canned := readFixture(t, "account_link_eventually_due.json")
-				b.rec.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
-					if r.Method != http.MethodPost || r.URL.Path != "/v1/account_links" {
-						return false
-					}
-					w.Header().Set("Content-Type", "application/json")
-					w.WriteHeader(http.StatusOK)
-					_, _ = w.Write(canned)
-					return true
-				})
-			}
-			c := newClient(t, b.rec.URL, 5*time.Second)
-
-			link, err := c.CreateOnboardingLink(context.Background(), onboarding.LinkRequest{
-				AccountID: id, RefreshURL: testRefreshURL, ReturnURL: testReturnURL, CollectFields: "eventually_due",
-			})
-			if err != nil {
-				t.Fatalf("CreateOnboardingLink: %v", err)
-			}
-			req := onlyRequest(t, b.rec, "POST /v1/account_links")
-			assertForm(t, req.Form, linkForm(id, "eventually_due"))
-			if b.sim == nil {
-				if link.URL != "https://connect.stripe.com/setup/e/acct_1OexpressDE/eventuallyDueLink" {
-					t.Errorf("URL = %q", link.URL)
-				}
-				if want := time.Unix(1700000300, 0).UTC(); !link.ExpiresAt.Equal(want) {
-					t.Errorf("ExpiresAt = %v, want %v", link.ExpiresAt, want)
-				}
-				return
-			}
-			// Real Stripe takes collection_options at 2023-10-16; so does the simulator.
-			if req.Status != http.StatusOK || !strings.HasPrefix(link.URL, b.rec.URL+"/setup/e/"+id+"/") {
-				t.Errorf("the simulator answered %d with %q", req.Status, link.URL)
-			}
-		})
-	})
 }
 
 // TestLinkOnAnotherHostIsNeverHandedOn: a link URL that does not point at

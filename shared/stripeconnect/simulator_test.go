@@ -37,11 +37,28 @@ func TestGetAccountFollowsTheSimulatedOnboarding(t *testing.T) {
 			if r.CurrentDeadline == nil || r.CurrentDeadline.Sub(deadline).Abs() > time.Minute {
 				t.Errorf("CurrentDeadline = %v, want about %v", r.CurrentDeadline, deadline)
 			}
+			assertExpiredDocument(t, r)
 		}},
 		{stripesim.OutcomeRestricted, "past", func(t *testing.T, st onboarding.AccountState) {
 			r := st.Requirements
 			if st.PayoutsEnabled || r.DisabledReason == nil || *r.DisabledReason != "requirements.past_due" || len(r.PastDue) != 1 || r.CurrentDeadline != nil {
 				t.Errorf("past due: %+v", st)
+			}
+			assertExpiredDocument(t, r)
+		}},
+		{stripesim.OutcomeRestricted, "future", func(t *testing.T, st onboarding.AccountState) {
+			f := st.FutureRequirements
+			if !st.PayoutsEnabled || !st.ChargesEnabled || len(st.Requirements.CurrentlyDue) != 0 || len(st.Requirements.Errors) != 0 || f == nil {
+				t.Fatalf("a future requirement: %+v", st)
+			}
+			if !reflect.DeepEqual(f.CurrentlyDue, []string{"individual.verification.additional_document"}) || !reflect.DeepEqual(f.EventuallyDue, f.CurrentlyDue) {
+				t.Errorf("future_requirements = %+v, want the additional document currently and eventually due", *f)
+			}
+			if want := time.Now().Add(30 * 24 * time.Hour); f.CurrentDeadline == nil || f.CurrentDeadline.Sub(want).Abs() > time.Minute {
+				t.Errorf("future_requirements.current_deadline = %v, want about %v", f.CurrentDeadline, want)
+			}
+			if got := onboarding.DeriveStatus(st, "full", time.Now()); got != onboarding.StatusRestrictedSoon {
+				t.Errorf("status %s, want restricted_soon", got)
 			}
 		}},
 		{stripesim.OutcomePending, "", func(t *testing.T, st onboarding.AccountState) {
@@ -76,6 +93,54 @@ func TestGetAccountFollowsTheSimulatedOnboarding(t *testing.T) {
 			}
 			tt.check(t, st)
 		})
+	}
+}
+
+// assertExpiredDocument: the requirement is due again because the document
+// given has expired, as requirements.errors says.
+func assertExpiredDocument(t *testing.T, r onboarding.Requirements) {
+	t.Helper()
+	want := []onboarding.RequirementError{{
+		Code: "verification_document_expired", Requirement: "individual.verification.document",
+		Reason: "The document has expired. Upload a document that is still valid.",
+	}}
+	if !reflect.DeepEqual(r.Errors, want) {
+		t.Errorf("Errors = %+v, want %+v", r.Errors, want)
+	}
+}
+
+// A future requirement reaches the adapter, and only a link that includes
+// future requirements collects it: the request the adapter sends decides.
+func TestFutureRequirementsAreCollectedOnlyWhenTheLinkIncludesThem(t *testing.T) {
+	b := newBackend(t, "simulator")
+	id := b.account(t, false)
+	c := newClient(t, b.rec.URL, 5*time.Second)
+	ctx := context.Background()
+	if err := b.sim.Outcome(id, stripesim.OutcomeRestricted, "future"); err != nil {
+		t.Fatal(err)
+	}
+	finish := func(include bool) onboarding.AccountState {
+		t.Helper()
+		link, err := c.CreateOnboardingLink(ctx, onboarding.LinkRequest{
+			AccountID: id, RefreshURL: testRefreshURL, ReturnURL: testReturnURL, CollectFields: "currently_due", IncludeFutureRequirements: include,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.sim.FinishLink(link.URL, stripesim.OutcomeComplete, ""); err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.GetAccount(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if st := finish(false); !st.HasFutureRequirements() || onboarding.DeriveStatus(st, "full", time.Now()) != onboarding.StatusRestrictedSoon {
+		t.Errorf("after a link without future requirements: %+v, want the future requirement still due (restricted_soon)", st.FutureRequirements)
+	}
+	if st := finish(true); st.HasFutureRequirements() || onboarding.DeriveStatus(st, "full", time.Now()) != onboarding.StatusActive {
+		t.Errorf("after a link that includes them: %+v, want none left (active)", st.FutureRequirements)
 	}
 }
 

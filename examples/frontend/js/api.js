@@ -16,6 +16,12 @@ import config from "./config.js";
  * @property {string[]} pending_verification
  * @property {string | null} disabled_reason
  * @property {string | null} current_deadline  RFC 3339
+ * @property {RequirementError[]} errors  why something is due again
+ *
+ * @typedef {object} RequirementError
+ * @property {string} code  Stripe's code, e.g. verification_document_expired
+ * @property {string} reason  Stripe's words for the seller: show as text
+ * @property {string} requirement  the requirement it is about, as in currently_due
  *
  * @typedef {object} Account
  * @property {string} account_id

@@ -73,6 +73,28 @@ export function inWords(field) {
 }
 
 /**
+ * One list item per thing due, in words, each with Stripe's reason when it
+ * is due again (requirements.errors: an expired document, a name that does
+ * not match). Reasons come from Stripe and go in as text, never as HTML.
+ * @param {string[]} fields Stripe's requirement names
+ * @param {import("./api.js").RequirementError[]} [errors]
+ * @returns {HTMLElement[]}
+ */
+function dueItems(fields, errors = []) {
+  /** @type {Map<string, Set<string>>} words -> reasons */
+  const items = new Map();
+  for (const field of fields) {
+    const words = inWords(field);
+    const reasons = items.get(words) || new Set();
+    for (const e of errors) if (e.requirement === field && e.reason) reasons.add(e.reason);
+    items.set(words, reasons);
+  }
+  return [...items].map(([words, reasons]) =>
+    h("li", {}, reasons.size === 0 ? [words] : [words, h("span", { class: "reason", "data-testid": "requirement-reason" }, [` (${[...reasons].join(" ")})`])]),
+  );
+}
+
+/**
  * @param {string} tag
  * @param {Record<string, string>} [attrs]
  * @param {(Node | string)[]} [children]
@@ -218,7 +240,9 @@ export function renderAccount(el, account) {
     return;
   }
   const r = account.requirements;
-  const due = [...new Set([...r.past_due, ...r.currently_due].map(inWords))];
+  const due = dueItems([...r.past_due, ...r.currently_due], r.errors);
+  const f = account.future_requirements;
+  const futureDue = f ? dueItems([...f.past_due, ...f.currently_due], f.errors) : [];
   const parts = [
     h("p", { class: "status-line" }, [
       "Status: ",
@@ -230,7 +254,14 @@ export function renderAccount(el, account) {
     const deadline = r.current_deadline ? ` by ${new Date(r.current_deadline).toLocaleDateString()}` : "";
     parts.push(
       h("p", {}, [r.past_due.length > 0 ? "Stripe needs, now:" : `Stripe needs${deadline}:`]),
-      h("ul", { "data-testid": "requirements-due" }, due.map((d) => h("li", {}, [d]))),
+      h("ul", { "data-testid": "requirements-due" }, due),
+    );
+  }
+  if (futureDue.length > 0 && account.status !== "rejected" && account.status !== "deauthorized" && f) {
+    const deadline = f.current_deadline ? ` by ${new Date(f.current_deadline).toLocaleDateString()}` : " soon";
+    parts.push(
+      h("p", {}, [`After a change in the rules, Stripe will need${deadline}:`]),
+      h("ul", { "data-testid": "future-requirements-due" }, futureDue),
     );
   }
   const actions = [];
