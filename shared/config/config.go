@@ -212,6 +212,9 @@ func (c *Config) Validate(needs Needs) (warnings []string, err error) {
 		errs = append(errs, errors.New("a live Stripe key must not be sent to STRIPE_API_BASE: unset one of them"))
 	}
 	c.Policy.Livemode = c.Livemode()
+	if err := c.Ops.checkRate(c.Policy.Livemode); err != nil {
+		errs = append(errs, err)
+	}
 	problems, warnings := c.Policy.Check()
 	for _, p := range problems {
 		errs = append(errs, fmt.Errorf("%s: %s", p.Setting, p.Message))
