@@ -123,7 +123,10 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 		errs = append(errs, errors.New("LOG_LEVEL: must be DEBUG, INFO, WARN or ERROR"))
 	}
 
-	allowed := onboarding.SupportedCountries()
+	platformCountry := strings.ToUpper(get("PLATFORM_COUNTRY", "US"))
+	// Empty: what Stripe lets a platform of that country onboard (none for
+	// a country that is no platform country: Validate says why).
+	allowed := onboarding.DefaultAllowedCountries(platformCountry)
 	if raw := get("ALLOWED_COUNTRIES", ""); raw != "" {
 		allowed = upper(SplitList(raw))
 	}
@@ -133,7 +136,7 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 	}
 	allowedCaps := SplitList(get("ALLOWED_CAPABILITIES", defaultCapabilities))
 	c.Policy = onboarding.Policy{
-		PlatformCountry:             strings.ToUpper(get("PLATFORM_COUNTRY", "US")),
+		PlatformCountry:             platformCountry,
 		AllowedCountries:            set(allowed),
 		DefaultCapabilities:         SplitList(defaults),
 		AllowedCapabilities:         set(allowedCaps),
