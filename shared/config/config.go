@@ -157,6 +157,14 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 		StaffGroupsClaim:      get("STAFF_GROUPS_CLAIM", DefaultStaffGroupsClaim),
 		StaffGroup:            get("STAFF_GROUP", DefaultStaffGroup),
 	}
+	// Stripe refuses transfers without card_payments under the full
+	// agreement unless it approved the platform: only the platform knows.
+	switch raw := strings.ToLower(get("ALLOW_TRANSFERS_ONLY", "false")); raw {
+	case "true", "false":
+		c.Policy.AllowTransfersOnly = raw == "true"
+	default:
+		errs = append(errs, fmt.Errorf("ALLOW_TRANSFERS_ONLY: must be true or false, got %q", raw))
+	}
 	if raw := get("LINKS_PER_HOUR", ""); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil {

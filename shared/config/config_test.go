@@ -112,6 +112,8 @@ func TestRefusals(t *testing.T) {
 		{"Liechtenstein platform", map[string]string{"PLATFORM_COUNTRY": "LI"}, "PLATFORM_COUNTRY"},
 		{"Malaysian platform", map[string]string{"PLATFORM_COUNTRY": "MY"}, "PLATFORM_COUNTRY"},
 		{"UK platform allowing a recipient-only country", map[string]string{"PLATFORM_COUNTRY": "GB", "ALLOWED_COUNTRIES": "GB,TR"}, "ALLOWED_COUNTRIES"},
+		{"transfers-only defaults without Stripe's approval", map[string]string{"DEFAULT_CAPABILITIES": "transfers"}, "DEFAULT_CAPABILITIES"},
+		{"ALLOW_TRANSFERS_ONLY not a boolean", map[string]string{"ALLOW_TRANSFERS_ONLY": "yes"}, "ALLOW_TRANSFERS_ONLY"},
 		{"bad duration", map[string]string{"REFRESH_TOKEN_TTL": "forever"}, "REFRESH_TOKEN_TTL"},
 		{"bad retries", map[string]string{"STRIPE_MAX_RETRIES": "9"}, "STRIPE_MAX_RETRIES"},
 		{"links per hour not a number", map[string]string{"LINKS_PER_HOUR": "many"}, "LINKS_PER_HOUR"},
@@ -218,5 +220,18 @@ func TestEmptyAllowedCountriesAreThePlatformsDefault(t *testing.T) {
 		if !c.Policy.AllowedCountries[tc.allows] || (tc.refuses != "" && c.Policy.AllowedCountries[tc.refuses]) {
 			t.Errorf("a %s platform: allows %s %v, %s %v", tc.platform, tc.allows, c.Policy.AllowedCountries[tc.allows], tc.refuses, c.Policy.AllowedCountries[tc.refuses])
 		}
+	}
+}
+
+// A platform Stripe approved for transfers-only accounts says so.
+func TestTransfersOnlyDefaultsStartOnceAllowed(t *testing.T) {
+	m := base()
+	m["DEFAULT_CAPABILITIES"], m["ALLOW_TRANSFERS_ONLY"] = "transfers", "true"
+	c, _, err := load(t, m)
+	if err != nil || !c.Policy.AllowTransfersOnly || strings.Join(c.Policy.DefaultCapabilities, ",") != "transfers" {
+		t.Fatalf("err %v, policy %v %v", err, c.Policy.AllowTransfersOnly, c.Policy.DefaultCapabilities)
+	}
+	if c, _, _ := load(t, base()); c.Policy.AllowTransfersOnly {
+		t.Error("ALLOW_TRANSFERS_ONLY must default to false: Stripe refuses transfers-only accounts until it approves the platform")
 	}
 }

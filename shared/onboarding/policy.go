@@ -23,6 +23,10 @@ type Policy struct {
 	// leaves the choice to the platform's Connect settings at Stripe.
 	DefaultCapabilities []string
 	AllowedCapabilities map[string]bool
+	// AllowTransfersOnly lets an account under the full agreement request
+	// transfers without card_payments (ALLOW_TRANSFERS_ONLY): Stripe refuses
+	// that unless it approved the platform for it.
+	AllowTransfersOnly bool
 	// CrossBorderServiceAgreement applies to accounts outside the platform's
 	// country when the caller names none.
 	CrossBorderServiceAgreement string
@@ -110,6 +114,12 @@ func (p Policy) Check() (problems []Problem, warnings []string) {
 	}
 	if slices.Contains(p.DefaultCapabilities, "card_payments") && !slices.Contains(p.DefaultCapabilities, "transfers") {
 		bad("DEFAULT_CAPABILITIES", "card_payments needs transfers beside it: Stripe refuses it alone")
+	}
+	if transfersOnly(p.DefaultCapabilities) && !p.AllowTransfersOnly {
+		// Defaults apply to accounts under the full agreement (a recipient
+		// is given transfers alone, as it must).
+		bad("DEFAULT_CAPABILITIES", "transfers without card_payments needs Stripe's approval of the platform: "+
+			"add card_payments, or set ALLOW_TRANSFERS_ONLY=true once Stripe approved it")
 	}
 	if p.ProfileURLTemplate != "" {
 		if u, err := url.Parse(strings.ReplaceAll(p.ProfileURLTemplate, "{user_id}", "x")); err != nil || u.Scheme != "https" || u.Host == "" {
