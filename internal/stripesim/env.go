@@ -2,6 +2,7 @@ package stripesim
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -11,6 +12,8 @@ import (
 //	SIM_LINK_TTL       how long an account link works, a Go duration (default 300s)
 //	SIM_VERIFY_DELAY   how long "verification pending" lasts (default 2s)
 //	SIM_CHAOS          webhook chaos: any of dup, shuffle, delay=500ms, comma-separated
+//	SIM_TRANSFERS_ONLY_APPROVED  true: Stripe approved the platform for transfers-only accounts
+//	SIM_PLATFORM_CAPABILITIES    capabilities the platform's Connect settings add (they stay inactive), comma-separated
 //
 // An empty variable counts as unset.
 func OptionsFromEnv(lookupEnv func(string) (string, bool)) (Options, error) {
@@ -36,6 +39,22 @@ func OptionsFromEnv(lookupEnv func(string) (string, bool)) (Options, error) {
 		errs = append(errs, "SIM_CHAOS: "+err.Error())
 	}
 	o.Chaos = chaos
+	switch v := strings.ToLower(get("SIM_TRANSFERS_ONLY_APPROVED")); v {
+	case "", "false":
+	case "true":
+		o.TransfersOnlyApproved = true
+	default:
+		errs = append(errs, fmt.Sprintf("SIM_TRANSFERS_ONLY_APPROVED: %q is not true or false", v))
+	}
+	for _, c := range strings.Split(get("SIM_PLATFORM_CAPABILITIES"), ",") {
+		switch c = strings.TrimSpace(c); {
+		case c == "":
+		case !slices.Contains(capabilityNames, c):
+			errs = append(errs, fmt.Sprintf("SIM_PLATFORM_CAPABILITIES: %q is not a capability of API 2023-10-16", c))
+		default:
+			o.PlatformCapabilities = append(o.PlatformCapabilities, c)
+		}
+	}
 	if len(errs) > 0 {
 		return Options{}, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
