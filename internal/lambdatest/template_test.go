@@ -558,6 +558,8 @@ func TestTemplateEnvironmentIsAConfigurationTheFunctionsAccept(t *testing.T) {
 		{"live mode, live key", map[string]string{"StripeMode": "live"}, "sk_live_abc", "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"},
 		{"custom domain", map[string]string{"StripeMode": "live", "CustomDomainName": "api.example.com", "CustomDomainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/x"},
 			"sk_live_abc", "https://api.example.com"},
+		{"transfers-only platform", map[string]string{"AllowTransfersOnly": "true", "DefaultCapabilities": "transfers"}, "sk_test_abc",
+			"https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -610,6 +612,9 @@ func TestTemplateEnvironmentIsAConfigurationTheFunctionsAccept(t *testing.T) {
 				}
 				if want := strings.HasPrefix(c.key, "sk_live_"); cfg.Policy.Livemode != want {
 					t.Errorf("%s: livemode %v, want %v", ids[r.Function], cfg.Policy.Livemode, want)
+				}
+				if want := params["AllowTransfersOnly"] == "true"; cfg.Policy.AllowTransfersOnly != want {
+					t.Errorf("%s: AllowTransfersOnly %v, want the parameter's %v", ids[r.Function], cfg.Policy.AllowTransfersOnly, want)
 				}
 				if want := c.publicURL + "/onboarding/refresh"; cfg.Policy.RefreshURL != want {
 					t.Errorf("refresh_url %q, want %q", cfg.Policy.RefreshURL, want)

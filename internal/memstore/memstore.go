@@ -110,6 +110,7 @@ func (m *Store) SaveState(_ context.Context, userID string, st onboarding.Accoun
 		return onboarding.AccountRecord{}, onboarding.ErrNotFound
 	}
 	if version >= u.Account.StateVersion && !u.Account.State.Deauthorized {
+		st.RequestedCapabilities = u.Account.State.RequestedCapabilities // kept for the record's life
 		u.Account.State, u.Account.StateVersion, u.Account.UpdatedAt = st, version, now
 	}
 	return *u.Account, nil
@@ -227,10 +228,14 @@ func (m *Store) ApplyEvent(_ context.Context, c onboarding.StateChange) (onboard
 		if owner, taken := m.byAccount[c.AccountID]; taken && owner != c.UserID {
 			return onboarding.OutcomeUnknown, nil
 		}
+		claim := u.Claim
 		u = onboarding.UserRecord{UserID: c.UserID, Account: &onboarding.AccountRecord{
 			UserID: c.UserID, AccountID: c.AccountID, Country: c.Country, ServiceAgreement: c.ServiceAgreement,
 			State: c.State, StateVersion: c.Version, CreatedAt: c.Now, UpdatedAt: c.Now,
 		}}
+		if claim.Params != nil {
+			u.Account.State.RequestedCapabilities = claim.Params.Capabilities
+		}
 		m.byAccount[c.AccountID] = c.UserID
 	case !ok || u.Account == nil || u.Account.AccountID != c.AccountID:
 		return onboarding.OutcomeUnknown, nil
@@ -240,7 +245,9 @@ func (m *Store) ApplyEvent(_ context.Context, c onboarding.StateChange) (onboard
 		a := u.Account
 		switch c.Kind {
 		case onboarding.ChangeSnapshot:
+			requested := a.State.RequestedCapabilities
 			a.State = c.State
+			a.State.RequestedCapabilities = requested
 		case onboarding.ChangeCapability:
 			caps := map[string]string{}
 			for k, v := range a.State.Capabilities {

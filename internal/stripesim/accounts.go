@@ -33,18 +33,19 @@ const (
 
 // account is the simulator's state of one connected account.
 type account struct {
-	id           string
-	created      int64
-	livemode     bool
-	country      string
-	email        string
-	businessType string
-	currency     string
-	profile      map[string]string // business_profile fields
-	requested    []string          // capabilities requested, sorted
-	agreement    string            // tos_acceptance.service_agreement
-	tos          map[string]string // tos_acceptance date, ip, user_agent
-	metadata     map[string]string
+	id            string
+	created       int64
+	livemode      bool
+	country       string
+	email         string
+	businessType  string
+	currency      string
+	profile       map[string]string // business_profile fields
+	requested     []string          // capabilities requested, sorted
+	platformAdded []string          // capabilities the platform's Connect settings added: they stay inactive
+	agreement     string            // tos_acceptance.service_agreement
+	tos           map[string]string // tos_acceptance date, ip, user_agent
+	metadata      map[string]string
 
 	linked         bool // an Account Link exists: Stripe locks KYC prefill
 	stage          stage
@@ -208,6 +209,9 @@ func (a *account) requirements() *stripe.AccountRequirements {
 // object renders the account as Stripe's API returns it.
 func (a *account) object() map[string]any {
 	caps := map[string]stripe.AccountCapabilityStatus{}
+	for _, c := range a.platformAdded {
+		caps[c] = stripe.AccountCapabilityStatusInactive
+	}
 	for _, c := range a.requested {
 		caps[c] = stripe.AccountCapabilityStatus(a.capabilityStatus())
 	}
@@ -342,6 +346,14 @@ func (s *Sim) createAccount(req *request) (any, *apiError) {
 		return nil, invalidParam("capabilities",
 			"In order to request the `card_payments` capability for an Express account, you must also request the `transfers` capability.")
 	}
+	if err := s.checkTransfersOnly(a); err != nil {
+		return nil, err
+	}
+	if a.agreement == "full" {
+		// The platform's Connect settings add payment methods to accounts
+		// that can take payments; a recipient takes none.
+		a.platformAdded = slices.Clone(s.opts.PlatformCapabilities)
+	}
 	s.accounts[a.id] = a
 	s.accountOrder = append(s.accountOrder, a.id)
 	s.opts.Logger.Info("stripesim: account created", "account", a.id)
@@ -454,10 +466,22 @@ func (s *Sim) updateAccount(req *request) (any, *apiError) {
 		return nil, invalidParam("capabilities",
 			"Accounts with the `recipient` service agreement cannot request the `card_payments` capability.")
 	}
+	if err := s.checkTransfersOnly(next); err != nil {
+		return nil, err
+	}
 	*a = *next
 	a.generation++
 	s.emitAccountChange(a, false)
 	return a.object(), nil
+}
+
+// checkTransfersOnly refuses transfers without card_payments under the
+// full agreement unless Stripe approved the platform for it.
+func (s *Sim) checkTransfersOnly(a *account) *apiError {
+	if a.agreement != "recipient" && a.hasCapability("transfers") && !a.hasCapability("card_payments") && !s.opts.TransfersOnlyApproved {
+		return transfersWithoutCardPayments()
+	}
+	return nil
 }
 
 func (a *account) clone() *account {
@@ -465,6 +489,7 @@ func (a *account) clone() *account {
 	c.profile, c.tos, c.metadata = cloneMap(a.profile), cloneMap(a.tos), cloneMap(a.metadata)
 	c.requested = slices.Clone(a.requested)
 	c.future = slices.Clone(a.future)
+	c.platformAdded = slices.Clone(a.platformAdded)
 	return &c
 }
 

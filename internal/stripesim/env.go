@@ -3,6 +3,7 @@ package stripesim
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,8 @@ import (
 //	SIM_RETRY_SCALE    how many times faster than Stripe's test-mode webhook retries
 //	                   (30 min, 1 h, 2 h) redelivery runs (default 3600; 1 is Stripe's pace)
 //	SIM_REJECT_BALANCE_RULE  whose reject a non-zero balance refuses: live (Stripe's, default) or always
+//	SIM_TRANSFERS_ONLY_APPROVED  true: Stripe approved the platform for transfers-only accounts
+//	SIM_PLATFORM_CAPABILITIES    capabilities the platform's Connect settings add (they stay inactive), comma-separated
 //
 // An empty variable counts as unset.
 func OptionsFromEnv(lookupEnv func(string) (string, bool)) (Options, error) {
@@ -54,6 +57,22 @@ func OptionsFromEnv(lookupEnv func(string) (string, bool)) (Options, error) {
 		o.RejectBalanceRule = rule
 	default:
 		errs = append(errs, fmt.Sprintf("SIM_REJECT_BALANCE_RULE: %q is not live or always", string(rule)))
+	}
+	switch v := strings.ToLower(get("SIM_TRANSFERS_ONLY_APPROVED")); v {
+	case "", "false":
+	case "true":
+		o.TransfersOnlyApproved = true
+	default:
+		errs = append(errs, fmt.Sprintf("SIM_TRANSFERS_ONLY_APPROVED: %q is not true or false", v))
+	}
+	for _, c := range strings.Split(get("SIM_PLATFORM_CAPABILITIES"), ",") {
+		switch c = strings.TrimSpace(c); {
+		case c == "":
+		case !slices.Contains(capabilityNames, c):
+			errs = append(errs, fmt.Sprintf("SIM_PLATFORM_CAPABILITIES: %q is not a capability of API 2023-10-16", c))
+		default:
+			o.PlatformCapabilities = append(o.PlatformCapabilities, c)
+		}
 	}
 	if len(errs) > 0 {
 		return Options{}, fmt.Errorf("%s", strings.Join(errs, "; "))

@@ -71,3 +71,13 @@ func kebab(code string) string {
 	}
 	return string(out)
 }
+
+// transfersWithoutCardPayments is Stripe's refusal of an account that
+// requests transfers without card_payments under the full agreement, for a
+// platform Stripe has not approved for it. The message is Stripe's answer
+// as the fidelity audit of issue 21 recorded it; Stripe's public docs do
+// not quote it.
+func transfersWithoutCardPayments() *apiError {
+	return invalidParam("capabilities",
+		"Your platform needs approval for accounts to have requested the `transfers` capability without the `card_payments` capability.")
+}

@@ -46,6 +46,17 @@ type Options struct {
 	VerifyDelay time.Duration
 	// Chaos disturbs webhook deliveries (SIM_CHAOS).
 	Chaos Chaos
+	// TransfersOnlyApproved says Stripe approved the simulated platform for
+	// accounts that request transfers without card_payments under the full
+	// agreement (SIM_TRANSFERS_ONLY_APPROVED). Without it such a request is
+	// refused, as Stripe refuses it.
+	TransfersOnlyApproved bool
+	// PlatformCapabilities are payment-method capabilities the simulated
+	// platform's Connect settings add to every account under the full
+	// agreement, beside those requested (SIM_PLATFORM_CAPABILITIES, e.g.
+	// us_bank_account_ach_payments). They stay inactive: the seller never
+	// provides what they need.
+	PlatformCapabilities []string
 	// Retry bounds webhook redelivery after a non-2xx answer. Unset fields
 	// follow Stripe's test-mode schedule, run RetryScale times faster.
 	Retry RetryPolicy

@@ -123,7 +123,10 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 		errs = append(errs, errors.New("LOG_LEVEL: must be DEBUG, INFO, WARN or ERROR"))
 	}
 
-	allowed := onboarding.SupportedCountries()
+	platformCountry := strings.ToUpper(get("PLATFORM_COUNTRY", "US"))
+	// Empty: what Stripe lets a platform of that country onboard (none for
+	// a country that is no platform country: Validate says why).
+	allowed := onboarding.DefaultAllowedCountries(platformCountry)
 	if raw := get("ALLOWED_COUNTRIES", ""); raw != "" {
 		allowed = upper(SplitList(raw))
 	}
@@ -133,7 +136,7 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 	}
 	allowedCaps := SplitList(get("ALLOWED_CAPABILITIES", defaultCapabilities))
 	c.Policy = onboarding.Policy{
-		PlatformCountry:             strings.ToUpper(get("PLATFORM_COUNTRY", "US")),
+		PlatformCountry:             platformCountry,
 		AllowedCountries:            set(allowed),
 		DefaultCapabilities:         SplitList(defaults),
 		AllowedCapabilities:         set(allowedCaps),
@@ -154,6 +157,14 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 		StripeCallLease:       stripeCallBound(c.StripeTimeout, retries),
 		StaffGroupsClaim:      get("STAFF_GROUPS_CLAIM", DefaultStaffGroupsClaim),
 		StaffGroup:            get("STAFF_GROUP", DefaultStaffGroup),
+	}
+	// Stripe refuses transfers without card_payments under the full
+	// agreement unless it approved the platform: only the platform knows.
+	switch raw := strings.ToLower(get("ALLOW_TRANSFERS_ONLY", "false")); raw {
+	case "true", "false":
+		c.Policy.AllowTransfersOnly = raw == "true"
+	default:
+		errs = append(errs, fmt.Errorf("ALLOW_TRANSFERS_ONLY: must be true or false, got %q", raw))
 	}
 	if raw := get("LINKS_PER_HOUR", ""); raw != "" {
 		n, err := strconv.Atoi(raw)
@@ -221,6 +232,9 @@ func (c *Config) Validate(needs Needs) (warnings []string, err error) {
 		errs = append(errs, errors.New("a live Stripe key must not be sent to STRIPE_API_BASE: unset one of them"))
 	}
 	c.Policy.Livemode = c.Livemode()
+	if err := c.Ops.checkRate(c.Policy.Livemode); err != nil {
+		errs = append(errs, err)
+	}
 	problems, warnings := c.Policy.Check()
 	for _, p := range problems {
 		errs = append(errs, fmt.Errorf("%s: %s", p.Setting, p.Message))

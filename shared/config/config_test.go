@@ -110,7 +110,13 @@ func TestRefusals(t *testing.T) {
 		{"live restricted key with http api", map[string]string{"STRIPE_SECRET_KEY": "rk_live_x", "FRONTEND_URL": "https://app.example"}, "https"},
 		{"live key sent to a mock", map[string]string{"STRIPE_SECRET_KEY": "sk_live_x", "FRONTEND_URL": "https://a.example", "PUBLIC_API_URL": "https://b.example", "STRIPE_API_BASE": "http://127.0.0.1:1"}, "STRIPE_API_BASE"},
 		{"unsupported allowed country", map[string]string{"ALLOWED_COUNTRIES": "US,XX"}, `"XX"`},
-		{"UAE platform with foreign accounts", map[string]string{"PLATFORM_COUNTRY": "AE", "ALLOWED_COUNTRIES": "AE,US"}, "UAE"},
+		{"UAE platform", map[string]string{"PLATFORM_COUNTRY": "AE", "ALLOWED_COUNTRIES": "AE"}, "PLATFORM_COUNTRY"},
+		{"Gibraltar platform", map[string]string{"PLATFORM_COUNTRY": "GI"}, "PLATFORM_COUNTRY"},
+		{"Liechtenstein platform", map[string]string{"PLATFORM_COUNTRY": "LI"}, "PLATFORM_COUNTRY"},
+		{"Malaysian platform", map[string]string{"PLATFORM_COUNTRY": "MY"}, "PLATFORM_COUNTRY"},
+		{"UK platform allowing a recipient-only country", map[string]string{"PLATFORM_COUNTRY": "GB", "ALLOWED_COUNTRIES": "GB,TR"}, "ALLOWED_COUNTRIES"},
+		{"transfers-only defaults without Stripe's approval", map[string]string{"DEFAULT_CAPABILITIES": "transfers"}, "DEFAULT_CAPABILITIES"},
+		{"ALLOW_TRANSFERS_ONLY not a boolean", map[string]string{"ALLOW_TRANSFERS_ONLY": "yes"}, "ALLOW_TRANSFERS_ONLY"},
 		{"bad duration", map[string]string{"REFRESH_TOKEN_TTL": "forever"}, "REFRESH_TOKEN_TTL"},
 		{"bad retries", map[string]string{"STRIPE_MAX_RETRIES": "9"}, "STRIPE_MAX_RETRIES"},
 		{"links per hour not a number", map[string]string{"LINKS_PER_HOUR": "many"}, "LINKS_PER_HOUR"},
@@ -150,7 +156,7 @@ func TestLiveKeyWithHTTPSStarts(t *testing.T) {
 }
 
 func TestPlatformsThatCannotSelfServeAreWarned(t *testing.T) {
-	for _, country := range []string{"AE", "TH"} {
+	for _, country := range []string{"TH"} {
 		m := base()
 		m["PLATFORM_COUNTRY"], m["ALLOWED_COUNTRIES"] = country, country
 		_, warnings, err := load(t, m)
@@ -199,5 +205,37 @@ func TestWithoutAKeyStripeModeSetsTheMode(t *testing.T) {
 	}
 	if _, err := validate(map[string]string{"STRIPE_MODE": "live", "FRONTEND_URL": "https://app.example", "PUBLIC_API_URL": "https://api.example", "STRIPE_API_BASE": "http://127.0.0.1:1", "STRIPE_WEBHOOK_SECRET": "whsec_a"}); err == nil || !strings.Contains(err.Error(), "STRIPE_API_BASE") {
 		t.Errorf("live mode with STRIPE_API_BASE: err %v", err)
+	}
+}
+
+// PLATFORM_COUNTRY chooses what an empty ALLOWED_COUNTRIES means.
+func TestEmptyAllowedCountriesAreThePlatformsDefault(t *testing.T) {
+	for _, tc := range []struct {
+		platform string
+		allows   string
+		refuses  string
+	}{{"US", "TR", ""}, {"GB", "US", "TR"}, {"JP", "FR", "KR"}, {"BR", "MX", "AR"}} {
+		m := base()
+		m["PLATFORM_COUNTRY"] = tc.platform
+		c, _, err := load(t, m)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.platform, err)
+		}
+		if !c.Policy.AllowedCountries[tc.allows] || (tc.refuses != "" && c.Policy.AllowedCountries[tc.refuses]) {
+			t.Errorf("a %s platform: allows %s %v, %s %v", tc.platform, tc.allows, c.Policy.AllowedCountries[tc.allows], tc.refuses, c.Policy.AllowedCountries[tc.refuses])
+		}
+	}
+}
+
+// A platform Stripe approved for transfers-only accounts says so.
+func TestTransfersOnlyDefaultsStartOnceAllowed(t *testing.T) {
+	m := base()
+	m["DEFAULT_CAPABILITIES"], m["ALLOW_TRANSFERS_ONLY"] = "transfers", "true"
+	c, _, err := load(t, m)
+	if err != nil || !c.Policy.AllowTransfersOnly || strings.Join(c.Policy.DefaultCapabilities, ",") != "transfers" {
+		t.Fatalf("err %v, policy %v %v", err, c.Policy.AllowTransfersOnly, c.Policy.DefaultCapabilities)
+	}
+	if c, _, _ := load(t, base()); c.Policy.AllowTransfersOnly {
+		t.Error("ALLOW_TRANSFERS_ONLY must default to false: Stripe refuses transfers-only accounts until it approves the platform")
 	}
 }

@@ -523,8 +523,10 @@ func (st *Store) reviewWrite(userID string, it userItem, d onboarding.ReviewDeci
 		return w, nil
 	}
 	rec := it.account(userID)
+	state := write.State
+	state.RequestedCapabilities = rec.State.RequestedCapabilities // Stripe's answer does not say
 	err := st.withStatus(&w, basisOf(userID, it, false), statusWrite{
-		userID: userID, accountID: rec.AccountID, to: onboarding.DeriveStatus(write.State, rec.ServiceAgreement, d.At),
+		userID: userID, accountID: rec.AccountID, to: onboarding.DeriveStatus(state, rec.ServiceAgreement, d.At),
 		cause: onboarding.CauseStaff, at: d.At, version: write.Version,
 	})
 	return w, err

@@ -839,7 +839,9 @@ func TestStatusEdgeCases(t *testing.T) {
 			}
 		}},
 		{"a recipient account completed by its webhook gets the recipient's status", func(t *testing.T, h *harness) {
-			h.claim(t, alice, newClaim(claim1, t0.Add(lease), 0), t0)
+			claim := newClaim(claim1, t0.Add(lease), 0)
+			claim.Params.ServiceAgreement, claim.Params.Capabilities = onboarding.AgreementRecipient, []string{"transfers"}
+			h.claim(t, alice, claim, t0)
 			st := stateActive()
 			st.ChargesEnabled = false // a recipient account has transfers only
 			st.Capabilities = map[string]string{"transfers": "active"}

@@ -32,7 +32,8 @@ func (st *Store) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onbo
 	case old.AccountID == "" && c.HealCreationID != "" && old.CreationID == c.HealCreationID:
 		// An unfinished claim, and the account carries its creation id:
 		// the event completes the record, with the account index.
-		outcome, old, err = st.applyEvent(ctx, c, true)
+		// The record keeps the capabilities the claim requested.
+		outcome, old, err = st.applyEventOn(ctx, c, true, basisOf(c.UserID, old, false))
 		if err == nil && outcome == onboarding.OutcomeSuperseded && old.AccountID == c.AccountID {
 			// The creator stored the account meanwhile: apply to it.
 			outcome, _, err = st.applyEvent(ctx, c, false)
@@ -56,8 +57,13 @@ func (st *Store) applyEvent(ctx context.Context, c onboarding.StateChange, creat
 	if err != nil {
 		return "", userItem{}, err
 	}
+	return st.applyEventOn(ctx, c, create, basis)
+}
+
+// applyEventOn is applyEvent on a first basis.
+func (st *Store) applyEventOn(ctx context.Context, c onboarding.StateChange, create bool, basis statusBasis) (onboarding.EventOutcome, userItem, error) {
 	for attempt := 1; ; attempt++ {
-		outcome, old, err := st.applyEventOn(ctx, c, create, basis)
+		outcome, old, err := st.applyEventOnce(ctx, c, create, basis)
 		if err != nil || outcome != onboarding.OutcomeSuperseded || basis.matches(old) {
 			return outcome, old, err
 		}
@@ -68,11 +74,14 @@ func (st *Store) applyEvent(ctx context.Context, c onboarding.StateChange, creat
 	}
 }
 
-func (st *Store) applyEventOn(ctx context.Context, c onboarding.StateChange, create bool, basis statusBasis) (onboarding.EventOutcome, userItem, error) {
+func (st *Store) applyEventOnce(ctx context.Context, c onboarding.StateChange, create bool, basis statusBasis) (onboarding.EventOutcome, userItem, error) {
 	var old userItem
 	update, cond, err := eventUpdate(c, create)
 	if err != nil {
 		return "", old, err
+	}
+	if create {
+		update = withRequested(update, basis.requested)
 	}
 	w := recordWrite{update: update, cond: cond}
 	if err := st.eventStatusWrite(&w, c, basis, create); err != nil {

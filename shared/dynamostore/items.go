@@ -3,6 +3,8 @@ package dynamostore
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -30,6 +32,10 @@ const (
 	attrAgreement    = "service_agreement"
 	attrState        = "state"
 	attrCapabilities = "capabilities"
+	// attrRequested holds the capabilities this service requested for the
+	// account, sorted and comma-joined (requestedKey); written once, with
+	// the account, and absent when none were (or before they were kept).
+	attrRequested    = "requested_capabilities"
 	attrStateVersion = "state_version"
 	attrDeauthorized = "deauthorized_at"
 	attrFirstLinkAt  = "first_link_at"
@@ -88,6 +94,7 @@ type userItem struct {
 	// Capabilities and deauthorization are attributes of their own, outside
 	// State: capability.updated changes one key at a time.
 	Capabilities   map[string]string `dynamodbav:"capabilities,omitempty"`
+	Requested      string            `dynamodbav:"requested_capabilities,omitempty"`
 	DeauthorizedAt time.Time         `dynamodbav:"deauthorized_at,omitempty"`
 	StateVersion   int64             `dynamodbav:"state_version,omitempty"`
 	FirstLinkAt    time.Time         `dynamodbav:"first_link_at,omitempty"`
@@ -320,6 +327,7 @@ func (it userItem) account(userID string) onboarding.AccountRecord {
 	if len(it.Capabilities) > 0 {
 		rec.State.Capabilities = it.Capabilities
 	}
+	rec.State.RequestedCapabilities = requestedList(it.Requested)
 	rec.State.Deauthorized = !it.DeauthorizedAt.IsZero()
 	if it.PrefillUntil > 0 {
 		rec.PrefillLease = onboarding.Lease{ID: it.PrefillID, Until: time.UnixMilli(it.PrefillUntil)}
@@ -337,4 +345,30 @@ func decodeAccount(userID string, item map[string]types.AttributeValue) (onboard
 		return onboarding.AccountRecord{}, onboarding.ErrNotFound
 	}
 	return *u.Account, nil
+}
+
+// requestedKey is how the requested capabilities are stored: sorted and
+// comma-joined, so that two writers of one set write the same value and a
+// condition can compare it.
+func requestedKey(caps []string) string {
+	sorted := slices.Clone(caps)
+	slices.Sort(sorted)
+	return strings.Join(slices.Compact(sorted), ",")
+}
+
+func requestedList(key string) []string {
+	if key == "" {
+		return nil
+	}
+	return strings.Split(key, ",")
+}
+
+// withRequested sets the requested capabilities of a record being created
+// (none: the attribute stays absent, and the status judges card_payments
+// and transfers where listed).
+func withRequested(u expression.UpdateBuilder, caps []string) expression.UpdateBuilder {
+	if key := requestedKey(caps); key != "" {
+		u = u.Set(name(attrRequested), expression.IfNotExists(name(attrRequested), value(key)))
+	}
+	return u
 }

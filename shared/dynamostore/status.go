@@ -95,11 +95,22 @@ type statusBasis struct {
 	state     onboarding.AccountState
 	// rejectingUntil is the record's staff rejection mark (Unix ms, 0 for none).
 	rejectingUntil int64
+	// requested are the capabilities the record requested, which the status
+	// is judged on. Read from the record they need no condition: they never
+	// change once the account is stored. An event's snapshot assumes them
+	// (requestedAssumed) without a read; the write checks the assumption.
+	requested        []string
+	requestedAssumed bool
 }
 
 // basisOf is what a user item holds; pin also pins its state.
 func basisOf(userID string, it userItem, pin bool) statusBasis {
-	b := statusBasis{status: it.DerivedStatus, agreement: it.ServiceAgreement, read: true, seq: it.StatusSeq, rejectingUntil: it.RejectingUntil}
+	b := statusBasis{status: it.DerivedStatus, agreement: it.ServiceAgreement, read: true, seq: it.StatusSeq, rejectingUntil: it.RejectingUntil,
+		requested: requestedList(it.Requested)}
+	if it.AccountID == "" && it.Params != nil {
+		// A creation claim: the account it makes will have requested these.
+		b.requested = it.Params.V.Capabilities
+	}
 	if pin {
 		b.pinned, b.updatedAt = true, it.UpdatedAt
 		if it.AccountID != "" {
@@ -114,6 +125,7 @@ func basisOf(userID string, it userItem, pin bool) statusBasis {
 func (b statusBasis) matches(it userItem) bool {
 	return it.DerivedStatus == b.status && (!b.read || it.StatusSeq == b.seq) &&
 		(b.agreement == "" || it.ServiceAgreement == b.agreement) &&
+		(!b.requestedAssumed || it.Requested == "" || it.Requested == requestedKey(b.requested)) &&
 		(!b.pinned || it.UpdatedAt.Equal(b.updatedAt))
 }
 
@@ -125,6 +137,16 @@ func (b statusBasis) condition() expression.ConditionBuilder {
 	}
 	if b.agreement != "" {
 		cond = cond.And(name(attrAgreement).Equal(value(b.agreement)))
+	}
+	if b.requestedAssumed {
+		// Judged on the assumed set, or, with none stored, on card_payments
+		// and transfers where listed: the assumption is made so that both
+		// judge alike (snapshotBasis).
+		assumed := missing(attrRequested)
+		if key := requestedKey(b.requested); key != "" {
+			assumed = assumed.Or(name(attrRequested).Equal(value(key)))
+		}
+		cond = cond.And(assumed)
 	}
 	switch {
 	case b.read && b.seq == 0:
@@ -214,7 +236,7 @@ func (st *Store) eventBasis(ctx context.Context, c onboarding.StateChange, creat
 	case c.Kind == onboarding.ChangeSnapshot:
 		// Most events leave the status as it is: assume so, without a read,
 		// and learn otherwise from the refusal.
-		b := statusBasis{agreement: c.ServiceAgreement}
+		b := statusBasis{agreement: c.ServiceAgreement, requested: assumedRequested(c.State), requestedAssumed: true}
 		b.status = string(eventStatus(c, b))
 		return b, nil
 	}
@@ -246,8 +268,27 @@ func eventStatus(c onboarding.StateChange, b statusBasis) onboarding.Status {
 	case onboarding.ChangeDeauthorize:
 		return onboarding.StatusDeauthorized
 	default:
-		return onboarding.DeriveStatus(c.State, agreement, c.Now)
+		state := c.State
+		state.RequestedCapabilities = b.requested
+		return onboarding.DeriveStatus(state, agreement, c.Now)
 	}
+}
+
+// assumedRequested is what a snapshot assumes the record requested, without
+// reading it: card_payments and transfers, those the snapshot lists. That is
+// what most records requested (DEFAULT_CAPABILITIES, or transfers for a
+// recipient), and it judges exactly as a record that requested nothing
+// does, so the write's condition (this set, or none stored) holds for both.
+// A record that requested anything else refuses the write, which is then
+// made again on the record as read.
+func assumedRequested(s onboarding.AccountState) []string {
+	var caps []string
+	for _, name := range []string{"card_payments", "transfers"} {
+		if _, ok := s.Capabilities[name]; ok {
+			caps = append(caps, name)
+		}
+	}
+	return caps
 }
 
 // eventStatusWrite adds to an event's write, for basis b, the derived
@@ -302,6 +343,9 @@ func (st *Store) saveState(ctx context.Context, userID string, state onboarding.
 		}
 		rec := it.account(userID)
 		basis := basisOf(userID, it, false)
+		// A state read from Stripe does not say what was requested: the
+		// record does.
+		state.RequestedCapabilities = rec.State.RequestedCapabilities
 		w := stateWrite(state, version, now)
 		w.update = enterQueue(w.update, userID, rec.CreatedAt)
 		if err := st.withStatus(&w, basis, statusWrite{

@@ -152,6 +152,7 @@ func (st *Store) CompleteCreation(ctx context.Context, rec onboarding.AccountRec
 		// The derived status, and the account's place in the review queue.
 		Set(name(attrDerivedStatus), value(string(onboarding.DeriveStatus(rec.State, rec.ServiceAgreement, rec.UpdatedAt))))
 	update = enterQueue(update, rec.UserID, rec.CreatedAt)
+	update = withRequested(update, rec.State.RequestedCapabilities)
 	// The claim must still be ours: a caller that took over an expired
 	// lease, or a webhook that healed the record, wins.
 	u, err := st.transactUpdate(userPK(rec.UserID), removeClaim(setState(update, rec.State, rec.StateVersion, rec.UpdatedAt)),

@@ -1578,10 +1578,12 @@ func TestApplyEventAppliesEachEventOnceAndNeverOlderState(t *testing.T) {
 			setup: pendingClaim,
 			steps: []eventStep{{healingEvent("evt_heal", 10, stateActive()), onboarding.OutcomeApplied}},
 			want: func() onboarding.AccountRecord {
-				return onboarding.AccountRecord{
+				r := onboarding.AccountRecord{
 					UserID: alice, AccountID: acctAlice, Country: "US", ServiceAgreement: "full",
 					State: stateActive(), StateVersion: vBase + 10, CreatedAt: eventNow(10), UpdatedAt: eventNow(10),
 				}
+				r.State.RequestedCapabilities = createParams(alice).Capabilities // the claim's
+				return r
 			},
 			check: func(t *testing.T, h *harness) {
 				ctx := context.Background()
@@ -1659,6 +1661,7 @@ func TestApplyEventAppliesEachEventOnceAndNeverOlderState(t *testing.T) {
 			want: func() onboarding.AccountRecord {
 				r := recordAfter(20, stateOnboarding())
 				r.State.Capabilities["transfers"] = "active"
+				r.State.RequestedCapabilities = createParams(alice).Capabilities // the claim's
 				r.CreatedAt = eventNow(10)
 				return r
 			},

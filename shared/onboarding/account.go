@@ -1,6 +1,7 @@
 package onboarding
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -68,6 +69,15 @@ type AccountState struct {
 	FutureRequirements *Requirements     `json:"future_requirements,omitempty"`
 	Capabilities       map[string]string `json:"capabilities,omitempty"`
 	Deauthorized       bool              `json:"deauthorized,omitempty"`
+	// RequestedCapabilities are the capabilities this service asked Stripe
+	// for when it created the account (the caller's, or
+	// DEFAULT_CAPABILITIES): the ones its status is judged on. Stripe never
+	// says which they were, since the platform's Connect settings add
+	// payment-method capabilities of their own, so the store keeps them
+	// beside the state, and a state read from Stripe has none. None (a
+	// record from before they were kept, or DEFAULT_CAPABILITIES=none):
+	// card_payments and transfers are judged where present.
+	RequestedCapabilities []string `json:"-"`
 }
 
 // Account is a platform user's Express account as the API shows it.
@@ -159,7 +169,7 @@ func DeriveStatus(s AccountState, agreement string, now time.Time) Status {
 	case len(req.CurrentlyDue) > 0, futureDue(s.FutureRequirements):
 		// Still enabled, but due by a deadline: Stripe's "Restricted soon".
 		return StatusRestrictedSoon
-	case len(req.PendingVerification) > 0 || anyCapability(s.Capabilities, "pending"):
+	case len(req.PendingVerification) > 0 || anyCapability(s.Capabilities, judgedCapabilities(s), "pending"):
 		return StatusPendingVerification
 	case enabled(s, agreement):
 		return StatusActive
@@ -170,25 +180,59 @@ func DeriveStatus(s AccountState, agreement string, now time.Time) Status {
 	}
 }
 
-// enabled: payouts work, every requested capability is active (a
-// capability.updated event may list one as unrequested: not asked for), and, under
-// the full agreement, charges too. A recipient account has transfers only
-// and never charges_enabled.
+// enabled: payouts work, every judged capability is active, and charges
+// work when card_payments is among them. A capability.updated event may
+// list one as unrequested (no longer asked for): it is not held against the
+// account. Capabilities Stripe added from the platform's Connect settings
+// are not judged: an us_bank_account_ach_payments that stays inactive must
+// not keep a seller whose cards and payouts work from being active. A
+// recipient, or an approved transfers-only account, never has
+// charges_enabled: transfers and payouts make it active.
 func enabled(s AccountState, agreement string) bool {
-	if !s.PayoutsEnabled || (agreement != AgreementRecipient && !s.ChargesEnabled) {
+	if !s.PayoutsEnabled {
 		return false
 	}
-	for _, status := range s.Capabilities {
-		if status != "active" && status != "unrequested" {
+	judged := judgedCapabilities(s)
+	for _, name := range judged {
+		switch status, listed := s.Capabilities[name]; {
+		case !listed:
+			return false // requested, and Stripe has not listed it yet
+		case status != "active" && status != "unrequested":
 			return false
 		}
 	}
-	return true
+	// Charges are the sign of a working card_payments; with nothing to
+	// judge (a record from before requested capabilities were kept, and no
+	// capability listed) they stay required under the full agreement.
+	needCharges := slices.Contains(judged, "card_payments") && s.Capabilities["card_payments"] != "unrequested" || len(judged) == 0
+	return agreement == AgreementRecipient || !needCharges || s.ChargesEnabled
 }
 
-func anyCapability(caps map[string]string, status string) bool {
-	for _, s := range caps {
-		if s == status {
+// judgedCapabilities are the capabilities an account's status follows: the
+// ones this service requested, or, when it requested none, card_payments
+// and transfers where Stripe lists them.
+func judgedCapabilities(s AccountState) []string {
+	if len(s.RequestedCapabilities) > 0 {
+		return s.RequestedCapabilities
+	}
+	var judged []string
+	for _, name := range defaultJudged {
+		if _, ok := s.Capabilities[name]; ok {
+			judged = append(judged, name)
+		}
+	}
+	return judged
+}
+
+// defaultJudged are judged where present when no requested capabilities
+// are known: what a platform's Connect settings request for an Express
+// account that takes payments and receives transfers.
+var defaultJudged = []string{"card_payments", "transfers"}
+
+// anyCapability: one of names has status.
+func anyCapability(caps map[string]string, names []string, status string) bool {
+	for _, name := range names {
+		if caps[name] == status {
 			return true
 		}
 	}

@@ -26,10 +26,62 @@ var (
 		"QA", "RS", "RW", "SA", "SM", "SN", "SV", "TN", "TR", "TT", "TW", "TZ",
 		"UY", "UZ", "VN", "ZA",
 	)
-	// selfServeRestricted platforms (UAE, Thailand) need Stripe to enable
-	// Express for them before any account can be created.
-	selfServeRestricted = setOf("AE", "TH")
+	// selfServeRestricted platforms need Stripe to enable Express for them
+	// before any account can be created: the Express guide names the UAE and
+	// Thailand, and of those only Thailand is a platform country.
+	selfServeRestricted = setOf("TH")
+
+	// expressPlatformCountries are where a platform must be to create
+	// Express accounts: the list under "Platform in a supported country" in
+	// Stripe's Express guide (https://docs.stripe.com/connect/express-accounts,
+	// "Before you begin"). An account may be in Gibraltar, Liechtenstein or
+	// Malaysia, but a platform there cannot create Express accounts; nor can a
+	// UAE platform, which the guide names only as one that cannot self-serve.
+	expressPlatformCountries = setOf(
+		"AT", "AU", "BE", "BG", "BR", "CA", "CH", "CY", "CZ", "DE", "DK", "EE",
+		"ES", "FI", "FR", "GB", "GR", "HK", "HR", "HU", "IE", "IT", "JP", "LT",
+		"LU", "LV", "MT", "MX", "NL", "NO", "NZ", "PL", "PT", "RO", "SE", "SG",
+		"SI", "SK", "TH", "US",
+	)
+	// crossBorderRecipientPlatforms may pay out to accounts in
+	// recipientOnlyCountries. Stripe's cross-border payouts guide of the
+	// 2023-10-16 era is "US only": "Cross-border payouts enable US platforms
+	// using separate charges and transfers, destination charges, or top-ups to
+	// pay out to connected accounts in the following countries", under the
+	// recipient service agreement only
+	// (https://stripe.com/docs/connect/cross-border-payouts, as archived for
+	// that API version). Later versions of the guide open other regions:
+	// review this when upgrading the API version.
+	crossBorderRecipientPlatforms = setOf("US")
 )
+
+// StripeSupportsPlatform reports whether a platform in the country can
+// create Express accounts.
+func StripeSupportsPlatform(country string) bool { return expressPlatformCountries[country] }
+
+// DefaultAllowedCountries are the countries a platform in platformCountry
+// may onboard when ALLOWED_COUNTRIES is empty: every country where Stripe
+// supports Express accounts under the full agreement (the Express guide:
+// such a platform "can create Express accounts for most countries Stripe
+// supports"), and the recipient-only countries of cross-border payouts
+// where the guide lets that platform pay them (US platforms only). Sorted;
+// nil for a country that is no Express platform country.
+func DefaultAllowedCountries(platformCountry string) []string {
+	if !StripeSupportsPlatform(platformCountry) {
+		return nil
+	}
+	out := make([]string, 0, len(fullServiceCountries)+len(recipientOnlyCountries))
+	for c := range fullServiceCountries {
+		out = append(out, c)
+	}
+	if crossBorderRecipientPlatforms[platformCountry] {
+		for c := range recipientOnlyCountries {
+			out = append(out, c)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
 
 // StripeSupportsCountry reports whether Stripe can hold an Express account in
 // the ISO 3166-1 alpha-2 country code.

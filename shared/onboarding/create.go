@@ -8,6 +8,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -181,6 +182,9 @@ func (s *Service) completeCreation(ctx context.Context, userID string, claim Cre
 		CreatedAt:        now,
 		UpdatedAt:        now,
 	}
+	// The status follows what this service asked for, not every capability
+	// Stripe lists; Stripe's answer does not say which those were.
+	rec.State.RequestedCapabilities = claim.Params.Capabilities
 	if err := s.store.CompleteCreation(ctx, rec, claim.ClaimID); err != nil {
 		if errors.Is(err, ErrConflict) {
 			// A webhook (or a caller that took over an expired lease) stored
@@ -302,7 +306,20 @@ func (s *Service) capabilities(agreement string, requested *[]string) ([]string,
 		// spending a Stripe call.
 		return nil, Invalid("capabilities", "card_payments must be requested together with transfers")
 	}
+	if agreement == AgreementFull && transfersOnly(caps) && !s.policy.AllowTransfersOnly {
+		// Stripe answers 400 unless it approved the platform ("Your platform
+		// needs approval for accounts to have requested the `transfers`
+		// capability without the `card_payments` capability"): say so without
+		// spending a Stripe call. A recipient has transfers alone by rule.
+		return nil, Invalid("capabilities", "transfers must be requested together with card_payments under the full service agreement: "+
+			"this platform is not approved by Stripe for transfers-only accounts")
+	}
 	return caps, nil
+}
+
+// transfersOnly: transfers requested without card_payments.
+func transfersOnly(caps []string) bool {
+	return slices.Contains(caps, "transfers") && !slices.Contains(caps, "card_payments")
 }
 
 // validatePrefill checks the fields POST and PATCH share.

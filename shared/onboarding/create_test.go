@@ -58,6 +58,8 @@ func TestCreateAccountRejectsBadInputBeforeStripe(t *testing.T) {
 		{"profile url under .localhost", onboarding.CreateAccountRequest{BusinessProfile: &onboarding.BusinessProfileRequest{URL: ptr("https://shop.localhost")}}, "validation_error", "business_profile.url"},
 		{"capability not offered", onboarding.CreateAccountRequest{Capabilities: &[]string{"crypto_payments"}}, "validation_error", "capabilities"},
 		{"card payments without transfers", onboarding.CreateAccountRequest{Capabilities: &[]string{"card_payments"}}, "validation_error", "capabilities"},
+		{"transfers without card payments under the full agreement", onboarding.CreateAccountRequest{Capabilities: &[]string{"transfers"}}, "validation_error", "capabilities"},
+		{"transfers without card payments, full agreement named", onboarding.CreateAccountRequest{Country: ptr("GB"), ServiceAgreement: ptr("full"), Capabilities: &[]string{"transfers"}}, "validation_error", "capabilities"},
 		{"service agreement unknown", onboarding.CreateAccountRequest{ServiceAgreement: ptr("partial")}, "validation_error", "service_agreement"},
 		{"recipient with card payments", onboarding.CreateAccountRequest{Country: ptr("GB"), ServiceAgreement: ptr("recipient"), Capabilities: &[]string{"card_payments", "transfers"}}, "validation_error", "capabilities"},
 		{"full agreement in a recipient-only country", onboarding.CreateAccountRequest{Country: ptr("IL"), ServiceAgreement: ptr("full")}, "validation_error", "service_agreement"},
@@ -124,7 +126,18 @@ func TestCreateAccountParamsFollowThePlatformPolicy(t *testing.T) {
 					t.Errorf("capabilities = %v, want none", p.Capabilities)
 				}
 			}},
-		{"duplicate capabilities are sent once", nil, onboarding.Caller{UserID: "u1"}, onboarding.CreateAccountRequest{Capabilities: &[]string{"transfers", "transfers"}},
+		{"duplicate capabilities are sent once", nil, onboarding.Caller{UserID: "u1"}, onboarding.CreateAccountRequest{Capabilities: &[]string{"transfers", "card_payments", "transfers"}},
+			func(t *testing.T, p onboarding.CreateAccountParams) {
+				want(t, strings.Join(p.Capabilities, ","), "transfers,card_payments")
+			}},
+		{"transfers only under the full agreement once Stripe approved the platform (ALLOW_TRANSFERS_ONLY)",
+			func(p *onboarding.Policy) { p.AllowTransfersOnly = true }, onboarding.Caller{UserID: "u1"}, onboarding.CreateAccountRequest{Capabilities: &[]string{"transfers"}},
+			func(t *testing.T, p onboarding.CreateAccountParams) {
+				want(t, p.ServiceAgreement, "full")
+				want(t, strings.Join(p.Capabilities, ","), "transfers")
+			}},
+		{"transfers-only defaults once Stripe approved the platform",
+			func(p *onboarding.Policy) { p.AllowTransfersOnly, p.DefaultCapabilities = true, []string{"transfers"} }, onboarding.Caller{UserID: "u1"}, onboarding.CreateAccountRequest{},
 			func(t *testing.T, p onboarding.CreateAccountParams) {
 				want(t, strings.Join(p.Capabilities, ","), "transfers")
 			}},
@@ -514,5 +527,40 @@ func TestAClaimThatMeetsItsOwnRetryGoesOn(t *testing.T) {
 	acct, created, err := newService(store, capturingConnect(&got, &key), testPolicy()).CreateAccount(context.Background(), onboarding.Caller{UserID: "u1"}, onboarding.CreateAccountRequest{})
 	if err != nil || !created || acct.ID != "acct_new" || reads != 2 {
 		t.Fatalf("got %+v created=%v err=%v after %d reads: want the account created under the caller's own claim", acct, created, err, reads)
+	}
+}
+
+// The record keeps the capabilities this service requested, which its
+// status is judged on: Stripe's answer lists capabilities the platform's
+// settings added too, and never says which were asked for.
+func TestCreatedRecordKeepsTheRequestedCapabilities(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		defaults []string
+		req      *[]string
+		want     string
+	}{
+		{"the caller's", []string{"card_payments", "transfers"}, &[]string{"transfers", "card_payments"}, "transfers,card_payments"},
+		{"DEFAULT_CAPABILITIES", []string{"card_payments", "transfers"}, nil, "card_payments,transfers"},
+		{"none: Stripe chooses", nil, nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testPolicy()
+			p.DefaultCapabilities = tc.defaults
+			store := emptyStore()
+			var stored onboarding.AccountRecord
+			store.CompleteCreationFn = func(_ context.Context, rec onboarding.AccountRecord, _ string) error { stored = rec; return nil }
+			connect := &connectFake{CreateAccountFn: func(_ context.Context, params onboarding.CreateAccountParams, _ string) (onboarding.CreatedAccount, error) {
+				// Stripe lists what the platform's settings added as well.
+				return onboarding.CreatedAccount{ID: "acct_new", Country: "US", State: onboarding.AccountState{
+					Capabilities: map[string]string{"card_payments": "inactive", "transfers": "inactive", "us_bank_account_ach_payments": "inactive"}}}, nil
+			}}
+			if _, _, err := newService(store, connect, p).CreateAccount(context.Background(), onboarding.Caller{UserID: "u1"}, onboarding.CreateAccountRequest{Capabilities: tc.req}); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(stored.State.RequestedCapabilities, ","); got != tc.want {
+				t.Errorf("stored requested capabilities %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

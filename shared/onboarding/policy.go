@@ -23,6 +23,10 @@ type Policy struct {
 	// leaves the choice to the platform's Connect settings at Stripe.
 	DefaultCapabilities []string
 	AllowedCapabilities map[string]bool
+	// AllowTransfersOnly lets an account under the full agreement request
+	// transfers without card_payments (ALLOW_TRANSFERS_ONLY): Stripe refuses
+	// that unless it approved the platform for it.
+	AllowTransfersOnly bool
 	// CrossBorderServiceAgreement applies to accounts outside the platform's
 	// country when the caller names none.
 	CrossBorderServiceAgreement string
@@ -81,29 +85,28 @@ func (p Policy) Check() (problems []Problem, warnings []string) {
 	bad := func(setting, format string, args ...any) {
 		problems = append(problems, Problem{setting, fmt.Sprintf(format, args...)})
 	}
-	if !fullServiceCountries[p.PlatformCountry] {
-		bad("PLATFORM_COUNTRY", "%q is not a country where Stripe supports Connect platforms", p.PlatformCountry)
+	platformOK := StripeSupportsPlatform(p.PlatformCountry)
+	if !platformOK {
+		bad("PLATFORM_COUNTRY", "%q is not one of the platform countries of Stripe's Express guide (%s): a platform there cannot create Express accounts",
+			p.PlatformCountry, strings.Join(sortedKeys(expressPlatformCountries), " "))
 	}
-	if len(p.AllowedCountries) == 0 {
+	if len(p.AllowedCountries) == 0 && platformOK {
 		bad("ALLOWED_COUNTRIES", "no country is allowed")
 	}
+	var recipientsRefused []string
 	for _, c := range sortedKeys(p.AllowedCountries) {
-		if !StripeSupportsCountry(c) {
+		switch {
+		case !StripeSupportsCountry(c):
 			bad("ALLOWED_COUNTRIES", "%q is not a country where Stripe supports Express accounts", c)
+		case platformOK && recipientOnlyCountries[c] && !crossBorderRecipientPlatforms[p.PlatformCountry]:
+			recipientsRefused = append(recipientsRefused, c)
 		}
 	}
-	if p.PlatformCountry == "AE" {
-		var outside []string
-		for _, c := range sortedKeys(p.AllowedCountries) {
-			if c != "AE" {
-				outside = append(outside, c)
-			}
-		}
-		if len(outside) > 0 {
-			bad("ALLOWED_COUNTRIES", "a UAE platform may only onboard UAE-based Express accounts: set ALLOWED_COUNTRIES=AE (found %s)", strings.Join(outside, ","))
-		}
+	if len(recipientsRefused) > 0 {
+		bad("ALLOWED_COUNTRIES", "%s: accounts there receive cross-border payouts only, which Stripe offers to platforms in %s, not in %s",
+			strings.Join(recipientsRefused, ","), strings.Join(sortedKeys(crossBorderRecipientPlatforms), ","), p.PlatformCountry)
 	}
-	if selfServeRestricted[p.PlatformCountry] {
+	if platformOK && selfServeRestricted[p.PlatformCountry] {
 		warnings = append(warnings, fmt.Sprintf("platforms in %s cannot self-serve Express accounts: Stripe must enable Express for this platform before accounts can be created", p.PlatformCountry))
 	}
 	if p.CrossBorderServiceAgreement != AgreementFull && p.CrossBorderServiceAgreement != AgreementRecipient {
@@ -116,6 +119,12 @@ func (p Policy) Check() (problems []Problem, warnings []string) {
 	}
 	if slices.Contains(p.DefaultCapabilities, "card_payments") && !slices.Contains(p.DefaultCapabilities, "transfers") {
 		bad("DEFAULT_CAPABILITIES", "card_payments needs transfers beside it: Stripe refuses it alone")
+	}
+	if transfersOnly(p.DefaultCapabilities) && !p.AllowTransfersOnly {
+		// Defaults apply to accounts under the full agreement (a recipient
+		// is given transfers alone, as it must).
+		bad("DEFAULT_CAPABILITIES", "transfers without card_payments needs Stripe's approval of the platform: "+
+			"add card_payments, or set ALLOW_TRANSFERS_ONLY=true once Stripe approved it")
 	}
 	if p.ProfileURLTemplate != "" {
 		if u, err := url.Parse(strings.ReplaceAll(p.ProfileURLTemplate, "{user_id}", "x")); err != nil || u.Scheme != "https" || u.Host == "" {

@@ -16,18 +16,29 @@ func TestPolicyCheckRefusesWhatCannotBeServed(t *testing.T) {
 	}{
 		{"default US platform is fine", func(*onboarding.Policy) {}, "", ""},
 		{"allowed country Stripe does not support", func(p *onboarding.Policy) { p.AllowedCountries["KP"] = true }, `ALLOWED_COUNTRIES: "KP"`, ""},
-		{"UAE platform allowing accounts outside the UAE",
+		{"UAE platform: not a platform country of the Express guide",
+			func(p *onboarding.Policy) { p.PlatformCountry = "AE"; p.AllowedCountries = map[string]bool{"AE": true} }, `PLATFORM_COUNTRY: "AE"`, ""},
+		{"Gibraltar platform", func(p *onboarding.Policy) { p.PlatformCountry = "GI" }, `PLATFORM_COUNTRY: "GI"`, ""},
+		{"Liechtenstein platform", func(p *onboarding.Policy) { p.PlatformCountry = "LI" }, `PLATFORM_COUNTRY: "LI"`, ""},
+		{"Malaysian platform", func(p *onboarding.Policy) { p.PlatformCountry = "MY" }, `PLATFORM_COUNTRY: "MY"`, ""},
+		{"UK platform allowing a recipient-only country",
 			func(p *onboarding.Policy) {
-				p.PlatformCountry = "AE"
-				p.AllowedCountries = map[string]bool{"AE": true, "US": true}
+				p.PlatformCountry = "GB"
+				p.AllowedCountries = map[string]bool{"GB": true, "BR": true, "TR": true}
 			},
-			"UAE platform may only onboard UAE-based", "cannot self-serve"},
-		{"UAE platform with UAE accounts only starts with a warning",
-			func(p *onboarding.Policy) { p.PlatformCountry = "AE"; p.AllowedCountries = map[string]bool{"AE": true} }, "", "AE cannot self-serve"},
-		{"Thai platform starts with a warning", func(p *onboarding.Policy) { p.PlatformCountry = "TH" }, "", "TH cannot self-serve"},
+			"ALLOWED_COUNTRIES: TR: accounts there receive cross-border payouts only", ""},
+		{"UK platform allowing Express countries abroad", func(p *onboarding.Policy) {
+			p.PlatformCountry = "GB"
+			p.AllowedCountries = map[string]bool{"GB": true, "US": true, "FR": true, "MY": true}
+		}, "", ""},
+		{"Thai platform starts with a warning", func(p *onboarding.Policy) { p.PlatformCountry = "TH"; p.AllowedCountries = map[string]bool{"TH": true} }, "", "TH cannot self-serve"},
 		{"platform country without Connect", func(p *onboarding.Policy) { p.PlatformCountry = "IL" }, "PLATFORM_COUNTRY", ""},
 		{"bad cross-border agreement", func(p *onboarding.Policy) { p.CrossBorderServiceAgreement = "maybe" }, "CROSS_BORDER_SERVICE_AGREEMENT", ""},
 		{"default card payments without transfers", func(p *onboarding.Policy) { p.DefaultCapabilities = []string{"card_payments"} }, "DEFAULT_CAPABILITIES", ""},
+		{"default transfers without card payments", func(p *onboarding.Policy) { p.DefaultCapabilities = []string{"transfers"} }, "DEFAULT_CAPABILITIES: transfers without card_payments", ""},
+		{"default transfers only once Stripe approved the platform",
+			func(p *onboarding.Policy) { p.DefaultCapabilities, p.AllowTransfersOnly = []string{"transfers"}, true }, "", ""},
+		{"no default capabilities leave the choice to Stripe", func(p *onboarding.Policy) { p.DefaultCapabilities = nil }, "", ""},
 		{"default capability not allowed", func(p *onboarding.Policy) { p.DefaultCapabilities = []string{"card_issuing"} }, "DEFAULT_CAPABILITIES", ""},
 		{"http profile template", func(p *onboarding.Policy) { p.ProfileURLTemplate = "http://x.example/{user_id}" }, "PROFILE_URL_TEMPLATE", ""},
 		{"https profile template", func(p *onboarding.Policy) { p.ProfileURLTemplate = "https://x.example/sellers/{user_id}" }, "", ""},
@@ -78,4 +89,59 @@ func TestPolicyProblemsComeSortedBySetting(t *testing.T) {
 	if got, want := strings.Join(settings, ","), "LINKS_PER_HOUR,ONBOARDING_COLLECT,PLATFORM_COUNTRY"; got != want {
 		t.Fatalf("problems by setting %s, want %s", got, want)
 	}
+}
+
+// An empty ALLOWED_COUNTRIES means what Stripe lets a platform of that
+// country onboard: every Express country under the full agreement, and the
+// recipient-only countries of cross-border payouts only for a US platform
+// (the guide of the 2023-10-16 era is "US only"). One platform per region.
+func TestDefaultAllowedCountriesFollowThePlatformsCountry(t *testing.T) {
+	tests := []struct {
+		platform   string
+		allowed    []string // must be in the default
+		notAllowed []string // must not be
+	}{
+		{"US", []string{"US", "GB", "FR", "JP", "MY", "GI", "LI", "TR", "ZA", "AR", "ID"}, nil},
+		{"GB", []string{"GB", "US", "DE", "CH", "AU", "JP", "MY"}, []string{"TR", "ZA", "AR", "IL"}},
+		{"DE", []string{"DE", "FR", "GB", "US"}, []string{"TR", "KR"}},
+		{"AU", []string{"AU", "NZ", "US"}, []string{"TR", "PH"}},
+		{"JP", []string{"JP", "US"}, []string{"KR", "TW"}},
+		{"SG", []string{"SG", "HK", "MY"}, []string{"ID", "VN"}},
+		{"BR", []string{"BR", "MX", "US"}, []string{"AR", "CL", "CO"}},
+		{"MX", []string{"MX", "BR"}, []string{"AR", "PE"}},
+		{"TH", []string{"TH", "SG"}, []string{"VN", "KH"}},
+		// Not platform countries: nothing, and Check says why.
+		{"AE", nil, []string{"AE", "US"}},
+		{"GI", nil, []string{"GI", "GB"}},
+		{"MY", nil, []string{"MY"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.platform, func(t *testing.T) {
+			got := map[string]bool{}
+			for _, c := range onboarding.DefaultAllowedCountries(tt.platform) {
+				got[c] = true
+			}
+			for _, c := range tt.allowed {
+				if !got[c] {
+					t.Errorf("a %s platform may onboard %s by default, but it is not in %v", tt.platform, c, onboarding.DefaultAllowedCountries(tt.platform))
+				}
+			}
+			for _, c := range tt.notAllowed {
+				if got[c] {
+					t.Errorf("a %s platform may not onboard %s, but the default allows it", tt.platform, c)
+				}
+			}
+			if p := testPolicyFor(tt.platform, got); onboarding.StripeSupportsPlatform(tt.platform) {
+				if problems, _ := p.Check(); len(problems) > 0 {
+					t.Errorf("the default of a %s platform does not pass Check: %v", tt.platform, problems)
+				}
+			}
+		})
+	}
+}
+
+func testPolicyFor(platform string, allowed map[string]bool) onboarding.Policy {
+	p := testPolicy()
+	p.PlatformCountry, p.AllowedCountries = platform, allowed
+	return p
 }

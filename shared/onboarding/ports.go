@@ -16,7 +16,9 @@ type Store interface {
 	// or the account already exists.
 	ClaimCreation(ctx context.Context, userID string, claim CreationClaim, now time.Time) error
 	// CompleteCreation stores rec (and the account-to-user index) if claimID
-	// still owns the user's claim; ErrConflict otherwise.
+	// still owns the user's claim; ErrConflict otherwise. The state's
+	// RequestedCapabilities are kept for the record's life: every record the
+	// store returns carries them, whatever states it stored later.
 	CompleteCreation(ctx context.Context, rec AccountRecord, claimID string) error
 	// ReleaseClaim ends next.ClaimID's lease now and stores how the next
 	// attempt starts: next's attempt, search flag and parameters (nil when

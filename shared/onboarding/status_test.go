@@ -255,3 +255,75 @@ func TestAccountJSONShowsWhyARequirementIsDueAgain(t *testing.T) {
 		t.Errorf("future_requirements.errors = %v, want the invalid_tax_id error", got.FutureRequirements.Errors)
 	}
 }
+
+// active follows the capabilities this service requested, not every one
+// Stripe lists: a platform's Connect settings add payment-method
+// capabilities (us_bank_account_ach_payments) that may stay inactive or
+// pending, and a transfers-only account never has charges enabled.
+func TestDeriveStatusFollowsTheRequestedCapabilities(t *testing.T) {
+	cardAndTransfers := []string{"card_payments", "transfers"}
+	state := func(requested []string, charges bool, caps map[string]string) onboarding.AccountState {
+		return onboarding.AccountState{DetailsSubmitted: true, ChargesEnabled: charges, PayoutsEnabled: true, Capabilities: caps, RequestedCapabilities: requested}
+	}
+	tests := []struct {
+		name      string
+		state     onboarding.AccountState
+		agreement string
+		want      onboarding.Status
+	}{
+		{"a capability the platform's settings added stays inactive: active",
+			state(cardAndTransfers, true, map[string]string{"card_payments": "active", "transfers": "active", "us_bank_account_ach_payments": "inactive"}),
+			onboarding.AgreementFull, onboarding.StatusActive},
+		{"a capability the platform's settings added is pending: active",
+			state(cardAndTransfers, true, map[string]string{"card_payments": "active", "transfers": "active", "us_bank_account_ach_payments": "pending"}),
+			onboarding.AgreementFull, onboarding.StatusActive},
+		{"none requested (DEFAULT_CAPABILITIES=none): card_payments and transfers judged, the added one not",
+			state(nil, true, map[string]string{"card_payments": "active", "transfers": "active", "us_bank_account_ach_payments": "inactive"}),
+			onboarding.AgreementFull, onboarding.StatusActive},
+		{"a requested payment-method capability still inactive: not active",
+			state([]string{"card_payments", "transfers", "us_bank_account_ach_payments"}, true, map[string]string{"card_payments": "active", "transfers": "active", "us_bank_account_ach_payments": "inactive"}),
+			onboarding.AgreementFull, onboarding.StatusPendingVerification},
+		{"a requested capability pending: pending_verification",
+			state(cardAndTransfers, true, map[string]string{"card_payments": "active", "transfers": "pending"}),
+			onboarding.AgreementFull, onboarding.StatusPendingVerification},
+		{"a requested capability Stripe has not listed yet: not active",
+			state(cardAndTransfers, true, map[string]string{"card_payments": "active"}),
+			onboarding.AgreementFull, onboarding.StatusPendingVerification},
+		{"transfers only under the full agreement, transfers active and payouts enabled: active without charges",
+			state([]string{"transfers"}, false, map[string]string{"transfers": "active"}),
+			onboarding.AgreementFull, onboarding.StatusActive},
+		{"transfers only, transfers inactive: not active",
+			state([]string{"transfers"}, false, map[string]string{"transfers": "inactive"}),
+			onboarding.AgreementFull, onboarding.StatusPendingVerification},
+		{"none requested and Stripe lists transfers only: active without charges",
+			state(nil, false, map[string]string{"transfers": "active"}),
+			onboarding.AgreementFull, onboarding.StatusActive},
+		{"none requested, card_payments listed: charges must be enabled",
+			state(nil, false, map[string]string{"card_payments": "active", "transfers": "active"}),
+			onboarding.AgreementFull, onboarding.StatusPendingVerification},
+		{"card_payments requested: charges must be enabled",
+			state(cardAndTransfers, false, map[string]string{"card_payments": "active", "transfers": "active"}),
+			onboarding.AgreementFull, onboarding.StatusPendingVerification},
+		{"nothing requested nor listed under the full agreement: charges must be enabled",
+			state(nil, false, map[string]string{}),
+			onboarding.AgreementFull, onboarding.StatusPendingVerification},
+		{"card_payments no longer requested (unrequested): active without charges",
+			state(cardAndTransfers, false, map[string]string{"card_payments": "unrequested", "transfers": "active"}),
+			onboarding.AgreementFull, onboarding.StatusActive},
+		{"a recipient with transfers requested and active: active without charges",
+			state([]string{"transfers"}, false, map[string]string{"transfers": "active"}),
+			onboarding.AgreementRecipient, onboarding.StatusActive},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			paused := tt.state
+			paused.PayoutsEnabled = false
+			if got := onboarding.DeriveStatus(tt.state, tt.agreement, now); got != tt.want {
+				t.Errorf("DeriveStatus = %q, want %q", got, tt.want)
+			}
+			if got := onboarding.DeriveStatus(paused, tt.agreement, now); got == onboarding.StatusActive {
+				t.Errorf("without payouts DeriveStatus = %q: payouts are always required", got)
+			}
+		})
+	}
+}

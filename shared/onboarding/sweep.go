@@ -160,7 +160,7 @@ type SweepConfig struct {
 
 // Defaults of SweepConfig.
 const (
-	DefaultSweepRate       = 20
+	DefaultSweepRate       = 10 // SWEEP_STRIPE_RATE's default (shared/config)
 	DefaultSweepPageSize   = 100
 	DefaultSweepStopBefore = 15 * time.Second
 	DefaultSweepLease      = 15 * time.Minute

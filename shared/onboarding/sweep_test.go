@@ -615,9 +615,9 @@ func TestASweepWithoutSettingsRunsWithTheDefaults(t *testing.T) {
 				t.Errorf("config %+v: a page of %d asked, want 100", cfg, q.Limit)
 			}
 		}
-		// Two requests at 20/s: one wait of 50 ms.
-		if w.clock.slept != 50*time.Millisecond {
-			t.Errorf("config %+v: slept %v between 2 requests, want 50ms", cfg, w.clock.slept)
+		// Two requests at the default 10/s: one wait of 100 ms.
+		if w.clock.slept != 100*time.Millisecond {
+			t.Errorf("config %+v: slept %v between 2 requests, want 100ms", cfg, w.clock.slept)
 		}
 		if l := w.store.taken[len(w.store.taken)-1]; !l.Until.Equal(start.Add(15 * time.Minute)) {
 			t.Errorf("config %+v: lease until %v, want %v", cfg, l.Until, start.Add(15*time.Minute))
