@@ -125,7 +125,11 @@ func (k *webhookBodies) snapshot() [][]byte {
 // against Stripe's OpenAPI spec for 2023-10-16.
 func TestEveryAnswerMatchesStripesSpec(t *testing.T) {
 	spec := loadStripeSpec(t)
-	sim := stripesim.New(stripesim.Options{VerifyDelay: 50 * time.Millisecond})
+	// A platform whose Connect settings add a payment-method capability,
+	// and whose test-mode rejects meet the live-mode balance rule, so the
+	// walk reaches those answers too.
+	sim := stripesim.New(stripesim.Options{VerifyDelay: 50 * time.Millisecond,
+		PlatformCapabilities: []string{"us_bank_account_ach_payments"}, RejectBalanceRule: stripesim.RejectBalanceAlways})
 	rec := newRecorder(sim)
 	srv := httptest.NewServer(rec)
 	sim.SetPublicURL(srv.URL)
@@ -177,6 +181,11 @@ func TestEveryAnswerMatchesStripesSpec(t *testing.T) {
 			"business_profile[product_description]", "Lessons", "default_currency", "gbp")},
 		{"accepted terms", form("type", "express", "country", "DE", "business_type", "individual",
 			"tos_acceptance[date]", "1700000000", "tos_acceptance[ip]", "192.0.2.1", "tos_acceptance[user_agent]", "test")},
+		{"future requirement", form("type", "express", "country", "US", "business_type", "individual",
+			"capabilities[card_payments][requested]", "true", "capabilities[transfers][requested]", "true")},
+		{"balance held", form("type", "express", "country", "US", "capabilities[card_payments][requested]", "true",
+			"capabilities[transfers][requested]", "true")},
+		{"revoked", form("type", "express", "country", "US")},
 	} {
 		created[tt.name] = must(call(t, base, "POST", "/v1/accounts", tt.form), "create "+tt.name).str("id")
 	}
@@ -215,6 +224,13 @@ func TestEveryAnswerMatchesStripesSpec(t *testing.T) {
 	control("/_sim/accounts/"+bare+"/outcome", "outcome", stripesim.OutcomeRestricted, "due", "past")
 	control("/_sim/accounts/"+nonProfit+"/outcome", "outcome", stripesim.OutcomePending)
 	control("/_sim/accounts/"+accepted+"/outcome", "outcome", stripesim.OutcomeLeave)
+	// A rule change's future requirement (issue 21, item 2), and access
+	// revoked without account.application.deauthorized (item 5).
+	futureReq, balanceHeld, revoked := created["future requirement"], created["balance held"], created["revoked"]
+	control("/_sim/accounts/"+futureReq+"/outcome", "outcome", stripesim.OutcomeRestricted, "due", "future")
+	must(call(t, base, "GET", "/v1/accounts/"+futureReq, nil), "retrieve with a future requirement")
+	control("/_sim/accounts/"+revoked+"/deauthorize", "webhook", "false")
+	control("/_sim/accounts/"+balanceHeld+"/balance", "amount", "1500", "currency", "usd")
 	for _, id := range []string{full, recipient, bare, accepted} {
 		must(call(t, base, "GET", "/v1/accounts/"+id, nil), "retrieve after the outcome")
 	}
@@ -274,6 +290,15 @@ func TestEveryAnswerMatchesStripesSpec(t *testing.T) {
 		{"GET", "/v1/webhook_endpoints/we_1NoSuchEndpoint", nil, nil},
 		{"GET", "/v1/balance_transactions", nil, nil},
 		{"GET", "/v1/accounts", nil, []string{"Authorization", "Bearer pk_test_notasecretkey"}},
+		// Refusals issue 21 taught the simulator: transfers without
+		// card_payments under the full agreement, an account whose access
+		// was revoked (403 account_invalid), a reject while a balance is
+		// held, and a second reject.
+		{"POST", "/v1/accounts", form("type", "express", "capabilities[transfers][requested]", "true"), nil},
+		{"GET", "/v1/accounts/" + revoked, nil, nil},
+		{"POST", "/v1/account_links", form("account", revoked, "type", "account_onboarding", "refresh_url", "https://p.example/r", "return_url", "https://p.example/b"), nil},
+		{"POST", "/v1/accounts/" + balanceHeld + "/reject", form("reason", "fraud"), nil},
+		{"POST", "/v1/accounts/" + bare + "/reject", form("reason", "fraud"), nil},
 	} {
 		if got := call(t, base, tt.method, tt.path, tt.form, tt.headers...); got.status < 400 {
 			t.Errorf("%s %s %v: %d, want an error", tt.method, tt.path, tt.form, got.status)
