@@ -466,6 +466,12 @@ func (s *Service) rejectAtStripe(ctx context.Context, rec AccountRecord, d Revie
 	}
 	if err != nil {
 		s.recordRejectionOutcome(ctx, rec, d, err)
+		if errors.Is(err, ErrAccountGone) {
+			// Stripe's 403 account_invalid: the account is gone or our
+			// access revoked, so there is nothing left to reject. Store it
+			// as deauthorized, as every other route does.
+			return nil, s.goneError(ctx, rec, err, ErrDeauthorized)
+		}
 		return nil, err
 	}
 	return &StateWrite{State: state, Version: version}, nil

@@ -208,6 +208,38 @@ func TestAStripeFailureRecordsTheIntentAndAnUnknownOutcome(t *testing.T) {
 	}
 }
 
+// Stripe's 403 account_invalid on the reject: the account is gone or the
+// platform's access revoked (a deauthorization webhook missed). Staff get
+// 409 account_deauthorized, the attempt's outcome is audited, and the
+// account is stored as deauthorized, as every other route stores it.
+func TestARejectionOfAnAccountGoneAtStripeStoresItDeauthorized(t *testing.T) {
+	svc, staff := staffService(t, func(string, string, string) (onboarding.AccountState, error) {
+		return onboarding.AccountState{}, onboarding.ErrAccountGone.WithCause(errors.New("stripe: status 403, code account_invalid"))
+	})
+	var changes []onboarding.StateChange
+	store := &storeFake{ApplyEventFn: func(_ context.Context, c onboarding.StateChange) (onboarding.EventOutcome, error) {
+		changes = append(changes, c)
+		return onboarding.OutcomeApplied, nil
+	}}
+	connect := &connectFake{RejectFn: func(context.Context, string, string, string) (onboarding.AccountState, error) {
+		return onboarding.AccountState{}, onboarding.ErrAccountGone.WithCause(errors.New("stripe: status 403, code account_invalid"))
+	}}
+	svc = onboarding.NewService(store, connect, svc.Policy(), onboarding.WithStaffStore(staff), onboarding.WithClock(func() time.Time { return testNow }))
+	_, _, err := svc.ReviewAccount(context.Background(), staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionReject, Reason: "fraud"})
+	if !errors.Is(err, onboarding.ErrDeauthorized) {
+		t.Fatalf("reject: %v, want account_deauthorized", err)
+	}
+	if len(changes) != 1 || changes[0].Kind != onboarding.ChangeDeauthorize || changes[0].Cause != onboarding.CauseAccountInvalid || changes[0].AccountID != "acct_sid" {
+		t.Errorf("writes %+v, want the account stored as deauthorized (cause account_invalid)", changes)
+	}
+	if len(staff.decisions) != 0 {
+		t.Errorf("a decision was recorded: %+v", staff.decisions)
+	}
+	if len(staff.audit) != 2 || staff.audit[0].Outcome != onboarding.AuditIntent || staff.audit[1].Outcome == onboarding.AuditRecorded {
+		t.Errorf("audit: %+v, want the intent and an outcome that is not a rejection", staff.audit)
+	}
+}
+
 // The review call's own deadline can be what ended the attempt: its
 // outcome is written all the same.
 func TestAnAttemptEndedByItsDeadlineStillRecordsItsOutcome(t *testing.T) {
