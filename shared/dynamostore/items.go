@@ -31,6 +31,9 @@ const (
 	attrState        = "state"
 	attrCapabilities = "capabilities"
 	attrStateVersion = "state_version"
+	// attrStateDigest is onboarding.StateDigest of the stored state, with
+	// its capabilities: a same-second event is compared with it (events.go).
+	attrStateDigest  = "state_digest"
 	attrDeauthorized = "deauthorized_at"
 	attrFirstLinkAt  = "first_link_at"
 	attrPrefillUntil = "prefill_until" // Unix ms
