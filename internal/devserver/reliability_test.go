@@ -165,7 +165,7 @@ func TestStorageThrottlingAnswers503AndNothingIsLost(t *testing.T) {
 	db := &testenv.FlakyDB{Client: testenv.MotoClient(t)}
 	s := testenv.NewStack(t, testenv.StackOptions{DynamoDB: db})
 	acct, tok := onboarded(t, s, "mia")
-	ev := testenv.AccountUpdated("evt_throttled", acct, "mia", time.Now().Unix(), snapActive)
+	ev := testenv.AccountUpdated("evt_throttled", acct, "mia", afterCreation(), snapActive)
 
 	db.Down.Store(true)
 	for _, r := range []struct{ method, path, body string }{

@@ -69,7 +69,7 @@ func TestWebhookTurnsOnboardingIntoActiveAndIgnoresReplaysAndOlderNews(t *testin
 	if got := status(t, s, tok).Status; got != "onboarding" {
 		t.Fatalf("before: %s", got)
 	}
-	now := time.Now().Unix()
+	now := afterCreation()
 	active := testenv.AccountUpdated("evt_active", acct, "frank", now, snapActive)
 	if code, body := s.PostEvent(t, active); code != 200 || body != `{"received":true}` {
 		t.Fatalf("deliver: %d %s", code, body)
@@ -136,7 +136,7 @@ func TestWebhookSignatureChecks(t *testing.T) {
 func TestWebhookAcceptsABase64Body(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{})
 	acct, tok := onboarded(t, s, "hana")
-	payload := testenv.AccountUpdated("evt_b64", acct, "hana", time.Now().Unix(), snapActive)
+	payload := testenv.AccountUpdated("evt_b64", acct, "hana", afterCreation(), snapActive)
 	h := s.App.Handler(httpapi.Webhook)
 	resp := h(context.Background(), testenv.HTTPEvent("POST", "/webhooks/stripe", base64.StdEncoding.EncodeToString(payload), true,
 		map[string]string{"stripe-signature": testenv.Sign(payload, testenv.WebhookSecret, time.Now())}))
