@@ -205,7 +205,7 @@ func (s *Service) settleTie(ctx context.Context, change StateChange) (EventOutco
 	// below the event's second, though: the read began after the event was
 	// created whatever our clock says, so it knows the event's change.
 	version := max(s.now().Unix(), change.Version)
-	state, err := s.connect.GetAccount(ctx, change.AccountID)
+	state, err := s.readForTie(ctx, change.AccountID)
 	if err != nil {
 		s.log.WarnContext(ctx, "same-second events disagree and Stripe could not be read: the event's state is kept until the next event or the sweep",
 			"event_id", change.EventID, "account_id", change.AccountID, "error", err)
@@ -240,6 +240,23 @@ func (s *Service) settleTie(ctx context.Context, change StateChange) (EventOutco
 		outcome = OutcomeSettled
 	}
 	return outcome, nil
+}
+
+// tieStoreTime is kept, of the time a request has left, for the write after
+// a tie's Stripe read: a read cut short keeps the event's state, while a
+// function that runs out of time answers 5xx, and Stripe must be asked to
+// deliver again only when our storage failed.
+const tieStoreTime = 3 * time.Second
+
+// readForTie reads an account from Stripe within the time the request
+// leaves, less tieStoreTime.
+func (s *Service) readForTie(ctx context.Context, accountID string) (AccountState, error) {
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-tieStoreTime))
+		defer cancel()
+	}
+	return s.connect.GetAccount(ctx, accountID)
 }
 
 // StateDigest is a short digest of what a state says, the same for two

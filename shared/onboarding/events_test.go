@@ -389,3 +389,35 @@ func TestStateDigestTellsStatesApartAndNotTheirEncodings(t *testing.T) {
 		t.Error("empty and missing lists give different digests")
 	}
 }
+
+// The read that settles a tie ends early enough for the write after it: a function that
+// runs out of time answers 5xx, and Stripe must deliver again only when our storage failed.
+func TestATiesStripeReadLeavesTimeToStore(t *testing.T) {
+	var readDeadline time.Time
+	var writes []onboarding.StateChange
+	store := &storeFake{ApplyEventFn: func(_ context.Context, c onboarding.StateChange) (onboarding.EventOutcome, error) {
+		writes = append(writes, c)
+		if c.SettleTies {
+			return onboarding.OutcomeTied, nil
+		}
+		return onboarding.OutcomeApplied, nil
+	}}
+	connect := &connectFake{GetAccountFn: func(ctx context.Context, _ string) (onboarding.AccountState, error) {
+		readDeadline, _ = ctx.Deadline()
+		return onboarding.AccountState{}, ctx.Err()
+	}}
+	ev := onboarding.AccountEvent{ID: "evt_1", Type: "account.updated", Created: testNow, AccountID: "acct_1", State: &onboarding.AccountState{DetailsSubmitted: true}, PlatformUserID: "u1"}
+	for _, left := range []time.Duration{10 * time.Second, time.Second} {
+		writes = nil
+		deadline := time.Now().Add(left)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		got, err := newService(store, connect, testPolicy()).HandleEvent(ctx, ev)
+		cancel()
+		if err != nil || !readDeadline.Equal(deadline.Add(-3*time.Second)) || len(writes) != 2 {
+			t.Fatalf("%v left: outcome %q err %v, read until %v, want %v, then a write", left, got, err, readDeadline, deadline.Add(-3*time.Second))
+		}
+		if left == time.Second && (got != onboarding.OutcomeApplied || !writes[1].State.DetailsSubmitted) {
+			t.Errorf("no time left to read: %q with %+v, want the event's own state kept", got, writes[1])
+		}
+	}
+}
