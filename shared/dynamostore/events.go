@@ -52,7 +52,7 @@ func (st *Store) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onbo
 // tie that disagrees with it, when c asked to settle ties (the condition
 // let any other tie through), or else newer state or deauthorization.
 func refusal(c onboarding.StateChange, old userItem) onboarding.EventOutcome {
-	if c.SettleTies && old.DeauthorizedAt.IsZero() && old.StateVersion == c.Version && c.Kind != onboarding.ChangeDeauthorize {
+	if c.SettleTies && old.DeauthorizedAt.IsZero() && old.StateVersion == c.Version {
 		return onboarding.OutcomeTied
 	}
 	return onboarding.OutcomeSuperseded

@@ -67,8 +67,9 @@ type StateChange struct {
 	// that Stripe settles it. Stripe sends account.updated and
 	// capability.updated in bursts within one second and guarantees no
 	// order, so two events of one second cannot be ordered by themselves.
-	// Webhook events set it; states read from Stripe do not (a read made
-	// after the stored second's events knows them all).
+	// account.updated and capability.updated set it (deauthorization has
+	// no version guard); states read from Stripe do not (a read made after
+	// the stored second's events knows them all).
 	SettleTies bool
 
 	State            AccountState // ChangeSnapshot
@@ -133,11 +134,10 @@ func (s *Service) HandleEvent(ctx context.Context, ev AccountEvent) (EventOutcom
 		Now:         s.now(),
 		RetainUntil: s.now().Add(s.policy.EventRetention),
 		Cause:       CauseWebhook,
-		SettleTies:  true,
 	}
 	switch {
 	case ev.Type == EventAccountUpdated && ev.State != nil:
-		change.Kind, change.State = ChangeSnapshot, *ev.State
+		change.Kind, change.State, change.SettleTies = ChangeSnapshot, *ev.State, true
 		change.Country, change.ServiceAgreement = ev.Country, ev.ServiceAgreement
 		if change.ServiceAgreement == "" {
 			// Stripe omits tos_acceptance.service_agreement for its default.
@@ -145,6 +145,7 @@ func (s *Service) HandleEvent(ctx context.Context, ev AccountEvent) (EventOutcom
 		}
 	case ev.Type == EventCapabilityUpdated && ev.Capability != "":
 		change.Kind, change.Capability, change.CapabilityStatus = ChangeCapability, ev.Capability, ev.CapabilityStatus
+		change.SettleTies = true
 	case ev.Type == EventAccountDeauthorized:
 		change.Kind = ChangeDeauthorize
 	default:

@@ -29,28 +29,28 @@ func TestHandleEventRoutesEachEventToOneStoreChange(t *testing.T) {
 		{"account.updated with our metadata needs no lookup",
 			onboarding.AccountEvent{ID: "evt_1", Type: "account.updated", Created: created, AccountID: "acct_1", State: snapshot, PlatformUserID: "u1", CreationID: "cr1", Country: "US"},
 			"", onboarding.OutcomeApplied,
-			&onboarding.StateChange{EventID: "evt_1", UserID: "u1", AccountID: "acct_1", Kind: onboarding.ChangeSnapshot, Version: created.Unix(), HealCreationID: "cr1"}, 0, nil},
+			&onboarding.StateChange{EventID: "evt_1", UserID: "u1", AccountID: "acct_1", Kind: onboarding.ChangeSnapshot, SettleTies: true, Version: created.Unix(), HealCreationID: "cr1"}, 0, nil},
 		{"metadata naming a user whose record does not hold the account goes to the indexed owner",
 			onboarding.AccountEvent{ID: "evt_8", Type: "account.updated", Created: created, AccountID: "acct_1", State: snapshot, PlatformUserID: "u9", CreationID: "cr1"},
 			"u1", onboarding.OutcomeApplied,
-			&onboarding.StateChange{EventID: "evt_8", UserID: "u1", AccountID: "acct_1", Kind: onboarding.ChangeSnapshot, Version: created.Unix()}, 1,
+			&onboarding.StateChange{EventID: "evt_8", UserID: "u1", AccountID: "acct_1", Kind: onboarding.ChangeSnapshot, SettleTies: true, Version: created.Unix()}, 1,
 			[]onboarding.EventOutcome{onboarding.OutcomeUnknown}},
 		{"metadata naming a user for an account nobody owns binds nothing",
 			onboarding.AccountEvent{ID: "evt_9", Type: "account.updated", Created: created, AccountID: "acct_x", State: snapshot, PlatformUserID: "u9"},
 			"", onboarding.OutcomeUnknown,
-			&onboarding.StateChange{EventID: "evt_9", UserID: "u9", AccountID: "acct_x", Kind: onboarding.ChangeSnapshot, Version: created.Unix()}, 1,
+			&onboarding.StateChange{EventID: "evt_9", UserID: "u9", AccountID: "acct_x", Kind: onboarding.ChangeSnapshot, SettleTies: true, Version: created.Unix()}, 1,
 			[]onboarding.EventOutcome{onboarding.OutcomeUnknown}},
 		{"account.updated without metadata is looked up",
 			onboarding.AccountEvent{ID: "evt_2", Type: "account.updated", Created: created, AccountID: "acct_1", State: snapshot},
 			"u1", onboarding.OutcomeApplied,
-			&onboarding.StateChange{EventID: "evt_2", UserID: "u1", AccountID: "acct_1", Kind: onboarding.ChangeSnapshot, Version: created.Unix()}, 1, nil},
+			&onboarding.StateChange{EventID: "evt_2", UserID: "u1", AccountID: "acct_1", Kind: onboarding.ChangeSnapshot, SettleTies: true, Version: created.Unix()}, 1, nil},
 		{"unknown account without metadata is acknowledged",
 			onboarding.AccountEvent{ID: "evt_3", Type: "account.updated", Created: created, AccountID: "acct_x", State: snapshot},
 			"", onboarding.OutcomeUnknown, nil, 1, nil},
 		{"capability.updated is looked up",
 			onboarding.AccountEvent{ID: "evt_4", Type: "capability.updated", Created: created, AccountID: "acct_1", Capability: "transfers", CapabilityStatus: "active"},
 			"u1", onboarding.OutcomeApplied,
-			&onboarding.StateChange{EventID: "evt_4", UserID: "u1", AccountID: "acct_1", Kind: onboarding.ChangeCapability, Version: created.Unix(), Capability: "transfers", CapabilityStatus: "active"}, 1, nil},
+			&onboarding.StateChange{EventID: "evt_4", UserID: "u1", AccountID: "acct_1", Kind: onboarding.ChangeCapability, SettleTies: true, Version: created.Unix(), Capability: "transfers", CapabilityStatus: "active"}, 1, nil},
 		{"deauthorization is looked up",
 			onboarding.AccountEvent{ID: "evt_5", Type: "account.application.deauthorized", Created: created, AccountID: "acct_1"},
 			"u1", onboarding.OutcomeApplied,
@@ -94,7 +94,8 @@ func TestHandleEventRoutesEachEventToOneStoreChange(t *testing.T) {
 			if w := tt.wantChange; w != nil {
 				a := applied
 				if a.EventID != w.EventID || a.UserID != w.UserID || a.AccountID != w.AccountID || a.Kind != w.Kind ||
-					a.Version != w.Version || a.HealCreationID != w.HealCreationID || a.Capability != w.Capability || a.CapabilityStatus != w.CapabilityStatus {
+					a.Version != w.Version || a.HealCreationID != w.HealCreationID || a.Capability != w.Capability || a.CapabilityStatus != w.CapabilityStatus ||
+					a.SettleTies != w.SettleTies {
 					t.Fatalf("change %+v, want %+v", a, w)
 				}
 				if !a.RetainUntil.After(testNow.Add(3 * 24 * time.Hour)) {
