@@ -249,7 +249,7 @@ func TestRefreshForAnAccountThatCannotOnboardCallsNoStripe(t *testing.T) {
 		event func(acct, user string) []byte
 	}{
 		{"rejected", func(acct, user string) []byte {
-			return testenv.AccountUpdated("evt_rejected_"+user, acct, user, time.Now().Unix(),
+			return testenv.AccountUpdated("evt_rejected_"+user, acct, user, afterCreation(),
 				testenv.AccountSnapshot{DetailsSubmitted: true, DisabledReason: "rejected.fraud"})
 		}},
 		{"deauthorized", func(acct, user string) []byte {

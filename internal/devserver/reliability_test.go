@@ -206,7 +206,7 @@ func TestDynamoDBUnreachableMidRunRecovers(t *testing.T) {
 func outageThenRecovery(t *testing.T, s *testenv.Stack, user string, stop, start func()) time.Duration {
 	t.Helper()
 	acct, tok := onboarded(t, s, user)
-	older := testenv.AccountUpdated("evt_"+user+"_1", acct, user, time.Now().Unix(), snapReview)
+	older := testenv.AccountUpdated("evt_"+user+"_1", acct, user, afterCreation(), snapReview)
 	newer := testenv.AccountUpdated("evt_"+user+"_2", acct, user, time.Now().Unix()+5, snapActive)
 	if code, _ := s.PostEvent(t, older); code != 200 {
 		t.Fatal(code)

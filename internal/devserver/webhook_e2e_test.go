@@ -173,7 +173,7 @@ func TestUnknownAccountsLivemodeAndOtherTypesAreAcknowledged(t *testing.T) {
 	now := time.Now().Unix()
 	// A capability event finds its account through the account index.
 	acct, _ := onboarded(t, s, "julia")
-	if code, _ := s.PostEvent(t, testenv.CapabilityUpdated("evt_cap_julia", acct, "transfers", "active", now+1)); code != 200 {
+	if code, _ := s.PostEvent(t, testenv.CapabilityUpdated("evt_cap_julia", acct, "transfers", "active", afterCreation())); code != 200 {
 		t.Fatal(code)
 	}
 
@@ -280,7 +280,7 @@ func TestCrashAroundTheEventWriteLosesNothing(t *testing.T) {
 	db := &faultyDB{Client: testenv.MotoClient(t)}
 	s := testenv.NewStack(t, testenv.StackOptions{DynamoDB: db})
 	acct, tok := onboarded(t, s, "lena")
-	ev := testenv.AccountUpdated("evt_crash", acct, "lena", time.Now().Unix(), snapActive)
+	ev := testenv.AccountUpdated("evt_crash", acct, "lena", afterCreation(), snapActive)
 
 	db.failBefore.Store(1)
 	if code, body := s.PostEvent(t, ev); code < 500 {
