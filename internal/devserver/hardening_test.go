@@ -157,7 +157,7 @@ func TestEventFromAnotherCreationAttemptDoesNotCompleteAClaim(t *testing.T) {
 func TestEventWhoseMetadataNamesAnotherUserAppliesToTheOwner(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{})
 	acct, tok := onboarded(t, s, "rosa")
-	ev := testenv.AccountUpdated("evt_renamed", acct, "someone-else", time.Now().Unix(), snapActive)
+	ev := testenv.AccountUpdated("evt_renamed", acct, "someone-else", afterCreation(), snapActive)
 	if code, body := s.PostEvent(t, ev); code != 200 {
 		t.Fatalf("event: %d %s", code, body)
 	}
@@ -180,7 +180,7 @@ func TestEventWhoseMetadataNamesAnotherUserAppliesToTheOwner(t *testing.T) {
 func TestLinksPerHourAreLimitedPerUser(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{Env: map[string]string{"LINKS_PER_HOUR": "3"}})
 	acct, tok := onboarded(t, s, "sara")
-	submitted := testenv.AccountUpdated("evt_sara", acct, "sara", time.Now().Unix(), snapActive)
+	submitted := testenv.AccountUpdated("evt_sara", acct, "sara", afterCreation(), snapActive)
 	if code, _ := s.PostEvent(t, submitted); code != 200 {
 		t.Fatal(code)
 	}
@@ -249,7 +249,7 @@ func TestRefreshForAnAccountThatCannotOnboardCallsNoStripe(t *testing.T) {
 		event func(acct, user string) []byte
 	}{
 		{"rejected", func(acct, user string) []byte {
-			return testenv.AccountUpdated("evt_rejected_"+user, acct, user, time.Now().Unix(),
+			return testenv.AccountUpdated("evt_rejected_"+user, acct, user, afterCreation(),
 				testenv.AccountSnapshot{DetailsSubmitted: true, DisabledReason: "rejected.fraud"})
 		}},
 		{"deauthorized", func(acct, user string) []byte {
@@ -278,7 +278,7 @@ func TestRefreshForAnAccountThatCannotOnboardCallsNoStripe(t *testing.T) {
 func TestOnboardingLinkForARejectedAccountIsRefused(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{})
 	acct, tok := onboarded(t, s, "vera")
-	ev := testenv.AccountUpdated("evt_vera", acct, "vera", time.Now().Unix(),
+	ev := testenv.AccountUpdated("evt_vera", acct, "vera", afterCreation(),
 		testenv.AccountSnapshot{DetailsSubmitted: true, DisabledReason: "rejected.terms_of_service"})
 	if code, _ := s.PostEvent(t, ev); code != 200 {
 		t.Fatal(code)

@@ -8,6 +8,11 @@ import (
 	"github.com/connectexpress/onboarding/internal/testenv"
 )
 
+// afterCreation is a created second after the state an account's creation stored: an
+// event of that very second that disagrees with the stored state is settled by reading
+// Stripe, which on this stack is stripe-mock's fixed account, not what the event says.
+func afterCreation() int64 { return time.Now().Unix() + 1 }
+
 func expiredToken() string {
 	return testenv.Authorizer.Mint("erin", "", time.Now().Add(-2*time.Hour), time.Hour)
 }

@@ -165,7 +165,7 @@ func TestStorageThrottlingAnswers503AndNothingIsLost(t *testing.T) {
 	db := &testenv.FlakyDB{Client: testenv.MotoClient(t)}
 	s := testenv.NewStack(t, testenv.StackOptions{DynamoDB: db})
 	acct, tok := onboarded(t, s, "mia")
-	ev := testenv.AccountUpdated("evt_throttled", acct, "mia", time.Now().Unix(), snapActive)
+	ev := testenv.AccountUpdated("evt_throttled", acct, "mia", afterCreation(), snapActive)
 
 	db.Down.Store(true)
 	for _, r := range []struct{ method, path, body string }{
@@ -206,7 +206,7 @@ func TestDynamoDBUnreachableMidRunRecovers(t *testing.T) {
 func outageThenRecovery(t *testing.T, s *testenv.Stack, user string, stop, start func()) time.Duration {
 	t.Helper()
 	acct, tok := onboarded(t, s, user)
-	older := testenv.AccountUpdated("evt_"+user+"_1", acct, user, time.Now().Unix(), snapReview)
+	older := testenv.AccountUpdated("evt_"+user+"_1", acct, user, afterCreation(), snapReview)
 	newer := testenv.AccountUpdated("evt_"+user+"_2", acct, user, time.Now().Unix()+5, snapActive)
 	if code, _ := s.PostEvent(t, older); code != 200 {
 		t.Fatal(code)

@@ -69,7 +69,7 @@ func TestWebhookTurnsOnboardingIntoActiveAndIgnoresReplaysAndOlderNews(t *testin
 	if got := status(t, s, tok).Status; got != "onboarding" {
 		t.Fatalf("before: %s", got)
 	}
-	now := time.Now().Unix()
+	now := afterCreation()
 	active := testenv.AccountUpdated("evt_active", acct, "frank", now, snapActive)
 	if code, body := s.PostEvent(t, active); code != 200 || body != `{"received":true}` {
 		t.Fatalf("deliver: %d %s", code, body)
@@ -136,7 +136,7 @@ func TestWebhookSignatureChecks(t *testing.T) {
 func TestWebhookAcceptsABase64Body(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{})
 	acct, tok := onboarded(t, s, "hana")
-	payload := testenv.AccountUpdated("evt_b64", acct, "hana", time.Now().Unix(), snapActive)
+	payload := testenv.AccountUpdated("evt_b64", acct, "hana", afterCreation(), snapActive)
 	h := s.App.Handler(httpapi.Webhook)
 	resp := h(context.Background(), testenv.HTTPEvent("POST", "/webhooks/stripe", base64.StdEncoding.EncodeToString(payload), true,
 		map[string]string{"stripe-signature": testenv.Sign(payload, testenv.WebhookSecret, time.Now())}))
@@ -173,7 +173,7 @@ func TestUnknownAccountsLivemodeAndOtherTypesAreAcknowledged(t *testing.T) {
 	now := time.Now().Unix()
 	// A capability event finds its account through the account index.
 	acct, _ := onboarded(t, s, "julia")
-	if code, _ := s.PostEvent(t, testenv.CapabilityUpdated("evt_cap_julia", acct, "transfers", "active", now+1)); code != 200 {
+	if code, _ := s.PostEvent(t, testenv.CapabilityUpdated("evt_cap_julia", acct, "transfers", "active", afterCreation())); code != 200 {
 		t.Fatal(code)
 	}
 
@@ -280,7 +280,7 @@ func TestCrashAroundTheEventWriteLosesNothing(t *testing.T) {
 	db := &faultyDB{Client: testenv.MotoClient(t)}
 	s := testenv.NewStack(t, testenv.StackOptions{DynamoDB: db})
 	acct, tok := onboarded(t, s, "lena")
-	ev := testenv.AccountUpdated("evt_crash", acct, "lena", time.Now().Unix(), snapActive)
+	ev := testenv.AccountUpdated("evt_crash", acct, "lena", afterCreation(), snapActive)
 
 	db.failBefore.Store(1)
 	if code, body := s.PostEvent(t, ev); code < 500 {

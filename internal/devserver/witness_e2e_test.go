@@ -145,7 +145,7 @@ func outcomes(t *testing.T, s *testenv.Stack, eventID string) map[string]int {
 func TestTheSameEventDeliveredAtOnceIsAppliedOnce(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{})
 	acct, tok := onboarded(t, s, "jonas")
-	ev := testenv.AccountUpdated("evt_twice_at_once", acct, "jonas", time.Now().Unix(), snapActive)
+	ev := testenv.AccountUpdated("evt_twice_at_once", acct, "jonas", afterCreation(), snapActive)
 	const copies = 6
 	var wg sync.WaitGroup
 	codes := make([]int, copies)
@@ -174,11 +174,26 @@ func TestTheSameEventDeliveredAtOnceIsAppliedOnce(t *testing.T) {
 }
 
 // Stripe stamps events to the second, so a newer event often shares its second with an older
-// one: a redelivery of the older, after the newer was applied, must change nothing.
+// one: the newer, delivered after the older, is settled by reading Stripe (here, an account
+// all active), and a redelivery of the older, after that, must change nothing.
 func TestARedeliveryAfterANewerEventOfTheSameSecondChangesNothing(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{})
 	acct, tok := onboarded(t, s, "kira")
 	sec := time.Now().Unix() + 10 // newer than the state the creation stored
+	var stripeNow struct {
+		Data struct{ Object json.RawMessage }
+	}
+	if err := json.Unmarshal(testenv.AccountUpdated("evt_unsent", acct, "kira", sec, snapActive), &stripeNow); err != nil {
+		t.Fatal(err)
+	}
+	s.Stripe.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodGet || r.URL.Path != "/v1/accounts/"+acct {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(stripeNow.Data.Object)
+		return true
+	})
 	deliver := func(ev []byte, want string) {
 		t.Helper()
 		if code, body := s.PostEvent(t, ev); code != http.StatusOK {
@@ -195,6 +210,9 @@ func TestARedeliveryAfterANewerEventOfTheSameSecondChangesNothing(t *testing.T) 
 	deliver(pending, "active") // Stripe's retry of the capability event
 	if got := outcomes(t, s, "evt_card_pending"); got["applied"] != 1 || got["duplicate"] != 1 {
 		t.Fatalf("outcomes of the capability event %v, want 1 applied and 1 duplicate", got)
+	}
+	if got := outcomes(t, s, "evt_all_active"); got["settled"] != 1 {
+		t.Fatalf("outcomes of the newer snapshot %v, want it settled by reading Stripe", got)
 	}
 }
 

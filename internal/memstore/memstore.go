@@ -216,6 +216,17 @@ func (m *Store) FindUserByAccount(_ context.Context, accountID string) (string, 
 	return u, nil
 }
 
+// agrees says whether a change says what state says already.
+func agrees(c onboarding.StateChange, state onboarding.AccountState) bool {
+	switch c.Kind {
+	case onboarding.ChangeSnapshot:
+		return onboarding.StateDigest(c.State) == onboarding.StateDigest(state)
+	case onboarding.ChangeCapability:
+		return state.Capabilities[c.Capability] == c.CapabilityStatus
+	}
+	return true
+}
+
 func (m *Store) ApplyEvent(_ context.Context, c onboarding.StateChange) (onboarding.EventOutcome, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -241,6 +252,8 @@ func (m *Store) ApplyEvent(_ context.Context, c onboarding.StateChange) (onboard
 		return onboarding.OutcomeUnknown, nil
 	case u.Account.State.Deauthorized || c.Version < u.Account.StateVersion:
 		return onboarding.OutcomeSuperseded, nil
+	case c.SettleTies && c.Version == u.Account.StateVersion && !agrees(c, u.Account.State):
+		return onboarding.OutcomeTied, nil
 	default:
 		a := u.Account
 		switch c.Kind {

@@ -524,6 +524,12 @@ func (s *Sim) rejectAccount(req *request) (any, *apiError) {
 
 // setStage moves an account to a new stage and tells the Connect endpoints.
 func (s *Sim) setStage(a *account, st stage, rejectedReason string) {
+	s.changeStage(a, st, rejectedReason)
+	s.emitAccountChange(a, true)
+}
+
+// changeStage is setStage without the events.
+func (s *Sim) changeStage(a *account, st stage, rejectedReason string) {
 	a.stage, a.rejectedReason, a.deadline = st, rejectedReason, 0
 	if st != stageOnboarding && a.businessType == "" {
 		// The holder answered what the platform did not prefill.
@@ -533,7 +539,6 @@ func (s *Sim) setStage(a *account, st stage, rejectedReason string) {
 		a.deadline = s.opts.Now().Add(7 * 24 * time.Hour).Unix()
 	}
 	a.generation++
-	s.emitAccountChange(a, true)
 }
 
 func (s *Sim) listAccounts(req *request) (any, *apiError) {

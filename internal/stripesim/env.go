@@ -13,7 +13,7 @@ import (
 //
 //	SIM_LINK_TTL       how long an account link works, a Go duration (default 300s)
 //	SIM_VERIFY_DELAY   how long "verification pending" lasts (default 2s)
-//	SIM_CHAOS          webhook chaos: any of dup, shuffle, delay=500ms, comma-separated
+//	SIM_CHAOS          webhook chaos: any of dup, shuffle, reverse, delay=500ms, comma-separated
 //	SIM_RETRY_SCALE    how many times faster than Stripe's test-mode webhook retries
 //	                   (30 min, 1 h, 2 h) redelivery runs (default 3600; 1 is Stripe's pace)
 //	SIM_REJECT_BALANCE_RULE  whose reject a non-zero balance refuses: live (Stripe's, default) or always
@@ -80,7 +80,7 @@ func OptionsFromEnv(lookupEnv func(string) (string, bool)) (Options, error) {
 	return o, nil
 }
 
-// ParseChaos reads "dup,shuffle,delay=500ms".
+// ParseChaos reads "dup,shuffle,reverse,delay=500ms".
 func ParseChaos(raw string) (Chaos, error) {
 	var c Chaos
 	for _, part := range strings.Split(raw, ",") {
@@ -91,6 +91,8 @@ func ParseChaos(raw string) (Chaos, error) {
 			c.Duplicate = true
 		case part == "shuffle":
 			c.Shuffle = true
+		case part == "reverse":
+			c.Reverse = true
 		case strings.HasPrefix(part, "delay="):
 			d, err := time.ParseDuration(strings.TrimPrefix(part, "delay="))
 			if err != nil || d <= 0 || d > time.Minute {
@@ -98,7 +100,7 @@ func ParseChaos(raw string) (Chaos, error) {
 			}
 			c.MaxDelay = d
 		default:
-			return Chaos{}, fmt.Errorf("%q is not dup, shuffle or delay=<duration>", part)
+			return Chaos{}, fmt.Errorf("%q is not dup, shuffle, reverse or delay=<duration>", part)
 		}
 	}
 	return c, nil

@@ -176,20 +176,20 @@ func (s *Sim) applyOutcome(a *account, outcome, due string, collectFuture bool) 
 	}
 	switch outcome {
 	case OutcomeComplete:
-		s.setStage(a, stageComplete, "")
+		s.submit(a, stageComplete)
 	case OutcomeRestricted:
 		switch due {
 		case "past":
-			s.setStage(a, stagePastDue, "")
+			s.submit(a, stagePastDue)
 		case "future":
 			// Everything verified today, and a rule change announced: Stripe
 			// lists what it will need under future_requirements with the
 			// date they merge into requirements (current_deadline).
 			a.future = []string{a.futureField()}
 			a.futureDeadline = s.opts.Now().Add(futureDelay).Unix()
-			s.setStage(a, stageComplete, "")
+			s.submit(a, stageComplete)
 		default:
-			s.setStage(a, stageDueSoon, "")
+			s.submit(a, stageDueSoon)
 		}
 	case OutcomePending:
 		s.setStage(a, stagePending, "")
@@ -210,6 +210,25 @@ func (s *Sim) applyOutcome(a *account, outcome, due string, collectFuture bool) 
 		return outcomeError("outcome must be complete, restricted, pending, reject or leave")
 	}
 	return nil
+}
+
+// submit moves an account to the stage its holder's submission leads to.
+// When they submit onboarding, Stripe takes the details (the account is
+// verifying, its capabilities pending) and decides within the same second:
+// the account's events of that second are one burst (emitBurst) that shows
+// both states. A later submission changes the account in one step.
+func (s *Sim) submit(a *account, st stage) {
+	if a.submitted() {
+		s.setStage(a, st, "")
+		return
+	}
+	verifying := a.clone()
+	verifying.stage = stagePending
+	if verifying.businessType == "" {
+		verifying.businessType = "individual" // as setStage does: the holder answered it
+	}
+	s.changeStage(a, st, "")
+	s.emitBurst(a, true, verifying)
 }
 
 // Outcome applies an onboarding outcome to an account without a browser,
@@ -370,6 +389,9 @@ func (c Chaos) String() string {
 	}
 	if c.Shuffle {
 		parts = append(parts, "shuffle")
+	}
+	if c.Reverse {
+		parts = append(parts, "reverse")
 	}
 	if c.MaxDelay > 0 {
 		parts = append(parts, "delay="+c.MaxDelay.String())

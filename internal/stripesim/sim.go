@@ -79,6 +79,7 @@ type Chaos struct {
 	Duplicate bool          // every event is delivered twice
 	Shuffle   bool          // the events of one change go out in random order
 	MaxDelay  time.Duration // each delivery waits a random time up to this
+	Reverse   bool          // the events of one change go out newest first, in order: the worst order Stripe allows, every time
 }
 
 func (c Chaos) enabled() bool { return c.Duplicate || c.Shuffle || c.MaxDelay > 0 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -653,17 +654,17 @@ func TestOutcomesSendSignedConnectEvents(t *testing.T) {
 	if err := s.sim.Outcome(id, stripesim.OutcomeComplete, ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "three events", 10*time.Second, func() bool { ev, _ := k.snapshot(); return len(ev) >= 3 })
+	waitFor(t, "four events", 10*time.Second, func() bool { ev, _ := k.snapshot(); return len(ev) >= 4 })
 	events, _ := k.snapshot()
-	if events[0]["type"] != "account.updated" || events[1]["type"] != "capability.updated" || events[2]["type"] != "capability.updated" {
-		t.Fatalf("event order: %v, %v, %v", events[0]["type"], events[1]["type"], events[2]["type"])
+	if events[0]["type"] != "account.updated" || events[1]["type"] != "capability.updated" || events[2]["type"] != "capability.updated" || events[3]["type"] != "account.updated" {
+		t.Fatalf("event order: %v, %v, %v, %v", events[0]["type"], events[1]["type"], events[2]["type"], events[3]["type"])
 	}
 	for _, ev := range events {
 		if ev["account"] != id || ev["api_version"] != "2023-10-16" || ev["object"] != "event" || !strings.HasPrefix(ev["id"].(string), "evt_") {
 			t.Errorf("event %v", ev)
 		}
 	}
-	acct := events[0]["data"].(map[string]any)["object"].(map[string]any)
+	acct := events[3]["data"].(map[string]any)["object"].(map[string]any)
 	if acct["id"] != id || acct["charges_enabled"] != true || acct["details_submitted"] != true {
 		t.Errorf("account.updated carries %v", acct)
 	}
@@ -687,9 +688,9 @@ func TestOutcomesSendSignedConnectEvents(t *testing.T) {
 	if err := s.sim.Deauthorize(id); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the deauthorization", 10*time.Second, func() bool { ev, _ := k.snapshot(); return len(ev) >= 4 })
+	waitFor(t, "the deauthorization", 10*time.Second, func() bool { ev, _ := k.snapshot(); return len(ev) >= 5 })
 	events, _ = k.snapshot()
-	if len(events) != 4 || events[3]["type"] != "account.application.deauthorized" {
+	if len(events) != 5 || events[4]["type"] != "account.application.deauthorized" {
 		t.Errorf("after leave (no events) and deauthorize: %d events, last %v", len(events), events[len(events)-1]["type"])
 	}
 	if got := call(t, s.url, "GET", "/v1/accounts/"+id, nil); got.status != 403 {
@@ -751,20 +752,115 @@ func TestChaosDuplicatesAndShuffles(t *testing.T) {
 	if err := s.sim.Outcome(id, stripesim.OutcomeComplete, ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "six deliveries", 10*time.Second, func() bool { ev, _ := k.snapshot(); return len(ev) == 6 })
+	waitFor(t, "eight deliveries", 10*time.Second, func() bool { ev, _ := k.snapshot(); return len(ev) == 8 })
 	events, _ := k.snapshot()
 	seen := map[string]int{}
 	for _, ev := range events {
 		seen[ev["id"].(string)]++
 	}
-	if len(seen) != 3 {
-		t.Errorf("%d distinct events, want 3", len(seen))
+	if len(seen) != 4 {
+		t.Errorf("%d distinct events, want the submission's 4", len(seen))
 	}
 	for id, n := range seen {
 		if n != 2 {
 			t.Errorf("event %s delivered %d times, want 2", id, n)
 		}
 	}
+}
+
+// When the holder submits onboarding, Stripe takes the details (the account verifying,
+// its capabilities pending) and decides within the same second: account.updated and
+// capability.updated come as one burst of one created second, showing both states, in no
+// guaranteed order (https://docs.stripe.com/webhooks#event-ordering). The simulator sends
+// it in Stripe's order, newest first with SIM_CHAOS=reverse, shuffled with shuffle.
+func TestSubmittingOnboardingSendsABurstOfOneSecond(t *testing.T) {
+	tests := []struct {
+		name     string
+		chaos    stripesim.Chaos
+		outcome  string
+		due      string
+		wantLast map[string]any // of the newest account.updated
+		wantCaps string
+	}{
+		{"complete", stripesim.Chaos{}, stripesim.OutcomeComplete, "", map[string]any{"charges_enabled": true, "payouts_enabled": true}, "active"},
+		{"complete, newest first", stripesim.Chaos{Reverse: true}, stripesim.OutcomeComplete, "", map[string]any{"charges_enabled": true}, "active"},
+		{"restricted past due", stripesim.Chaos{}, stripesim.OutcomeRestricted, "past", map[string]any{"charges_enabled": false}, "inactive"},
+		{"complete, shuffled", stripesim.Chaos{Shuffle: true}, stripesim.OutcomeComplete, "", map[string]any{"charges_enabled": true}, "active"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSim(t, stripesim.Options{Chaos: tt.chaos})
+			k := newSink(t, 0)
+			register(t, s, k, true)
+			id := createAccount(t, s, "burst")
+			if err := s.sim.Outcome(id, tt.outcome, tt.due); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the burst", 10*time.Second, func() bool { ev, _ := k.snapshot(); return len(ev) == 4 })
+			delivered, _ := k.snapshot()
+			// Stripe's order: the simulator's dispatch order, which reverse reverses.
+			stripeOrder := dispatchOrder(s)
+			if tt.chaos.Reverse {
+				slices.Reverse(stripeOrder)
+			}
+			events := slices.SortedFunc(slices.Values(delivered), func(a, b map[string]any) int {
+				return slices.Index(stripeOrder, a["id"].(string)) - slices.Index(stripeOrder, b["id"].(string))
+			})
+			var types []string
+			for _, ev := range events {
+				types = append(types, ev["type"].(string))
+				if ev["created"] != events[0]["created"] {
+					t.Errorf("created %v and %v: one burst is one second", ev["created"], events[0]["created"])
+				}
+			}
+			if want := []string{"account.updated", "capability.updated", "capability.updated", "account.updated"}; !slices.Equal(types, want) {
+				t.Fatalf("the burst is %v, want %v", types, want)
+			}
+			object := func(i int) map[string]any { return events[i]["data"].(map[string]any)["object"].(map[string]any) }
+			verifying, now := object(0), object(3)
+			reqs := verifying["requirements"].(map[string]any)
+			if verifying["details_submitted"] != true || verifying["charges_enabled"] != false || reqs["disabled_reason"] != "requirements.pending_verification" ||
+				verifying["capabilities"].(map[string]any)["transfers"] != "pending" {
+				t.Errorf("the first account.updated shows %v, want the account verifying what was submitted", verifying)
+			}
+			for key, want := range tt.wantLast {
+				if now[key] != want {
+					t.Errorf("the last account.updated has %s %v, want %v", key, now[key], want)
+				}
+			}
+			if object(1)["status"] != tt.wantCaps || now["capabilities"].(map[string]any)["card_payments"] != tt.wantCaps {
+				t.Errorf("capabilities %v and %v, want %s", object(1)["status"], now["capabilities"], tt.wantCaps)
+			}
+			arrival := make([]string, len(delivered))
+			for i, ev := range delivered {
+				arrival[i] = ev["id"].(string)
+			}
+			if !tt.chaos.Shuffle && !slices.Equal(arrival, dispatchOrder(s)) {
+				t.Errorf("arrived %v, want the order sent, %v", arrival, dispatchOrder(s))
+			}
+			if tt.chaos.Reverse && (arrival[0] != events[3]["id"] || arrival[3] != events[0]["id"]) {
+				t.Errorf("with reverse, arrived %v: want the newest account.updated first and the verifying one last", arrival)
+			}
+
+			// A later change is one step: no burst of two states.
+			if err := s.sim.Outcome(id, stripesim.OutcomeComplete, ""); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the change", 10*time.Second, func() bool { ev, _ := k.snapshot(); return len(ev) == 7 })
+			if ev, _ := k.snapshot(); len(ev) != 7 {
+				t.Errorf("%d events after the second change, want 3 more", len(ev))
+			}
+		})
+	}
+}
+
+// dispatchOrder is the ids of the simulator's deliveries in the order it sent them.
+func dispatchOrder(s *simEnv) []string {
+	var ids []string
+	for _, d := range s.sim.Deliveries() {
+		ids = append(ids, d.EventID)
+	}
+	return ids
 }
 
 func TestPendingVerificationBecomesActive(t *testing.T) {
@@ -1017,9 +1113,9 @@ func TestOptionsFromEnv(t *testing.T) {
 	env := func(kv map[string]string) func(string) (string, bool) {
 		return func(k string) (string, bool) { v, ok := kv[k]; return v, ok }
 	}
-	o, err := stripesim.OptionsFromEnv(env(map[string]string{"SIM_LINK_TTL": "10s", "SIM_VERIFY_DELAY": "500ms", "SIM_CHAOS": "dup, shuffle,delay=250ms"}))
+	o, err := stripesim.OptionsFromEnv(env(map[string]string{"SIM_LINK_TTL": "10s", "SIM_VERIFY_DELAY": "500ms", "SIM_CHAOS": "dup, shuffle,reverse,delay=250ms"}))
 	if err != nil || o.LinkTTL != 10*time.Second || o.VerifyDelay != 500*time.Millisecond ||
-		o.Chaos != (stripesim.Chaos{Duplicate: true, Shuffle: true, MaxDelay: 250 * time.Millisecond}) {
+		o.Chaos != (stripesim.Chaos{Duplicate: true, Shuffle: true, Reverse: true, MaxDelay: 250 * time.Millisecond}) || o.Chaos.String() != "dup,shuffle,reverse,delay=250ms" {
 		t.Errorf("%+v, %v", o, err)
 	}
 	if o, err := stripesim.OptionsFromEnv(env(map[string]string{"SIM_REJECT_BALANCE_RULE": "always"})); err != nil || o.RejectBalanceRule != stripesim.RejectBalanceAlways {

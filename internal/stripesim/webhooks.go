@@ -194,18 +194,46 @@ func (s *Sim) event(a *account, typ string, object map[string]any, created int64
 // capabilities, capability.updated for each requested capability, as Stripe
 // does when requirements or statuses change. Called with s.mu held.
 func (s *Sim) emitAccountChange(a *account, capabilities bool) {
+	s.emitBurst(a, capabilities, nil)
+}
+
+// emitBurst sends one change's events, all created in the same second, as
+// Stripe sends bursts of account.updated and capability.updated within one
+// second: first, when the change went through another state (earlier is
+// not nil), account.updated as it was then; then capability.updated for
+// each requested capability (with capabilities); last, account.updated as
+// the account is now. Stripe does not guarantee the order in which they
+// arrive ("Stripe doesn't guarantee delivery of events in the order in which
+// they're generated", https://docs.stripe.com/webhooks#event-ordering):
+// SIM_CHAOS=shuffle delivers them in random order, SIM_CHAOS=reverse newest
+// first. Called with s.mu held.
+func (s *Sim) emitBurst(a *account, capabilities bool, earlier *account) {
 	created := s.opts.Now().Unix()
 	type ev struct {
 		id, typ string
 		payload []byte
 	}
+	var events []ev
+	if earlier != nil {
+		id, payload := s.event(a, "account.updated", earlier.object(), created)
+		events = append(events, ev{id, "account.updated", payload})
+	}
 	id, payload := s.event(a, "account.updated", a.object(), created)
-	events := []ev{{id, "account.updated", payload}}
+	now := ev{id, "account.updated", payload}
+	if earlier == nil {
+		events = append(events, now) // a change in one step: account.updated first, as before
+	}
 	if capabilities {
 		for _, c := range a.requested {
 			id, payload := s.event(a, "capability.updated", a.capabilityObject(c), created)
 			events = append(events, ev{id, "capability.updated", payload})
 		}
+	}
+	if earlier != nil {
+		events = append(events, now)
+	}
+	if s.opts.Chaos.Reverse {
+		slices.Reverse(events)
 	}
 	for _, e := range events {
 		s.dispatch(a, e.id, e.typ, e.payload)

@@ -172,13 +172,14 @@ func (a *App) Handler(r httpapi.Route) httpapi.Handler {
 }
 
 // NeedsFor says which secrets the function serving route needs: the webhook
-// function verifies signatures and never calls Stripe, so it holds the
-// signing secrets and no API key; the staff list and account read storage
-// only and hold no secret; every other function calls Stripe.
+// function verifies signatures with the signing secrets, and holds the API
+// key too, to read an account from Stripe when two events of one second
+// disagree (onboarding.Service.HandleEvent); the staff list and account
+// read storage only and hold no secret; every other function calls Stripe.
 func NeedsFor(r httpapi.Route) config.Needs {
 	switch r.Function {
 	case httpapi.Webhook.Function:
-		return config.Needs{WebhookSecrets: true}
+		return config.Needs{WebhookSecrets: true, StripeKey: true}
 	case httpapi.AdminListAccounts.Function, httpapi.AdminGetAccount.Function:
 		return config.Needs{}
 	}

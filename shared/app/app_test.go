@@ -44,12 +44,13 @@ func newFunctionApp(t *testing.T, route httpapi.Route, env map[string]string) (*
 	})
 }
 
-func TestNeedsForGivesTheWebhookOnlyItsSigningSecrets(t *testing.T) {
+func TestNeedsForGivesTheWebhookItsSigningSecretsAndTheKey(t *testing.T) {
 	for _, r := range httpapi.Routes {
 		want := config.Needs{StripeKey: true}
 		switch r.Function {
 		case "webhook":
-			want = config.Needs{WebhookSecrets: true}
+			// The key settles same-second events that disagree, by reading Stripe.
+			want = config.Needs{WebhookSecrets: true, StripeKey: true}
 		case "adminlistaccounts", "admingetaccount":
 			want = config.Needs{} // storage only: no secret at all
 		}
@@ -72,29 +73,32 @@ func TestSecretsComeFromSecretsManagerAtColdStart(t *testing.T) {
 	}
 }
 
-func TestTheWebhookFunctionStartsWithoutAnAPIKey(t *testing.T) {
+// The webhook function reads an account from Stripe when two events of one second
+// disagree: it starts with its signing secrets and the key, in the key's mode, and refuses
+// to start without the key, as every function that calls Stripe does.
+func TestTheWebhookFunctionStartsWithItsSigningSecretsAndTheKey(t *testing.T) {
 	endpoint := testenv.MotoEndpoint(t)
 	webhookARN := testenv.CreateSecret(t, endpoint, `{"stripe_webhook_secrets":"whsec_new,whsec_old"}`)
 	for _, tt := range []struct {
-		mode     string
-		livemode bool
-	}{{"", false}, {"test", false}, {"live", true}} {
+		mode, key string
+		livemode  bool
+	}{{"", "sk_test_abc", false}, {"test", "sk_test_abc", false}, {"live", "sk_live_abc", true}} {
+		keyARN := testenv.CreateSecret(t, endpoint, `{"stripe_secret_key":"`+tt.key+`"}`)
 		a, err := newFunctionApp(t, httpapi.Webhook, awsEnv(endpoint, map[string]string{
-			"STRIPE_WEBHOOK_SECRET_ARN": webhookARN, "STRIPE_MODE": tt.mode,
+			"STRIPE_WEBHOOK_SECRET_ARN": webhookARN, "STRIPE_SECRET_ARN": keyARN, "STRIPE_MODE": tt.mode,
 			"FRONTEND_URL": "https://app.example.com", "PUBLIC_API_URL": "https://api.example.com",
 		}))
 		if err != nil {
 			t.Fatalf("STRIPE_MODE=%q: %v", tt.mode, err)
 		}
-		if a.Config.StripeSecretKey != "" || len(a.Config.WebhookSecrets) != 2 || a.Config.Policy.Livemode != tt.livemode {
-			t.Errorf("STRIPE_MODE=%q: key set=%v webhook secrets=%d livemode=%v, want no key, 2, %v",
+		if a.Config.StripeSecretKey != tt.key || len(a.Config.WebhookSecrets) != 2 || a.Config.Policy.Livemode != tt.livemode {
+			t.Errorf("STRIPE_MODE=%q: key set=%v webhook secrets=%d livemode=%v, want the key, 2, %v",
 				tt.mode, a.Config.StripeSecretKey != "", len(a.Config.WebhookSecrets), a.Config.Policy.Livemode, tt.livemode)
 		}
 	}
-	// The functions that call Stripe still refuse to start without the key.
-	_, err := newFunctionApp(t, httpapi.GetAccount, awsEnv(endpoint, map[string]string{"STRIPE_WEBHOOK_SECRET_ARN": webhookARN}))
+	_, err := newFunctionApp(t, httpapi.Webhook, awsEnv(endpoint, map[string]string{"STRIPE_WEBHOOK_SECRET_ARN": webhookARN}))
 	if err == nil || !strings.Contains(err.Error(), "STRIPE_SECRET_KEY") {
-		t.Fatalf("accountstatus without a key: err %v", err)
+		t.Fatalf("webhook without a key: err %v", err)
 	}
 }
 

@@ -28,7 +28,7 @@ func (st *Store) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onbo
 	}
 	switch {
 	case old.AccountID == c.AccountID:
-		return onboarding.OutcomeSuperseded, nil // older news, or deauthorized
+		return refusal(c, old), nil // older news, deauthorized, or a tie that disagrees
 	case old.AccountID == "" && c.HealCreationID != "" && old.CreationID == c.HealCreationID:
 		// An unfinished claim, and the account carries its creation id:
 		// the event completes the record, with the account index.
@@ -36,7 +36,10 @@ func (st *Store) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onbo
 		outcome, old, err = st.applyEventOn(ctx, c, true, basisOf(c.UserID, old, false))
 		if err == nil && outcome == onboarding.OutcomeSuperseded && old.AccountID == c.AccountID {
 			// The creator stored the account meanwhile: apply to it.
-			outcome, _, err = st.applyEvent(ctx, c, false)
+			outcome, old, err = st.applyEvent(ctx, c, false)
+			if err == nil && outcome == onboarding.OutcomeSuperseded && old.AccountID == c.AccountID {
+				outcome = refusal(c, old)
+			}
 		}
 		return outcome, err
 	default:
@@ -44,6 +47,16 @@ func (st *Store) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onbo
 		// come from: the event is not this user's.
 		return onboarding.OutcomeUnknown, nil
 	}
+}
+
+// refusal says why the record old, which holds c's account, refused c: a
+// tie that disagrees with it, when c asked to settle ties (the condition
+// let any other tie through), or else newer state or deauthorization.
+func refusal(c onboarding.StateChange, old userItem) onboarding.EventOutcome {
+	if c.SettleTies && old.DeauthorizedAt.IsZero() && old.StateVersion == c.Version {
+		return onboarding.OutcomeTied
+	}
+	return onboarding.OutcomeSuperseded
 }
 
 // applyEvent runs one event transaction. When the record update's condition
@@ -151,14 +164,14 @@ func eventUpdate(c onboarding.StateChange, create bool) (expression.UpdateBuilde
 			// this account: the event completes the record.
 			ours = missing(attrAccountID).And(name(attrCreationID).Equal(value(c.HealCreationID)))
 		}
-		return update, ours.And(live, notNewer(c.Version)), nil
+		return update, ours.And(live, eventVersion(c)), nil
 	case onboarding.ChangeCapability:
 		// Capability events move the version too: account.updated snapshots
 		// carry capabilities, and an older one must not undo this change.
 		update := expression.Set(name(attrCapabilities).AppendName(expression.NameNoDotSplit(c.Capability)), value(c.CapabilityStatus)).
 			Set(name(attrStateVersion), value(c.Version)).
 			Set(name(attrUpdatedAt), value(c.Now))
-		return update, ours.And(exists(attrCapabilities), live, notNewer(c.Version)), nil
+		return update, ours.And(exists(attrCapabilities), live, eventVersion(c)), nil
 	case onboarding.ChangeDeauthorize:
 		// Terminal whatever the order: no version guard.
 		update := expression.Set(name(attrDeauthorized), value(c.Now)).Set(name(attrUpdatedAt), value(c.Now))
@@ -166,4 +179,21 @@ func eventUpdate(c onboarding.StateChange, create bool) (expression.UpdateBuilde
 	default:
 		return expression.UpdateBuilder{}, expression.ConditionBuilder{}, errors.New("dynamostore: unknown change kind")
 	}
+}
+
+// eventVersion is the version guard of a state-changing event: no newer
+// state stored, and with SettleTies, at the stored second only a change
+// that agrees with what is stored (the same state digest for a snapshot,
+// the same status for a capability). Judged in the write's own condition, so
+// no write in between can make a disagreeing tie pass.
+func eventVersion(c onboarding.StateChange) expression.ConditionBuilder {
+	if !c.SettleTies {
+		return notNewer(c.Version)
+	}
+	agrees := name(attrStateDigest).Equal(value(onboarding.StateDigest(c.State)))
+	if c.Kind == onboarding.ChangeCapability {
+		agrees = name(attrCapabilities).AppendName(expression.NameNoDotSplit(c.Capability)).Equal(value(c.CapabilityStatus))
+	}
+	older := missing(attrStateVersion).Or(name(attrStateVersion).LessThan(value(c.Version)))
+	return older.Or(name(attrStateVersion).Equal(value(c.Version)).And(agrees))
 }

@@ -37,6 +37,9 @@ const (
 	// the account, and absent when none were (or before they were kept).
 	attrRequested    = "requested_capabilities"
 	attrStateVersion = "state_version"
+	// attrStateDigest is onboarding.StateDigest of the stored state, with
+	// its capabilities: a same-second event is compared with it (events.go).
+	attrStateDigest  = "state_digest"
 	attrDeauthorized = "deauthorized_at"
 	attrFirstLinkAt  = "first_link_at"
 	attrPrefillUntil = "prefill_until" // Unix ms

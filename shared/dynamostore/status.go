@@ -257,14 +257,7 @@ func eventStatus(c onboarding.StateChange, b statusBasis) onboarding.Status {
 	}
 	switch c.Kind {
 	case onboarding.ChangeCapability:
-		state := b.state
-		caps := make(map[string]string, len(state.Capabilities)+1)
-		for k, v := range state.Capabilities {
-			caps[k] = v
-		}
-		caps[c.Capability] = c.CapabilityStatus
-		state.Capabilities = caps
-		return onboarding.DeriveStatus(state, agreement, c.Now)
+		return onboarding.DeriveStatus(capabilityState(c, b), agreement, c.Now)
 	case onboarding.ChangeDeauthorize:
 		return onboarding.StatusDeauthorized
 	default:
@@ -291,11 +284,28 @@ func assumedRequested(s onboarding.AccountState) []string {
 	return caps
 }
 
+// capabilityState is the state a capability change leaves on basis b,
+// whose state is pinned.
+func capabilityState(c onboarding.StateChange, b statusBasis) onboarding.AccountState {
+	state := b.state
+	caps := make(map[string]string, len(state.Capabilities)+1)
+	for k, v := range state.Capabilities {
+		caps[k] = v
+	}
+	caps[c.Capability] = c.CapabilityStatus
+	state.Capabilities = caps
+	return state
+}
+
 // eventStatusWrite adds to an event's write, for basis b, the derived
 // status it leaves and its status change.
 func (st *Store) eventStatusWrite(w *recordWrite, c onboarding.StateChange, b statusBasis, create bool) error {
 	if create {
 		w.update = enterQueue(w.update, c.UserID, c.Now)
+	}
+	if c.Kind == onboarding.ChangeCapability {
+		// The digest of the whole state it leaves, which the basis pins.
+		w.update = w.update.Set(name(attrStateDigest), value(onboarding.StateDigest(capabilityState(c, b))))
 	}
 	return st.withStatus(w, b, statusWrite{
 		userID: c.UserID, accountID: c.AccountID, to: eventStatus(c, b), cause: c.Cause, at: c.Now, version: c.Version,

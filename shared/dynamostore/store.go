@@ -185,6 +185,7 @@ func setState(u expression.UpdateBuilder, state onboarding.AccountState, version
 	}
 	return u.Set(name(attrState), value(stateDoc(state))).
 		Set(name(attrCapabilities), value(caps)).
+		Set(name(attrStateDigest), value(onboarding.StateDigest(state))).
 		Set(name(attrStateVersion), value(version)).
 		Set(name(attrUpdatedAt), value(at))
 }

@@ -2,6 +2,9 @@ package onboarding
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -55,9 +58,19 @@ type StateChange struct {
 	AccountID string
 	Kind      ChangeKind
 	// Version is the event's created second. The store applies the change
-	// only if no newer state is stored (ties apply: same-second events are
-	// indistinguishable, and replays are caught by the event id first).
+	// only if no newer state is stored. A tie (the stored version is this
+	// second) applies, unless SettleTies says otherwise.
 	Version int64
+	// SettleTies: at a tie, apply the change only if it agrees with the
+	// stored state (a snapshot: the same state, StateDigest; a capability:
+	// the same status); otherwise store nothing and answer OutcomeTied, so
+	// that Stripe settles it. Stripe sends account.updated and
+	// capability.updated in bursts within one second and guarantees no
+	// order, so two events of one second cannot be ordered by themselves.
+	// account.updated and capability.updated set it (deauthorization has
+	// no version guard); states read from Stripe do not (a read made after
+	// the stored second's events knows them all).
+	SettleTies bool
 
 	State            AccountState // ChangeSnapshot
 	Country          string       // ChangeSnapshot, for a record created from the event
@@ -91,6 +104,13 @@ const (
 	// the named user's record does not).
 	OutcomeUnknown      EventOutcome = "unknown_account"
 	OutcomeModeMismatch EventOutcome = "livemode_mismatch"
+	// OutcomeTied is the store's answer to a change with SettleTies that
+	// has the stored version and disagrees with the stored state: nothing
+	// was stored, not even the event's marker. HandleEvent never returns it.
+	OutcomeTied EventOutcome = "tied"
+	// OutcomeSettled: the event tied with stored state that disagreed, and
+	// the account as Stripe answered a read was stored instead.
+	OutcomeSettled EventOutcome = "settled"
 )
 
 // HandleEvent applies a verified event. Only storage failures are returned
@@ -100,7 +120,9 @@ const (
 // Ordering strategy: guard on the event's created time rather than re-read
 // the account from Stripe. account.updated carries the whole account, so the
 // newest snapshot is complete on its own, and the hot path needs no Stripe
-// call (no rate limit, no latency, no outage coupling).
+// call (no rate limit, no latency, no outage coupling). Only when created
+// cannot order two events (the same second) and they disagree is Stripe
+// asked (settleTie): "ask Stripe when unsure", never delivery order.
 func (s *Service) HandleEvent(ctx context.Context, ev AccountEvent) (EventOutcome, error) {
 	if ev.Livemode != s.policy.Livemode {
 		return OutcomeModeMismatch, nil
@@ -115,7 +137,7 @@ func (s *Service) HandleEvent(ctx context.Context, ev AccountEvent) (EventOutcom
 	}
 	switch {
 	case ev.Type == EventAccountUpdated && ev.State != nil:
-		change.Kind, change.State = ChangeSnapshot, *ev.State
+		change.Kind, change.State, change.SettleTies = ChangeSnapshot, *ev.State, true
 		change.Country, change.ServiceAgreement = ev.Country, ev.ServiceAgreement
 		if change.ServiceAgreement == "" {
 			// Stripe omits tos_acceptance.service_agreement for its default.
@@ -123,6 +145,7 @@ func (s *Service) HandleEvent(ctx context.Context, ev AccountEvent) (EventOutcom
 		}
 	case ev.Type == EventCapabilityUpdated && ev.Capability != "":
 		change.Kind, change.Capability, change.CapabilityStatus = ChangeCapability, ev.Capability, ev.CapabilityStatus
+		change.SettleTies = true
 	case ev.Type == EventAccountDeauthorized:
 		change.Kind = ChangeDeauthorize
 	default:
@@ -138,7 +161,7 @@ func (s *Service) HandleEvent(ctx context.Context, ev AccountEvent) (EventOutcom
 		// store still checks that the user's record holds this account, or
 		// the unfinished claim that made it.
 		named, change.UserID, change.HealCreationID = ev.PlatformUserID, ev.PlatformUserID, ev.CreationID
-		outcome, err := s.store.ApplyEvent(ctx, change)
+		outcome, err := s.applyEvent(ctx, change)
 		if err != nil || outcome != OutcomeUnknown {
 			return outcome, err
 		}
@@ -159,5 +182,95 @@ func (s *Service) HandleEvent(ctx context.Context, ev AccountEvent) (EventOutcom
 			"event_id", ev.ID, "account_id", ev.AccountID)
 	}
 	change.UserID = userID
-	return s.store.ApplyEvent(ctx, change)
+	return s.applyEvent(ctx, change)
+}
+
+// applyEvent is Store.ApplyEvent, with a tie settled by Stripe.
+func (s *Service) applyEvent(ctx context.Context, change StateChange) (EventOutcome, error) {
+	outcome, err := s.store.ApplyEvent(ctx, change)
+	if err != nil || outcome != OutcomeTied {
+		return outcome, err
+	}
+	return s.settleTie(ctx, change)
+}
+
+// settleTie stores, under change's event id and marker, the account as
+// Stripe answers a read now, in place of change: an event of the stored
+// second that disagrees with what is stored. Only our storage's failures are
+// returned: when Stripe cannot be read, the event's state is kept (ties
+// apply, as they did before ties were settled) and the next event or the
+// reconciliation sweep brings Stripe's.
+func (s *Service) settleTie(ctx context.Context, change StateChange) (EventOutcome, error) {
+	// The version is taken before the read, as a refresh does: an event
+	// Stripe creates while we read is then no older, and wins or ties. Not
+	// below the event's second, though: the read began after the event was
+	// created whatever our clock says, so it knows the event's change.
+	version := max(s.now().Unix(), change.Version)
+	state, err := s.readForTie(ctx, change.AccountID)
+	if err != nil {
+		s.log.WarnContext(ctx, "same-second events disagree and Stripe could not be read: the event's state is kept until the next event or the sweep",
+			"event_id", change.EventID, "account_id", change.AccountID, "error", err)
+		change.SettleTies = false
+		return s.store.ApplyEvent(ctx, change)
+	}
+	settled := StateChange{
+		EventID: change.EventID, UserID: change.UserID, AccountID: change.AccountID,
+		Kind: ChangeSnapshot, Version: version, State: state,
+		Country: change.Country, ServiceAgreement: change.ServiceAgreement,
+		Now: s.now(), RetainUntil: change.RetainUntil, Cause: change.Cause,
+	}
+	if settled.ServiceAgreement == "" {
+		// A capability event does not say the account's agreement, which
+		// its status depends on; it never changes, so the record's holds.
+		u, err := s.store.GetUser(ctx, change.UserID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return OutcomeUnknown, nil
+		case err != nil:
+			return "", err
+		}
+		if u.Account != nil {
+			settled.Country, settled.ServiceAgreement = u.Account.Country, u.Account.ServiceAgreement
+		}
+	}
+	outcome, err := s.store.ApplyEvent(ctx, settled)
+	if err != nil {
+		return "", err
+	}
+	if outcome == OutcomeApplied {
+		outcome = OutcomeSettled
+	}
+	return outcome, nil
+}
+
+// tieStoreTime is kept, of the time a request has left, for the write after
+// a tie's Stripe read: a read cut short keeps the event's state, while a
+// function that runs out of time answers 5xx, and Stripe must be asked to
+// deliver again only when our storage failed.
+const tieStoreTime = 3 * time.Second
+
+// readForTie reads an account from Stripe within the time the request
+// leaves, less tieStoreTime.
+func (s *Service) readForTie(ctx context.Context, accountID string) (AccountState, error) {
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-tieStoreTime))
+		defer cancel()
+	}
+	return s.connect.GetAccount(ctx, accountID)
+}
+
+// StateDigest is a short digest of what a state says, the same for two
+// states exactly when they say the same however their empty lists and maps
+// were decoded (deauthorization aside: it is terminal, never compared). The
+// store keeps it with the state, to tell in one conditional write whether
+// a same-second snapshot agrees with it.
+func StateDigest(s AccountState) string {
+	s.Deauthorized = false
+	b, err := json.Marshal(canonical(s))
+	if err != nil {
+		return "" // cannot happen for these types; "" never equals a stored digest
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
