@@ -207,6 +207,17 @@ func (s *Service) settleTie(ctx context.Context, change StateChange) (EventOutco
 	// created whatever our clock says, so it knows the event's change.
 	version := max(s.now().Unix(), change.Version)
 	state, err := s.readForTie(ctx, change.AccountID)
+	if errors.Is(err, ErrAccountGone) {
+		// Stripe's 403 account_invalid: whatever the event said, the
+		// account is gone or our access revoked, as on every other path.
+		s.log.WarnContext(ctx, "Stripe answered 403 account_invalid while settling same-second events: stored as deauthorized",
+			"event_id", change.EventID, "account_id", change.AccountID)
+		return s.store.ApplyEvent(ctx, StateChange{
+			EventID: change.EventID, UserID: change.UserID, AccountID: change.AccountID,
+			Kind: ChangeDeauthorize, Version: version, Now: s.now(), RetainUntil: change.RetainUntil,
+			Cause: CauseAccountInvalid,
+		})
+	}
 	if err != nil {
 		s.log.WarnContext(ctx, "same-second events disagree and Stripe could not be read: the event's state is kept until the next event or the sweep",
 			"event_id", change.EventID, "account_id", change.AccountID, "error", err)

@@ -368,6 +368,36 @@ func TestSettlingATieReturnsOnlyStorageFailures(t *testing.T) {
 	}
 }
 
+// A tie's Stripe read that answers 403 account_invalid (the account
+// deleted, or our access revoked) stores the account as deauthorized under
+// the event's id, as every other path that meets it does.
+func TestATieWhoseAccountIsGoneAtStripeStoresItDeauthorized(t *testing.T) {
+	var changes []onboarding.StateChange
+	store := &storeFake{
+		FindUserByAccountFn: func(context.Context, string) (string, error) { return "u1", nil },
+		ApplyEventFn: func(_ context.Context, c onboarding.StateChange) (onboarding.EventOutcome, error) {
+			changes = append(changes, c)
+			if c.SettleTies {
+				return onboarding.OutcomeTied, nil
+			}
+			return onboarding.OutcomeApplied, nil
+		},
+	}
+	connect := &connectFake{GetAccountFn: func(context.Context, string) (onboarding.AccountState, error) {
+		return onboarding.AccountState{}, onboarding.ErrAccountGone.WithCause(errors.New("stripe: status 403, code account_invalid"))
+	}}
+	ev := onboarding.AccountEvent{ID: "evt_2", Type: "capability.updated", Created: testNow, AccountID: "acct_1", Capability: "transfers", CapabilityStatus: "pending"}
+	if _, err := newService(store, connect, testPolicy()).HandleEvent(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 2 {
+		t.Fatalf("writes %+v, want the tied event and then the deauthorization", changes)
+	}
+	if c := changes[1]; c.Kind != onboarding.ChangeDeauthorize || c.Cause != onboarding.CauseAccountInvalid || c.EventID != "evt_2" || c.AccountID != "acct_1" {
+		t.Errorf("second write %+v, want the account deauthorized (cause account_invalid) under the event's id", c)
+	}
+}
+
 // The digest the store compares ties with says whether two states say the same, however
 // their empty lists and maps were decoded.
 func TestStateDigestTellsStatesApartAndNotTheirEncodings(t *testing.T) {
