@@ -201,12 +201,18 @@ step "arm64 containers run" bash -c "[[ \$(docker run --rm --platform linux/arm6
 # samconfig.toml maps host.docker.internal to the host's gateway: on Linux the
 # docker0 bridge, so moto and stripe-mock bind there; Docker Desktop forwards
 # it to the host's loopback.
-bridge=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}' 2>/dev/null || true)
-if [[ -n $bridge ]] && python3 -c 'import socket, sys; socket.socket().bind((sys.argv[1], 0))' "$bridge" 2>/dev/null; then
-  services_host=$bridge
-else
-  services_host=127.0.0.1
-fi
+# A daemon started moments ago may not have given docker0 its address yet
+# (seen once on a machine's first dockerd start): ask for up to 10 s before
+# falling back to loopback, which containers on Linux cannot reach.
+services_host=127.0.0.1
+for _ in $(seq 50); do
+  bridge=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}' 2>/dev/null || true)
+  if [[ -n $bridge ]] && python3 -c 'import socket, sys; socket.socket().bind((sys.argv[1], 0))' "$bridge" 2>/dev/null; then
+    services_host=$bridge
+    break
+  fi
+  sleep 0.2
+done
 bash scripts/venv.sh
 set -m
 LOCAL_SERVICES_HOST=$services_host bash scripts/local-services.sh >"$logdir/services.log" 2>&1 </dev/null &
