@@ -178,10 +178,13 @@ func matchesKey(pattern, key string) bool {
 func checkWriteKeys(t *testing.T, tpl *Template, l *lambda, table string) {
 	t.Helper()
 	allowed := writeKeys(t, tpl, l.ID)
+	var written []string // "PutItem EVENT#", for the log
 	for _, c := range l.AWS.Calls() {
 		if c.Resource != table || !slices.Contains(tableWrites, c.Action) {
 			continue
 		}
+		prefix, _, _ := strings.Cut(c.Key, "#")
+		written = append(written, strings.TrimPrefix(c.Action, "dynamodb:")+" "+prefix+"#")
 		if c.Key == "" {
 			t.Errorf("%s: %s without a recorded partition key", l.ID, c.Action)
 			continue
@@ -190,6 +193,8 @@ func checkWriteKeys(t *testing.T, tpl *Template, l *lambda, table string) {
 			t.Errorf("%s: %s on key %q, which its dynamodb:LeadingKeys %v do not allow", l.ID, c.Action, c.Key, allowed[c.Action])
 		}
 	}
+	slices.Sort(written)
+	t.Logf("%-22s wrote %s", l.ID, strings.Join(slices.Compact(written), ", "))
 }
 
 func TestTemplateProtectsTheTableFromDeletion(t *testing.T) {
