@@ -60,6 +60,7 @@ type Resource struct {
 	Condition           string
 	DeletionPolicy      string
 	UpdateReplacePolicy string
+	DependsOn           []string // one name or a list, as a list
 	Metadata            map[string]any
 	Properties          map[string]any
 }
@@ -110,7 +111,14 @@ func parseTemplate(raw []byte) (*Template, error) {
 	}
 	for id, r := range resources {
 		m := asMap(r)
+		var dependsOn []string
+		for _, d := range append(asList(m["DependsOn"]), m["DependsOn"]) {
+			if name := asString(d); name != "" {
+				dependsOn = append(dependsOn, name)
+			}
+		}
 		tpl.Resources[id] = Resource{
+			DependsOn:           dependsOn,
 			Type:                asString(m["Type"]),
 			Condition:           asString(m["Condition"]),
 			DeletionPolicy:      asString(m["DeletionPolicy"]),

@@ -214,6 +214,7 @@ func TestOpsFunctionsRunAsLambdas(t *testing.T) {
 				}
 				seen = append(seen, c.Action)
 			}
+			checkWriteKeys(t, tpl, l, table)
 			slices.Sort(seen)
 			t.Logf("%-22s %s", l.ID, strings.Join(slices.Compact(seen), " "))
 			if len(seen) == 0 {

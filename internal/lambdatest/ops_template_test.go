@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/connectexpress/onboarding/shared/config"
@@ -44,6 +43,8 @@ var opsAttrs = map[string]string{
 	"Table.StreamArn":                       "arn:aws:dynamodb:eu-west-1:123456789012:table/connect-onboarding-Table-1ABC/stream/2026-12-01T00:00:00.000",
 	"StatusEventsDeadLetterQueue.Arn":       "arn:aws:sqs:eu-west-1:123456789012:connect-onboarding-StatusEventsDeadLetterQueue-1ABC",
 	"StatusEventsDeadLetterQueue.QueueName": "connect-onboarding-StatusEventsDeadLetterQueue-1ABC",
+	"StatusEventBus.Arn":                    "arn:aws:events:eu-west-1:123456789012:event-bus/connect-onboarding-status-events",
+	"StatusEventsFunctionRole.Arn":          statusEventsRoleARN,
 }
 
 // wantOpsGrants is what each ops function's code does, and nothing more.
@@ -248,26 +249,5 @@ func TestTemplateStreamsStatusChangesWithoutLosingThem(t *testing.T) {
 		t.Error("no alarm on the dead-letter queue's depth")
 	}
 
-	// The bus: the default one unless EventBusName says otherwise, and the
-	// policy names the same bus the function publishes to.
-	for _, bus := range []string{"", "platform-events"} {
-		params := maps.Clone(requiredParams)
-		want := "default"
-		if bus != "" {
-			params["EventBusName"], want = bus, bus
-		}
-		e := newEvaluator(tpl, params, deployRefs, opsAttrs)
-		vars := env(t, tpl, "StatusEventsFunction", e)
-		cfg, err := config.Load(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
-		if err != nil {
-			t.Fatal(err)
-		}
-		arn, err := e.str(map[string]any{"Fn::Sub": eventBusARN})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cfg.Ops.EventBusName != want || !strings.HasSuffix(arn, ":event-bus/"+want) {
-			t.Errorf("EventBusName %q: the function publishes to %q, its policy allows %s", bus, cfg.Ops.EventBusName, arn)
-		}
-	}
+	// The bus and its policy: TestTemplatePublishesStatusEventsToABusOnlyItsFunctionCanPublishTo.
 }

@@ -3,6 +3,7 @@ package lambdatest
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -92,7 +93,18 @@ func buildRIE(t *testing.T) string {
 type awsCall struct {
 	Action   string // "dynamodb:GetItem"; each item of a TransactWriteItems counts as its own action
 	Resource string // table name or secret id
+	Key      string // the item's partition key (pk), for an action on one item: what dynamodb:LeadingKeys sees
 }
+
+// itemKey is the partition key of one item request: its Key, or a Put's Item.
+type itemKey struct {
+	TableName string
+	Key, Item struct {
+		PK struct{ S string } `json:"pk"`
+	}
+}
+
+func (k itemKey) pk() string { return cmp.Or(k.Key.PK.S, k.Item.PK.S) }
 
 // awsRecorder is a reverse proxy in front of moto that records the calls.
 type awsRecorder struct {
@@ -121,10 +133,10 @@ func newAWSRecorder(t *testing.T, motoURL string) *awsRecorder {
 
 func (r *awsRecorder) record(target string, body []byte) {
 	var in struct {
-		TableName     string
+		itemKey
 		IndexName     string
 		SecretId      string
-		TransactItems []map[string]struct{ TableName string }
+		TransactItems []map[string]itemKey
 		Entries       []struct{ EventBusName string }
 		RequestItems  map[string]json.RawMessage // BatchGetItem, by table
 	}
@@ -133,32 +145,32 @@ func (r *awsRecorder) record(target string, body []byte) {
 	switch service, op, _ := strings.Cut(target, "."); {
 	case strings.HasPrefix(service, "DynamoDB_") && op == "BatchGetItem":
 		for table := range in.RequestItems {
-			calls = append(calls, awsCall{"dynamodb:BatchGetItem", table})
+			calls = append(calls, awsCall{"dynamodb:BatchGetItem", table, ""})
 		}
 	case strings.HasPrefix(service, "DynamoDB_") && in.IndexName != "":
 		// IAM sees a query of an index as an action on the index's ARN.
-		calls = append(calls, awsCall{"dynamodb:" + op, in.TableName + "/index/" + in.IndexName})
+		calls = append(calls, awsCall{"dynamodb:" + op, in.TableName + "/index/" + in.IndexName, ""})
 	case strings.HasPrefix(service, "DynamoDB_") && op == "TransactWriteItems":
 		for _, item := range in.TransactItems {
 			for kind, x := range item {
 				action := map[string]string{"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}[kind]
-				calls = append(calls, awsCall{"dynamodb:" + action, x.TableName})
+				calls = append(calls, awsCall{"dynamodb:" + action, x.TableName, x.pk()})
 			}
 		}
 	case strings.HasPrefix(service, "DynamoDB_") && op == "BatchGetItem":
 		for table := range in.RequestItems {
-			calls = append(calls, awsCall{"dynamodb:" + op, table})
+			calls = append(calls, awsCall{"dynamodb:" + op, table, ""})
 		}
 	case strings.HasPrefix(service, "DynamoDB_"):
-		calls = append(calls, awsCall{"dynamodb:" + op, in.TableName})
+		calls = append(calls, awsCall{"dynamodb:" + op, in.TableName, in.pk()})
 	case service == "secretsmanager":
-		calls = append(calls, awsCall{"secretsmanager:" + op, in.SecretId})
+		calls = append(calls, awsCall{"secretsmanager:" + op, in.SecretId, ""})
 	case service == "AWSEvents": // each entry names its bus
 		for _, e := range in.Entries {
-			calls = append(calls, awsCall{"events:" + op, e.EventBusName})
+			calls = append(calls, awsCall{"events:" + op, e.EventBusName, ""})
 		}
 	default:
-		calls = append(calls, awsCall{"unknown:" + target, ""})
+		calls = append(calls, awsCall{"unknown:" + target, "", ""})
 	}
 	r.mu.Lock()
 	r.calls = append(r.calls, calls...)
@@ -564,6 +576,7 @@ func TestEveryFunctionRunsAsALambda(t *testing.T) {
 				}
 				seen = append(seen, c.Action)
 			}
+			checkWriteKeys(t, s.tpl, l, s.table)
 			slices.Sort(seen)
 			t.Logf("%-22s %s (secret read: %s)", l.ID, strings.Join(slices.Compact(seen), " "), strings.Join(secretsRead, " "))
 			// Its own secrets, each once per cold start: the API functions that

@@ -462,6 +462,12 @@ func grantResource(res any) string {
 	if asString(asMap(res)["Fn::Sub"]) == eventBusARN {
 		return "EventBus"
 	}
+	// The stack's own bus, or the one EventBusName names.
+	if l := asList(asMap(res)["Fn::If"]); len(l) == 3 && asString(l[0]) == "CreateEventBus" {
+		if id, attr := getAttOf(l[1]); id == "StatusEventBus" && attr == "Arn" && asString(asMap(l[2])["Fn::Sub"]) == eventBusARN {
+			return "EventBus"
+		}
+	}
 	if index, ok := strings.CutPrefix(asString(asMap(res)["Fn::Sub"]), "${Table.Arn}/index/"); ok && index != "" && !strings.ContainsAny(index, "/*$") {
 		return "Table/index/" + index
 	}
@@ -528,6 +534,7 @@ var deployRefs = map[string]string{
 	"StripeWebhookSecret": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:StripeWebhookSecret-GhIjKl",
 	"HttpApi":             "a1b2c3d4e5", "AWS::Region": "eu-west-1", "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "connect-onboarding",
 	"AWS::Partition": "aws", "AWS::AccountId": "123456789012", "AWS::NoValue": "",
+	"StatusEventBus": "connect-onboarding-status-events",
 }
 
 // requiredParams are the answers `sam deploy --guided` asks for.
