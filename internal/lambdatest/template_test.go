@@ -606,7 +606,7 @@ func TestTemplateEnvironmentIsAConfigurationTheFunctionsAccept(t *testing.T) {
 					cfg.StripeSecretKey = c.key
 				}
 				if needs.WebhookSecrets {
-					cfg.WebhookSecrets = []string{"whsec_abc"}
+					cfg.WebhookSecrets = []string{"whsec_abc0123456789abcdefghijklmnopqrstuv"}
 				}
 				if _, err := cfg.Validate(needs); err != nil {
 					t.Errorf("%s would refuse to start: %v", ids[r.Function], err)
