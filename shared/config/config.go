@@ -267,12 +267,14 @@ func KeyMode(key string) string {
 }
 
 // MinWebhookSecretLength is the shortest signing secret accepted after its
-// whsec_ prefix. Stripe's API reference only says an endpoint's secret is
-// "used to generate webhook signatures" (spec3.json,
-// components.schemas.webhook_endpoint.properties.secret); the secrets it
-// issues carry at least 32 random characters after whsec_ (Dashboard and API
-// endpoints; `stripe listen` gives 64). A shorter one is a placeholder or a
-// typo, and an HMAC key an attacker could guess.
+// whsec_ prefix. Stripe documents no length: its API reference says only that
+// an endpoint's secret is "used to generate webhook signatures" (stripe-mock
+// v0.183.0 embedded/openapi/spec3.json,
+// components.schemas.webhook_endpoint.properties.secret, maxLength 5000). The
+// secrets it issues carry at least 32 random characters after whsec_
+// (Dashboard and API endpoints: 32; `stripe listen`: 64), as does the
+// project's simulator (internal/stripesim). A shorter one is a placeholder or
+// a typo, and an HMAC key an attacker could guess.
 const MinWebhookSecretLength = 32
 
 // CheckWebhookSecrets refuses an empty list of signing secrets, or one
