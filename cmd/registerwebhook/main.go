@@ -209,7 +209,8 @@ func registerAndStore(ctx context.Context, endpoints *stripeconnect.WebhookEndpo
 		deleteEndpoint(ctx, endpoints, ep.ID)
 		return fmt.Errorf("the new endpoint %s came back with a signing secret the webhook function refuses (%v); deleted it again", ep.ID, err)
 	}
-	retired := retireSecrets(ep.Secret, doc, time.Now(), o.retireAfter)
+	now := time.Now()
+	retired := retireSecrets(ep.Secret, doc, now, o.retireAfter)
 	doc["stripe_webhook_secrets"] = ep.Secret
 	if len(retired) > 0 {
 		doc["stripe_webhook_secrets_retired"] = retired
@@ -222,8 +223,10 @@ func registerAndStore(ctx context.Context, endpoints *stripeconnect.WebhookEndpo
 	}
 	fmt.Fprintf(stdout, "registered %s for %s (connect, api_version %s, events %s)\n",
 		ep.ID, o.url, stripe.APIVersion, strings.Join(onboarding.HandledEventTypes, ", "))
-	fmt.Fprintf(stdout, "stored its signing secret in %s, with %d retired secret(s) that verify until %s\n",
-		o.secretARN, len(retired), time.Now().Add(o.retireAfter).UTC().Format(time.RFC3339))
+	fmt.Fprintf(stdout, "stored its signing secret in %s\n", o.secretARN)
+	if len(retired) > 0 {
+		fmt.Fprintf(stdout, "the %d secret(s) it replaces verify until %s at the latest\n", len(retired), now.Add(o.retireAfter).UTC().Format(time.RFC3339))
+	}
 	return nil
 }
 
@@ -333,7 +336,9 @@ func retireSecrets(newest string, doc map[string]any, now time.Time, retireAfter
 	seen := []string{newest}
 	var out []retiredSecret
 	add := func(secret string, expiresAt time.Time) {
-		if slices.Contains(seen, secret) || len(out) >= keepSecrets-1 || !expiresAt.After(now) {
+		// One the webhook function would refuse (a short secret stored
+		// before it checked) would make it refuse the whole document.
+		if slices.Contains(seen, secret) || len(out) >= keepSecrets-1 || !expiresAt.After(now) || config.CheckWebhookSecret(secret) != nil {
 			return
 		}
 		seen = append(seen, secret)

@@ -30,6 +30,14 @@ import (
 
 var secretValue = regexp.MustCompile(`\b(sk|rk)_(test|live)_[A-Za-z0-9]{6,}|\bwhsec_[A-Za-z0-9]{6,}`)
 
+// Secrets of the length Stripe issues: previousSecret current before a run,
+// legacySecrets the comma-separated form of documents written before retired
+// secrets had expiries.
+const (
+	previousSecret = "whsec_previous0123456789abcdefghijklmnopqrstuv"
+	legacySecrets  = "whsec_a0123456789abcdefghijklmnopqrstuv,whsec_b0123456789abcdefghijklmnopqrstuv,whsec_c0123456789abcdefghijklmnopqrstuv"
+)
+
 const webhookURL = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/webhooks/stripe"
 
 // stripeProxy sits in front of stripe-mock, which validates every request
@@ -150,7 +158,7 @@ func splitSecrets(t *testing.T, moto, key string, webhookDoc map[string]any) (ke
 func TestRegistersAConnectEndpointForTheHandledEventsAndStoresItsSecret(t *testing.T) {
 	stripe := newStripeProxy(t)
 	moto := env(t, stripe.URL)
-	keyARN, arn := splitSecrets(t, moto, "sk_test_register", map[string]any{"stripe_webhook_secrets": "whsec_previous", "note": "kept"})
+	keyARN, arn := splitSecrets(t, moto, "sk_test_register", map[string]any{"stripe_webhook_secrets": previousSecret, "note": "kept"})
 
 	out, err := runTool(t, "-url", webhookURL, "-secret-arn", arn, "-key-secret-arn", keyARN)
 	if err != nil {
@@ -176,7 +184,7 @@ func TestRegistersAConnectEndpointForTheHandledEventsAndStoresItsSecret(t *testi
 	if doc["stripe_webhook_secrets"] != stripe.secret || doc["note"] != "kept" || len(doc) != 3 {
 		t.Errorf("webhook secret now %v, want the new secret current, the older one retired, and the note kept", redact(doc))
 	}
-	wantRetired(t, doc, time.Now(), []string{"whsec_previous"}, 24*time.Hour)
+	wantRetired(t, doc, time.Now(), []string{previousSecret}, 24*time.Hour)
 	// The key's secret is only read, and gets no signing secret.
 	if doc := readSecretDoc(t, moto, keyARN); !maps.Equal(doc, map[string]any{"stripe_secret_key": "sk_test_register"}) {
 		t.Errorf("key secret now %v, want it unchanged", redact(doc))
@@ -278,13 +286,13 @@ func TestLeavesAnAlreadyRegisteredURLAloneUnlessReplace(t *testing.T) {
 	stripe := newStripeProxy(t)
 	stripe.registered = "we_existing"
 	moto := env(t, stripe.URL)
-	keyARN, arn := splitSecrets(t, moto, "sk_test_replace", map[string]any{"stripe_webhook_secrets": "whsec_a,whsec_b,whsec_c"})
+	keyARN, arn := splitSecrets(t, moto, "sk_test_replace", map[string]any{"stripe_webhook_secrets": legacySecrets})
 
 	_, err := runTool(t, "-url", webhookURL, "-secret-arn", arn, "-key-secret-arn", keyARN)
 	if err == nil || !strings.Contains(err.Error(), "we_existing") || !strings.Contains(err.Error(), "-replace") {
 		t.Fatalf("err %v, want a refusal naming we_existing and -replace", err)
 	}
-	if len(stripe.created) != 0 || readSecretDoc(t, moto, arn)["stripe_webhook_secrets"] != "whsec_a,whsec_b,whsec_c" {
+	if len(stripe.created) != 0 || readSecretDoc(t, moto, arn)["stripe_webhook_secrets"] != legacySecrets {
 		t.Fatal("a refused run changed something")
 	}
 
@@ -301,7 +309,7 @@ func TestLeavesAnAlreadyRegisteredURLAloneUnlessReplace(t *testing.T) {
 	if got := doc["stripe_webhook_secrets"]; got != stripe.secret {
 		t.Errorf("current webhook secrets %v, want the new one only", redact(map[string]any{"s": got}))
 	}
-	wantRetired(t, doc, time.Now(), []string{"whsec_a", "whsec_b"}, 24*time.Hour)
+	wantRetired(t, doc, time.Now(), strings.Split(legacySecrets, ",")[:2], 24*time.Hour)
 }
 
 func TestAnEndpointWithoutASecretIsDeletedAgain(t *testing.T) {
@@ -429,6 +437,7 @@ func TestReplaceRetiresTheOldSecretsWithAnExpiry(t *testing.T) {
 func TestRetireSecretsKeepsEachExpiryAndDropsTheExpired(t *testing.T) {
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339) }
+	long := func(name string) string { return "whsec_" + name + strings.Repeat("0", 32) }
 	tests := []struct {
 		name        string
 		doc         map[string]any
@@ -436,27 +445,29 @@ func TestRetireSecretsKeepsEachExpiryAndDropsTheExpired(t *testing.T) {
 		want        []retiredSecret
 	}{
 		{"nothing stored", map[string]any{}, 24 * time.Hour, nil},
-		{"the current one retires for 24h", map[string]any{"stripe_webhook_secrets": "whsec_a"}, 24 * time.Hour,
-			[]retiredSecret{{"whsec_a", at(24 * time.Hour)}}},
-		{"an older retired one keeps its own expiry", map[string]any{"stripe_webhook_secrets": "whsec_a",
-			"stripe_webhook_secrets_retired": []any{map[string]any{"secret": "whsec_b", "expires_at": at(time.Hour)}}}, 24 * time.Hour,
-			[]retiredSecret{{"whsec_a", at(24 * time.Hour)}, {"whsec_b", at(time.Hour)}}},
-		{"a retired one never outlives the new retirement", map[string]any{"stripe_webhook_secrets": "whsec_a",
-			"stripe_webhook_secrets_retired": []any{map[string]any{"secret": "whsec_b", "expires_at": at(48 * time.Hour)}}}, 2 * time.Hour,
-			[]retiredSecret{{"whsec_a", at(2 * time.Hour)}, {"whsec_b", at(2 * time.Hour)}}},
-		{"an expired one is dropped", map[string]any{"stripe_webhook_secrets": "whsec_a",
-			"stripe_webhook_secrets_retired": []any{map[string]any{"secret": "whsec_b", "expires_at": at(-time.Second)}}}, 24 * time.Hour,
-			[]retiredSecret{{"whsec_a", at(24 * time.Hour)}}},
-		{"one without a readable expiry is dropped", map[string]any{"stripe_webhook_secrets": "whsec_a",
-			"stripe_webhook_secrets_retired": []any{map[string]any{"secret": "whsec_b"}}}, 24 * time.Hour,
-			[]retiredSecret{{"whsec_a", at(24 * time.Hour)}}},
-		{"the old comma-separated form: newest two kept, the new one not twice", map[string]any{"stripe_webhook_secrets": "whsec_a, whsec_n ,whsec_b,whsec_c"}, time.Hour,
-			[]retiredSecret{{"whsec_a", at(time.Hour)}, {"whsec_b", at(time.Hour)}}},
-		{"0 retires nothing", map[string]any{"stripe_webhook_secrets": "whsec_a"}, 0, nil},
+		{"the current one retires for 24h", map[string]any{"stripe_webhook_secrets": long("a")}, 24 * time.Hour,
+			[]retiredSecret{{long("a"), at(24 * time.Hour)}}},
+		{"an older retired one keeps its own expiry", map[string]any{"stripe_webhook_secrets": long("a"),
+			"stripe_webhook_secrets_retired": []any{map[string]any{"secret": long("b"), "expires_at": at(time.Hour)}}}, 24 * time.Hour,
+			[]retiredSecret{{long("a"), at(24 * time.Hour)}, {long("b"), at(time.Hour)}}},
+		{"a retired one never outlives the new retirement", map[string]any{"stripe_webhook_secrets": long("a"),
+			"stripe_webhook_secrets_retired": []any{map[string]any{"secret": long("b"), "expires_at": at(48 * time.Hour)}}}, 2 * time.Hour,
+			[]retiredSecret{{long("a"), at(2 * time.Hour)}, {long("b"), at(2 * time.Hour)}}},
+		{"an expired one is dropped", map[string]any{"stripe_webhook_secrets": long("a"),
+			"stripe_webhook_secrets_retired": []any{map[string]any{"secret": long("b"), "expires_at": at(-time.Second)}}}, 24 * time.Hour,
+			[]retiredSecret{{long("a"), at(24 * time.Hour)}}},
+		{"one without a readable expiry is dropped", map[string]any{"stripe_webhook_secrets": long("a"),
+			"stripe_webhook_secrets_retired": []any{map[string]any{"secret": long("b")}}}, 24 * time.Hour,
+			[]retiredSecret{{long("a"), at(24 * time.Hour)}}},
+		{"the old comma-separated form: newest two kept, the new one not twice", map[string]any{"stripe_webhook_secrets": long("a") + ", " + long("n") + " ," + long("b") + "," + long("c")}, time.Hour,
+			[]retiredSecret{{long("a"), at(time.Hour)}, {long("b"), at(time.Hour)}}},
+		{"one the webhook function would refuse is dropped", map[string]any{"stripe_webhook_secrets": "whsec_short," + long("a")}, time.Hour,
+			[]retiredSecret{{long("a"), at(time.Hour)}}},
+		{"0 retires nothing", map[string]any{"stripe_webhook_secrets": long("a")}, 0, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := retireSecrets("whsec_n", tt.doc, now, tt.retireAfter); !slices.Equal(got, tt.want) {
+			if got := retireSecrets(long("n"), tt.doc, now, tt.retireAfter); !slices.Equal(got, tt.want) {
 				t.Errorf("retireSecrets = %v, want %v", got, tt.want)
 			}
 		})
