@@ -56,7 +56,7 @@ base="http://127.0.0.1:$port"
 
 # The dev server uses the stripe-mock of with-services.sh (so it starts none itself), its
 # in-process DynamoDB (DYNAMODB_ENDPOINT unset), and fixed JWT and webhook secrets.
-webhook_secret=whsec_api_fuzz_only_not_a_secret
+webhook_secret=whsec_api_fuzz_only_not_a_secret_0123456789
 env -u DYNAMODB_ENDPOINT -u STRIPE_SECRET_KEY -u STRIPE_SECRET_ARN -u STRIPE_WEBHOOK_SECRET_ARN -u STRIPE_MODE \
   PORT="$port" STRIPE_API_BASE="$TEST_STRIPE_API_BASE" DEV_JWT_SECRET=api-fuzz-dev-jwt-secret \
   STRIPE_WEBHOOK_SECRET="$webhook_secret" PUBLIC_API_URL="$base" FRONTEND_URL=http://frontend.invalid \

@@ -50,12 +50,12 @@ if table not in ddb.list_tables()["TableNames"]:
                             TimeToLiveSpecification={"AttributeName": "expires_at", "Enabled": True})
 sm = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=region)
 for name, doc in ((key_secret, {"stripe_secret_key": "sk_test_local"}),
-                  (webhook_secret, {"stripe_webhook_secrets": "whsec_local"})):
+                  (webhook_secret, {"stripe_webhook_secrets": "whsec_local_only_not_a_secret_0123456789ab"})):
     try:
         sm.create_secret(Name=name, SecretString=json.dumps(doc))
     except sm.exceptions.ResourceExistsException:
         sm.put_secret_value(SecretId=name, SecretString=json.dumps(doc))
 print(f"local-services.sh: table {table} and secrets {key_secret}, {webhook_secret} ready on moto")
 PY
-echo "local-services.sh: moto on $host:$moto_port, stripe-mock on $host:$sm_port; webhook signing secret whsec_local. Ctrl-C stops them."
+echo "local-services.sh: moto on $host:$moto_port, stripe-mock on $host:$sm_port; webhook signing secret whsec_local_only_not_a_secret_0123456789ab. Ctrl-C stops them."
 wait

@@ -30,7 +30,7 @@ FIXTURES = ROOT / "internal" / "lambdatest" / "testdata"
 SAM = [str(ROOT / ".venv" / "bin" / "sam")]
 # scripts/local-services.sh stores this signing secret; the API key it stores
 # is sk_test_local. Neither may reach a log line.
-WEBHOOK_SECRET = "whsec_local"
+WEBHOOK_SECRET = "whsec_local_only_not_a_secret_0123456789ab"
 SECRETS = {"Stripe key": "sk_test_local", "webhook secret": WEBHOOK_SECRET}
 ACCOUNT_FIELDS = {"account_id", "status", "details_submitted", "charges_enabled", "payouts_enabled",
                   "country", "service_agreement", "requirements", "created_at", "updated_at"}

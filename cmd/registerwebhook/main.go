@@ -15,8 +15,10 @@
 // (AWS_PROFILE, AWS_REGION, ...). Stripe shows an endpoint's signing secret
 // only when it is created, so an endpoint already registered for the URL is
 // left alone unless -replace is given: then a new endpoint is created, its
-// secret stored first in the list (the older ones stay valid for deliveries
-// in flight), and the old endpoints are deleted.
+// secret stored as the current one, the secrets it replaces kept as retired
+// ones that verify deliveries in flight only until -retire-after (default
+// 24h, as Stripe's own roll allows) has passed, and the old endpoints are
+// deleted.
 package main
 
 import (
@@ -46,6 +48,18 @@ import (
 // keepSecrets bounds the webhook secrets kept for rotation, newest first.
 const keepSecrets = 3
 
+// defaultRetireAfter is how long a replaced signing secret keeps verifying:
+// Stripe's own "Roll secret" lets the old secret work for up to 24 hours
+// (https://docs.stripe.com/webhooks#roll-endpoint-secrets).
+const defaultRetireAfter = 24 * time.Hour
+
+// retiredSecret is one entry of the document's stripe_webhook_secrets_retired
+// (shared/app reads it: app.RetiredWebhookSecret).
+type retiredSecret struct {
+	Secret    string `json:"secret"`
+	ExpiresAt string `json:"expires_at"` // RFC 3339
+}
+
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "registerwebhook:", err)
@@ -58,6 +72,11 @@ type options struct {
 	secretARN          string // where the signing secret goes
 	keySecretARN       string // where the Stripe key is read from, without STRIPE_SECRET_KEY
 	replace            bool
+	// retireAfter is how long a replaced secret keeps verifying;
+	// retireAfterSet says it came from -retire-after or RETIRED_SECRET_TTL,
+	// which win over the stack's RetiredWebhookSecretTtl output.
+	retireAfter    time.Duration
+	retireAfterSet bool
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -114,11 +133,24 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.keySecretARN, "key-secret-arn", "", "Secrets Manager secret holding the Stripe key, when STRIPE_SECRET_KEY is not set (default: the stack's StripeSecretArn output)")
 	fs.StringVar(&o.region, "region", "", "AWS region (default: the SDK's, e.g. AWS_REGION)")
 	fs.BoolVar(&o.replace, "replace", false, "if the URL is already registered, create a new endpoint and delete the old ones")
+	fs.DurationVar(&o.retireAfter, "retire-after", defaultRetireAfter,
+		"how long the secrets a -replace retires keep verifying (default: RETIRED_SECRET_TTL, else the stack's RetiredWebhookSecretTtl output, else 24h; 0 stops them at once, e.g. after a leak)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	fs.Visit(func(f *flag.Flag) { o.retireAfterSet = o.retireAfterSet || f.Name == "retire-after" })
+	if raw := strings.TrimSpace(os.Getenv("RETIRED_SECRET_TTL")); raw != "" && !o.retireAfterSet {
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			return o, fmt.Errorf("RETIRED_SECRET_TTL: %q is not a duration such as 24h", raw)
+		}
+		o.retireAfter, o.retireAfterSet = d, true
+	}
+	if o.retireAfter < 0 {
+		return o, errors.New("-retire-after must not be negative")
 	}
 	return o, nil
 }
@@ -171,15 +203,30 @@ func registerAndStore(ctx context.Context, endpoints *stripeconnect.WebhookEndpo
 		deleteEndpoint(ctx, endpoints, ep.ID)
 		return fmt.Errorf("the new endpoint %s came back without its signing secret; deleted it again", ep.ID)
 	}
-	secrets := mergeSecrets(ep.Secret, doc["stripe_webhook_secrets"])
-	doc["stripe_webhook_secrets"] = strings.Join(secrets, ",")
+	if err := config.CheckWebhookSecret(ep.Secret); err != nil {
+		// The webhook function would refuse it: storing it would stop
+		// every delivery instead of rotating.
+		deleteEndpoint(ctx, endpoints, ep.ID)
+		return fmt.Errorf("the new endpoint %s came back with a signing secret the webhook function refuses (%v); deleted it again", ep.ID, err)
+	}
+	now := time.Now()
+	retired := retireSecrets(ep.Secret, doc, now, o.retireAfter)
+	doc["stripe_webhook_secrets"] = ep.Secret
+	if len(retired) > 0 {
+		doc["stripe_webhook_secrets_retired"] = retired
+	} else {
+		delete(doc, "stripe_webhook_secrets_retired")
+	}
 	if err := writeSecret(ctx, sm, o.secretARN, doc); err != nil {
 		deleteEndpoint(ctx, endpoints, ep.ID)
 		return fmt.Errorf("%w (the new endpoint %s was deleted again)", err, ep.ID)
 	}
 	fmt.Fprintf(stdout, "registered %s for %s (connect, api_version %s, events %s)\n",
 		ep.ID, o.url, stripe.APIVersion, strings.Join(onboarding.HandledEventTypes, ", "))
-	fmt.Fprintf(stdout, "stored its signing secret in %s (%d webhook secret(s) kept, newest first)\n", o.secretARN, len(secrets))
+	fmt.Fprintf(stdout, "stored its signing secret in %s\n", o.secretARN)
+	if len(retired) > 0 {
+		fmt.Fprintf(stdout, "the %d secret(s) it replaces verify until %s at the latest\n", len(retired), now.Add(o.retireAfter).UTC().Format(time.RFC3339))
+	}
 	return nil
 }
 
@@ -233,6 +280,13 @@ func (o *options) fromStack(ctx context.Context, cf *cloudformation.Client) erro
 	if o.secretARN == "" {
 		o.secretARN = outputs["StripeWebhookSecretArn"]
 	}
+	if raw := outputs["RetiredWebhookSecretTtl"]; raw != "" && !o.retireAfterSet {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < 0 {
+			return fmt.Errorf("stack %s: output RetiredWebhookSecretTtl %q is not a duration such as 24h", o.stack, raw)
+		}
+		o.retireAfter = d
+	}
 	if o.url == "" || o.secretARN == "" {
 		return fmt.Errorf("stack %s has no WebhookUrl/StripeWebhookSecretArn outputs: is it this project's template.yaml?", o.stack)
 	}
@@ -267,16 +321,46 @@ func writeSecret(ctx context.Context, sm *secretsmanager.Client, arn string, doc
 	return nil
 }
 
-// mergeSecrets puts the new secret first and keeps the newest older ones, so
-// deliveries signed before the switch still verify (shared/config splits the
-// list on commas).
-func mergeSecrets(newest string, stored any) []string {
-	old, _ := stored.(string)
-	out := []string{newest}
-	for _, s := range config.SplitList(old) {
-		if !slices.Contains(out, s) && len(out) < keepSecrets {
-			out = append(out, s)
+// retireSecrets gives the retired entries to store next to newest: the
+// secrets the document held as current expire retireAfter from now, those
+// already retired keep their expiry (never a later one), expired ones are
+// dropped, newest first, keepSecrets in all with newest. A document written
+// before expiries existed held its retired secrets in stripe_webhook_secrets:
+// they are retired here like the current one. With retireAfter 0 nothing
+// stays: every older secret stops verifying at once.
+func retireSecrets(newest string, doc map[string]any, now time.Time, retireAfter time.Duration) []retiredSecret {
+	if retireAfter <= 0 {
+		return nil
+	}
+	expiry := now.Add(retireAfter).UTC().Truncate(time.Second)
+	seen := []string{newest}
+	var out []retiredSecret
+	add := func(secret string, expiresAt time.Time) {
+		// One the webhook function would refuse (a short secret stored
+		// before it checked) would make it refuse the whole document.
+		if slices.Contains(seen, secret) || len(out) >= keepSecrets-1 || !expiresAt.After(now) || config.CheckWebhookSecret(secret) != nil {
+			return
 		}
+		seen = append(seen, secret)
+		out = append(out, retiredSecret{Secret: secret, ExpiresAt: expiresAt.Format(time.RFC3339)})
+	}
+	current, _ := doc["stripe_webhook_secrets"].(string)
+	for _, s := range config.SplitList(current) {
+		add(s, expiry)
+	}
+	var stored []retiredSecret
+	if raw, err := json.Marshal(doc["stripe_webhook_secrets_retired"]); err == nil {
+		_ = json.Unmarshal(raw, &stored) // an unreadable list retires nothing more
+	}
+	for _, r := range stored {
+		at, err := time.Parse(time.RFC3339, r.ExpiresAt)
+		if err != nil {
+			continue // no expiry it can keep: drop it rather than keep it for ever
+		}
+		if at.After(expiry) {
+			at = expiry
+		}
+		add(r.Secret, at)
 	}
 	return out
 }

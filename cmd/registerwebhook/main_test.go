@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -28,6 +29,14 @@ import (
 )
 
 var secretValue = regexp.MustCompile(`\b(sk|rk)_(test|live)_[A-Za-z0-9]{6,}|\bwhsec_[A-Za-z0-9]{6,}`)
+
+// Secrets of the length Stripe issues: previousSecret current before a run,
+// legacySecrets the comma-separated form of documents written before retired
+// secrets had expiries.
+const (
+	previousSecret = "whsec_previous0123456789abcdefghijklmnopqrstuv"
+	legacySecrets  = "whsec_a0123456789abcdefghijklmnopqrstuv,whsec_b0123456789abcdefghijklmnopqrstuv,whsec_c0123456789abcdefghijklmnopqrstuv"
+)
 
 const webhookURL = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/webhooks/stripe"
 
@@ -50,7 +59,7 @@ func newStripeProxy(t *testing.T) *stripeProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &stripeProxy{secret: "whsec_new" + testenv.RandomID(8)}
+	p := &stripeProxy{secret: "whsec_new" + testenv.RandomID(16)}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.ModifyResponse = func(resp *http.Response) error {
 		if resp.Request.Method != http.MethodPost || resp.Request.URL.Path != "/v1/webhook_endpoints" || p.secret == "" || resp.StatusCode != 200 {
@@ -149,7 +158,7 @@ func splitSecrets(t *testing.T, moto, key string, webhookDoc map[string]any) (ke
 func TestRegistersAConnectEndpointForTheHandledEventsAndStoresItsSecret(t *testing.T) {
 	stripe := newStripeProxy(t)
 	moto := env(t, stripe.URL)
-	keyARN, arn := splitSecrets(t, moto, "sk_test_register", map[string]any{"stripe_webhook_secrets": "whsec_previous", "note": "kept"})
+	keyARN, arn := splitSecrets(t, moto, "sk_test_register", map[string]any{"stripe_webhook_secrets": previousSecret, "note": "kept"})
 
 	out, err := runTool(t, "-url", webhookURL, "-secret-arn", arn, "-key-secret-arn", keyARN)
 	if err != nil {
@@ -172,10 +181,10 @@ func TestRegistersAConnectEndpointForTheHandledEventsAndStoresItsSecret(t *testi
 		t.Errorf("Stripe was called with %q", got)
 	}
 	doc := readSecretDoc(t, moto, arn)
-	want := map[string]any{"stripe_webhook_secrets": stripe.secret + ",whsec_previous", "note": "kept"}
-	if !maps.Equal(doc, want) {
-		t.Errorf("webhook secret now %v, want %v", redact(doc), redact(want))
+	if doc["stripe_webhook_secrets"] != stripe.secret || doc["note"] != "kept" || len(doc) != 3 {
+		t.Errorf("webhook secret now %v, want the new secret current, the older one retired, and the note kept", redact(doc))
 	}
+	wantRetired(t, doc, time.Now(), []string{previousSecret}, 24*time.Hour)
 	// The key's secret is only read, and gets no signing secret.
 	if doc := readSecretDoc(t, moto, keyARN); !maps.Equal(doc, map[string]any{"stripe_secret_key": "sk_test_register"}) {
 		t.Errorf("key secret now %v, want it unchanged", redact(doc))
@@ -277,13 +286,13 @@ func TestLeavesAnAlreadyRegisteredURLAloneUnlessReplace(t *testing.T) {
 	stripe := newStripeProxy(t)
 	stripe.registered = "we_existing"
 	moto := env(t, stripe.URL)
-	keyARN, arn := splitSecrets(t, moto, "sk_test_replace", map[string]any{"stripe_webhook_secrets": "whsec_a,whsec_b,whsec_c"})
+	keyARN, arn := splitSecrets(t, moto, "sk_test_replace", map[string]any{"stripe_webhook_secrets": legacySecrets})
 
 	_, err := runTool(t, "-url", webhookURL, "-secret-arn", arn, "-key-secret-arn", keyARN)
 	if err == nil || !strings.Contains(err.Error(), "we_existing") || !strings.Contains(err.Error(), "-replace") {
 		t.Fatalf("err %v, want a refusal naming we_existing and -replace", err)
 	}
-	if len(stripe.created) != 0 || readSecretDoc(t, moto, arn)["stripe_webhook_secrets"] != "whsec_a,whsec_b,whsec_c" {
+	if len(stripe.created) != 0 || readSecretDoc(t, moto, arn)["stripe_webhook_secrets"] != legacySecrets {
 		t.Fatal("a refused run changed something")
 	}
 
@@ -294,10 +303,13 @@ func TestLeavesAnAlreadyRegisteredURLAloneUnlessReplace(t *testing.T) {
 	if len(stripe.created) != 1 || !slices.Equal(stripe.deleted, []string{"we_existing"}) {
 		t.Errorf("created %d, deleted %v; want one new endpoint and we_existing deleted", len(stripe.created), stripe.deleted)
 	}
-	// Newest first, at most three kept.
-	if got := readSecretDoc(t, moto, arn)["stripe_webhook_secrets"]; got != stripe.secret+",whsec_a,whsec_b" {
-		t.Errorf("webhook secrets %q", got)
+	// The new one current; of the older ones, the newest two retired,
+	// verifying for 24 hours.
+	doc := readSecretDoc(t, moto, arn)
+	if got := doc["stripe_webhook_secrets"]; got != stripe.secret {
+		t.Errorf("current webhook secrets %v, want the new one only", redact(map[string]any{"s": got}))
 	}
+	wantRetired(t, doc, time.Now(), strings.Split(legacySecrets, ",")[:2], 24*time.Hour)
 }
 
 func TestAnEndpointWithoutASecretIsDeletedAgain(t *testing.T) {
@@ -317,6 +329,23 @@ func TestAnEndpointWithoutASecretIsDeletedAgain(t *testing.T) {
 	}
 }
 
+func TestAnEndpointWithATooShortSecretIsDeletedAgain(t *testing.T) {
+	stripe := newStripeProxy(t)
+	stripe.secret = "whsec_" // the webhook function would refuse it
+	moto := env(t, stripe.URL)
+	keyARN, arn := splitSecrets(t, moto, "sk_test_short", map[string]any{"stripe_webhook_secrets": ""})
+
+	if _, err := runTool(t, "-url", webhookURL, "-secret-arn", arn, "-key-secret-arn", keyARN); err == nil || !strings.Contains(err.Error(), "at least 32") {
+		t.Fatalf("err %v, want a refusal saying the secret is too short", err)
+	}
+	if len(stripe.created) != 1 || len(stripe.deleted) != 1 {
+		t.Errorf("created %d, deleted %v: the endpoint must be deleted", len(stripe.created), stripe.deleted)
+	}
+	if got := readSecretDoc(t, moto, arn)["stripe_webhook_secrets"]; got != "" {
+		t.Errorf("secret changed to %v", redact(map[string]any{"s": got}))
+	}
+}
+
 func TestWithoutAStripeKeyNothingIsCalled(t *testing.T) {
 	stripe := newStripeProxy(t)
 	moto := env(t, stripe.URL)
@@ -332,19 +361,116 @@ func TestWithoutAStripeKeyNothingIsCalled(t *testing.T) {
 	}
 }
 
-func TestMergeSecretsKeepsTheNewestThree(t *testing.T) {
-	for _, c := range []struct {
-		stored any
-		want   []string
-	}{
-		{nil, []string{"whsec_n"}},
-		{"", []string{"whsec_n"}},
-		{"whsec_a", []string{"whsec_n", "whsec_a"}},
-		{"whsec_a, whsec_n ,whsec_b,whsec_c", []string{"whsec_n", "whsec_a", "whsec_b"}},
-	} {
-		if got := mergeSecrets("whsec_n", c.stored); !slices.Equal(got, c.want) {
-			t.Errorf("mergeSecrets(%v) = %v, want %v", c.stored, got, c.want)
+// wantRetired checks the document's retired secrets, in order, each
+// expiring after (within a minute of the run at now).
+func wantRetired(t *testing.T, doc map[string]any, now time.Time, secrets []string, after time.Duration) {
+	t.Helper()
+	raw, _ := json.Marshal(doc["stripe_webhook_secrets_retired"])
+	var retired []retiredSecret
+	if err := json.Unmarshal(raw, &retired); err != nil && len(secrets) > 0 {
+		t.Fatalf("stripe_webhook_secrets_retired is not a list of {secret, expires_at}: %v", err)
+	}
+	var got []string
+	for _, r := range retired {
+		got = append(got, r.Secret)
+		at, err := time.Parse(time.RFC3339, r.ExpiresAt)
+		if want := now.Add(after); err != nil || at.Before(want.Add(-time.Minute)) || at.After(want.Add(time.Minute)) {
+			t.Errorf("a retired secret expires at %q, want about %s (%v after the run)", r.ExpiresAt, want.UTC().Format(time.RFC3339), after)
 		}
+	}
+	if !slices.Equal(got, secrets) {
+		t.Errorf("%d retired secrets, want %d (%v)", len(got), len(secrets), redact(map[string]any{"retired": strings.Join(got, ",")}))
+	}
+}
+
+// TestReplaceRetiresTheOldSecretsWithAnExpiry: -replace keeps the secrets
+// it replaces only until -retire-after (or RETIRED_SECRET_TTL, or the
+// stack's RetiredWebhookSecretTtl output, or 24 hours) has passed; 0 stops
+// them at once.
+func TestReplaceRetiresTheOldSecretsWithAnExpiry(t *testing.T) {
+	old := "whsec_old0123456789abcdefghijklmnopqrstuv"
+	tests := []struct {
+		name   string
+		args   []string
+		env    string // RETIRED_SECRET_TTL
+		output string // the stack's RetiredWebhookSecretTtl
+		after  time.Duration
+		kept   bool
+	}{
+		{"default: Stripe's 24 hours", nil, "", "", 24 * time.Hour, true},
+		{"-retire-after", []string{"-retire-after", "2h"}, "", "", 2 * time.Hour, true},
+		{"RETIRED_SECRET_TTL", nil, "90m", "", 90 * time.Minute, true},
+		{"the flag wins over the variable", []string{"-retire-after", "3h"}, "90m", "6h", 3 * time.Hour, true},
+		{"the stack's parameter", nil, "", "6h", 6 * time.Hour, true},
+		{"the variable wins over the stack", nil, "90m", "6h", 90 * time.Minute, true},
+		{"0 after a leak: nothing retired", []string{"-retire-after", "0s"}, "", "", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stripe := newStripeProxy(t)
+			stripe.registered = "we_existing"
+			moto := env(t, stripe.URL)
+			t.Setenv("RETIRED_SECRET_TTL", tt.env)
+			keyARN, arn := splitSecrets(t, moto, "sk_test_retire", map[string]any{"stripe_webhook_secrets": old})
+			outputs := map[string]string{"WebhookUrl": webhookURL, "StripeSecretArn": keyARN, "StripeWebhookSecretArn": arn}
+			if tt.output != "" {
+				outputs["RetiredWebhookSecretTtl"] = tt.output
+			}
+			args := append([]string{"-stack", createStack(t, moto, outputs), "-replace"}, tt.args...)
+			start := time.Now()
+			if out, err := runTool(t, args...); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			doc := readSecretDoc(t, moto, arn)
+			if doc["stripe_webhook_secrets"] != stripe.secret {
+				t.Errorf("current secrets %v, want the new one only", redact(doc))
+			}
+			var want []string
+			if tt.kept {
+				want = []string{old}
+			}
+			wantRetired(t, doc, start, want, tt.after)
+		})
+	}
+}
+
+func TestRetireSecretsKeepsEachExpiryAndDropsTheExpired(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339) }
+	long := func(name string) string { return "whsec_" + name + strings.Repeat("0", 32) }
+	tests := []struct {
+		name        string
+		doc         map[string]any
+		retireAfter time.Duration
+		want        []retiredSecret
+	}{
+		{"nothing stored", map[string]any{}, 24 * time.Hour, nil},
+		{"the current one retires for 24h", map[string]any{"stripe_webhook_secrets": long("a")}, 24 * time.Hour,
+			[]retiredSecret{{long("a"), at(24 * time.Hour)}}},
+		{"an older retired one keeps its own expiry", map[string]any{"stripe_webhook_secrets": long("a"),
+			"stripe_webhook_secrets_retired": []any{map[string]any{"secret": long("b"), "expires_at": at(time.Hour)}}}, 24 * time.Hour,
+			[]retiredSecret{{long("a"), at(24 * time.Hour)}, {long("b"), at(time.Hour)}}},
+		{"a retired one never outlives the new retirement", map[string]any{"stripe_webhook_secrets": long("a"),
+			"stripe_webhook_secrets_retired": []any{map[string]any{"secret": long("b"), "expires_at": at(48 * time.Hour)}}}, 2 * time.Hour,
+			[]retiredSecret{{long("a"), at(2 * time.Hour)}, {long("b"), at(2 * time.Hour)}}},
+		{"an expired one is dropped", map[string]any{"stripe_webhook_secrets": long("a"),
+			"stripe_webhook_secrets_retired": []any{map[string]any{"secret": long("b"), "expires_at": at(-time.Second)}}}, 24 * time.Hour,
+			[]retiredSecret{{long("a"), at(24 * time.Hour)}}},
+		{"one without a readable expiry is dropped", map[string]any{"stripe_webhook_secrets": long("a"),
+			"stripe_webhook_secrets_retired": []any{map[string]any{"secret": long("b")}}}, 24 * time.Hour,
+			[]retiredSecret{{long("a"), at(24 * time.Hour)}}},
+		{"the old comma-separated form: newest two kept, the new one not twice", map[string]any{"stripe_webhook_secrets": long("a") + ", " + long("n") + " ," + long("b") + "," + long("c")}, time.Hour,
+			[]retiredSecret{{long("a"), at(time.Hour)}, {long("b"), at(time.Hour)}}},
+		{"one the webhook function would refuse is dropped", map[string]any{"stripe_webhook_secrets": "whsec_short," + long("a")}, time.Hour,
+			[]retiredSecret{{long("a"), at(time.Hour)}}},
+		{"0 retires nothing", map[string]any{"stripe_webhook_secrets": long("a")}, 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := retireSecrets(long("n"), tt.doc, now, tt.retireAfter); !slices.Equal(got, tt.want) {
+				t.Errorf("retireSecrets = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
 

@@ -27,7 +27,7 @@ import (
 
 const (
 	benchTable         = "bench"
-	benchWebhookSecret = "whsec_bench"
+	benchWebhookSecret = "whsec_bench0123456789abcdefghijklmnopqrstuv"
 )
 
 // Harness is the service wired as a Lambda runs it, on the in-process

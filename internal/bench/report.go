@@ -130,7 +130,7 @@ func measureFunctions(w io.Writer, fns builtFunctions, rounds int) error {
 	counter := NewCounter()
 	defer counter.Close()
 	env := []string{
-		"STRIPE_SECRET_KEY=sk_test_bench", "STRIPE_WEBHOOK_SECRET=whsec_bench", "STRIPE_API_BASE=" + counter.URL,
+		"STRIPE_SECRET_KEY=sk_test_bench", "STRIPE_WEBHOOK_SECRET=" + benchWebhookSecret, "STRIPE_API_BASE=" + counter.URL,
 		"DYNAMODB_ENDPOINT=" + counter.URL, "AWS_ENDPOINT_URL=" + counter.URL, "AWS_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench", "TABLE_NAME=bench",
 		"FRONTEND_URL=https://frontend.example", "PUBLIC_API_URL=https://api.example",

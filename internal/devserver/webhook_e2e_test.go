@@ -97,7 +97,7 @@ func TestWebhookTurnsOnboardingIntoActiveAndIgnoresReplaysAndOlderNews(t *testin
 
 func TestWebhookSignatureChecks(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{Env: map[string]string{
-		"STRIPE_WEBHOOK_SECRET": "whsec_new,whsec_old",
+		"STRIPE_WEBHOOK_SECRET": "whsec_new0123456789abcdefghijklmnopqrstuv,whsec_old0123456789abcdefghijklmnopqrstuv",
 	}})
 	acct, _ := onboarded(t, s, "gina")
 	payload := testenv.AccountUpdated("evt_sig", acct, "gina", time.Now().Unix(), snapActive)
@@ -110,13 +110,13 @@ func TestWebhookSignatureChecks(t *testing.T) {
 	}{
 		{"missing header", payload, "", 400},
 		{"malformed header", payload, "garbage", 400},
-		{"wrong scheme", payload, strings.Replace(testenv.Sign(payload, "whsec_new", now), "v1=", "v0=", 1), 400},
+		{"wrong scheme", payload, strings.Replace(testenv.Sign(payload, "whsec_new0123456789abcdefghijklmnopqrstuv", now), "v1=", "v0=", 1), 400},
 		{"wrong secret", payload, testenv.Sign(payload, "whsec_other", now), 400},
-		{"stale", payload, testenv.Sign(payload, "whsec_new", now.Add(-301*time.Second)), 400},
-		{"future", payload, testenv.Sign(payload, "whsec_new", now.Add(301*time.Second)), 400},
-		{"tampered body", append([]byte(nil), strings.Replace(string(payload), `"charges_enabled":true`, `"charges_enabled":false`, 1)...), testenv.Sign(payload, "whsec_new", now), 400},
-		{"old secret after rotation", payload, testenv.Sign(payload, "whsec_old", now), 200},
-		{"new secret", payload, testenv.Sign(payload, "whsec_new", now), 200},
+		{"stale", payload, testenv.Sign(payload, "whsec_new0123456789abcdefghijklmnopqrstuv", now.Add(-301*time.Second)), 400},
+		{"future", payload, testenv.Sign(payload, "whsec_new0123456789abcdefghijklmnopqrstuv", now.Add(301*time.Second)), 400},
+		{"tampered body", append([]byte(nil), strings.Replace(string(payload), `"charges_enabled":true`, `"charges_enabled":false`, 1)...), testenv.Sign(payload, "whsec_new0123456789abcdefghijklmnopqrstuv", now), 400},
+		{"old secret after rotation", payload, testenv.Sign(payload, "whsec_old0123456789abcdefghijklmnopqrstuv", now), 200},
+		{"new secret", payload, testenv.Sign(payload, "whsec_new0123456789abcdefghijklmnopqrstuv", now), 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -427,7 +427,7 @@ type apiError struct {
 // TestEveryFunctionRunsAsALambda drives the onboarding journey through the
 // built bootstraps, one emulator per function, as API Gateway invokes them.
 func TestEveryFunctionRunsAsALambda(t *testing.T) {
-	secret := secretDoc{Key: "sk_test_rie" + testenv.RandomID(8), Webhook: "whsec_rie" + testenv.RandomID(8)}
+	secret := secretDoc{Key: "sk_test_rie" + testenv.RandomID(8), Webhook: "whsec_rie" + testenv.RandomID(32)}
 	s := startStack(t, secret)
 	fn := s.fns
 	sub := fixture(t, "create_account.json").RequestContext.Authorizer.JWT.Claims["sub"]

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -613,7 +614,7 @@ func TestTemplateEnvironmentIsAConfigurationTheFunctionsAccept(t *testing.T) {
 					cfg.StripeSecretKey = c.key
 				}
 				if needs.WebhookSecrets {
-					cfg.WebhookSecrets = []string{"whsec_abc"}
+					cfg.WebhookSecrets = []string{"whsec_abc0123456789abcdefghijklmnopqrstuv"}
 				}
 				if _, err := cfg.Validate(needs); err != nil {
 					t.Errorf("%s would refuse to start: %v", ids[r.Function], err)
@@ -710,5 +711,31 @@ func TestNoSecretValueInTheDeployFiles(t *testing.T) {
 	if refOf(tpl.Outputs["StripeSecretArn"]["Value"]) != "StripeSecret" || refOf(tpl.Outputs["StripeWebhookSecretArn"]["Value"]) != "StripeWebhookSecret" ||
 		refOf(tpl.Outputs["TableName"]["Value"]) != "Table" {
 		t.Errorf("StripeSecretArn, StripeWebhookSecretArn and TableName outputs must name the two secrets and the table")
+	}
+}
+
+// TestTemplateRetiredWebhookSecretTtlReachesRegisterWebhook: the parameter
+// that says how long a replaced signing secret verifies is a stack output,
+// which make register-webhook reads, and defaults to Stripe's 24 hours.
+func TestTemplateRetiredWebhookSecretTtlReachesRegisterWebhook(t *testing.T) {
+	tpl := loadTemplate(t)
+	p, ok := tpl.Parameters["RetiredWebhookSecretTtl"]
+	if !ok {
+		t.Fatal("no RetiredWebhookSecretTtl parameter")
+	}
+	if d, err := time.ParseDuration(asString(p["Default"])); err != nil || d != 24*time.Hour {
+		t.Errorf("RetiredWebhookSecretTtl default %v, want 24h", p["Default"])
+	}
+	pattern := regexp.MustCompile(asString(p["AllowedPattern"]))
+	for v, valid := range map[string]bool{"24h": true, "90m": true, "0s": true, "1d": false, "24": false, "-1h": false} {
+		if pattern.MatchString(v) != valid {
+			t.Errorf("AllowedPattern on %q: %v, want %v", v, !valid, valid)
+		}
+		if _, err := time.ParseDuration(v); valid && err != nil {
+			t.Errorf("%q passes the parameter's pattern but is no Go duration", v)
+		}
+	}
+	if refOf(tpl.Outputs["RetiredWebhookSecretTtl"]["Value"]) != "RetiredWebhookSecretTtl" {
+		t.Error("the RetiredWebhookSecretTtl output must give the parameter to make register-webhook")
 	}
 }

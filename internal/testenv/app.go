@@ -19,7 +19,7 @@ import (
 
 // WebhookSecret and JWTSecret are the test stack's secrets.
 const (
-	WebhookSecret = "whsec_test_current"
+	WebhookSecret = "whsec_test_current_0123456789abcdefghijklmnopqrstuv"
 	JWTSecret     = "test-jwt-secret"
 )
 

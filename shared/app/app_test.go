@@ -63,12 +63,12 @@ func TestNeedsForGivesTheWebhookItsSigningSecretsAndTheKey(t *testing.T) {
 func TestSecretsComeFromSecretsManagerAtColdStart(t *testing.T) {
 	endpoint := testenv.MotoEndpoint(t)
 	keyARN := testenv.CreateSecret(t, endpoint, `{"stripe_secret_key":"sk_test_from_sm"}`)
-	webhookARN := testenv.CreateSecret(t, endpoint, `{"stripe_webhook_secrets":"whsec_new,whsec_old"}`)
+	webhookARN := testenv.CreateSecret(t, endpoint, `{"stripe_webhook_secrets":"whsec_new0123456789abcdefghijklmnopqrstuv,whsec_old0123456789abcdefghijklmnopqrstuv"}`)
 	a, err := newApp(t, awsEnv(endpoint, map[string]string{"STRIPE_SECRET_ARN": keyARN, "STRIPE_WEBHOOK_SECRET_ARN": webhookARN}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Config.StripeSecretKey != "sk_test_from_sm" || strings.Join(a.Config.WebhookSecrets, ",") != "whsec_new,whsec_old" {
+	if a.Config.StripeSecretKey != "sk_test_from_sm" || strings.Join(a.Config.WebhookSecrets, ",") != "whsec_new0123456789abcdefghijklmnopqrstuv,whsec_old0123456789abcdefghijklmnopqrstuv" {
 		t.Fatalf("secrets not loaded: key set=%v webhook secrets=%d", a.Config.StripeSecretKey != "", len(a.Config.WebhookSecrets))
 	}
 }
@@ -78,7 +78,7 @@ func TestSecretsComeFromSecretsManagerAtColdStart(t *testing.T) {
 // to start without the key, as every function that calls Stripe does.
 func TestTheWebhookFunctionStartsWithItsSigningSecretsAndTheKey(t *testing.T) {
 	endpoint := testenv.MotoEndpoint(t)
-	webhookARN := testenv.CreateSecret(t, endpoint, `{"stripe_webhook_secrets":"whsec_new,whsec_old"}`)
+	webhookARN := testenv.CreateSecret(t, endpoint, `{"stripe_webhook_secrets":"whsec_new0123456789abcdefghijklmnopqrstuv,whsec_old0123456789abcdefghijklmnopqrstuv"}`)
 	for _, tt := range []struct {
 		mode, key string
 		livemode  bool
@@ -128,7 +128,7 @@ func TestSecretProblemsStopTheColdStartWithoutPrintingValues(t *testing.T) {
 	tests := map[string]secretVar{
 		"missing secret":          {"STRIPE_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope"},
 		"not JSON":                {"STRIPE_SECRET_ARN", testenv.CreateSecret(t, endpoint, "sk_test_plaintext_value")},
-		"wrong key kind":          {"STRIPE_SECRET_ARN", testenv.CreateSecret(t, endpoint, `{"stripe_secret_key":"pk_test_publishable","stripe_webhook_secrets":"whsec_x"}`)},
+		"wrong key kind":          {"STRIPE_SECRET_ARN", testenv.CreateSecret(t, endpoint, `{"stripe_secret_key":"pk_test_publishable","stripe_webhook_secrets":"whsec_x0123456789abcdefghijklmnopqrstuv"}`)},
 		"missing webhook secret":  {"STRIPE_WEBHOOK_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope"},
 		"webhook secret not JSON": {"STRIPE_WEBHOOK_SECRET_ARN", testenv.CreateSecret(t, endpoint, "whsec_plaintextvalue")},
 	}
@@ -142,7 +142,7 @@ func TestSecretProblemsStopTheColdStartWithoutPrintingValues(t *testing.T) {
 			if err == nil {
 				t.Fatal("want a refusal")
 			}
-			for _, secret := range []string{"sk_test_plaintext_value", "pk_test_publishable", "whsec_x", "whsec_plaintextvalue"} {
+			for _, secret := range []string{"sk_test_plaintext_value", "pk_test_publishable", "whsec_x0123456789abcdefghijklmnopqrstuv", "whsec_plaintextvalue"} {
 				if strings.Contains(err.Error(), secret) {
 					t.Fatalf("the error prints a secret: %v", err)
 				}
@@ -154,7 +154,7 @@ func TestSecretProblemsStopTheColdStartWithoutPrintingValues(t *testing.T) {
 func TestLambdaWithoutCredentialsRefusesToStart(t *testing.T) {
 	_, err := app.New(context.Background(), app.Options{
 		LookupEnv: func(k string) (string, bool) {
-			v, ok := map[string]string{"STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"}[k]
+			v, ok := map[string]string{"STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x0123456789abcdefghijklmnopqrstuv"}[k]
 			return v, ok
 		},
 		Needs: config.Needs{StripeKey: true},

@@ -68,7 +68,7 @@ func TestTheDynamoDBClientRetriesTransactionConflicts(t *testing.T) {
 			}))
 			defer dynamo.Close()
 			env := map[string]string{
-				"STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x", "DYNAMODB_ENDPOINT": dynamo.URL, "TABLE_NAME": "t",
+				"STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x0123456789abcdefghijklmnopqrstuv", "DYNAMODB_ENDPOINT": dynamo.URL, "TABLE_NAME": "t",
 			}
 			a, err := app.New(context.Background(), app.Options{
 				LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },

@@ -29,7 +29,7 @@ func TestRotatedSecretsTakeEffectWithinTheTTL(t *testing.T) {
 	moto := testenv.NewCuttableMoto(t)
 	endpoint := testenv.MotoEndpoint(t)
 	keyARN := testenv.CreateSecret(t, endpoint, `{"stripe_secret_key":"sk_test_first"}`)
-	webhookARN := testenv.CreateSecret(t, endpoint, `{"stripe_webhook_secrets":"whsec_first"}`)
+	webhookARN := testenv.CreateSecret(t, endpoint, `{"stripe_webhook_secrets":"whsec_first0123456789abcdefghijklmnopqrstuv"}`)
 	rotate := func(arn, doc string) {
 		t.Helper()
 		_, err := testenv.SecretsManagerAt(endpoint).PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{
@@ -86,29 +86,29 @@ func TestRotatedSecretsTakeEffectWithinTheTTL(t *testing.T) {
 		}
 	}
 
-	expect("at start", "sk_test_first", "whsec_first", "whsec_second")
+	expect("at start", "sk_test_first", "whsec_first0123456789abcdefghijklmnopqrstuv", "whsec_second0123456789abcdefghijklmnopqrstuv")
 	rotate(keyARN, `{"stripe_secret_key":"sk_test_second"}`)
-	rotate(webhookARN, `{"stripe_webhook_secrets":"whsec_second"}`)
+	rotate(webhookARN, `{"stripe_webhook_secrets":"whsec_second0123456789abcdefghijklmnopqrstuv"}`)
 	advance(4 * time.Minute)
-	expect("inside the TTL", "sk_test_first", "whsec_first", "whsec_second")
+	expect("inside the TTL", "sk_test_first", "whsec_first0123456789abcdefghijklmnopqrstuv", "whsec_second0123456789abcdefghijklmnopqrstuv")
 	advance(2 * time.Minute)
-	expect("past the TTL", "sk_test_second", "whsec_second", "whsec_first")
+	expect("past the TTL", "sk_test_second", "whsec_second0123456789abcdefghijklmnopqrstuv", "whsec_first0123456789abcdefghijklmnopqrstuv")
 
 	rotate(keyARN, `{"stripe_secret_key":"sk_live_other_mode"}`)
 	rotate(webhookARN, `{"stripe_webhook_secrets":"not_a_signing_secret"}`)
 	advance(6 * time.Minute)
-	expect("after unusable values", "sk_test_second", "whsec_second", "not_a_signing_secret")
+	expect("after unusable values", "sk_test_second", "whsec_second0123456789abcdefghijklmnopqrstuv", "not_a_signing_secret")
 
 	rotate(keyARN, `{"stripe_secret_key":"sk_test_third"}`)
-	rotate(webhookARN, `{"stripe_webhook_secrets":"whsec_third"}`)
+	rotate(webhookARN, `{"stripe_webhook_secrets":"whsec_third0123456789abcdefghijklmnopqrstuv"}`)
 	moto.Cut()
 	advance(6 * time.Minute)
-	expect("while Secrets Manager is unreachable", "sk_test_second", "whsec_second", "whsec_third")
+	expect("while Secrets Manager is unreachable", "sk_test_second", "whsec_second0123456789abcdefghijklmnopqrstuv", "whsec_third0123456789abcdefghijklmnopqrstuv")
 	moto.Restore()
 	advance(time.Minute)
-	expect("a failed read waits a whole TTL", "sk_test_second", "whsec_second", "whsec_third")
+	expect("a failed read waits a whole TTL", "sk_test_second", "whsec_second0123456789abcdefghijklmnopqrstuv", "whsec_third0123456789abcdefghijklmnopqrstuv")
 	advance(5 * time.Minute)
-	expect("once it answers again", "sk_test_third", "whsec_third", "whsec_second")
+	expect("once it answers again", "sk_test_third", "whsec_third0123456789abcdefghijklmnopqrstuv", "whsec_second0123456789abcdefghijklmnopqrstuv")
 
 	warned := false
 	for _, line := range logs.Lines() {

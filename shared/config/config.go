@@ -266,16 +266,40 @@ func KeyMode(key string) string {
 	return ""
 }
 
+// MinWebhookSecretLength is the shortest signing secret accepted after its
+// whsec_ prefix. Stripe documents no length: its API reference says only that
+// an endpoint's secret is "used to generate webhook signatures" (stripe-mock
+// v0.183.0 embedded/openapi/spec3.json,
+// components.schemas.webhook_endpoint.properties.secret, maxLength 5000). The
+// secrets it issues carry at least 32 random characters after whsec_
+// (Dashboard and API endpoints: 32; `stripe listen`: 64), as does the
+// project's simulator (internal/stripesim). A shorter one is a placeholder or
+// a typo, and an HMAC key an attacker could guess.
+const MinWebhookSecretLength = 32
+
 // CheckWebhookSecrets refuses an empty list of signing secrets, or one
-// with an entry that is not a whsec_ secret.
+// with an entry that is not a whsec_ secret of Stripe's length.
 func CheckWebhookSecrets(secrets []string) error {
 	if len(secrets) == 0 {
 		return errors.New("STRIPE_WEBHOOK_SECRET (or STRIPE_WEBHOOK_SECRET_ARN in AWS) is required: the endpoint's signing secret(s), comma-separated")
 	}
 	for _, s := range secrets {
-		if !strings.HasPrefix(s, "whsec_") {
-			return errors.New("STRIPE_WEBHOOK_SECRET entries must start with whsec_")
+		if err := CheckWebhookSecret(s); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// CheckWebhookSecret refuses one entry that is not a whsec_ secret with at
+// least MinWebhookSecretLength characters after the prefix. The message
+// never holds the value.
+func CheckWebhookSecret(s string) error {
+	if !strings.HasPrefix(s, "whsec_") {
+		return errors.New("STRIPE_WEBHOOK_SECRET entries must start with whsec_")
+	}
+	if len(s)-len("whsec_") < MinWebhookSecretLength {
+		return fmt.Errorf("STRIPE_WEBHOOK_SECRET entries must be whsec_ followed by at least %d characters, as Stripe issues them: one is %d", MinWebhookSecretLength, len(s)-len("whsec_"))
 	}
 	return nil
 }

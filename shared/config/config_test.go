@@ -13,8 +13,11 @@ func env(m map[string]string) func(string) (string, bool) {
 }
 
 func base() map[string]string {
-	return map[string]string{"STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_a"}
+	return map[string]string{"STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": testWebhookSecret}
 }
+
+// testWebhookSecret has the length of the secrets Stripe issues.
+const testWebhookSecret = "whsec_0123456789abcdefghijklmnopqrstuv"
 
 func load(t *testing.T, m map[string]string) (config.Config, []string, error) {
 	t.Helper()
@@ -89,9 +92,9 @@ func TestEmptyDefaultCapabilitiesLetStripeChoose(t *testing.T) {
 
 func TestWebhookSecretsSplitForRotation(t *testing.T) {
 	m := base()
-	m["STRIPE_WEBHOOK_SECRET"] = " whsec_new , whsec_old ,"
+	m["STRIPE_WEBHOOK_SECRET"] = " whsec_new0123456789abcdefghijklmnopqrstuv , whsec_old0123456789abcdefghijklmnopqrstuv ,"
 	c, _, err := load(t, m)
-	if err != nil || strings.Join(c.WebhookSecrets, "|") != "whsec_new|whsec_old" {
+	if err != nil || strings.Join(c.WebhookSecrets, "|") != "whsec_new0123456789abcdefghijklmnopqrstuv|whsec_old0123456789abcdefghijklmnopqrstuv" {
 		t.Fatalf("%v %v", c.WebhookSecrets, err)
 	}
 }
@@ -106,6 +109,9 @@ func TestRefusals(t *testing.T) {
 		{"publishable key", map[string]string{"STRIPE_SECRET_KEY": "pk_test_x"}, "STRIPE_SECRET_KEY"},
 		{"missing webhook secret", map[string]string{"STRIPE_WEBHOOK_SECRET": ""}, "STRIPE_WEBHOOK_SECRET"},
 		{"webhook secret of the wrong kind", map[string]string{"STRIPE_WEBHOOK_SECRET": "sk_test_x"}, "whsec_"},
+		{"webhook secret that is only the prefix", map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_"}, "STRIPE_WEBHOOK_SECRET entries must be whsec_ followed by at least 32"},
+		{"webhook secret shorter than Stripe's", map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_0123456789abcdefghijklmnopqrstu"}, "STRIPE_WEBHOOK_SECRET entries must be whsec_ followed by at least 32"},
+		{"a short retired webhook secret after a good one", map[string]string{"STRIPE_WEBHOOK_SECRET": testWebhookSecret + ",whsec_old"}, "STRIPE_WEBHOOK_SECRET"},
 		{"live key with http frontend", map[string]string{"STRIPE_SECRET_KEY": "sk_live_x", "PUBLIC_API_URL": "https://api.example"}, "https"},
 		{"live restricted key with http api", map[string]string{"STRIPE_SECRET_KEY": "rk_live_x", "FRONTEND_URL": "https://app.example"}, "https"},
 		{"live key sent to a mock", map[string]string{"STRIPE_SECRET_KEY": "sk_live_x", "FRONTEND_URL": "https://a.example", "PUBLIC_API_URL": "https://b.example", "STRIPE_API_BASE": "http://127.0.0.1:1"}, "STRIPE_API_BASE"},
@@ -194,16 +200,16 @@ func TestWithoutAKeyStripeModeSetsTheMode(t *testing.T) {
 		mode     string
 		livemode bool
 	}{{"", false}, {"test", false}, {"live", true}} {
-		c, err := validate(map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_a", "STRIPE_MODE": tt.mode,
+		c, err := validate(map[string]string{"STRIPE_WEBHOOK_SECRET": testWebhookSecret, "STRIPE_MODE": tt.mode,
 			"FRONTEND_URL": "https://app.example", "PUBLIC_API_URL": "https://api.example"})
 		if err != nil || c.Livemode() != tt.livemode || c.Policy.Livemode != tt.livemode {
 			t.Errorf("STRIPE_MODE=%q: err %v livemode %v policy %v, want %v", tt.mode, err, c.Livemode(), c.Policy.Livemode, tt.livemode)
 		}
 	}
-	if _, err := validate(map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_a", "STRIPE_MODE": "live"}); err == nil || !strings.Contains(err.Error(), "https") {
+	if _, err := validate(map[string]string{"STRIPE_WEBHOOK_SECRET": testWebhookSecret, "STRIPE_MODE": "live"}); err == nil || !strings.Contains(err.Error(), "https") {
 		t.Errorf("live mode with http URLs: err %v, want the https refusal", err)
 	}
-	if _, err := validate(map[string]string{"STRIPE_MODE": "live", "FRONTEND_URL": "https://app.example", "PUBLIC_API_URL": "https://api.example", "STRIPE_API_BASE": "http://127.0.0.1:1", "STRIPE_WEBHOOK_SECRET": "whsec_a"}); err == nil || !strings.Contains(err.Error(), "STRIPE_API_BASE") {
+	if _, err := validate(map[string]string{"STRIPE_MODE": "live", "FRONTEND_URL": "https://app.example", "PUBLIC_API_URL": "https://api.example", "STRIPE_API_BASE": "http://127.0.0.1:1", "STRIPE_WEBHOOK_SECRET": testWebhookSecret}); err == nil || !strings.Contains(err.Error(), "STRIPE_API_BASE") {
 		t.Errorf("live mode with STRIPE_API_BASE: err %v", err)
 	}
 }
