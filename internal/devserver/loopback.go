@@ -57,18 +57,25 @@ func onlyHosts(hosts []string, next http.Handler) http.Handler {
 // Requests with neither header (curl, Go clients, the dev server's own
 // calls) are not from a browser page and pass. Origin decides first because
 // the example frontend (localhost:5173) calling the API (127.0.0.1:3000) is
-// cross-site to the browser yet is the developer's own page; "null" (a
-// sandboxed or file page) is never allowed.
+// cross-site to the browser yet is the developer's own page. Origin "null"
+// says nothing: browsers send it for a form a page submits to its own
+// origin under Referrer-Policy: no-referrer (the simulator's hosted page),
+// and for sandboxed pages; Sec-Fetch-Site then decides, and without it the
+// request is refused.
+// https://fetch.spec.whatwg.org/#serializing-a-request-origin
 // https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Sec-Fetch-Site
 type sameSite struct{ origins []string }
 
 func (g sameSite) allows(r *http.Request) bool {
-	if o := r.Header.Get("Origin"); o != "" {
-		return slices.Contains(g.origins, strings.ToLower(o))
+	origin := r.Header.Get("Origin")
+	if origin != "" && origin != "null" {
+		return slices.Contains(g.origins, strings.ToLower(origin))
 	}
 	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none": // "none": typed in the address bar
+	case "same-origin", "none": // "none": typed in the address bar
 		return true
+	case "":
+		return origin == "" // no browser headers at all
 	}
 	return false
 }

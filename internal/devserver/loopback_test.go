@@ -121,6 +121,10 @@ func TestDevRoutesAndSimulatorWritesRefuseCrossSiteRequests(t *testing.T) {
 		{"another origin", []string{"Origin", "https://evil.example"}, false, false},
 		{"another origin, same-origin claimed", []string{"Origin", "https://evil.example", "Sec-Fetch-Site", "same-origin"}, false, false},
 		{"an opaque origin", []string{"Origin", "null"}, false, false},
+		{"an opaque origin, cross-site", []string{"Origin", "null", "Sec-Fetch-Site", "cross-site"}, false, false},
+		// A form submitted to its own origin by a page with Referrer-Policy:
+		// no-referrer, as the simulator's hosted onboarding page is.
+		{"its own page without a referrer", []string{"Origin", "null", "Sec-Fetch-Site", "same-origin"}, true, true},
 		{"another loopback port", []string{"Origin", "http://localhost:" + frontPort + "0"}, false, false},
 	}
 	for _, tt := range tests {
