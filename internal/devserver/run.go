@@ -78,6 +78,9 @@ func Start(ctx context.Context, o Options) (_ *Running, err error) {
 		}
 	}()
 
+	if config.KeyMode(env.get("STRIPE_SECRET_KEY")) == config.ModeLive {
+		return nil, errLiveKey("STRIPE_SECRET_KEY")
+	}
 	jwtSecret := env.orGenerate("DEV_JWT_SECRET", randomHex(32), "")
 	apiLn, err := r.listenAPI(env)
 	if err != nil {
@@ -92,14 +95,36 @@ func Start(ctx context.Context, o Options) (_ *Running, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.App.Config.Livemode() {
+		// A live key read from Secrets Manager, or STRIPE_MODE=live.
+		return nil, errLiveKey("STRIPE_SECRET_ARN or STRIPE_MODE")
+	}
 	auth := authorizer(env, jwtSecret)
-	r.serve(apiLn, New(r.App, auth))
+	// Each server answers only its own loopback names (DNS rebinding), and
+	// the /dev routes only the developer's pages: the API's own origins and
+	// the frontend's (localhost:5173 calling 127.0.0.1:3000 is cross-site).
+	apiHosts := loopbackHosts(apiLn.Addr().String())
+	if public, given := env.lookup("PUBLIC_API_URL"); given && strings.TrimSpace(public) != "" {
+		// A tunnel the developer named (to receive Stripe's webhooks).
+		if u, err := url.Parse(strings.TrimSpace(public)); err == nil && u.Host != "" {
+			apiHosts = append(apiHosts, strings.ToLower(u.Host))
+		}
+	}
+	devPages := sameSite{origins: append(loopbackOrigins(apiLn.Addr().String()), strings.ToLower(origin(cfg.FrontendURL)))}
+	r.serve(apiLn, onlyHosts(apiHosts, devPages.refuse(devRoute, New(r.App, auth))))
 	if frontendLn != nil {
 		r.FrontendURL = cfg.FrontendURL
-		r.serve(frontendLn, newFrontend(cfg))
+		r.serve(frontendLn, onlyHosts(loopbackHosts(frontendLn.Addr().String()), newFrontend(cfg)))
 	}
 	r.printBanner(o.Out, cfg, auth, env.generated, notes{frontend: frontendNote, stripe: stripeMode, dynamodb: dbMode})
 	return r, nil
+}
+
+// errLiveKey refuses live mode, whatever the URLs: the dev server mints
+// any user's token (/dev/token) and serves plain http, so with a live key
+// anyone who reaches it could onboard real people onto real accounts.
+func errLiveKey(setting string) error {
+	return fmt.Errorf("%s gives a live Stripe key (sk_live_ or rk_live_): make dev runs in test mode only; use a test key (sk_test_, rk_test_) or none for the local simulator", setting)
 }
 
 // settings is the environment as the dev server hands it to the App: what
@@ -307,7 +332,9 @@ func (r *Running) startSimulator(ctx context.Context, env *settings, logger *slo
 		simOpts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}
 	r.Sim = stripesim.New(simOpts)
-	r.serve(ln, r.Sim)
+	// Only its own pages may submit its forms or work its /_sim controls.
+	simPages := sameSite{origins: loopbackOrigins(ln.Addr().String())}
+	r.serve(ln, onlyHosts(loopbackHosts(ln.Addr().String()), simPages.refuse(changesState, r.Sim)))
 
 	const key = "sk_test_devserver"
 	env.set["STRIPE_API_BASE"], env.set["STRIPE_SECRET_KEY"] = r.SimURL, key

@@ -5,6 +5,7 @@
 
 import * as api from "./api.js";
 import config from "./config.js";
+import { safeNext } from "./redirect.js";
 import { handleError } from "./view.js";
 
 const form = /** @type {HTMLFormElement} */ (document.getElementById("signin"));
@@ -14,8 +15,7 @@ const submit = /** @type {HTMLButtonElement} */ (document.querySelector("[data-t
 
 // Only paths of this site: never send the user to another origin.
 function next() {
-  const n = new URLSearchParams(location.search).get("next") || "";
-  return n.startsWith("/") && !n.startsWith("//") ? n : config.onboardingPath;
+  return safeNext(new URLSearchParams(location.search).get("next"), location.origin, config.onboardingPath);
 }
 
 form.addEventListener("submit", async (ev) => {
