@@ -186,7 +186,11 @@ func TestStaffGroupIsAnExactNameInTheVerifiedToken(t *testing.T) {
 		{"comma-separated in a string claim", staffGet("support,onboarding-staff"), http.StatusForbidden},
 		{"tab-separated in a string claim", staffGet("support\tonboarding-staff"), http.StatusForbidden},
 		{"a claim that is neither list nor string", staffGet(map[string]any{"onboarding-staff": true}), http.StatusForbidden},
-		{"no Authorization header", func() httpapi.Request { r := staffGet([]string{"onboarding-staff"}); delete(r.Headers, "authorization"); return r }(), http.StatusForbidden},
+		{"no Authorization header", func() httpapi.Request {
+			r := staffGet([]string{"onboarding-staff"})
+			delete(r.Headers, "authorization")
+			return r
+		}(), http.StatusForbidden},
 		{"a token of another sub", otherToken(map[string]any{"sub": "stella", "cognito:groups": []string{"onboarding-staff"}}), http.StatusForbidden},
 		{"a token without sub", otherToken(map[string]any{"cognito:groups": []string{"onboarding-staff"}}), http.StatusForbidden},
 		{"a token whose sub is not a string", otherToken(map[string]any{"sub": []string{"mallory"}, "cognito:groups": []string{"onboarding-staff"}}), http.StatusForbidden},
