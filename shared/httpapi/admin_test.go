@@ -310,6 +310,13 @@ func TestStaffAccountAndReviewAnswers(t *testing.T) {
 			decodeEnvelope(t, resp)
 		}
 	}
+	// A note that reads backwards from where it is, as JSON escapes a client may send.
+	for _, hidden := range []string{`\u202e`, `\u2067`, `\u200b`, `\ufeff`} {
+		resp := staffReq("POST", "/admin/accounts/seller/review", `{"decision":"approve","note":"ok `+hidden+`fraud"}`)
+		if env := decodeEnvelope(t, resp); resp.StatusCode != http.StatusBadRequest || env.Error.Code != "validation_error" || env.Error.Param != "note" {
+			t.Errorf("a note with %s: %d %s, want 400 validation_error on note", hidden, resp.StatusCode, resp.Body)
+		}
+	}
 	if len(staff.decisions) != 0 {
 		t.Fatalf("a refused review reached the store: %+v", staff.decisions)
 	}
