@@ -35,7 +35,7 @@ type Authorizer struct {
 
 var errBadToken = errors.New("invalid token")
 
-// Mint signs a token for sub (and email, when given) valid for ttl from now,
+// Mint signs a token for sub (and email, verified, when given) valid for ttl from now,
 // with the issuer and first audience the authorizer accepts.
 func (a Authorizer) Mint(sub, email string, now time.Time, ttl time.Duration) string {
 	return a.MintClaims(sub, email, nil, now, ttl)
@@ -57,6 +57,11 @@ func (a Authorizer) MintClaims(sub, email string, extra map[string]any, now time
 	}
 	if email != "" {
 		claims["email"] = email
+		// As an issuer does once the user confirmed the address; extra may
+		// say false (an address nobody confirmed).
+		if _, given := claims["email_verified"]; !given {
+			claims["email_verified"] = true
+		}
 	}
 	return a.Sign(claims)
 }
@@ -105,6 +110,9 @@ func (a Authorizer) Verify(token string, now time.Time) (map[string]string, erro
 			out[k] = v
 		case float64:
 			out[k] = strconv.FormatFloat(v, 'f', -1, 64)
+		case bool:
+			// email_verified true arrives as "true".
+			out[k] = strconv.FormatBool(v)
 		case []any:
 			// API Gateway hands list claims over as "[a b]".
 			items := make([]string, 0, len(v))

@@ -355,3 +355,44 @@ func TestAuthorizerEmulationChecksClaimsAsAPIGatewayDoes(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenEmailPrefillsOnlyWhenVerified: the token's email reaches Stripe
+// only when email_verified is true (a JSON boolean, or the string some
+// issuers send), unless EMAIL_REQUIRES_VERIFIED=false says the issuer
+// never sends the claim.
+func TestTokenEmailPrefillsOnlyWhenVerified(t *testing.T) {
+	mint := func(sub string, claims map[string]any) string {
+		return testenv.Authorizer.MintClaims(sub, "", claims, time.Now(), time.Hour)
+	}
+	const email = "seller@example.com"
+	for _, tc := range []struct {
+		name, requiresVerified string
+		token                  func(sub string) string
+		want                   string
+	}{
+		{"verified", "", func(sub string) string { return mint(sub, map[string]any{"email": email, "email_verified": true}) }, email},
+		{"verified, as a string", "", func(sub string) string { return mint(sub, map[string]any{"email": email, "email_verified": "true"}) }, email},
+		{"not verified", "", func(sub string) string { return mint(sub, map[string]any{"email": email, "email_verified": false}) }, ""},
+		{"not verified, as a string", "", func(sub string) string { return mint(sub, map[string]any{"email": email, "email_verified": "false"}) }, ""},
+		{"no email_verified claim", "", func(sub string) string { return mint(sub, map[string]any{"email": email}) }, ""},
+		{"no email_verified claim from an issuer that never sends it", "false", func(sub string) string { return mint(sub, map[string]any{"email": email}) }, email},
+		{"not verified, from an issuer that never sends it", "false", func(sub string) string { return mint(sub, map[string]any{"email": email, "email_verified": false}) }, email},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{}
+			if tc.requiresVerified != "" {
+				env["EMAIL_REQUIRES_VERIFIED"] = tc.requiresVerified
+			}
+			s := testenv.NewStack(t, testenv.StackOptions{Env: env})
+			resp, body := s.Do(t, "POST", "/accounts", tc.token("erin"), `{}`)
+			expectStatus(t, resp, body, http.StatusCreated)
+			creates := s.Stripe.Requests("POST /v1/accounts")
+			if len(creates) != 1 {
+				t.Fatalf("%d Stripe creates, want 1", len(creates))
+			}
+			if got := creates[0].Form.Get("email"); got != tc.want {
+				t.Errorf("Stripe create email = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -112,6 +112,52 @@ func TestEveryAdminRouteRefusesANonStaffToken(t *testing.T) {
 	}
 }
 
+// TestStaffGroupLookAlikesAreRefused: the dev server's authorizer renders
+// a list claim into the context as API Gateway does, "[a b]", where a group
+// named "onboarding-staff applicants" reads as two groups. The staff routes
+// read the token's own JSON, so only the exact name gets in.
+func TestStaffGroupLookAlikesAreRefused(t *testing.T) {
+	s := testenv.NewStack(t, testenv.StackOptions{})
+	claim := "cognito:groups"
+	lookAlike := staffToken("mallory", claim, "onboarding-staff applicants")
+	claims, err := testenv.Authorizer.Verify(lookAlike, time.Now())
+	if err != nil || claims[claim] != "[onboarding-staff applicants]" {
+		t.Fatalf("the emulated authorizer renders the claim as %q (%v), want API Gateway's \"[onboarding-staff applicants]\"", claims[claim], err)
+	}
+	tokens := []struct {
+		name  string
+		token string
+		want  int
+	}{
+		{"the staff group", staffToken("sam", claim, "onboarding-staff"), http.StatusOK},
+		{"the staff group among others", staffToken("sam", claim, "support", "onboarding-staff"), http.StatusOK},
+		{"a string claim of space-separated groups", testenv.Authorizer.MintClaims("sam", "", map[string]any{claim: "support onboarding-staff"}, time.Now(), time.Hour), http.StatusOK},
+		{"a group named with a space after the staff group", lookAlike, http.StatusForbidden},
+		{"a group named with a space before the staff group", staffToken("mallory", claim, "applicants onboarding-staff"), http.StatusForbidden},
+		{"the staff group in quotes", staffToken("mallory", claim, `"onboarding-staff"`), http.StatusForbidden},
+		{"the staff group in brackets", staffToken("mallory", claim, "[onboarding-staff]"), http.StatusForbidden},
+		{"a prefix of another name", staffToken("mallory", claim, "onboarding-staff-readers"), http.StatusForbidden},
+		{"a suffix of another name", staffToken("mallory", claim, "not-onboarding-staff"), http.StatusForbidden},
+		{"a trailing space", staffToken("mallory", claim, "onboarding-staff "), http.StatusForbidden},
+		{"another case", staffToken("mallory", claim, "ONBOARDING-STAFF"), http.StatusForbidden},
+		{"a JSON array in a string claim", testenv.Authorizer.MintClaims("mallory", "", map[string]any{claim: `["onboarding-staff"]`}, time.Now(), time.Hour), http.StatusForbidden},
+	}
+	for _, tc := range tokens {
+		for _, r := range httpapi.Routes {
+			if !r.Staff || r.Method != "GET" {
+				continue
+			}
+			// Staff is admitted: the list answers 200, the account of
+			// "nobody" 404; anyone else gets 403 on both.
+			resp, body := s.Do(t, r.Method, staffPath(r, "nobody"), tc.token, "")
+			admitted := resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNotFound && decode[errorJSON](t, body).Error.Code != "route_not_found"
+			if admitted != (tc.want == http.StatusOK) || !admitted && resp.StatusCode != tc.want {
+				t.Errorf("%s, %s: %d %s, want %d", tc.name, r.Key(), resp.StatusCode, body, tc.want)
+			}
+		}
+	}
+}
+
 // TestStaffClaimAndGroupAreConfigurable: STAFF_GROUPS_CLAIM and STAFF_GROUP
 // name the claim and the group; the defaults then admit nobody.
 func TestStaffClaimAndGroupAreConfigurable(t *testing.T) {

@@ -674,6 +674,39 @@ func TestColdStartRefusesThePlaceholderSecret(t *testing.T) {
 	}
 }
 
+// withGroups is a staff fixture whose token holds groups in cognito:groups
+// (nil: no such claim), in the Authorization header's JWT and in the
+// authorizer's context as API Gateway renders it ("[a b]").
+func withGroups(t *testing.T, ev events.APIGatewayV2HTTPRequest, groups any) events.APIGatewayV2HTTPRequest {
+	t.Helper()
+	context := maps.Clone(ev.RequestContext.Authorizer.JWT.Claims)
+	token := map[string]any{"sub": context["sub"]}
+	delete(context, "cognito:groups")
+	switch g := groups.(type) {
+	case []any:
+		names := make([]string, len(g))
+		for i, name := range g {
+			names[i] = name.(string)
+		}
+		context["cognito:groups"] = "[" + strings.Join(names, " ") + "]"
+		token["cognito:groups"] = g
+	case string:
+		context["cognito:groups"] = g
+		token["cognito:groups"] = g
+	}
+	payload, err := json.Marshal(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authorizer := *ev.RequestContext.Authorizer
+	jwt := *authorizer.JWT
+	jwt.Claims, authorizer.JWT = context, &jwt
+	ev.RequestContext.Authorizer = &authorizer
+	ev.Headers = maps.Clone(ev.Headers)
+	ev.Headers["authorization"] = "Bearer eyJraWQiOiJ0ZXN0IiwiYWxnIjoiUlMyNTYifQ." + base64.RawURLEncoding.EncodeToString(payload) + ".c2lnbmF0dXJl"
+	return ev
+}
+
 // staffSteps drives the staff functions under the emulator: a caller whose
 // token lacks the staff group is refused by each; staff list the account,
 // read its history (the webhook above made it active), approve it, and
@@ -684,22 +717,30 @@ func staffSteps(t *testing.T, s *stack, user, accountID string) {
 		"adminlistaccounts": "admin_list_accounts.json", "admingetaccount": "admin_get_account.json", "adminreviewaccount": "admin_review_account.json",
 	}
 	t.Run("the staff functions refuse a caller without the staff group", func(t *testing.T) {
-		// As API Gateway hands the claim over: a list as "[a b]"; absent
-		// for a user in no group.
-		for _, groups := range []string{"[support onboarding-staff-readers]", "[support,onboarding-staff]", "support", ""} {
+		// The groups come from the token in the Authorization header; API
+		// Gateway's context renders a list as "[a b]", where the look-alike
+		// "onboarding-staff applicants" reads as the staff group.
+		for _, groups := range []any{[]any{"support", "onboarding-staff-readers"}, []any{"support,onboarding-staff"},
+			[]any{"onboarding-staff applicants"}, []any{`"onboarding-staff"`}, "support", nil} {
 			for function, name := range staffFixtures {
-				ev := fixture(t, name)
-				ev.RequestContext.Authorizer.JWT.Claims = maps.Clone(ev.RequestContext.Authorizer.JWT.Claims)
-				ev.RequestContext.Authorizer.JWT.Claims["cognito:groups"] = groups
-				if groups == "" {
-					delete(ev.RequestContext.Authorizer.JWT.Claims, "cognito:groups")
-				}
+				ev := withGroups(t, fixture(t, name), groups)
 				resp := fn[function].invoke(t, ev)
-				wantStatus(t, function+" with groups "+groups, resp, 403)
+				wantStatus(t, fmt.Sprintf("%s with groups %q", function, groups), resp, 403)
 				if code := decode[apiError](t, resp).Error.Code; code != "forbidden" {
 					t.Errorf("%s: code %q, want forbidden", function, code)
 				}
 			}
+		}
+		// A staff token beside another user's verified claims: not theirs.
+		for function, name := range staffFixtures {
+			ev := fixture(t, name)
+			ev.RequestContext.Authorizer.JWT.Claims = maps.Clone(ev.RequestContext.Authorizer.JWT.Claims)
+			ev.RequestContext.Authorizer.JWT.Claims["sub"] = "another-user"
+			wantStatus(t, function+" with another sub in the context", fn[function].invoke(t, ev), 403)
+			ev = fixture(t, name)
+			ev.Headers = maps.Clone(ev.Headers)
+			delete(ev.Headers, "authorization")
+			wantStatus(t, function+" without the Authorization header", fn[function].invoke(t, ev), 403)
 		}
 	})
 	var listed string // the account's status in the list

@@ -569,6 +569,8 @@ func TestTemplateEnvironmentIsAConfigurationTheFunctionsAccept(t *testing.T) {
 			"sk_live_abc", "https://api.example.com"},
 		{"transfers-only platform", map[string]string{"AllowTransfersOnly": "true", "DefaultCapabilities": "transfers"}, "sk_test_abc",
 			"https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"},
+		{"an issuer without email_verified", map[string]string{"EmailRequiresVerified": "false"}, "sk_test_abc",
+			"https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -624,6 +626,9 @@ func TestTemplateEnvironmentIsAConfigurationTheFunctionsAccept(t *testing.T) {
 				}
 				if want := params["AllowTransfersOnly"] == "true"; cfg.Policy.AllowTransfersOnly != want {
 					t.Errorf("%s: AllowTransfersOnly %v, want the parameter's %v", ids[r.Function], cfg.Policy.AllowTransfersOnly, want)
+				}
+				if want := params["EmailRequiresVerified"] == "false"; cfg.Policy.PrefillUnverifiedEmail != want {
+					t.Errorf("%s: PrefillUnverifiedEmail %v, want %v from EmailRequiresVerified %q (default true)", ids[r.Function], cfg.Policy.PrefillUnverifiedEmail, want, params["EmailRequiresVerified"])
 				}
 				if want := c.publicURL + "/onboarding/refresh"; cfg.Policy.RefreshURL != want {
 					t.Errorf("refresh_url %q, want %q", cfg.Policy.RefreshURL, want)

@@ -166,6 +166,14 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("ALLOW_TRANSFERS_ONLY: must be true or false, got %q", raw))
 	}
+	// The token's email prefills an account only when the issuer says it is
+	// verified, unless the issuer never sends email_verified.
+	switch raw := strings.ToLower(get("EMAIL_REQUIRES_VERIFIED", "true")); raw {
+	case "true", "false":
+		c.Policy.PrefillUnverifiedEmail = raw == "false"
+	default:
+		errs = append(errs, fmt.Errorf("EMAIL_REQUIRES_VERIFIED: must be true or false, got %q", raw))
+	}
 	if raw := get("LINKS_PER_HOUR", ""); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil {

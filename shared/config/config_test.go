@@ -123,6 +123,7 @@ func TestRefusals(t *testing.T) {
 		{"UK platform allowing a recipient-only country", map[string]string{"PLATFORM_COUNTRY": "GB", "ALLOWED_COUNTRIES": "GB,TR"}, "ALLOWED_COUNTRIES"},
 		{"transfers-only defaults without Stripe's approval", map[string]string{"DEFAULT_CAPABILITIES": "transfers"}, "DEFAULT_CAPABILITIES"},
 		{"ALLOW_TRANSFERS_ONLY not a boolean", map[string]string{"ALLOW_TRANSFERS_ONLY": "yes"}, "ALLOW_TRANSFERS_ONLY"},
+		{"EMAIL_REQUIRES_VERIFIED not a boolean", map[string]string{"EMAIL_REQUIRES_VERIFIED": "no"}, "EMAIL_REQUIRES_VERIFIED"},
 		{"bad duration", map[string]string{"REFRESH_TOKEN_TTL": "forever"}, "REFRESH_TOKEN_TTL"},
 		{"bad retries", map[string]string{"STRIPE_MAX_RETRIES": "9"}, "STRIPE_MAX_RETRIES"},
 		{"links per hour not a number", map[string]string{"LINKS_PER_HOUR": "many"}, "LINKS_PER_HOUR"},
@@ -229,6 +230,21 @@ func TestEmptyAllowedCountriesAreThePlatformsDefault(t *testing.T) {
 		}
 		if !c.Policy.AllowedCountries[tc.allows] || (tc.refuses != "" && c.Policy.AllowedCountries[tc.refuses]) {
 			t.Errorf("a %s platform: allows %s %v, %s %v", tc.platform, tc.allows, c.Policy.AllowedCountries[tc.allows], tc.refuses, c.Policy.AllowedCountries[tc.refuses])
+		}
+	}
+}
+
+// The token's email prefills an account only when verified, unless the
+// platform says its issuer never sends email_verified.
+func TestEmailRequiresVerifiedByDefault(t *testing.T) {
+	if c, _, err := load(t, base()); err != nil || c.Policy.PrefillUnverifiedEmail {
+		t.Fatalf("err %v: EMAIL_REQUIRES_VERIFIED must default to true (PrefillUnverifiedEmail %v)", err, c.Policy.PrefillUnverifiedEmail)
+	}
+	for raw, want := range map[string]bool{"true": false, "TRUE": false, "false": true, "False": true} {
+		m := base()
+		m["EMAIL_REQUIRES_VERIFIED"] = raw
+		if c, _, err := load(t, m); err != nil || c.Policy.PrefillUnverifiedEmail != want {
+			t.Errorf("EMAIL_REQUIRES_VERIFIED=%s: err %v, PrefillUnverifiedEmail %v, want %v", raw, err, c.Policy.PrefillUnverifiedEmail, want)
 		}
 	}
 }

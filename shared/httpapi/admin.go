@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -15,7 +16,8 @@ import (
 
 // The staff routes, under /admin/: behind the same JWT authorizer, for
 // callers whose token lists the staff group (Policy.StaffGroupsClaim,
-// Policy.StaffGroup). The group is checked before anything else is read,
+// Policy.StaffGroup), read from the verified token itself (tokenGroups).
+// The group is checked before anything else is read,
 // so a non-staff caller gets 403 forbidden whatever it sends.
 
 // adminListAccounts serves GET /admin/accounts.
@@ -74,7 +76,11 @@ func serveStaff[In, Out any](svc *onboarding.Service, input func(Request) (In, e
 		if err != nil {
 			return c, err
 		}
-		c.Groups = claimGroups(req.RequestContext.Authorizer.JWT.Claims[claim])
+		groups, err := tokenGroups(req, claim, c.UserID)
+		if err != nil {
+			return c, err
+		}
+		c.Groups = groups
 		if err := svc.CheckStaff(c); err != nil {
 			return c, err
 		}
@@ -84,22 +90,80 @@ func serveStaff[In, Out any](svc *onboarding.Service, input func(Request) (In, e
 	return serveAs(staff, input, useCase)
 }
 
-// claimGroups reads a groups claim as API Gateway's JWT authorizer hands it
-// to the function: a list claim arrives as one string, "[a b]"; a JSON array
-// text is read as one; a string claim is one group, or several separated by
-// white space. Never split on commas: Cognito allows them in group names,
-// so "x,onboarding-staff" is one group, not staff. Group names hold no
-// white space.
-func claimGroups(raw string) []string {
-	raw = strings.TrimSpace(raw)
-	if strings.HasPrefix(raw, "[") && strings.HasSuffix(raw, "]") {
-		var list []string
-		if json.Unmarshal([]byte(raw), &list) == nil {
-			return list
-		}
-		raw = raw[1 : len(raw)-1]
+// maxTokenLength bounds the Authorization header read here; API Gateway
+// refuses longer headers before the function runs.
+const maxTokenLength = 16 << 10
+
+// tokenGroups reads the caller's groups from the JWT in the Authorization
+// header, the token API Gateway's JWT authorizer verified (signature,
+// issuer, audience, expiry) before the function runs: its payload is
+// decoded here without verifying the signature again. The authorizer's
+// context claims are not used for groups: API Gateway renders a list claim
+// there as one string, "[a b]", so the groups "onboarding-staff applicants"
+// and "onboarding-staff" read the same. The token must be the one the
+// context came from (the same sub), or ErrForbidden.
+//
+// The claim is a JSON array of strings (Cognito, Okta, Azure AD, Keycloak),
+// each an exact group name; other elements are ignored. A JSON string claim
+// is the groups separated by spaces, for issuers that send them so. Anything
+// else, or no claim, is no group.
+func tokenGroups(req Request, claim, sub string) ([]string, error) {
+	payload, ok := bearerPayload(header(req, "authorization"))
+	if !ok {
+		return nil, onboarding.ErrForbidden
 	}
-	return strings.Fields(raw)
+	var claims map[string]json.RawMessage
+	if json.Unmarshal(payload, &claims) != nil {
+		return nil, onboarding.ErrForbidden
+	}
+	var tokenSub string
+	if json.Unmarshal(claims["sub"], &tokenSub) != nil || tokenSub != sub {
+		return nil, onboarding.ErrForbidden
+	}
+	return claimGroups(claims[claim]), nil
+}
+
+// bearerPayload decodes the payload of the JWT in an Authorization header
+// ("Bearer <header>.<payload>.<signature>", base64url without padding).
+func bearerPayload(authorization string) ([]byte, bool) {
+	scheme, token, ok := strings.Cut(authorization, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || len(token) > maxTokenLength {
+		return nil, false
+	}
+	parts := strings.Split(strings.TrimSpace(token), ".")
+	if len(parts) != 3 {
+		return nil, false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	return payload, err == nil
+}
+
+// claimGroups reads a groups claim's JSON value: an array's strings, each
+// compared exactly later; a string's space-separated names. Never split on
+// commas: Cognito allows them in group names, so "x,onboarding-staff" is
+// one group, not staff.
+func claimGroups(raw json.RawMessage) []string {
+	var list []any
+	if json.Unmarshal(raw, &list) == nil {
+		groups := make([]string, 0, len(list))
+		for _, item := range list {
+			if name, ok := item.(string); ok {
+				groups = append(groups, name)
+			}
+		}
+		return groups
+	}
+	var spaced string
+	if json.Unmarshal(raw, &spaced) == nil {
+		var groups []string
+		for _, name := range strings.Split(spaced, " ") {
+			if name != "" {
+				groups = append(groups, name)
+			}
+		}
+		return groups
+	}
+	return nil
 }
 
 // pathUser reads the {user_id} of a staff route's path.

@@ -1,33 +1,39 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 )
 
-// TestClaimGroupsReadsTheFormsAPIGatewaySends: an HTTP API JWT authorizer
-// hands a list claim to the function as one string, "[a b]" (a one-group
-// list is "[a]"); a provider whose claim is a string sends it as is. A JSON
-// array text is read as one. Commas never split: Cognito allows them in
-// group names, so "x,onboarding-staff" is one group and not staff.
-func TestClaimGroupsReadsTheFormsAPIGatewaySends(t *testing.T) {
+// TestClaimGroupsReadsTheTokensJSON: the groups claim as the token holds
+// it. A JSON array's strings are the groups, each whole; a JSON string is
+// groups separated by spaces (and only spaces); anything else is none.
+// Commas never split: Cognito allows them in group names, so
+// "x,onboarding-staff" is one group and not staff.
+func TestClaimGroupsReadsTheTokensJSON(t *testing.T) {
 	tests := map[string][]string{
-		"[onboarding-staff]":             {"onboarding-staff"},
-		"[support onboarding-staff]":     {"support", "onboarding-staff"},
-		" [support  onboarding-staff] ":  {"support", "onboarding-staff"},
-		`["support","onboarding-staff"]`: {"support", "onboarding-staff"},
-		"onboarding-staff":               {"onboarding-staff"},
-		"support onboarding-staff":       {"support", "onboarding-staff"},
-		"support,onboarding-staff":       {"support,onboarding-staff"},
-		"[support,onboarding-staff]":     {"support,onboarding-staff"},
-		"[onboarding-staff-readers]":     {"onboarding-staff-readers"},
-		"[]":                             nil,
-		"":                               nil,
-		`["onboarding-staff"`:            {`["onboarding-staff"`},
+		`["onboarding-staff"]`:                  {"onboarding-staff"},
+		`["support","onboarding-staff"]`:        {"support", "onboarding-staff"},
+		`["onboarding-staff applicants"]`:       {"onboarding-staff applicants"},
+		`["\"onboarding-staff\""]`:              {`"onboarding-staff"`},
+		`["support,onboarding-staff"]`:          {"support,onboarding-staff"},
+		`["onboarding-staff",7,null,{"a":"b"}]`: {"onboarding-staff"},
+		`"onboarding-staff"`:                    {"onboarding-staff"},
+		`"support  onboarding-staff "`:          {"support", "onboarding-staff"},
+		`"support\tonboarding-staff"`:           {"support\tonboarding-staff"},
+		`"support,onboarding-staff"`:            {"support,onboarding-staff"},
+		`"[onboarding-staff]"`:                  {"[onboarding-staff]"},
+		`[]`:                                    {},
+		`""`:                                    nil,
+		`null`:                                  {},
+		`7`:                                     nil,
+		`{"onboarding-staff":true}`:             nil,
+		``:                                      nil,
 	}
 	for raw, want := range tests {
-		if got := claimGroups(raw); !slices.Equal(got, want) {
-			t.Errorf("claimGroups(%q) = %q, want %q", raw, got, want)
+		if got := claimGroups(json.RawMessage(raw)); !slices.Equal(got, want) {
+			t.Errorf("claimGroups(%s) = %q, want %q", raw, got, want)
 		}
 	}
 }

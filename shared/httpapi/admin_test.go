@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -68,18 +69,44 @@ func newStaffFixture() (*fixture, *recordingStaff) {
 	return f, staff
 }
 
-// staffRequest is a request of sub whose cognito:groups claim is groups,
-// as API Gateway's JWT authorizer hands a list claim over ("[a b]").
-func staffRequest(method, path, body, sub, groups string) httpapi.Request {
-	claims := map[string]string{"sub": sub}
-	if groups != "" {
+// staffRequest is a request of sub whose token's cognito:groups claim is
+// groups (nil: no claim), as API Gateway hands it to the function: the
+// token itself in the Authorization header, and its claims, verified, in
+// the authorizer context, where a list claim is one string ("[a b]").
+func staffRequest(method, path, body, sub string, groups any) httpapi.Request {
+	claims := map[string]any{"sub": sub}
+	context := map[string]string{"sub": sub}
+	if groups != nil {
 		claims["cognito:groups"] = groups
+		context["cognito:groups"] = apiGatewayClaim(groups)
 	}
-	req := event(method, path, []byte(body), claims)
+	req := event(method, path, []byte(body), context)
+	req.Headers["authorization"] = "Bearer " + unsignedToken(claims)
 	if strings.HasPrefix(path, "/admin/accounts/") {
 		req.PathParameters = map[string]string{"user_id": strings.Split(strings.TrimPrefix(path, "/admin/accounts/"), "/")[0]}
 	}
 	return req
+}
+
+// unsignedToken is a JWT of claims whose signature nobody checks: the
+// function trusts API Gateway's authorizer to have checked it.
+func unsignedToken(claims map[string]any) string {
+	payload, _ := json.Marshal(claims)
+	return "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString(payload) + ".c2lnbmF0dXJl"
+}
+
+// apiGatewayClaim renders a claim as an HTTP API JWT authorizer puts it in
+// the context: a list as "[a b]", a string as it is.
+func apiGatewayClaim(v any) string {
+	switch v := v.(type) {
+	case []string:
+		return "[" + strings.Join(v, " ") + "]"
+	case string:
+		return v
+	default:
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
 }
 
 func withQuery(req httpapi.Request, q map[string]string) httpapi.Request {
@@ -90,20 +117,20 @@ func withQuery(req httpapi.Request, q map[string]string) httpapi.Request {
 func TestStaffRoutesRefuseEveryoneOutsideTheGroupBeforeReadingTheirInput(t *testing.T) {
 	requests := map[string]struct {
 		route httpapi.Route
-		req   func(groups string) httpapi.Request
+		req   func(groups any) httpapi.Request
 	}{
-		"list with an unknown parameter": {httpapi.AdminListAccounts, func(g string) httpapi.Request {
+		"list with an unknown parameter": {httpapi.AdminListAccounts, func(g any) httpapi.Request {
 			return withQuery(staffRequest("GET", "/admin/accounts", "", "mallory", g), map[string]string{"limit": "1000", "drop": "table"})
 		}},
-		"an account": {httpapi.AdminGetAccount, func(g string) httpapi.Request {
+		"an account": {httpapi.AdminGetAccount, func(g any) httpapi.Request {
 			return staffRequest("GET", "/admin/accounts/seller", "", "mallory", g)
 		}},
-		"a review with a bad body": {httpapi.AdminReviewAccount, func(g string) httpapi.Request {
+		"a review with a bad body": {httpapi.AdminReviewAccount, func(g any) httpapi.Request {
 			return staffRequest("POST", "/admin/accounts/seller/review", `{"decision":`, "mallory", g)
 		}},
 	}
 	for name, r := range requests {
-		for _, groups := range []string{"", "[support]", "[onboarding-staff-readers]", "support,onboarding-staff", "[ONBOARDING-STAFF]"} {
+		for _, groups := range []any{nil, []string{"support"}, []string{"onboarding-staff-readers"}, "support,onboarding-staff", []string{"ONBOARDING-STAFF"}} {
 			f, staff := newStaffFixture()
 			resp := f.serve(r.route, r.req(groups))
 			if env := decodeEnvelope(t, resp); resp.StatusCode != http.StatusForbidden || env.Error.Code != "forbidden" {
@@ -115,9 +142,79 @@ func TestStaffRoutesRefuseEveryoneOutsideTheGroupBeforeReadingTheirInput(t *test
 		}
 		// The same request from staff gets past the group: an answer other than 403.
 		f, _ := newStaffFixture()
-		if resp := f.serve(r.route, r.req("[support onboarding-staff]")); resp.StatusCode == http.StatusForbidden {
+		if resp := f.serve(r.route, r.req([]string{"support", "onboarding-staff"})); resp.StatusCode == http.StatusForbidden {
 			t.Errorf("%s from staff: 403 %s", name, resp.Body)
 		}
+	}
+}
+
+// TestStaffGroupIsAnExactNameInTheVerifiedToken: the group is read from the
+// token in the Authorization header, never from API Gateway's rendering of
+// it ("[a b]"), and compared exactly. A group whose name only looks like
+// the staff group in that rendering is not staff; nor is a token other than
+// the one the authorizer verified, or none.
+func TestStaffGroupIsAnExactNameInTheVerifiedToken(t *testing.T) {
+	staffGet := func(groups any) httpapi.Request {
+		return staffRequest("GET", "/admin/accounts/seller", "", "mallory", groups)
+	}
+	withAuthorization := func(value string) httpapi.Request {
+		req := staffGet([]string{"onboarding-staff"})
+		req.Headers["authorization"] = value
+		return req
+	}
+	otherToken := func(claims map[string]any) httpapi.Request {
+		return withAuthorization("Bearer " + unsignedToken(claims))
+	}
+	tests := []struct {
+		name string
+		req  httpapi.Request
+		want int
+	}{
+		{"the staff group", staffGet([]string{"onboarding-staff"}), http.StatusOK},
+		{"the staff group among others", staffGet([]string{"support", "onboarding-staff"}), http.StatusOK},
+		{"a string claim of space-separated groups", staffGet("support onboarding-staff"), http.StatusOK},
+		{"a group whose name holds a space after the staff group", staffGet([]string{"onboarding-staff applicants"}), http.StatusForbidden},
+		{"a group whose name holds a space before the staff group", staffGet([]string{"applicants onboarding-staff"}), http.StatusForbidden},
+		{"the staff group in quotes", staffGet([]string{`"onboarding-staff"`}), http.StatusForbidden},
+		{"the staff group in brackets", staffGet([]string{"[onboarding-staff]"}), http.StatusForbidden},
+		{"a JSON array in a string claim", staffGet(`["onboarding-staff"]`), http.StatusForbidden},
+		{"a prefix of another name", staffGet([]string{"onboarding-staff-readers"}), http.StatusForbidden},
+		{"a suffix of another name", staffGet([]string{"not-onboarding-staff"}), http.StatusForbidden},
+		{"a leading space", staffGet([]string{" onboarding-staff"}), http.StatusForbidden},
+		{"a trailing tab", staffGet([]string{"onboarding-staff\t"}), http.StatusForbidden},
+		{"another case", staffGet([]string{"Onboarding-Staff"}), http.StatusForbidden},
+		{"comma-separated in a string claim", staffGet("support,onboarding-staff"), http.StatusForbidden},
+		{"tab-separated in a string claim", staffGet("support\tonboarding-staff"), http.StatusForbidden},
+		{"a claim that is neither list nor string", staffGet(map[string]any{"onboarding-staff": true}), http.StatusForbidden},
+		{"no Authorization header", func() httpapi.Request {
+			r := staffGet([]string{"onboarding-staff"})
+			delete(r.Headers, "authorization")
+			return r
+		}(), http.StatusForbidden},
+		{"a token of another sub", otherToken(map[string]any{"sub": "stella", "cognito:groups": []string{"onboarding-staff"}}), http.StatusForbidden},
+		{"a token without sub", otherToken(map[string]any{"cognito:groups": []string{"onboarding-staff"}}), http.StatusForbidden},
+		{"a token whose sub is not a string", otherToken(map[string]any{"sub": []string{"mallory"}, "cognito:groups": []string{"onboarding-staff"}}), http.StatusForbidden},
+		{"a scheme other than Bearer", withAuthorization("Basic bWFsbG9yeTpwdw=="), http.StatusForbidden},
+		{"a token of two parts", withAuthorization("Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0"), http.StatusForbidden},
+		{"a payload that is not base64url", withAuthorization("Bearer a.!!!.c"), http.StatusForbidden},
+		{"a payload that is not JSON", withAuthorization("Bearer a." + base64.RawURLEncoding.EncodeToString([]byte("mallory")) + ".c"), http.StatusForbidden},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, staff := newStaffFixture()
+			resp := f.serve(httpapi.AdminGetAccount, tc.req)
+			if resp.StatusCode != tc.want {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, resp.Body, tc.want)
+			}
+			if tc.want == http.StatusForbidden {
+				if env := decodeEnvelope(t, resp); env.Error.Code != "forbidden" {
+					t.Errorf("code %q, want forbidden", env.Error.Code)
+				}
+				if staff.histories != 0 {
+					t.Error("the staff store was reached")
+				}
+			}
+		})
 	}
 }
 
@@ -136,7 +233,7 @@ func TestStaffListReadsItsQuery(t *testing.T) {
 	}
 	for _, tc := range valid {
 		f, staff := newStaffFixture()
-		resp := f.serve(httpapi.AdminListAccounts, withQuery(staffRequest("GET", "/admin/accounts", "", "stella", "[onboarding-staff]"), tc.query))
+		resp := f.serve(httpapi.AdminListAccounts, withQuery(staffRequest("GET", "/admin/accounts", "", "stella", []string{"onboarding-staff"}), tc.query))
 		if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Body, `"user_id":"seller"`) {
 			t.Errorf("query %.120v: %d %s", tc.query, resp.StatusCode, resp.Body)
 			continue
@@ -169,7 +266,7 @@ func TestStaffListReadsItsQuery(t *testing.T) {
 	}
 	for _, tc := range invalid {
 		f, staff := newStaffFixture()
-		resp := f.serve(httpapi.AdminListAccounts, withQuery(staffRequest("GET", "/admin/accounts", "", "stella", "[onboarding-staff]"), tc.query))
+		resp := f.serve(httpapi.AdminListAccounts, withQuery(staffRequest("GET", "/admin/accounts", "", "stella", []string{"onboarding-staff"}), tc.query))
 		env := decodeEnvelope(t, resp)
 		if resp.StatusCode != http.StatusBadRequest || env.Error.Code != "validation_error" || env.Error.Param != tc.param {
 			t.Errorf("query %.120v: %d %s, want 400 validation_error on %s", tc.query, resp.StatusCode, resp.Body, tc.param)
@@ -187,7 +284,7 @@ func TestStaffAccountAndReviewAnswers(t *testing.T) {
 		if method == "POST" {
 			route = httpapi.AdminReviewAccount
 		}
-		return f.serve(route, staffRequest(method, path, body, "stella", "[onboarding-staff]"))
+		return f.serve(route, staffRequest(method, path, body, "stella", []string{"onboarding-staff"}))
 	}
 
 	resp := staffReq("GET", "/admin/accounts/seller", "")
@@ -211,6 +308,13 @@ func TestStaffAccountAndReviewAnswers(t *testing.T) {
 			t.Errorf("review body %.40q: %d %s, want 400", body, resp.StatusCode, resp.Body)
 		} else {
 			decodeEnvelope(t, resp)
+		}
+	}
+	// A note that reads backwards from where it is, as JSON escapes a client may send.
+	for _, hidden := range []string{`\u202e`, `\u2067`, `\u200b`, `\ufeff`} {
+		resp := staffReq("POST", "/admin/accounts/seller/review", `{"decision":"approve","note":"ok `+hidden+`fraud"}`)
+		if env := decodeEnvelope(t, resp); resp.StatusCode != http.StatusBadRequest || env.Error.Code != "validation_error" || env.Error.Param != "note" {
+			t.Errorf("a note with %s: %d %s, want 400 validation_error on note", hidden, resp.StatusCode, resp.Body)
 		}
 	}
 	if len(staff.decisions) != 0 {

@@ -242,7 +242,9 @@ func caller(req Request) (onboarding.Caller, error) {
 	if sub == "" || len(sub) > 256 {
 		return onboarding.Caller{}, onboarding.ErrUnauthorized
 	}
-	return onboarding.Caller{UserID: sub, Email: claims["email"]}, nil
+	// API Gateway renders every claim as a string: email_verified true (a
+	// JSON boolean, or the string some issuers send) is "true".
+	return onboarding.Caller{UserID: sub, Email: claims["email"], EmailVerified: claims["email_verified"] == "true"}, nil
 }
 
 // baseHeaders go on every answer: nothing here is cacheable, and bodies

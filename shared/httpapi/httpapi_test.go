@@ -590,3 +590,30 @@ func TestAFunctionFolderNamesItsRoute(t *testing.T) {
 		t.Errorf("FunctionRoute(nosuchfunction) = %q, want none", got.Key())
 	}
 }
+
+// TestTokenEmailPrefillsOnlyWhenVerified: API Gateway hands every claim over
+// as a string, so email_verified true (a JSON boolean, or the string some
+// issuers send) arrives as "true"; anything else leaves Stripe's email to
+// the seller.
+func TestTokenEmailPrefillsOnlyWhenVerified(t *testing.T) {
+	for verified, want := range map[string]string{
+		"true":  "seller@example.com",
+		"false": "",
+		"":      "",
+		"1":     "",
+		"yes":   "",
+	} {
+		f := newFixture()
+		claims := map[string]string{"sub": "u1", "email": "seller@example.com"}
+		if verified != "" {
+			claims["email_verified"] = verified
+		}
+		resp := f.serve(httpapi.CreateAccount, event("POST", "/accounts", []byte(`{}`), claims))
+		if resp.StatusCode != http.StatusCreated || len(f.connect.created) != 1 {
+			t.Fatalf("email_verified %q: %d %s", verified, resp.StatusCode, resp.Body)
+		}
+		if got := f.connect.created[0].Email; got != want {
+			t.Errorf("email_verified %q: Stripe was sent email %q, want %q", verified, got, want)
+		}
+	}
+}

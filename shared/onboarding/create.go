@@ -235,7 +235,7 @@ func (s *Service) createParams(c Caller, req CreateAccountRequest) (CreateAccoun
 		return p, err
 	}
 	p.Prefill = prefill
-	if p.Email == "" && c.Email != "" && validEmail(c.Email) {
+	if p.Email == "" && c.Email != "" && (c.EmailVerified || s.policy.PrefillUnverifiedEmail) && validEmail(c.Email) {
 		p.Email = c.Email
 	}
 	if p.BusinessProfile.URL == "" && s.policy.ProfileURLTemplate != "" {

@@ -141,9 +141,14 @@ func TestCreateAccountParamsFollowThePlatformPolicy(t *testing.T) {
 			func(t *testing.T, p onboarding.CreateAccountParams) {
 				want(t, strings.Join(p.Capabilities, ","), "transfers")
 			}},
-		{"token email prefills the account", nil, onboarding.Caller{UserID: "u1", Email: "seller@example.com"}, onboarding.CreateAccountRequest{},
+		{"a verified token email prefills the account", nil, onboarding.Caller{UserID: "u1", Email: "seller@example.com", EmailVerified: true}, onboarding.CreateAccountRequest{},
 			func(t *testing.T, p onboarding.CreateAccountParams) { want(t, p.Email, "seller@example.com") }},
-		{"request email wins over the token's", nil, onboarding.Caller{UserID: "u1", Email: "seller@example.com"}, onboarding.CreateAccountRequest{Email: ptr("shop@example.com")},
+		{"an unverified token email prefills nothing", nil, onboarding.Caller{UserID: "u1", Email: "victim@example.com"}, onboarding.CreateAccountRequest{},
+			func(t *testing.T, p onboarding.CreateAccountParams) { want(t, p.Email, "") }},
+		{"an unverified token email prefills the account when the issuer never verifies (EMAIL_REQUIRES_VERIFIED=false)",
+			func(p *onboarding.Policy) { p.PrefillUnverifiedEmail = true }, onboarding.Caller{UserID: "u1", Email: "seller@example.com"}, onboarding.CreateAccountRequest{},
+			func(t *testing.T, p onboarding.CreateAccountParams) { want(t, p.Email, "seller@example.com") }},
+		{"request email wins over the token's", nil, onboarding.Caller{UserID: "u1", Email: "seller@example.com", EmailVerified: true}, onboarding.CreateAccountRequest{Email: ptr("shop@example.com")},
 			func(t *testing.T, p onboarding.CreateAccountParams) { want(t, p.Email, "shop@example.com") }},
 		{"profile URL template escapes the user id",
 			func(p *onboarding.Policy) { p.ProfileURLTemplate = "https://market.example/sellers/{user_id}" }, onboarding.Caller{UserID: "auth0|a b/c?"}, onboarding.CreateAccountRequest{},

@@ -62,6 +62,13 @@ type Policy struct {
 	// being redeemed) last this long if their holder dies.
 	StripeCallLease time.Duration
 
+	// PrefillUnverifiedEmail lets the token's email prefill an account
+	// without email_verified true (EMAIL_REQUIRES_VERIFIED=false), for
+	// issuers that never send that claim. Otherwise an unverified address,
+	// which anyone may type at sign-up, would be handed to Stripe as the
+	// account's.
+	PrefillUnverifiedEmail bool
+
 	// StaffGroupsClaim names the token claim that lists the caller's groups
 	// (Cognito's cognito:groups); a caller in StaffGroup may use the staff
 	// routes.

@@ -15,6 +15,10 @@ import (
 type Caller struct {
 	UserID string
 	Email  string // from the identity token, may be empty
+	// EmailVerified: the identity token says Email is the user's
+	// (email_verified true). Only then does Email prefill an account,
+	// unless Policy.PrefillUnverifiedEmail.
+	EmailVerified bool
 	// Groups are the identity provider's groups of the caller (the claim
 	// Policy.StaffGroupsClaim names); the staff routes need Policy.StaffGroup.
 	Groups []string

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -377,8 +378,24 @@ func (r ReviewRequest) validate() (ReviewRequest, error) {
 		return r, Invalid("note", "note is at most 1000 characters")
 	case strings.ContainsFunc(r.Note, isControl):
 		return r, Invalid("note", "note must not hold control characters other than line breaks and tabs")
+	case strings.ContainsFunc(r.Note, isHiddenFormat):
+		return r, Invalid("note", "note must not hold bidirectional or zero-width formatting characters")
 	}
 	return r, nil
+}
+
+// isHiddenFormat: characters that change how a note reads without being
+// seen. Unicode's Bidi_Control set (U+061C, U+200E, U+200F, U+202A to
+// U+202E, U+2066 to U+2069; https://www.unicode.org/reports/tr9/) reorders
+// the text around it, so a staff reader and the audit's bytes disagree
+// (CVE-2021-42574, "Trojan Source"); the zero-width characters hide or
+// join text invisibly.
+func isHiddenFormat(r rune) bool {
+	switch r {
+	case '\u200b', '\u200c', '\u200d', '\u2060', '\ufeff', '\u180e': // zero width: space, non-joiner, joiner, word joiner, no-break space (BOM), Mongolian vowel separator
+		return true
+	}
+	return unicode.Is(unicode.Bidi_Control, r)
 }
 
 func isControl(r rune) bool {

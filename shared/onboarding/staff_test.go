@@ -423,6 +423,16 @@ func TestANoteRefusesControlsAndAUserIDIsAtMost256Bytes(t *testing.T) {
 			t.Errorf("note %+q: %v, want accepted %v", note, err, ok)
 		}
 	}
+	// Bidirectional and zero-width format characters: a note that reads one
+	// way in the audit and another in the bytes ("Trojan Source", CVE-2021-42574).
+	for _, hidden := range []string{"\u202e", "\u202a", "\u202b", "\u202c", "\u202d", "\u2066", "\u2067", "\u2068", "\u2069",
+		"\u200e", "\u200f", "\u061c", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u180e"} {
+		note := "approved\u00a0after " + hidden + "call"
+		_, _, err := svc.ReviewAccount(ctx, staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionApprove, Note: note})
+		if e, refused := onboarding.AsError(err); !refused || e.Code != "validation_error" || e.Param != "note" {
+			t.Errorf("note with %+q: %v, want validation_error on note", hidden, err)
+		}
+	}
 	if err := onboarding.CheckUserID(strings.Repeat("u", 256)); err != nil {
 		t.Errorf("a 256-byte user id: %v", err)
 	}
