@@ -31,6 +31,16 @@ func TestRouteCostsMeetTheTargets(t *testing.T) {
 			t.Errorf("%s: %d DynamoDB and %d Stripe requests, want at most %d and 0", name, got.DynamoRequests, got.StripeRequests, max.DynamoRequests)
 		}
 	}
+	for name, max := range map[string]Usage{
+		// Issue 22: the slot of the user's UPDATES_PER_HOUR is one more
+		// write, before the read, the prefill lease and its end.
+		"prefill update": {DynamoRequests: 4, StripeRequests: 1},
+	} {
+		got := counts[name]
+		if got.DynamoRequests > max.DynamoRequests || got.StripeRequests != max.StripeRequests {
+			t.Errorf("%s: %d DynamoDB and %d Stripe requests, want at most %d and %d", name, got.DynamoRequests, got.StripeRequests, max.DynamoRequests, max.StripeRequests)
+		}
+	}
 	for name, u := range counts {
 		t.Logf("%-22s dynamodb=%d rru=%.1f wru=%.1f stripe=%d", name, u.DynamoRequests, u.ReadUnits, u.WriteUnits, u.StripeRequests)
 	}

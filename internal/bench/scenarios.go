@@ -20,18 +20,23 @@ type Scenario struct {
 
 // state keeps what scenarios share on one harness.
 type state struct {
-	user, dupUser, refreshedUser, prefillUser string
-	created                                   int64
+	user, dupUser, refreshedUser string
+	created                      int64
 	// Users who make links are replaced before LINKS_PER_HOUR (the
 	// harness's default, 20) would refuse them: a benchmark calls a route
 	// thousands of times.
 	linking, refreshing, dashboard rotating
+	// Users who update prefill are replaced before UPDATES_PER_HOUR (10).
+	updating rotating
 }
 
-// rotating is a user who may make `per` more links before a new one is made.
+// rotating is a user who may make `left` more links before a new one is made.
 type rotating struct {
 	user string
 	left int
+	// limit is the per-user hourly limit the user is spending; 0 means
+	// LINKS_PER_HOUR.
+	limit int
 }
 
 // next returns the user for one call costing `cost` links, making a new
@@ -43,7 +48,11 @@ func (r *rotating) next(cost, setup int, fresh func() (string, error)) (string, 
 		if err != nil {
 			return "", err
 		}
-		r.user, r.left = u, config.DefaultLinksPerHour-setup
+		limit := r.limit
+		if limit == 0 {
+			limit = config.DefaultLinksPerHour
+		}
+		r.user, r.left = u, limit-setup
 	}
 	r.left -= cost
 	return r.user, nil
@@ -147,20 +156,14 @@ var Scenarios = []Scenario{
 			return h.Call("GET", "/accounts/me", u, map[string]string{"refresh": "true"}, nil, "")
 		}, nil
 	}},
-	// Before the first link: the update holds the prefill lease while it
-	// goes to Stripe.
+	// Before the first link: the update takes a slot of the user's
+	// UPDATES_PER_HOUR, and holds the prefill lease while it goes to Stripe.
 	{"prefill update", 200, func(h *Harness, s *state) (func() events.APIGatewayV2HTTPResponse, error) {
-		if s.prefillUser == "" {
-			u, err := h.Onboarded()
-			if err != nil {
-				return nil, err
-			}
-			s.prefillUser = u
-		}
-		u := s.prefillUser
+		s.updating.limit = config.DefaultUpdatesPerHour
+		u, err := s.updating.next(1, 0, h.Onboarded)
 		return func() events.APIGatewayV2HTTPResponse {
 			return h.Call("PATCH", "/accounts/me", u, nil, nil, `{"business_profile":{"product_description":"Rides in town"}}`)
-		}, nil
+		}, err
 	}},
 	{"dashboard link", 200, func(h *Harness, s *state) (func() events.APIGatewayV2HTTPResponse, error) {
 		u, err := s.dashboard.next(1, 0, func() (string, error) { return s.active(h) })

@@ -152,6 +152,7 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 		// Stripe retries for three days; keep markers well past that.
 		EventRetention:        duration("EVENT_RETENTION", 30*24*time.Hour),
 		LinksPerHour:          DefaultLinksPerHour,
+		UpdatesPerHour:        DefaultUpdatesPerHour,
 		StatusRefreshInterval: duration("STATUS_REFRESH_INTERVAL", 5*time.Second),
 		RefreshBounceWindow:   duration("REFRESH_BOUNCE_WINDOW", DefaultRefreshBounceWindow),
 		StripeCallLease:       stripeCallBound(c.StripeTimeout, retries),
@@ -181,11 +182,22 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 		}
 		c.Policy.LinksPerHour = n
 	}
+	if raw := get("UPDATES_PER_HOUR", ""); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("UPDATES_PER_HOUR: %q is not a number", raw))
+		}
+		c.Policy.UpdatesPerHour = n
+	}
 	return c, errors.Join(errs...)
 }
 
 // DefaultLinksPerHour is LINKS_PER_HOUR's default.
 const DefaultLinksPerHour = 20
+
+// DefaultUpdatesPerHour is UPDATES_PER_HOUR's default: a user fills the
+// prefill form a few times at most, a loop calling PATCH far more.
+const DefaultUpdatesPerHour = 10
 
 // DefaultRefreshBounceWindow is REFRESH_BOUNCE_WINDOW's default. A bounce
 // is two redirects (ours to Stripe, Stripe's straight back): seconds even

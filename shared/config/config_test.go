@@ -48,6 +48,9 @@ func TestDefaultsMakeARunnableLocalService(t *testing.T) {
 	if p.LinksPerHour != 20 || p.StatusRefreshInterval != 5*time.Second {
 		t.Fatalf("limits %d links per hour, refresh every %v; want 20 and 5s", p.LinksPerHour, p.StatusRefreshInterval)
 	}
+	if p.UpdatesPerHour != 10 {
+		t.Fatalf("%d Stripe account writes per user per hour, want 10", p.UpdatesPerHour)
+	}
 	if p.RefreshBounceWindow != 30*time.Second {
 		t.Fatalf("refresh bounce window %v, want 30s", p.RefreshBounceWindow)
 	}
@@ -59,6 +62,10 @@ func TestLimitsAreConfigurable(t *testing.T) {
 	c, _, err := load(t, m)
 	if err != nil || c.Policy.LinksPerHour != 7 || c.Policy.StatusRefreshInterval != 30*time.Second || c.Policy.RefreshBounceWindow != 2*time.Minute {
 		t.Fatalf("policy %d %v %v, err %v", c.Policy.LinksPerHour, c.Policy.StatusRefreshInterval, c.Policy.RefreshBounceWindow, err)
+	}
+	m["UPDATES_PER_HOUR"] = "3"
+	if c, _, err := load(t, m); err != nil || c.Policy.UpdatesPerHour != 3 {
+		t.Fatalf("UPDATES_PER_HOUR=3: %d, err %v", c.Policy.UpdatesPerHour, err)
 	}
 }
 
@@ -129,6 +136,9 @@ func TestRefusals(t *testing.T) {
 		{"links per hour not a number", map[string]string{"LINKS_PER_HOUR": "many"}, "LINKS_PER_HOUR"},
 		{"no links per hour", map[string]string{"LINKS_PER_HOUR": "0"}, "LINKS_PER_HOUR"},
 		{"more links per hour than a limit item holds", map[string]string{"LINKS_PER_HOUR": "101"}, "LINKS_PER_HOUR"},
+		{"updates per hour not a number", map[string]string{"UPDATES_PER_HOUR": "ten"}, "UPDATES_PER_HOUR"},
+		{"no updates per hour", map[string]string{"UPDATES_PER_HOUR": "0"}, "UPDATES_PER_HOUR"},
+		{"more updates per hour than a limit item holds", map[string]string{"UPDATES_PER_HOUR": "101"}, "UPDATES_PER_HOUR"},
 		{"bad status refresh interval", map[string]string{"STATUS_REFRESH_INTERVAL": "-5s"}, "STATUS_REFRESH_INTERVAL"},
 		{"bad refresh bounce window", map[string]string{"REFRESH_BOUNCE_WINDOW": "0s"}, "REFRESH_BOUNCE_WINDOW"},
 		{"unknown mode", map[string]string{"STRIPE_MODE": "prod"}, "STRIPE_MODE"},

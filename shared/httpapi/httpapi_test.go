@@ -211,6 +211,19 @@ func TestCoreFailuresAnswerTheirStatusAndWhenToRetry(t *testing.T) {
 			t.Fatalf("status %d %+v Retry-After %q, want 429 rate_limited 91", resp.StatusCode, env, resp.Headers["Retry-After"])
 		}
 	})
+	t.Run("update in progress: 409, Retry-After until the other update's lease ends", func(t *testing.T) {
+		f := newFixture()
+		f.createAccount(t, "alice")
+		held := onboarding.Lease{ID: "other", Until: testNow.Add(7*time.Second + 100*time.Millisecond)}
+		if _, taken, err := f.store.BeginPrefill(context.Background(), "alice", testNow, held); err != nil || !taken {
+			t.Fatalf("BeginPrefill: %v %v", taken, err)
+		}
+		resp := f.serve(httpapi.UpdateAccount, authed("PATCH", "/accounts/me", []byte(`{"email":"a@example.com"}`), "alice"))
+		env := decodeEnvelope(t, resp)
+		if resp.StatusCode != http.StatusConflict || env.Error.Code != "update_in_progress" || resp.Headers["Retry-After"] != "8" {
+			t.Fatalf("status %d %+v Retry-After %q, want 409 update_in_progress 8", resp.StatusCode, env, resp.Headers["Retry-After"])
+		}
+	})
 	t.Run("not found: 404 without Retry-After", func(t *testing.T) {
 		f := newFixture()
 		resp := f.serve(httpapi.GetAccount, authed("GET", "/accounts/me", nil, "nobody"))

@@ -106,6 +106,15 @@ func (s *Service) CreateAccount(ctx context.Context, c Caller, req CreateAccount
 			claim.Params = prev.Params
 		}
 	}
+	if refusedBefore(u.Claim) {
+		// Stripe refused the last attempt's parameters, so this one is a
+		// new Stripe write with new ones: a caller could repeat it without
+		// end. The first attempt, and replays of one that may have created
+		// the account, are not counted.
+		if err := s.takeUpdateSlot(ctx, c.UserID); err != nil {
+			return Account{}, false, err
+		}
+	}
 	if claim.Params.CreationID == "" {
 		claim.Params.CreationID = claim.CreationID
 	}
@@ -153,6 +162,14 @@ func (s *Service) CreateAccount(ctx context.Context, c Caller, req CreateAccount
 		return Account{}, false, err
 	}
 	return s.completeCreation(ctx, c.UserID, claim, created, now)
+}
+
+// refusedBefore says whether claim is what a creation attempt that Stripe
+// refused left behind: a later attempt (Attempt > 0) with no parameters to
+// replay. A first claim, or one left by a failure that may have created
+// the account (which keeps its parameters), is not.
+func refusedBefore(claim *CreationClaim) bool {
+	return claim != nil && claim.Attempt > 0 && claim.Params == nil
 }
 
 // creationIDBytes is the entropy of a creation id: 96 bits, unguessable,
@@ -419,6 +436,11 @@ func (s *Service) UpdateAccount(ctx context.Context, c Caller, req UpdateAccount
 	case prefill == Prefill{}:
 		return Account{}, Invalid("", "nothing to update: give email, business_type or business_profile")
 	}
+	// Counted before the lease: past the budget a PATCH costs one write,
+	// and reaches neither the lease nor Stripe.
+	if err := s.takeUpdateSlot(ctx, c.UserID); err != nil {
+		return Account{}, err
+	}
 	lease, err := s.beginPrefill(ctx, c.UserID)
 	if err != nil {
 		return Account{}, err
@@ -440,30 +462,28 @@ func (s *Service) UpdateAccount(ctx context.Context, c Caller, req UpdateAccount
 	return rec.Account(s.now()), nil
 }
 
-// beginPrefill takes the account's prefill lease, waiting for another
-// update's to end. Once the first link was requested no lease is granted:
-// the KYC information is Stripe's.
+// beginPrefill takes the account's prefill lease. Another update's lease
+// held answers ErrUpdateInProgress at once, with when it ends: waiting for
+// it would hold this function and read the table until then. Once the
+// first link was requested no lease is granted: the KYC information is
+// Stripe's.
 func (s *Service) beginPrefill(ctx context.Context, userID string) (Lease, error) {
-	for {
-		now := s.now()
-		lease := s.newLease(s.policy.StripeCallLease)
-		rec, taken, err := s.store.BeginPrefill(ctx, userID, now, lease)
-		switch {
-		case err != nil:
-			return lease, err
-		case taken:
-			return lease, nil
-		case rec.State.Deauthorized:
-			return lease, ErrDeauthorized
-		case !rec.FirstLinkAt.IsZero():
-			return lease, ErrKYCLocked
-		case !rec.PrefillLease.Until.After(now):
-			return lease, StorageFailed(errors.New("the prefill lease was refused without a holder"))
-		}
-		if err := s.sleep(ctx, min(rec.PrefillLease.Until.Sub(now), prefillPoll)); err != nil {
-			return lease, StorageFailed(err)
-		}
+	now := s.now()
+	lease := s.newLease(s.policy.StripeCallLease)
+	rec, taken, err := s.store.BeginPrefill(ctx, userID, now, lease)
+	switch {
+	case err != nil:
+		return lease, err
+	case taken:
+		return lease, nil
+	case rec.State.Deauthorized:
+		return lease, ErrDeauthorized
+	case !rec.FirstLinkAt.IsZero():
+		return lease, ErrKYCLocked
+	case !rec.PrefillLease.Until.After(now):
+		return lease, StorageFailed(errors.New("the prefill lease was refused without a holder"))
 	}
+	return lease, UpdateInProgress(rec.PrefillLease.Until.Sub(now))
 }
 
 func firstNonEmpty(a, b string) string {

@@ -19,6 +19,7 @@ func emptyStore() *storeFake {
 		ClaimCreationFn:    func(context.Context, string, onboarding.CreationClaim, time.Time) error { return nil },
 		CompleteCreationFn: func(context.Context, onboarding.AccountRecord, string) error { return nil },
 		ReleaseClaimFn:     func(context.Context, string, onboarding.CreationClaim) error { return nil },
+		TakeSlotFn:         allowSlot,
 	}
 }
 
@@ -457,6 +458,7 @@ func TestUpdateAccountUntilTheFirstLink(t *testing.T) {
 					return r, true, nil
 				},
 				EndPrefillFn: func(_ context.Context, _ string, lease onboarding.Lease) error { ended = lease; return nil },
+				TakeSlotFn:   allowSlot,
 			}
 			called := false
 			connect := &connectFake{UpdateAccountFn: func(ctx context.Context, id string, p onboarding.Prefill) error {
@@ -499,6 +501,7 @@ func TestUpdateAccountLosesToALinkThatLockedMeanwhile(t *testing.T) {
 			locked.FirstLinkAt = testNow
 			return locked, false, nil
 		},
+		TakeSlotFn: allowSlot,
 	}
 	connect := &connectFake{UpdateAccountFn: func(context.Context, string, onboarding.Prefill) error {
 		t.Fatal("a prefill update after the lock must not reach Stripe")

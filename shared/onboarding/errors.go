@@ -68,8 +68,12 @@ func (e *Error) WithCause(cause error) *Error {
 }
 
 var (
-	ErrNotFound             = &Error{Kind: KindNotFound, Code: "not_found", Message: "no connected account exists for this user"}
-	ErrCreationInProgress   = &Error{Kind: KindConflict, Code: "creation_in_progress", Message: "the account is being created; retry shortly"}
+	ErrNotFound           = &Error{Kind: KindNotFound, Code: "not_found", Message: "no connected account exists for this user"}
+	ErrCreationInProgress = &Error{Kind: KindConflict, Code: "creation_in_progress", Message: "the account is being created; retry shortly"}
+	// ErrUpdateInProgress answers a prefill update that finds another one's
+	// lease held: at once, with RetryAfter set to when the lease ends,
+	// rather than holding a function (and polling the table) until then.
+	ErrUpdateInProgress     = &Error{Kind: KindConflict, Code: "update_in_progress", Message: "another update of the account is in progress; retry after Retry-After seconds"}
 	ErrKYCLocked            = &Error{Kind: KindConflict, Code: "kyc_locked", Message: "prefilled details can no longer change: Stripe collects them since the first onboarding link"}
 	ErrOnboardingIncomplete = &Error{Kind: KindConflict, Code: "onboarding_incomplete", Message: "the Express Dashboard opens once onboarding details are submitted"}
 	ErrDeauthorized         = &Error{Kind: KindConflict, Code: "account_deauthorized", Message: "the account disconnected from the platform"}
@@ -117,6 +121,13 @@ func ProviderRejected(param, message string, cause error) *Error {
 // RateLimited is ErrRateLimited with when to retry.
 func RateLimited(retryAfter time.Duration) *Error {
 	e := *ErrRateLimited
+	e.RetryAfter = retryAfter
+	return &e
+}
+
+// UpdateInProgress is ErrUpdateInProgress with when to retry.
+func UpdateInProgress(retryAfter time.Duration) *Error {
+	e := *ErrUpdateInProgress
 	e.RetryAfter = retryAfter
 	return &e
 }

@@ -133,6 +133,7 @@ func testPolicy() onboarding.Policy {
 		ClaimLease:                  time.Minute,
 		EventRetention:              30 * 24 * time.Hour,
 		LinksPerHour:                20,
+		UpdatesPerHour:              10,
 		StatusRefreshInterval:       5 * time.Second,
 		StripeCallLease:             20 * time.Second,
 	}

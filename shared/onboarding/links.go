@@ -184,6 +184,20 @@ func (s *Service) takeLinkSlot(ctx context.Context, userID string) error {
 	return nil
 }
 
+// takeUpdateSlot counts one Stripe account write (a prefill update, or a
+// creation attempt after a refusal) against the user's hourly budget.
+func (s *Service) takeUpdateSlot(ctx context.Context, userID string) error {
+	now := s.now()
+	ok, retryAt, err := s.store.TakeSlot(ctx, "updates#"+userID, s.policy.UpdatesPerHour, time.Hour, now)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return RateLimited(retryAt.Sub(now))
+	}
+	return nil
+}
+
 // prefillPoll is how often a link waiting for a prefill update looks again.
 const prefillPoll = 50 * time.Millisecond
 

@@ -49,6 +49,11 @@ type Policy struct {
 	// in any rolling hour, so no user can spend the platform's Stripe rate
 	// limit (which its payments share).
 	LinksPerHour int
+	// UpdatesPerHour bounds the Stripe account writes one user causes in
+	// any rolling hour: prefill updates, and creation attempts after Stripe
+	// refused the last one's parameters. Each is a Stripe write a caller
+	// could otherwise repeat without end.
+	UpdatesPerHour int
 	// StatusRefreshInterval is how often GET /accounts/me?refresh=true may
 	// re-read one account from Stripe; within it the stored state answers.
 	StatusRefreshInterval time.Duration
@@ -78,6 +83,9 @@ type Policy struct {
 // MaxLinksPerHour caps LinksPerHour: each counted use is an attribute of
 // the user's limit item, written on every use.
 const MaxLinksPerHour = 100
+
+// MaxUpdatesPerHour caps UpdatesPerHour, for the same reason.
+const MaxUpdatesPerHour = 100
 
 // ErrorPage is the frontend's onboarding page telling the browser why it
 // got no new link (the refresh route's ?error= codes).
@@ -143,6 +151,9 @@ func (p Policy) Check() (problems []Problem, warnings []string) {
 	}
 	if p.LinksPerHour < 1 || p.LinksPerHour > MaxLinksPerHour {
 		bad("LINKS_PER_HOUR", "must be 1 to %d, got %d", MaxLinksPerHour, p.LinksPerHour)
+	}
+	if p.UpdatesPerHour < 1 || p.UpdatesPerHour > MaxUpdatesPerHour {
+		bad("UPDATES_PER_HOUR", "must be 1 to %d, got %d", MaxUpdatesPerHour, p.UpdatesPerHour)
 	}
 	for setting, raw := range map[string]string{"return URL": p.ReturnURL, "refresh URL": p.RefreshURL, "onboarding page URL": p.OnboardingURL} {
 		u, err := url.Parse(raw)

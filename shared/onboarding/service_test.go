@@ -97,6 +97,7 @@ func TestAPrefillUpdateAnswersTheAccountOrStripesFailure(t *testing.T) {
 				return rec, true, nil
 			},
 			EndPrefillFn: func(context.Context, string, onboarding.Lease) error { ended = true; return nil },
+			TakeSlotFn:   allowSlot,
 		}
 		connect := &connectFake{UpdateAccountFn: func(context.Context, string, onboarding.Prefill) error { return stripeErr }}
 		acct, err := newService(store, connect, testPolicy()).UpdateAccount(context.Background(), onboarding.Caller{UserID: "u1"}, onboarding.UpdateAccountRequest{Email: ptr("new@example.com")})
@@ -112,19 +113,23 @@ func TestAPrefillUpdateAnswersTheAccountOrStripesFailure(t *testing.T) {
 	}
 }
 
-// A prefill update waiting for another's lease gives up when its request ends, without
-// reaching Stripe.
-func TestAPrefillUpdateWaitingForAnotherGivesUpWithItsRequest(t *testing.T) {
+// A prefill update that finds another's lease held answers update_in_progress at once, with
+// Retry-After until that lease ends: it neither waits nor reads the table again, nor reaches
+// Stripe.
+func TestAPrefillUpdateFindingAnothersLeaseAnswersUpdateInProgressAtOnce(t *testing.T) {
 	rec := onboarding.AccountRecord{UserID: "u1", AccountID: "acct_1"}
 	held := rec
-	held.PrefillLease = onboarding.Lease{ID: "other", Until: testNow.Add(10 * time.Second)}
+	held.PrefillLease = onboarding.Lease{ID: "other", Until: testNow.Add(10*time.Second + 300*time.Millisecond)}
+	attempts := 0
 	store := &storeFake{
 		GetUserFn: func(context.Context, string) (onboarding.UserRecord, error) {
 			return onboarding.UserRecord{UserID: "u1", Account: &rec}, nil
 		},
 		BeginPrefillFn: func(context.Context, string, time.Time, onboarding.Lease) (onboarding.AccountRecord, bool, error) {
+			attempts++
 			return held, false, nil
 		},
+		TakeSlotFn: allowSlot,
 	}
 	connect := &connectFake{UpdateAccountFn: func(context.Context, string, onboarding.Prefill) error {
 		t.Fatal("an update that never got the lease reached Stripe")
@@ -133,12 +138,18 @@ func TestAPrefillUpdateWaitingForAnotherGivesUpWithItsRequest(t *testing.T) {
 	waits := 0
 	svc := onboarding.NewService(store, connect, testPolicy(), onboarding.WithClock(func() time.Time { return testNow }),
 		onboarding.WithSleep(func(ctx context.Context, d time.Duration) error {
-			waits++
-			return context.DeadlineExceeded
+			if waits++; waits > 3 {
+				return context.DeadlineExceeded // the old wait loop polled until its request ended
+			}
+			return nil
 		}))
 	_, err := svc.UpdateAccount(context.Background(), onboarding.Caller{UserID: "u1"}, onboarding.UpdateAccountRequest{Email: ptr("new@example.com")})
-	if !errors.Is(err, onboarding.ErrStorageUnavailable) || waits != 1 {
-		t.Fatalf("err %v after %d waits, want storage_unavailable after one", err, waits)
+	e, ok := onboarding.AsError(err)
+	if !ok || !errors.Is(err, onboarding.ErrUpdateInProgress) || e.Kind != onboarding.KindConflict || e.RetryAfter != 10*time.Second+300*time.Millisecond {
+		t.Fatalf("err %v, want update_in_progress (a conflict) retrying when the other lease ends, in 10.3s", err)
+	}
+	if waits != 0 || attempts != 1 {
+		t.Fatalf("%d waits and %d tries for the lease, want one try and no wait", waits, attempts)
 	}
 }
 
