@@ -28,13 +28,15 @@ const leadingKeysOperator = "ForAllValues:StringLike"
 // shared/dynamostore writes for the function's use cases (docs/architecture.md,
 // "Who writes which items", says why each is there).
 var wantWriteKeys = map[string]map[string][]string{
-	// The claim on the user, then the account and its owner index.
-	"createaccount": {"dynamodb:PutItem": {"ACCOUNT#*", "USER#*"}, "dynamodb:UpdateItem": {"USER#*"}},
+	// The claim on the user, then the account and its owner index; the
+	// user's update budget for an attempt after a refusal (UPDATES_PER_HOUR).
+	"createaccount": {"dynamodb:PutItem": {"ACCOUNT#*", "USER#*"}, "dynamodb:UpdateItem": {"LIMIT#*", "USER#*"}},
 	// ?refresh=true: its slot, the state and its status change; an account
 	// Stripe calls gone is stored as a deauthorization (its EVENT# marker).
 	"accountstatus": {"dynamodb:PutItem": {"EVENT#*", "STATUS#*"}, "dynamodb:UpdateItem": {"LIMIT#*", "USER#*"}},
-	// The prefill lease; an account Stripe calls gone.
-	"updateaccount": {"dynamodb:PutItem": {"EVENT#*", "STATUS#*"}, "dynamodb:UpdateItem": {"USER#*"}},
+	// The update budget (UPDATES_PER_HOUR), the prefill lease; an account
+	// Stripe calls gone.
+	"updateaccount": {"dynamodb:PutItem": {"EVENT#*", "STATUS#*"}, "dynamodb:UpdateItem": {"LIMIT#*", "USER#*"}},
 	// The link count, the KYC lock, the refresh token; an account gone.
 	"accountlink": {"dynamodb:PutItem": {"EVENT#*", "STATUS#*", "TOKEN#*"}, "dynamodb:UpdateItem": {"LIMIT#*", "USER#*"}},
 	// The link count; a refused link's re-read; an account gone.
