@@ -273,36 +273,32 @@ func (s *Sim) FinishLink(linkURL, outcome, due string) (string, error) {
 // Deauthorize disconnects an account from the platform, as when its holder
 // removes the platform's access: account.application.deauthorized is sent
 // and the platform's key can no longer reach the account.
-func (s *Sim) Deauthorize(accountID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.accounts[accountID]
-	if !ok {
-		return outcomeError("no such account " + accountID)
-	}
-	if !a.deauthorized {
-		a.deauthorized = true
-		a.generation++
-		s.emitDeauthorized(a)
-	}
-	return nil
-}
+func (s *Sim) Deauthorize(accountID string) error { return s.endAccess(accountID, true) }
 
 // RevokeAccess ends the platform's access to an account without telling
 // any endpoint: the account was deleted, or disconnected while its
 // account.application.deauthorized event was missed. From then on every
 // call about it answers 403 account_invalid, as for an unknown account, and
 // its links send the browser to refresh_url.
-func (s *Sim) RevokeAccess(accountID string) error {
+func (s *Sim) RevokeAccess(accountID string) error { return s.endAccess(accountID, false) }
+
+// endAccess ends the platform's access to an account, once, telling the
+// endpoints (account.application.deauthorized) only when notify is set.
+func (s *Sim) endAccess(accountID string, notify bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.accounts[accountID]
 	if !ok {
 		return outcomeError("no such account " + accountID)
 	}
-	if !a.deauthorized {
-		a.deauthorized = true
-		a.generation++
+	if a.deauthorized {
+		return nil
+	}
+	a.deauthorized = true
+	a.generation++
+	if notify {
+		s.emitDeauthorized(a)
+	} else {
 		s.opts.Logger.Info("stripesim: access revoked without an event", "account", a.id)
 	}
 	return nil

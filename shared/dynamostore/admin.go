@@ -400,27 +400,33 @@ func (st *Store) RecordRejectionOutcome(ctx context.Context, userID string, d on
 	if d.Outcome == onboarding.AuditRefused {
 		return st.appendAudit(ctx, userID, d, expression.Remove(name(attrRejectingUntil)))
 	}
+	accountID, err := st.accountOf(ctx, userID)
+	if err != nil {
+		return err
+	}
+	return st.putItem(ctx, auditItem(userID, accountID, d), missing(attrPK))
+}
+
+// accountOf returns the account of a user's record; ErrNotFound without one.
+func (st *Store) accountOf(ctx context.Context, userID string) (string, error) {
 	it, err := st.readUser(ctx, userID)
 	switch {
 	case err != nil:
-		return err
+		return "", err
 	case it.AccountID == "":
-		return onboarding.ErrNotFound
+		return "", onboarding.ErrNotFound
 	}
-	return st.putItem(ctx, auditItem(userID, it.AccountID, d), missing(attrPK))
+	return it.AccountID, nil
 }
 
 // appendAudit writes an audit item and update on the user's account record
 // in one transaction; ErrNotFound without an account.
 func (st *Store) appendAudit(ctx context.Context, userID string, d onboarding.ReviewDecision, update expression.UpdateBuilder) error {
-	it, err := st.readUser(ctx, userID)
-	switch {
-	case err != nil:
+	accountID, err := st.accountOf(ctx, userID)
+	if err != nil {
 		return err
-	case it.AccountID == "":
-		return onboarding.ErrNotFound
 	}
-	item, err := st.put(auditItem(userID, it.AccountID, d), missing(attrPK))
+	item, err := st.put(auditItem(userID, accountID, d), missing(attrPK))
 	if err != nil {
 		return err
 	}
