@@ -55,10 +55,13 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 base="http://127.0.0.1:$port"
 
 # The dev server uses the stripe-mock of with-services.sh (so it starts none itself), its
-# in-process DynamoDB (DYNAMODB_ENDPOINT unset), and fixed JWT and webhook secrets.
+# in-process DynamoDB (DYNAMODB_ENDPOINT unset), and fixed JWT and webhook secrets. The
+# per-user budgets are at their highest: a fuzzed user spends them in seconds, and a run whose
+# valid PATCHes mostly answer 429 would test the budget, not the contract (the budgets have
+# tests of their own).
 webhook_secret=whsec_api_fuzz_only_not_a_secret_0123456789
 env -u DYNAMODB_ENDPOINT -u STRIPE_SECRET_KEY -u STRIPE_SECRET_ARN -u STRIPE_WEBHOOK_SECRET_ARN -u STRIPE_MODE \
-  PORT="$port" STRIPE_API_BASE="$TEST_STRIPE_API_BASE" DEV_JWT_SECRET=api-fuzz-dev-jwt-secret \
+  LINKS_PER_HOUR=100 UPDATES_PER_HOUR=100 PORT="$port" STRIPE_API_BASE="$TEST_STRIPE_API_BASE" DEV_JWT_SECRET=api-fuzz-dev-jwt-secret \
   STRIPE_WEBHOOK_SECRET="$webhook_secret" PUBLIC_API_URL="$base" FRONTEND_URL=http://frontend.invalid \
   LOG_LEVEL=INFO .cache/bin/devserver >"$log" 2>&1 </dev/null &
 server_pid=$!
