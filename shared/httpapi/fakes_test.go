@@ -50,6 +50,10 @@ func (f *fakeConnect) CreateDashboardLink(_ context.Context, accountID string) (
 	return fakeStripeLink + "express/" + accountID, nil
 }
 
+func (f *fakeConnect) CreateAccountSession(_ context.Context, accountID string, _ []string) (onboarding.AccountSession, error) {
+	return onboarding.AccountSession{ClientSecret: "accs_secret__fake_" + accountID, ExpiresAt: time.Unix(1_900_000_000, 0).UTC()}, nil
+}
+
 func (f *fakeConnect) RejectAccount(_ context.Context, _, reason, _ string) (onboarding.AccountState, error) {
 	r := "rejected." + reason
 	return onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{DisabledReason: &r}}, nil

@@ -92,6 +92,9 @@ var (
 	ErrUnauthorized       = &Error{Kind: KindUnauthorized, Code: "unauthorized", Message: "a valid bearer token is required"}
 	// ErrForbidden answers a caller without the staff group on every staff route.
 	ErrForbidden          = &Error{Kind: KindForbidden, Code: "forbidden", Message: "this route is for platform staff only"}
+	// ErrEmbeddedUnconfigured: the session route without
+	// STRIPE_PUBLISHABLE_KEY, which Connect.js needs to start.
+	ErrEmbeddedUnconfigured = &Error{Kind: KindProviderUnavailable, Code: "embedded_onboarding_unconfigured", Message: "embedded onboarding is not configured: STRIPE_PUBLISHABLE_KEY is unset; use the onboarding link"}
 	ErrStripeUnavailable  = &Error{Kind: KindProviderUnavailable, Code: "stripe_unavailable", Message: "Stripe could not complete the request; retry shortly"}
 	ErrStorageUnavailable = &Error{Kind: KindStorageUnavailable, Code: "storage_unavailable", Message: "storage is temporarily unavailable; retry shortly"}
 	ErrBodyTooLarge       = &Error{Kind: KindTooLarge, Code: "body_too_large", Message: "the request body is too large"}
