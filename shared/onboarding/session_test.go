@@ -182,4 +182,3 @@ func TestASessionWithoutAPublishableKeyIsRefusedBeforeAnyWork(t *testing.T) {
 		t.Fatal("a refused session locked prefill or called Stripe")
 	}
 }
-
