@@ -105,7 +105,7 @@ func (fakeVerifier) Verify(payload []byte, sig string) (onboarding.AccountEvent,
 
 // testPolicy is the policy the service runs with on default configuration.
 func testPolicy() onboarding.Policy {
-	env := map[string]string{"FRONTEND_URL": "https://frontend.example", "PUBLIC_API_URL": "https://api.example"}
+	env := map[string]string{"FRONTEND_URL": "https://frontend.example", "PUBLIC_API_URL": "https://api.example", "STRIPE_PUBLISHABLE_KEY": "pk_test_platform"}
 	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		panic(err)
