@@ -42,21 +42,8 @@ func TestPrefillNeverReachesStripeAfterTheFirstSession(t *testing.T) {
 		if (patch != http.StatusOK && patch != http.StatusConflict) || session != http.StatusOK {
 			t.Fatalf("run %d: PATCH %d, session %d", run, patch, session)
 		}
-		first := 0
-		for _, r := range s.Stripe.Requests("POST /v1/account_sessions") {
-			if r.Form.Get("account") == acct && (first == 0 || r.Seq < first) {
-				first = r.Seq
-			}
-		}
-		updated := false
-		for _, r := range s.Stripe.Requests("POST /v1/accounts/" + acct) {
-			updated = true
-			if first == 0 || r.Seq > first {
-				t.Errorf("run %d: a prefill update (request %d) reached Stripe after the first session (request %d)", run, r.Seq, first)
-			}
-		}
-		if updated != (patch == http.StatusOK) {
-			t.Errorf("run %d: updated at Stripe %v, PATCH %d", run, updated, patch)
+		if started, updated := firstOnboardingThenUpdates(t, s, acct, "POST /v1/account_sessions"); !started || updated != (patch == http.StatusOK) {
+			t.Errorf("run %d: session at Stripe %v, updated at Stripe %v, PATCH %d", run, started, updated, patch)
 		}
 		if patch == http.StatusOK {
 			updatedFirst++

@@ -10,40 +10,12 @@ import (
 	"github.com/connectexpress/onboarding/shared/onboarding"
 )
 
-// sessionWorld is linkWorld's account with a Stripe fake that also makes
-// Account Sessions, recording the components each one enables.
-type sessionWorld struct {
-	*linkWorld
-	sessions   [][]string
-	sessionErr error
-}
-
-func newSessionWorld(t *testing.T) *sessionWorld {
-	w := &sessionWorld{linkWorld: newLinkWorld(t)}
+// newSessionWorld is linkWorld's account on a platform with a publishable
+// key, whose Stripe fake also makes Account Sessions.
+func newSessionWorld(t *testing.T) *linkWorld {
+	w := newLinkWorld(t)
 	w.policy.PublishableKey = "pk_test_platform"
 	return w
-}
-
-func (w *sessionWorld) service() *onboarding.Service {
-	connect := &connectFake{
-		LinkFn: func(context.Context, onboarding.LinkRequest) (onboarding.OnboardingLink, error) {
-			return onboarding.OnboardingLink{URL: "https://connect.stripe.com/setup/e/acct_1/x", ExpiresAt: w.clock().Add(5 * time.Minute)}, nil
-		},
-		SessionFn: func(_ context.Context, id string, components []string) (onboarding.AccountSession, error) {
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			if w.sessionErr != nil {
-				return onboarding.AccountSession{}, w.sessionErr
-			}
-			if id != "acct_1" {
-				return onboarding.AccountSession{}, errors.New("session for the wrong account " + id)
-			}
-			w.sessions = append(w.sessions, components)
-			return onboarding.AccountSession{ClientSecret: "accs_secret__x", ExpiresAt: w.now.Add(30 * time.Minute)}, nil
-		},
-	}
-	return onboarding.NewService(w.store, connect, w.policy, onboarding.WithClock(w.clock),
-		onboarding.WithSleep(func(_ context.Context, d time.Duration) error { w.advance(d); return nil }))
 }
 
 func TestASessionCarriesTheSecretItsExpiryAndThePublishableKey(t *testing.T) {
