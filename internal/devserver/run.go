@@ -215,6 +215,9 @@ func (r *Running) chooseStripe(ctx context.Context, env *settings, logger *slog.
 		mode = "STRIPE_API_BASE " + env.get("STRIPE_API_BASE")
 		if env.get("STRIPE_SECRET_KEY") == "" {
 			env.set["STRIPE_SECRET_KEY"] = "sk_test_devserver"
+			// No real Stripe behind it (stripe-mock, a proxy): a test
+			// publishable key lets the session route answer.
+			env.orGenerate("STRIPE_PUBLISHABLE_KEY", SimulatorPublishableKey, "")
 		}
 	case env.get("STRIPE_SECRET_KEY") == "":
 		secret, err := r.startSimulator(ctx, env, logger)
