@@ -217,7 +217,9 @@ func (r *Running) chooseStripe(ctx context.Context, env *settings, logger *slog.
 			env.set["STRIPE_SECRET_KEY"] = "sk_test_devserver"
 			// No real Stripe behind it (stripe-mock, a proxy): a test
 			// publishable key lets the session route answer.
-			env.orGenerate("STRIPE_PUBLISHABLE_KEY", SimulatorPublishableKey, "")
+			if env.get("STRIPE_PUBLISHABLE_KEY") == "" {
+				env.set["STRIPE_PUBLISHABLE_KEY"] = "pk_test_devserver"
+			}
 		}
 	case env.get("STRIPE_SECRET_KEY") == "":
 		secret, err := r.startSimulator(ctx, env, logger)
