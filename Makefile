@@ -89,6 +89,8 @@ build-UpdateAccountFunction: ## (sam build) PATCH /accounts/me
 
 build-AccountLinkFunction: ## (sam build) POST /accounts/me/onboarding-link
 	$(call lambda_build,accountlink)
+build-OnboardingSessionFunction: ## (sam build) POST /accounts/me/onboarding-session
+	$(call lambda_build,onboardingsession)
 
 build-DashboardLinkFunction: ## (sam build) POST /accounts/me/dashboard-link
 	$(call lambda_build,dashboardlink)
@@ -114,7 +116,7 @@ build-ReconcileFunction: ## (sam build) the reconciliation sweep, on a schedule
 build-StatusEventsFunction: ## (sam build) status-change events, on the table's stream
 	$(call lambda_build,statusevents)
 
-.PHONY: build-CreateAccountFunction build-AccountStatusFunction build-UpdateAccountFunction build-AccountLinkFunction \
+.PHONY: build-CreateAccountFunction build-AccountStatusFunction build-UpdateAccountFunction build-AccountLinkFunction build-OnboardingSessionFunction \
 	build-DashboardLinkFunction build-RefreshFunction build-WebhookFunction \
 	build-AdminListAccountsFunction build-AdminGetAccountFunction build-AdminReviewAccountFunction \
 	build-ReconcileFunction build-StatusEventsFunction

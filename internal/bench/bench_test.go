@@ -35,6 +35,10 @@ func TestRouteCostsMeetTheTargets(t *testing.T) {
 		// Issue 22: the slot of the user's UPDATES_PER_HOUR is one more
 		// write, before the read, the prefill lease and its end.
 		"prefill update": {DynamoRequests: 4, StripeRequests: 1},
+		// Issue 23: a session costs what a link costs, less its refresh
+		// token: the user, the limit slot, the KYC lock (the first only).
+		"onboarding session":         {DynamoRequests: 3, StripeRequests: 1},
+		"onboarding session (again)": {DynamoRequests: 2, StripeRequests: 1},
 	} {
 		got := counts[name]
 		if got.DynamoRequests > max.DynamoRequests || got.StripeRequests != max.StripeRequests {

@@ -49,6 +49,9 @@ type Harness struct {
 // requests instead of 5 and 1.)
 const benchBounceWindow = "1ns"
 
+// benchPublishableKey lets the session route answer (STRIPE_PUBLISHABLE_KEY).
+const benchPublishableKey = "pk_test_bench"
+
 // NewHarness wires the real adapters against stripeBase.
 func NewHarness(stripeBase string) (*Harness, error) {
 	mem := memdynamo.New()
@@ -62,7 +65,7 @@ func NewHarness(stripeBase string) (*Harness, error) {
 		"STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_WEBHOOK_SECRET": benchWebhookSecret,
 		"STRIPE_API_BASE": stripeBase, "STRIPE_MAX_RETRIES": "0", "TABLE_NAME": benchTable,
 		"FRONTEND_URL": "https://frontend.example", "PUBLIC_API_URL": "https://api.example",
-		"REFRESH_BOUNCE_WINDOW": benchBounceWindow,
+		"REFRESH_BOUNCE_WINDOW": benchBounceWindow, "STRIPE_PUBLISHABLE_KEY": benchPublishableKey,
 	}
 	a, err := app.New(context.Background(), app.Options{
 		LookupEnv:       func(k string) (string, bool) { v, ok := env[k]; return v, ok },
@@ -99,7 +102,7 @@ func NewStubHarness() *Harness {
 func benchPolicy() onboarding.Policy {
 	c, _ := config.Load(func(k string) (string, bool) {
 		v, ok := map[string]string{"FRONTEND_URL": "https://frontend.example", "PUBLIC_API_URL": "https://api.example",
-			"REFRESH_BOUNCE_WINDOW": benchBounceWindow}[k]
+			"REFRESH_BOUNCE_WINDOW": benchBounceWindow, "STRIPE_PUBLISHABLE_KEY": benchPublishableKey}[k]
 		return v, ok
 	})
 	return c.Policy

@@ -25,7 +25,7 @@ type state struct {
 	// Users who make links are replaced before LINKS_PER_HOUR (the
 	// harness's default, 20) would refuse them: a benchmark calls a route
 	// thousands of times.
-	linking, refreshing, dashboard rotating
+	linking, refreshing, dashboard, sessions rotating
 	// Users who update prefill are replaced before UPDATES_PER_HOUR (10).
 	updating rotating
 }
@@ -116,6 +116,28 @@ var Scenarios = []Scenario{
 		})
 		return func() events.APIGatewayV2HTTPResponse {
 			return h.Call("POST", "/accounts/me/onboarding-link", u, nil, nil, "")
+		}, err
+	}},
+	// Embedded onboarding: the first session takes the KYC lock as the
+	// first link does; later ones find it taken. Both spend LINKS_PER_HOUR.
+	{"onboarding session", 200, func(h *Harness, _ *state) (func() events.APIGatewayV2HTTPResponse, error) {
+		u, err := h.Onboarded()
+		return func() events.APIGatewayV2HTTPResponse {
+			return h.Call("POST", "/accounts/me/onboarding-session", u, nil, nil, "")
+		}, err
+	}},
+	{"onboarding session (again)", 200, func(h *Harness, s *state) (func() events.APIGatewayV2HTTPResponse, error) {
+		u, err := s.sessions.next(1, 1, func() (string, error) {
+			u, err := h.Onboarded()
+			if err == nil {
+				if r := h.Call("POST", "/accounts/me/onboarding-session", u, nil, nil, ""); r.StatusCode != 200 {
+					err = fmt.Errorf("first session: %d %s", r.StatusCode, r.Body)
+				}
+			}
+			return u, err
+		})
+		return func() events.APIGatewayV2HTTPResponse {
+			return h.Call("POST", "/accounts/me/onboarding-session", u, nil, nil, "")
 		}, err
 	}},
 	{"refresh", 302, func(h *Harness, s *state) (func() events.APIGatewayV2HTTPResponse, error) {

@@ -47,6 +47,10 @@ func (s *stubConnect) CreateDashboardLink(_ context.Context, id string) (string,
 	return "https://connect.stripe.com/express/" + id + "/stub", nil
 }
 
+func (s *stubConnect) CreateAccountSession(_ context.Context, id string, _ []string) (onboarding.AccountSession, error) {
+	return onboarding.AccountSession{ClientSecret: "accs_secret__stub_" + id, ExpiresAt: time.Now().Add(30 * time.Minute)}, nil
+}
+
 func (s *stubConnect) RejectAccount(context.Context, string, string, string) (onboarding.AccountState, error) {
 	reason := "rejected.fraud"
 	return onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{DisabledReason: &reason}}, nil

@@ -346,8 +346,16 @@ func TestStripeFailureWhileRedeemingKeepsTheToken(t *testing.T) {
 // after its first account link request did.
 func firstLinkThenUpdates(t *testing.T, s *testenv.Stack, acct string) (linked, updated bool) {
 	t.Helper()
+	return firstOnboardingThenUpdates(t, s, acct, "POST /v1/account_links")
+}
+
+// firstOnboardingThenUpdates is firstLinkThenUpdates for any way into
+// onboarding: the Stripe requests named by onboarding (account links, or
+// the embedded path's account sessions) lock prefill alike.
+func firstOnboardingThenUpdates(t *testing.T, s *testenv.Stack, acct, onboarding string) (linked, updated bool) {
+	t.Helper()
 	first := 0
-	for _, r := range s.Stripe.Requests("POST /v1/account_links") {
+	for _, r := range s.Stripe.Requests(onboarding) {
 		if r.Form.Get("account") == acct && (first == 0 || r.Seq < first) {
 			first = r.Seq
 		}
@@ -355,7 +363,7 @@ func firstLinkThenUpdates(t *testing.T, s *testenv.Stack, acct string) (linked, 
 	for _, r := range s.Stripe.Requests("POST /v1/accounts/" + acct) {
 		updated = true
 		if first != 0 && r.Seq > first {
-			t.Errorf("%s: a prefill update (request %d) reached Stripe after the first account link (request %d)", acct, r.Seq, first)
+			t.Errorf("%s: a prefill update (request %d) reached Stripe after the first %s (request %d)", acct, r.Seq, onboarding, first)
 		}
 	}
 	return first != 0, updated

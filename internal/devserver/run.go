@@ -201,6 +201,10 @@ func openFrontend(env *settings) (net.Listener, string) {
 	return ln, "examples/frontend (sign in as anyone)"
 }
 
+// SimulatorPublishableKey is the publishable key make dev gives the service
+// on the simulator: a test key, as its secret key is.
+const SimulatorPublishableKey = "pk_test_simulator"
+
 // chooseStripe points the service at STRIPE_API_BASE, real Stripe or the
 // simulator (see Start), makes sure there is a webhook signing secret, and
 // returns what it chose, for the banner.
@@ -211,6 +215,11 @@ func (r *Running) chooseStripe(ctx context.Context, env *settings, logger *slog.
 		mode = "STRIPE_API_BASE " + env.get("STRIPE_API_BASE")
 		if env.get("STRIPE_SECRET_KEY") == "" {
 			env.set["STRIPE_SECRET_KEY"] = "sk_test_devserver"
+			// No real Stripe behind it (stripe-mock, a proxy): a test
+			// publishable key lets the session route answer.
+			if env.get("STRIPE_PUBLISHABLE_KEY") == "" {
+				env.set["STRIPE_PUBLISHABLE_KEY"] = "pk_test_devserver"
+			}
 		}
 	case env.get("STRIPE_SECRET_KEY") == "":
 		secret, err := r.startSimulator(ctx, env, logger)
@@ -223,6 +232,9 @@ func (r *Running) chooseStripe(ctx context.Context, env *settings, logger *slog.
 			env.orGenerate("STRIPE_WEBHOOK_SECRET", secret, "(the simulator's endpoint secret, for cmd/devevent)")
 		}
 		mode = "local Connect simulator (not Stripe) at " + r.SimURL + ": hosted onboarding and dashboard pages, signed webhooks"
+		// Embedded onboarding: Connect.js (the simulator's stand-in here)
+		// is given a test publishable key beside the test secret key.
+		env.orGenerate("STRIPE_PUBLISHABLE_KEY", SimulatorPublishableKey, "(for the simulator's Connect.js stand-in)")
 	}
 	env.orGenerate("STRIPE_WEBHOOK_SECRET", "whsec_"+randomHex(24), "")
 	return mode, nil

@@ -38,7 +38,8 @@ var wantWriteKeys = map[string]map[string][]string{
 	// Stripe calls gone.
 	"updateaccount": {"dynamodb:PutItem": {"EVENT#*", "STATUS#*"}, "dynamodb:UpdateItem": {"LIMIT#*", "USER#*"}},
 	// The link count, the KYC lock, the refresh token; an account gone.
-	"accountlink": {"dynamodb:PutItem": {"EVENT#*", "STATUS#*", "TOKEN#*"}, "dynamodb:UpdateItem": {"LIMIT#*", "USER#*"}},
+	"accountlink":       {"dynamodb:PutItem": {"EVENT#*", "STATUS#*", "TOKEN#*"}, "dynamodb:UpdateItem": {"LIMIT#*", "USER#*"}},
+	"onboardingsession": {"dynamodb:PutItem": {"EVENT#*", "STATUS#*"}, "dynamodb:UpdateItem": {"LIMIT#*", "USER#*"}},
 	// The link count; a refused link's re-read; an account gone.
 	"dashboardlink": {"dynamodb:PutItem": {"EVENT#*", "STATUS#*"}, "dynamodb:UpdateItem": {"LIMIT#*", "USER#*"}},
 	// The token's reserve, release and spend, the next token, the link

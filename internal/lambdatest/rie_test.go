@@ -362,6 +362,7 @@ func functionEnv(t *testing.T, tpl *Template, id string, refs map[string]string,
 	t.Helper()
 	params := maps.Clone(requiredParams)
 	params["FrontendUrl"] = "https://app.example.com"
+	params["StripePublishableKey"] = "pk_test_rie"
 	vars := env(t, tpl, id, newEvaluator(tpl, params, refs, nil))
 	for k, v := range local {
 		if _, declared := vars[k]; !declared {
@@ -476,6 +477,22 @@ func TestEveryFunctionRunsAsALambda(t *testing.T) {
 			t.Errorf("refresh_url %s, want %s?token=...", refreshURL.Redacted(), want)
 		}
 		token = refreshURL.Query().Get("token")
+	})
+
+	t.Run("onboardingsession hands out an Account Session", func(t *testing.T) {
+		resp := fn["onboardingsession"].invoke(t, fixture(t, "onboarding_session.json"))
+		wantStatus(t, "POST /accounts/me/onboarding-session", resp, 200)
+		sess := decode[struct {
+			ClientSecret   string `json:"client_secret"`
+			PublishableKey string `json:"publishable_key"`
+		}](t, resp)
+		if sess.ClientSecret == "" || sess.PublishableKey != "pk_test_rie" || resp.Headers["Cache-Control"] != "no-store" {
+			t.Fatalf("session %+v headers %v, want a secret, the template's publishable key, no-store", sess, resp.Headers)
+		}
+		sent := s.stripe.Requests("POST /v1/account_sessions")
+		if len(sent) != 1 || sent[0].Form.Get("account") != acct.AccountID || sent[0].Form.Get("components[account_onboarding][enabled]") != "true" {
+			t.Fatalf("account session requests at Stripe: %+v", sent)
+		}
 	})
 
 	t.Run("updateaccount is locked after the first link", func(t *testing.T) {

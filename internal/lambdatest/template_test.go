@@ -389,13 +389,14 @@ func TestTemplateTableIsTheStoresTable(t *testing.T) {
 // each item it contains; IAM has no TransactWriteItems action). Queries are
 // granted on the indexes they read only (wantIndexActions).
 var wantTableActions = map[string][]string{
-	"createaccount": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // claim, release, complete (Update+Put)
-	"accountstatus": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read; ?refresh=true saves (and a status change)
-	"updateaccount": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read; prefill lease; an account Stripe calls gone (its deauthorization's transaction)
-	"accountlink":   {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read, token; limit, KYC lock
-	"dashboardlink": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read; limit; a refused link's re-read
-	"refresh":       {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // next token; reserve/spend token, lock (reads the user), limit; a bounce's re-read (reads the user to save it)
-	"webhook":       {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // owner lookup, event transaction
+	"createaccount":     {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // claim, release, complete (Update+Put)
+	"accountstatus":     {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read; ?refresh=true saves (and a status change)
+	"updateaccount":     {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read; prefill lease; an account Stripe calls gone (its deauthorization's transaction)
+	"accountlink":       {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read, token; limit, KYC lock
+	"onboardingsession": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read; limit, KYC lock; gone account
+	"dashboardlink":     {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // read; limit; a refused link's re-read
+	"refresh":           {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // next token; reserve/spend token, lock (reads the user), limit; a bounce's re-read (reads the user to save it)
+	"webhook":           {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, // owner lookup, event transaction
 	// The staff routes: the page's records; the account; the decision's transaction.
 	"adminlistaccounts":  {"dynamodb:BatchGetItem"},
 	"admingetaccount":    {"dynamodb:GetItem"},
@@ -485,6 +486,7 @@ var wantSecrets = map[string][]string{
 	"accountstatus":      {"StripeSecret"},
 	"updateaccount":      {"StripeSecret"},
 	"accountlink":        {"StripeSecret"},
+	"onboardingsession":  {"StripeSecret"},
 	"dashboardlink":      {"StripeSecret"},
 	"refresh":            {"StripeSecret"},
 	"webhook":            {"StripeSecret", "StripeWebhookSecret"},

@@ -28,6 +28,7 @@ var specRoutes = []string{
 	"POST /v1/accounts/{account}/reject",
 	"POST /v1/accounts/{account}/login_links",
 	"POST /v1/account_links",
+	"POST /v1/account_sessions",
 	"POST /v1/webhook_endpoints",
 	"GET /v1/webhook_endpoints",
 	"GET /v1/webhook_endpoints/{webhook_endpoint}",
@@ -218,6 +219,13 @@ func TestEveryAnswerMatchesStripesSpec(t *testing.T) {
 		must(call(t, base, "POST", "/v1/account_links", f), "link for "+id)
 	}
 
+	// Account Sessions: onboarding alone, and every component with features.
+	must(call(t, base, "POST", "/v1/account_sessions", form("account", full, "components[account_onboarding][enabled]", "true")), "session")
+	must(call(t, base, "POST", "/v1/account_sessions", form("account", recipient, "components[account_onboarding][enabled]", "true",
+		"components[payouts][enabled]", "true", "components[payouts][features][instant_payouts]", "true",
+		"components[payments][enabled]", "false", "components[payment_details][enabled]", "true",
+		"components[documents][enabled]", "true")), "session with every component")
+
 	// Every hosted-page outcome, through the simulator's controls.
 	control("/_sim/accounts/"+full+"/outcome", "outcome", stripesim.OutcomeComplete)
 	control("/_sim/accounts/"+recipient+"/outcome", "outcome", stripesim.OutcomeRestricted, "due", "soon")
@@ -286,6 +294,10 @@ func TestEveryAnswerMatchesStripesSpec(t *testing.T) {
 		{"POST", "/v1/account_links", form("account", full, "type", "account_update", "refresh_url", "https://p.example/r", "return_url", "https://p.example/b"), nil},
 		{"POST", "/v1/account_links", form("account", full, "type", "account_onboarding", "refresh_url", "not a url", "return_url", "https://p.example/b"), nil},
 		{"POST", "/v1/account_links", form("account", "acct_1NoSuchAccount00", "type", "account_onboarding", "refresh_url", "https://p.example/r", "return_url", "https://p.example/b"), nil},
+		{"POST", "/v1/account_sessions", form("account", full, "components[account_management][enabled]", "true"), nil},
+		{"POST", "/v1/account_sessions", form("account", full, "components[account_onboarding][features][x]", "true"), nil},
+		{"POST", "/v1/account_sessions", form("account", full), nil},
+		{"POST", "/v1/account_sessions", form("account", "acct_1NoSuchAccount00", "components[account_onboarding][enabled]", "true"), nil},
 		{"POST", "/v1/webhook_endpoints", form("url", "https://p.example/h"), nil},
 		{"GET", "/v1/webhook_endpoints/we_1NoSuchEndpoint", nil, nil},
 		{"GET", "/v1/balance_transactions", nil, nil},

@@ -158,6 +158,8 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 		StripeCallLease:       stripeCallBound(c.StripeTimeout, retries),
 		StaffGroupsClaim:      get("STAFF_GROUPS_CLAIM", DefaultStaffGroupsClaim),
 		StaffGroup:            get("STAFF_GROUP", DefaultStaffGroup),
+		PublishableKey:        get("STRIPE_PUBLISHABLE_KEY", ""),
+		EmbeddedComponents:    SplitList(get("EMBEDDED_COMPONENTS", onboarding.ComponentAccountOnboarding)),
 	}
 	// Stripe refuses transfers without card_payments under the full
 	// agreement unless it approved the platform: only the platform knows.

@@ -69,6 +69,19 @@ func TestLimitsAreConfigurable(t *testing.T) {
 	}
 }
 
+func TestEmbeddedOnboardingSettings(t *testing.T) {
+	c, _, err := load(t, base())
+	if err != nil || c.Policy.PublishableKey != "" || strings.Join(c.Policy.EmbeddedComponents, ",") != "account_onboarding" {
+		t.Fatalf("defaults: key %q components %v, err %v; want none and account_onboarding", c.Policy.PublishableKey, c.Policy.EmbeddedComponents, err)
+	}
+	m := base()
+	m["STRIPE_PUBLISHABLE_KEY"], m["EMBEDDED_COMPONENTS"] = "pk_test_abc", "account_onboarding, payouts"
+	c, _, err = load(t, m)
+	if err != nil || c.Policy.PublishableKey != "pk_test_abc" || strings.Join(c.Policy.EmbeddedComponents, ",") != "account_onboarding,payouts" {
+		t.Fatalf("set: key %q components %v, err %v", c.Policy.PublishableKey, c.Policy.EmbeddedComponents, err)
+	}
+}
+
 // A lease taken around a Stripe call must outlast the call, or another
 // caller could act while it is still on its way.
 func TestStripeCallLeaseOutlastsEveryAttempt(t *testing.T) {
@@ -145,6 +158,10 @@ func TestRefusals(t *testing.T) {
 		{"live mode with a test key", map[string]string{"STRIPE_MODE": "live", "FRONTEND_URL": "https://a.example", "PUBLIC_API_URL": "https://b.example"}, "STRIPE_MODE"},
 		{"test mode with a live key", map[string]string{"STRIPE_MODE": "test", "STRIPE_SECRET_KEY": "sk_live_x", "FRONTEND_URL": "https://a.example", "PUBLIC_API_URL": "https://b.example"}, "STRIPE_MODE"},
 		{"test mode with a live restricted key", map[string]string{"STRIPE_MODE": "test", "STRIPE_SECRET_KEY": "rk_live_x", "FRONTEND_URL": "https://a.example", "PUBLIC_API_URL": "https://b.example"}, "STRIPE_MODE"},
+		{"test publishable key with a live secret key", map[string]string{"STRIPE_PUBLISHABLE_KEY": "pk_test_x", "STRIPE_SECRET_KEY": "sk_live_x", "FRONTEND_URL": "https://a.example", "PUBLIC_API_URL": "https://b.example"}, "STRIPE_PUBLISHABLE_KEY"},
+		{"live publishable key with a test secret key", map[string]string{"STRIPE_PUBLISHABLE_KEY": "pk_live_x"}, "STRIPE_PUBLISHABLE_KEY"},
+		{"a secret key as the publishable key", map[string]string{"STRIPE_PUBLISHABLE_KEY": "sk_test_x"}, "STRIPE_PUBLISHABLE_KEY"},
+		{"an embedded component 2023-10-16 lacks", map[string]string{"EMBEDDED_COMPONENTS": "account_onboarding,account_management"}, "EMBEDDED_COMPONENTS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -50,6 +50,10 @@ func (f *fakeConnect) CreateDashboardLink(_ context.Context, accountID string) (
 	return fakeStripeLink + "express/" + accountID, nil
 }
 
+func (f *fakeConnect) CreateAccountSession(_ context.Context, accountID string, _ []string) (onboarding.AccountSession, error) {
+	return onboarding.AccountSession{ClientSecret: "accs_secret__fake_" + accountID, ExpiresAt: time.Unix(1_900_000_000, 0).UTC()}, nil
+}
+
 func (f *fakeConnect) RejectAccount(_ context.Context, _, reason, _ string) (onboarding.AccountState, error) {
 	r := "rejected." + reason
 	return onboarding.AccountState{DetailsSubmitted: true, Requirements: onboarding.Requirements{DisabledReason: &r}}, nil
@@ -101,7 +105,7 @@ func (fakeVerifier) Verify(payload []byte, sig string) (onboarding.AccountEvent,
 
 // testPolicy is the policy the service runs with on default configuration.
 func testPolicy() onboarding.Policy {
-	env := map[string]string{"FRONTEND_URL": "https://frontend.example", "PUBLIC_API_URL": "https://api.example"}
+	env := map[string]string{"FRONTEND_URL": "https://frontend.example", "PUBLIC_API_URL": "https://api.example", "STRIPE_PUBLISHABLE_KEY": "pk_test_platform"}
 	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		panic(err)

@@ -55,6 +55,17 @@ func createOnboardingLink(svc *onboarding.Service) Handler {
 	})
 }
 
+// createOnboardingSession serves POST /accounts/me/onboarding-session: the
+// Account Session behind Stripe's embedded onboarding. Its client secret
+// goes out in the body only (no-store, like every answer) and never into
+// the request's log line.
+func createOnboardingSession(svc *onboarding.Service) Handler {
+	return serve(noInput, func(ctx context.Context, c onboarding.Caller, _ struct{}) (int, onboarding.OnboardingSession, error) {
+		sess, err := svc.CreateOnboardingSession(ctx, c)
+		return http.StatusOK, sess, err
+	})
+}
+
 // createDashboardLink serves POST /accounts/me/dashboard-link.
 func createDashboardLink(svc *onboarding.Service) Handler {
 	return serve(noInput, func(ctx context.Context, c onboarding.Caller, _ struct{}) (int, dashboardLink, error) {

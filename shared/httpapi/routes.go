@@ -24,13 +24,14 @@ type Route struct {
 // The routes, one value each, so that a Lambda main names its route in Go
 // (app.Lambda(httpapi.CreateAccount)) and a typo does not compile.
 var (
-	CreateAccount        = Route{Method: "POST", Path: "/accounts", Function: "createaccount", build: noVerifier(createAccount)}
-	GetAccount           = Route{Method: "GET", Path: "/accounts/me", Function: "accountstatus", build: noVerifier(getAccount)}
-	UpdateAccount        = Route{Method: "PATCH", Path: "/accounts/me", Function: "updateaccount", build: noVerifier(updateAccount)}
-	CreateOnboardingLink = Route{Method: "POST", Path: "/accounts/me/onboarding-link", Function: "accountlink", build: noVerifier(createOnboardingLink)}
-	CreateDashboardLink  = Route{Method: "POST", Path: "/accounts/me/dashboard-link", Function: "dashboardlink", build: noVerifier(createDashboardLink)}
-	RefreshLink          = Route{Method: "GET", Path: "/onboarding/refresh", Function: "refresh", Public: true, build: noVerifier(refreshLink)}
-	Webhook              = Route{Method: "POST", Path: "/webhooks/stripe", Function: "webhook", Public: true, build: webhook}
+	CreateAccount           = Route{Method: "POST", Path: "/accounts", Function: "createaccount", build: noVerifier(createAccount)}
+	GetAccount              = Route{Method: "GET", Path: "/accounts/me", Function: "accountstatus", build: noVerifier(getAccount)}
+	UpdateAccount           = Route{Method: "PATCH", Path: "/accounts/me", Function: "updateaccount", build: noVerifier(updateAccount)}
+	CreateOnboardingLink    = Route{Method: "POST", Path: "/accounts/me/onboarding-link", Function: "accountlink", build: noVerifier(createOnboardingLink)}
+	CreateOnboardingSession = Route{Method: "POST", Path: "/accounts/me/onboarding-session", Function: "onboardingsession", build: noVerifier(createOnboardingSession)}
+	CreateDashboardLink     = Route{Method: "POST", Path: "/accounts/me/dashboard-link", Function: "dashboardlink", build: noVerifier(createDashboardLink)}
+	RefreshLink             = Route{Method: "GET", Path: "/onboarding/refresh", Function: "refresh", Public: true, build: noVerifier(refreshLink)}
+	Webhook                 = Route{Method: "POST", Path: "/webhooks/stripe", Function: "webhook", Public: true, build: webhook}
 
 	AdminListAccounts  = Route{Method: "GET", Path: "/admin/accounts", Function: "adminlistaccounts", Staff: true, build: noVerifier(adminListAccounts)}
 	AdminGetAccount    = Route{Method: "GET", Path: "/admin/accounts/{user_id}", Function: "admingetaccount", Staff: true, build: noVerifier(adminGetAccount)}
@@ -39,7 +40,7 @@ var (
 
 // Routes is the whole HTTP contract (README, "HTTP contract"; openapi.yaml):
 // the dev server, the template tests and the OpenAPI tests all read it.
-var Routes = []Route{CreateAccount, GetAccount, UpdateAccount, CreateOnboardingLink, CreateDashboardLink, RefreshLink, Webhook,
+var Routes = []Route{CreateAccount, GetAccount, UpdateAccount, CreateOnboardingLink, CreateOnboardingSession, CreateDashboardLink, RefreshLink, Webhook,
 	AdminListAccounts, AdminGetAccount, AdminReviewAccount}
 
 func noVerifier(f func(*onboarding.Service) Handler) func(*onboarding.Service, EventVerifier) Handler {

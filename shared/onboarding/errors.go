@@ -91,10 +91,13 @@ var (
 	ErrRateLimited        = &Error{Kind: KindRateLimited, Code: "rate_limited", Message: "too many requests to Stripe for this user; retry after Retry-After seconds"}
 	ErrUnauthorized       = &Error{Kind: KindUnauthorized, Code: "unauthorized", Message: "a valid bearer token is required"}
 	// ErrForbidden answers a caller without the staff group on every staff route.
-	ErrForbidden          = &Error{Kind: KindForbidden, Code: "forbidden", Message: "this route is for platform staff only"}
-	ErrStripeUnavailable  = &Error{Kind: KindProviderUnavailable, Code: "stripe_unavailable", Message: "Stripe could not complete the request; retry shortly"}
-	ErrStorageUnavailable = &Error{Kind: KindStorageUnavailable, Code: "storage_unavailable", Message: "storage is temporarily unavailable; retry shortly"}
-	ErrBodyTooLarge       = &Error{Kind: KindTooLarge, Code: "body_too_large", Message: "the request body is too large"}
+	ErrForbidden = &Error{Kind: KindForbidden, Code: "forbidden", Message: "this route is for platform staff only"}
+	// ErrEmbeddedUnconfigured: the session route without
+	// STRIPE_PUBLISHABLE_KEY, which Connect.js needs to start.
+	ErrEmbeddedUnconfigured = &Error{Kind: KindProviderUnavailable, Code: "embedded_onboarding_unconfigured", Message: "embedded onboarding is not configured: STRIPE_PUBLISHABLE_KEY is unset; use the onboarding link"}
+	ErrStripeUnavailable    = &Error{Kind: KindProviderUnavailable, Code: "stripe_unavailable", Message: "Stripe could not complete the request; retry shortly"}
+	ErrStorageUnavailable   = &Error{Kind: KindStorageUnavailable, Code: "storage_unavailable", Message: "storage is temporarily unavailable; retry shortly"}
+	ErrBodyTooLarge         = &Error{Kind: KindTooLarge, Code: "body_too_large", Message: "the request body is too large"}
 	// ErrTokenInvalid covers unknown, used and expired refresh tokens alike:
 	// the browser is told the same thing whichever it was.
 	ErrTokenInvalid = &Error{Kind: KindInvalid, Code: "link_expired", Message: "the onboarding link expired or was already used"}

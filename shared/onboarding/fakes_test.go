@@ -85,6 +85,7 @@ type connectFake struct {
 	LinkFn          func(ctx context.Context, r onboarding.LinkRequest) (onboarding.OnboardingLink, error)
 	DashboardFn     func(ctx context.Context, id string) (string, error)
 	RejectFn        func(ctx context.Context, id, reason, key string) (onboarding.AccountState, error)
+	SessionFn       func(ctx context.Context, id string, components []string) (onboarding.AccountSession, error)
 }
 
 var _ onboarding.Connect = (*connectFake)(nil)
@@ -106,6 +107,9 @@ func (f *connectFake) CreateOnboardingLink(ctx context.Context, r onboarding.Lin
 }
 func (f *connectFake) CreateDashboardLink(ctx context.Context, id string) (string, error) {
 	return f.DashboardFn(ctx, id)
+}
+func (f *connectFake) CreateAccountSession(ctx context.Context, id string, components []string) (onboarding.AccountSession, error) {
+	return f.SessionFn(ctx, id, components)
 }
 func (f *connectFake) RejectAccount(ctx context.Context, id, reason, key string) (onboarding.AccountState, error) {
 	return f.RejectFn(ctx, id, reason, key)

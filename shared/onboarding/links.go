@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"slices"
 	"time"
 )
 
@@ -31,29 +32,73 @@ func ParseRefreshToken(raw string) (string, bool) {
 
 // CreateOnboardingLink issues a Stripe-hosted onboarding link for the caller.
 func (s *Service) CreateOnboardingLink(ctx context.Context, c Caller) (OnboardingLink, error) {
-	rec, err := s.accountFor(ctx, c)
+	rec, err := s.startOnboarding(ctx, c)
 	if err != nil {
 		return OnboardingLink{}, err
-	}
-	switch {
-	case rec.State.Deauthorized:
-		return OnboardingLink{}, ErrDeauthorized
-	case DeriveStatus(rec.State, rec.ServiceAgreement, s.now()) == StatusRejected:
-		return OnboardingLink{}, ErrRejected
-	}
-	if err := s.takeLinkSlot(ctx, rec.UserID); err != nil {
-		return OnboardingLink{}, err
-	}
-	if rec.FirstLinkAt.IsZero() {
-		if rec, err = s.lockPrefill(ctx, rec.UserID, rec.AccountID); err != nil {
-			return OnboardingLink{}, err
-		}
 	}
 	link, err := s.issueLink(ctx, rec, time.Time{})
 	if errors.Is(err, ErrAccountGone) {
 		return OnboardingLink{}, s.goneError(ctx, rec, err, ErrDeauthorized)
 	}
 	return link, err
+}
+
+// startOnboarding is what every way into Stripe's onboarding does first,
+// hosted (an account link) or embedded (an account session): the caller's
+// account must still be able to onboard, the call counts against the
+// user's hourly link limit, and the first one takes the KYC lock before
+// Stripe is asked, since Stripe locks prefill once onboarding can begin.
+func (s *Service) startOnboarding(ctx context.Context, c Caller) (AccountRecord, error) {
+	rec, err := s.accountFor(ctx, c)
+	if err != nil {
+		return rec, err
+	}
+	switch {
+	case rec.State.Deauthorized:
+		return rec, ErrDeauthorized
+	case DeriveStatus(rec.State, rec.ServiceAgreement, s.now()) == StatusRejected:
+		return rec, ErrRejected
+	}
+	if err := s.takeLinkSlot(ctx, rec.UserID); err != nil {
+		return rec, err
+	}
+	if rec.FirstLinkAt.IsZero() {
+		if rec, err = s.lockPrefill(ctx, rec.UserID, rec.AccountID); err != nil {
+			return rec, err
+		}
+	}
+	return rec, nil
+}
+
+// CreateOnboardingSession issues an Account Session for Stripe's embedded
+// onboarding component (Connect.js account-onboarding) on the platform's
+// own page. It shares everything with CreateOnboardingLink but the page the
+// user fills in: the same refusals, the same hourly limit and the same KYC
+// lock. The client secret is handed to the caller only: never stored or
+// logged.
+func (s *Service) CreateOnboardingSession(ctx context.Context, c Caller) (OnboardingSession, error) {
+	if s.policy.PublishableKey == "" {
+		// Connect.js cannot start without it: refuse before any Stripe call.
+		return OnboardingSession{}, ErrEmbeddedUnconfigured
+	}
+	rec, err := s.startOnboarding(ctx, c)
+	if err != nil {
+		return OnboardingSession{}, err
+	}
+	components := []string{ComponentAccountOnboarding}
+	for _, c := range s.policy.EmbeddedComponents {
+		if !slices.Contains(components, c) {
+			components = append(components, c)
+		}
+	}
+	sess, err := s.connect.CreateAccountSession(ctx, rec.AccountID, components)
+	if errors.Is(err, ErrAccountGone) {
+		return OnboardingSession{}, s.goneError(ctx, rec, err, ErrDeauthorized)
+	}
+	if err != nil {
+		return OnboardingSession{}, err
+	}
+	return OnboardingSession{ClientSecret: sess.ClientSecret, ExpiresAt: sess.ExpiresAt.UTC(), PublishableKey: s.policy.PublishableKey}, nil
 }
 
 // RefreshOnboardingLink turns a refresh token into the URL to send the

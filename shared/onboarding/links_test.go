@@ -37,6 +37,10 @@ type linkWorld struct {
 	links   []onboarding.LinkRequest
 	linkErr error
 	policy  onboarding.Policy
+	// sessions are the components of each Account Session Stripe made;
+	// sessionErr fails the next ones.
+	sessions   [][]string
+	sessionErr error
 }
 
 func newLinkWorld(t *testing.T) *linkWorld {
@@ -74,7 +78,19 @@ func (w *linkWorld) service() *onboarding.Service {
 		}
 		w.links = append(w.links, r)
 		return onboarding.OnboardingLink{URL: "https://connect.stripe.com/setup/e/acct_1/x", ExpiresAt: w.now.Add(5 * time.Minute)}, nil
-	}, DashboardFn: func(context.Context, string) (string, error) { return "https://connect.stripe.com/express/acct_1", nil }}
+	}, DashboardFn: func(context.Context, string) (string, error) { return "https://connect.stripe.com/express/acct_1", nil },
+		SessionFn: func(_ context.Context, id string, components []string) (onboarding.AccountSession, error) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if w.sessionErr != nil {
+				return onboarding.AccountSession{}, w.sessionErr
+			}
+			if id != "acct_1" {
+				return onboarding.AccountSession{}, errors.New("session for the wrong account " + id)
+			}
+			w.sessions = append(w.sessions, components)
+			return onboarding.AccountSession{ClientSecret: "accs_secret__x", ExpiresAt: w.now.Add(30 * time.Minute)}, nil
+		}}
 	return onboarding.NewService(w.store, connect, w.policy, onboarding.WithClock(w.clock),
 		// Waiting for a lease moves the test's clock instead of sleeping.
 		onboarding.WithSleep(func(_ context.Context, d time.Duration) error { w.advance(d); return nil }))

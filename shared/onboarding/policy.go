@@ -78,6 +78,15 @@ type Policy struct {
 	// (Cognito's cognito:groups); a caller in StaffGroup may use the staff
 	// routes.
 	StaffGroupsClaim, StaffGroup string
+
+	// PublishableKey (STRIPE_PUBLISHABLE_KEY, pk_test_ or pk_live_) goes to
+	// the browser with every Account Session: Connect.js needs it. Not a
+	// secret. Empty: the session route is refused.
+	PublishableKey string
+	// EmbeddedComponents (EMBEDDED_COMPONENTS) are the Connect.js
+	// components a session enables besides account_onboarding, which it
+	// always enables.
+	EmbeddedComponents []string
 }
 
 // MaxLinksPerHour caps LinksPerHour: each counted use is an attribute of
@@ -155,6 +164,21 @@ func (p Policy) Check() (problems []Problem, warnings []string) {
 	if p.UpdatesPerHour < 1 || p.UpdatesPerHour > MaxUpdatesPerHour {
 		bad("UPDATES_PER_HOUR", "must be 1 to %d, got %d", MaxUpdatesPerHour, p.UpdatesPerHour)
 	}
+	for _, c := range p.EmbeddedComponents {
+		if !slices.Contains(EmbeddedComponentNames, c) {
+			bad("EMBEDDED_COMPONENTS", "%q is not one of %s", c, strings.Join(EmbeddedComponentNames, ","))
+		}
+	}
+	if p.PublishableKey != "" {
+		// A test key beside a live secret key (or the reverse) makes
+		// Connect.js refuse every session.
+		switch {
+		case !strings.HasPrefix(p.PublishableKey, "pk_test_") && !strings.HasPrefix(p.PublishableKey, "pk_live_"):
+			bad("STRIPE_PUBLISHABLE_KEY", "must be a publishable key (pk_test_ or pk_live_)")
+		case p.Livemode != strings.HasPrefix(p.PublishableKey, "pk_live_"):
+			bad("STRIPE_PUBLISHABLE_KEY", "is a %s key but the Stripe secret key is a %s key: make them agree", keyModeName(strings.HasPrefix(p.PublishableKey, "pk_live_")), keyModeName(p.Livemode))
+		}
+	}
 	for setting, raw := range map[string]string{"return URL": p.ReturnURL, "refresh URL": p.RefreshURL, "onboarding page URL": p.OnboardingURL} {
 		u, err := url.Parse(raw)
 		switch {
@@ -175,4 +199,11 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+func keyModeName(live bool) string {
+	if live {
+		return "live"
+	}
+	return "test"
 }

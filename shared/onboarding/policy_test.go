@@ -33,6 +33,17 @@ func TestPolicyCheckRefusesWhatCannotBeServed(t *testing.T) {
 		}, "", ""},
 		{"Thai platform starts with a warning", func(p *onboarding.Policy) { p.PlatformCountry = "TH"; p.AllowedCountries = map[string]bool{"TH": true} }, "", "TH cannot self-serve"},
 		{"platform country without Connect", func(p *onboarding.Policy) { p.PlatformCountry = "IL" }, "PLATFORM_COUNTRY", ""},
+		{"test publishable key beside a test secret key", func(p *onboarding.Policy) { p.PublishableKey = "pk_test_x" }, "", ""},
+		{"test publishable key beside a live secret key", func(p *onboarding.Policy) {
+			p.PublishableKey, p.Livemode = "pk_test_x", true
+			p.ReturnURL, p.RefreshURL, p.OnboardingURL = "https://f.example/r", "https://a.example/r", "https://f.example/o"
+		}, "STRIPE_PUBLISHABLE_KEY: is a test key but the Stripe secret key is a live key", ""},
+		{"live publishable key beside a test secret key", func(p *onboarding.Policy) { p.PublishableKey = "pk_live_x" }, "STRIPE_PUBLISHABLE_KEY: is a live key", ""},
+		{"a secret key as the publishable key", func(p *onboarding.Policy) { p.PublishableKey = "sk_test_x" }, "STRIPE_PUBLISHABLE_KEY: must be a publishable key", ""},
+		{"every embedded component of 2023-10-16", func(p *onboarding.Policy) {
+			p.EmbeddedComponents = []string{"account_onboarding", "payouts", "payments", "payment_details", "documents"}
+		}, "", ""},
+		{"an embedded component 2023-10-16 lacks", func(p *onboarding.Policy) { p.EmbeddedComponents = []string{"account_management"} }, `EMBEDDED_COMPONENTS: "account_management"`, ""},
 		{"bad cross-border agreement", func(p *onboarding.Policy) { p.CrossBorderServiceAgreement = "maybe" }, "CROSS_BORDER_SERVICE_AGREEMENT", ""},
 		{"default card payments without transfers", func(p *onboarding.Policy) { p.DefaultCapabilities = []string{"card_payments"} }, "DEFAULT_CAPABILITIES", ""},
 		{"default transfers without card payments", func(p *onboarding.Policy) { p.DefaultCapabilities = []string{"transfers"} }, "DEFAULT_CAPABILITIES: transfers without card_payments", ""},

@@ -2,6 +2,7 @@ package onboarding
 
 import (
 	"context"
+	"log/slog"
 	"time"
 )
 
@@ -77,6 +78,9 @@ type Connect interface {
 	UpdateAccount(ctx context.Context, accountID string, p Prefill) error
 	CreateOnboardingLink(ctx context.Context, r LinkRequest) (OnboardingLink, error)
 	CreateDashboardLink(ctx context.Context, accountID string) (string, error)
+	// CreateAccountSession authorises Connect.js's embedded components
+	// (EmbeddedComponentNames) for one account.
+	CreateAccountSession(ctx context.Context, accountID string, components []string) (AccountSession, error)
 	// RejectAccount rejects an account for reason (one of RejectReasons)
 	// and returns its state as Stripe answered; idempotencyKey names the
 	// attempt (rejectionKey).
@@ -179,6 +183,36 @@ type OnboardingLink struct {
 	URL       string    `json:"url"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
+
+// AccountSession is Stripe's answer to an Account Session: its client
+// secret is a credential for the account, passed to the browser only.
+type AccountSession struct {
+	ClientSecret string
+	ExpiresAt    time.Time
+}
+
+// OnboardingSession is the answer of POST /accounts/me/onboarding-session:
+// what Connect.js needs to mount the embedded onboarding component.
+type OnboardingSession struct {
+	ClientSecret   string    `json:"client_secret"`
+	ExpiresAt      time.Time `json:"expires_at"`
+	PublishableKey string    `json:"publishable_key"`
+}
+
+// LogValue keeps the client secret out of any log line the session reaches.
+func (s OnboardingSession) LogValue() slog.Value {
+	return slog.GroupValue(slog.Time("expires_at", s.ExpiresAt))
+}
+
+// ComponentAccountOnboarding is the embedded onboarding component, always
+// enabled in a session.
+const ComponentAccountOnboarding = "account_onboarding"
+
+// EmbeddedComponentNames are the components POST /v1/account_sessions
+// takes in API version 2023-10-16 (stripe-mock v0.183.0
+// embedded/openapi/spec3.json, paths./v1/account_sessions.post,
+// components' properties).
+var EmbeddedComponentNames = []string{"account_onboarding", "documents", "payment_details", "payments", "payouts"}
 
 // RefreshToken lets a browser coming back from Stripe's refresh_url get a new
 // link for one account, once. Only its hash is stored.
