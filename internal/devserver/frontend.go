@@ -53,8 +53,9 @@ func newFrontend(cfg config.Config, connectJSURL string) http.Handler {
 	})
 	configJS := []byte("// Served by the dev server from its configuration.\nexport default " + string(settings) + ";\n")
 	// Connect.js's origin may run its script and be called; Stripe's own
-	// also frames its components and loads Stripe.js, as its CSP guide lists:
-	// https://docs.stripe.com/connect/get-started-connect-embedded-components?platform=web#csp-and-http-header-requirements
+	// also frames its components and loads Stripe.js (check the guide's CSP
+	// list when deploying a frontend of your own):
+	// https://docs.stripe.com/connect/get-started-connect-embedded-components?platform=web
 	connect := origin(connectJSURL)
 	frames := "'none'"
 	if connect == origin(stripeConnectJS) {

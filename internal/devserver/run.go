@@ -346,12 +346,12 @@ func (r *Running) startSimulator(ctx context.Context, env *settings, logger *slo
 	}
 	// The frontend's page runs the Connect.js stand-in, which calls back.
 	frontendOrigin := strings.ToLower(origin(or(env.get("FRONTEND_URL"), config.DefaultFrontendURL)))
-	simOpts.EmbedOrigins = []string{frontendOrigin}
+	simOpts.EmbedOrigins = append(simOpts.EmbedOrigins, frontendOrigin) // and SIM_EMBED_ORIGINS'
 	r.Sim = stripesim.New(simOpts)
 	// Only its own pages may submit its forms or work its /_sim controls;
 	// the frontend's page may call the stand-in's endpoints, nothing else.
 	simPages := sameSite{origins: loopbackOrigins(ln.Addr().String())}
-	embedPages := sameSite{origins: append(loopbackOrigins(ln.Addr().String()), frontendOrigin)}
+	embedPages := sameSite{origins: append(loopbackOrigins(ln.Addr().String()), simOpts.EmbedOrigins...)}
 	r.serve(ln, onlyHosts(loopbackHosts(ln.Addr().String()), embedPages.refuse(changesState,
 		simPages.refuse(func(r *http.Request) bool { return changesState(r) && !connectJSRoute(r) }, r.Sim))))
 

@@ -143,3 +143,18 @@ func TestTheConnectJSStandInIsServedAsAScript(t *testing.T) {
 		t.Errorf("connect.js: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }
+
+func TestEmbedOriginsFromEnv(t *testing.T) {
+	env := func(kv map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := kv[k]; return v, ok }
+	}
+	o, err := stripesim.OptionsFromEnv(env(map[string]string{"SIM_EMBED_ORIGINS": "http://localhost:5173, https://app.example"}))
+	if err != nil || strings.Join(o.EmbedOrigins, " ") != "http://localhost:5173 https://app.example" {
+		t.Errorf("%v, %v", o.EmbedOrigins, err)
+	}
+	for _, bad := range []string{"localhost:5173", "http://localhost:5173/", "http://localhost:5173/app", "ftp://x.example", "*"} {
+		if _, err := stripesim.OptionsFromEnv(env(map[string]string{"SIM_EMBED_ORIGINS": bad})); err == nil {
+			t.Errorf("SIM_EMBED_ORIGINS=%q accepted", bad)
+		}
+	}
+}
