@@ -42,8 +42,6 @@ type Server struct {
 	templated []routeEntry
 	// groupsClaim is the claim /dev/token?groups= fills (STAFF_GROUPS_CLAIM).
 	groupsClaim string
-	// scaffoldSession: i23-front's stand-in of i23-back's route.
-	scaffoldSession http.HandlerFunc
 }
 
 type routeEntry struct {
@@ -66,7 +64,6 @@ func New(a *app.App, auth Authorizer) *Server {
 		s.routes[r.Key()] = e
 	}
 	s.reconciler, s.reconcilerErr = a.Reconciler(nil)
-	s.scaffoldSession = scaffoldOnboardingSession(a, s)
 	return s
 }
 
@@ -113,10 +110,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodPost && r.URL.Path == "/dev/reconcile" {
 		s.reconcile(w, r)
-		return
-	}
-	if r.Method == http.MethodPost && r.URL.Path == "/accounts/me/onboarding-session" {
-		s.scaffoldSession(w, r)
 		return
 	}
 	entry, params, ok := s.match(r)

@@ -144,13 +144,11 @@ type Sim struct {
 	links        map[string]*accountLink
 	sessions     map[string]*session
 	loginLinks   map[string]*loginLink
-	// accountSessions are Account Sessions by client secret.
-	accountSessions map[string]*accountSession
-	endpoints       map[string]*endpoint
-	endpointList    []string
-	idem            map[string]*idemEntry
-	faults          []*Fault
-	deliveries      []*Delivery
+	endpoints    map[string]*endpoint
+	endpointList []string
+	idem         map[string]*idemEntry
+	faults       []*Fault
+	deliveries   []*Delivery
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -192,18 +190,17 @@ func New(opts Options) *Sim {
 	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Sim{
-		opts:            opts,
-		accounts:        map[string]*account{},
-		links:           map[string]*accountLink{},
-		sessions:        map[string]*session{},
-		loginLinks:      map[string]*loginLink{},
-		accountSessions: map[string]*accountSession{},
-		endpoints:       map[string]*endpoint{},
-		idem:            map[string]*idemEntry{},
-		queues:          map[string]chan *Delivery{},
-		timers:          map[*time.Timer]struct{}{},
-		ctx:             ctx,
-		cancel:          cancel,
+		opts:       opts,
+		accounts:   map[string]*account{},
+		links:      map[string]*accountLink{},
+		sessions:   map[string]*session{},
+		loginLinks: map[string]*loginLink{},
+		endpoints:  map[string]*endpoint{},
+		idem:       map[string]*idemEntry{},
+		queues:     map[string]chan *Delivery{},
+		timers:     map[*time.Timer]struct{}{},
+		ctx:        ctx,
+		cancel:     cancel,
 	}
 	s.routes()
 	return s
@@ -260,7 +257,6 @@ func (s *Sim) routes() {
 	m.HandleFunc("POST /v1/accounts/{id}/reject", s.api(OpRejectAccount, rejectSchema, s.rejectAccount))
 	m.HandleFunc("POST /v1/accounts/{id}/login_links", s.api(OpCreateLoginLink, expandOnly, s.createLoginLink))
 	m.HandleFunc("POST /v1/account_links", s.api(OpCreateAccountLink, accountLinkSchema, s.createAccountLink))
-	m.HandleFunc("POST /v1/account_sessions", s.api("create_account_session", accountSessionSchema, s.createAccountSession))
 	m.HandleFunc("POST /v1/webhook_endpoints", s.api(OpCreateWebhookEndpoint, webhookCreateSchema, s.createWebhookEndpoint))
 	m.HandleFunc("GET /v1/webhook_endpoints", s.api(OpListWebhookEndpoints, listSchema, s.listWebhookEndpoints))
 	m.HandleFunc("GET /v1/webhook_endpoints/{id}", s.api(OpRetrieveWebhookEndpoint, expandOnly, s.retrieveWebhookEndpoint))
