@@ -34,8 +34,9 @@ func frontendAddr(frontendURL string) (string, bool) {
 
 // newFrontend serves examples/frontend as its own origin: the sign-in page
 // at /, the onboarding home at FRONTEND_ONBOARDING_PATH, the return page at
-// FRONTEND_RETURN_PATH, and a config.js that points at this API.
-func newFrontend(cfg config.Config) http.Handler {
+// FRONTEND_RETURN_PATH, and a config.js that points at this API and at the
+// Connect.js to load (connectJSURL).
+func newFrontend(cfg config.Config, connectJSURL string) http.Handler {
 	files, _ := fs.Sub(frontend.Files, ".")
 	static := http.FileServerFS(files)
 	pages := map[string]string{
@@ -48,10 +49,21 @@ func newFrontend(cfg config.Config) http.Handler {
 		"signInPath":     "/",
 		"onboardingPath": cfg.FrontendOnboardingPath,
 		"returnPath":     cfg.FrontendReturnPath,
+		"connectJsUrl":   connectJSURL,
 	})
 	configJS := []byte("// Served by the dev server from its configuration.\nexport default " + string(settings) + ";\n")
-	csp := fmt.Sprintf("default-src 'self'; connect-src 'self' %s; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-		origin(cfg.PublicAPIURL))
+	// Connect.js's origin may run its script and be called; Stripe's own
+	// also frames its components and loads Stripe.js (check the guide's CSP
+	// list when deploying a frontend of your own):
+	// https://docs.stripe.com/connect/get-started-connect-embedded-components?platform=web
+	connect := origin(connectJSURL)
+	frames := "'none'"
+	if connect == origin(stripeConnectJS) {
+		connect += " https://js.stripe.com"
+		frames = "https://connect-js.stripe.com https://js.stripe.com"
+	}
+	csp := fmt.Sprintf("default-src 'self'; script-src 'self' %s; connect-src 'self' %s %s; frame-src %s; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+		connect, origin(cfg.PublicAPIURL), connect, frames)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)

@@ -109,3 +109,10 @@ func changesState(r *http.Request) bool {
 func devRoute(r *http.Request) bool {
 	return r.URL.Path == "/dev" || strings.HasPrefix(r.URL.Path, "/dev/")
 }
+
+// connectJSRoute is the simulator's stand-in for Connect.js: its script and
+// the endpoints it calls from the platform's page, on the frontend's origin
+// (embedded onboarding runs there, not on the simulator's pages).
+func connectJSRoute(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/connect-js/")
+}

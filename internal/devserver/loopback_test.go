@@ -2,6 +2,7 @@ package devserver
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -178,5 +179,68 @@ func TestALiveKeyIsRefusedWhateverTheURLs(t *testing.T) {
 				t.Errorf("%s: the error does not name STRIPE_SECRET_KEY, or prints the key: %v", name, err)
 			}
 		}
+	}
+}
+
+// The frontend's page runs the simulator's Connect.js stand-in (embedded
+// onboarding), which calls the simulator back: those endpoints, and only
+// they, take the frontend's cross-site POSTs.
+func TestOnlyTheConnectJSStandInTakesTheFrontendsPosts(t *testing.T) {
+	r, _ := start(t, nil)
+	simHost, _ := hostOfURL(t, r.SimURL)
+	front := []string{"Origin", r.FrontendURL, "Sec-Fetch-Site", "cross-site"}
+	evil := []string{"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"}
+	tests := []struct {
+		name    string
+		path    string
+		headers []string
+		want    int
+	}{
+		// 401: past the guard, the stand-in refuses a missing client secret.
+		{"the frontend to the stand-in's claim", "/connect-js/v1.0/account_sessions/claim", front, http.StatusUnauthorized},
+		{"the frontend to the stand-in's outcome", "/connect-js/v1.0/account_sessions/outcome", front, http.StatusUnauthorized},
+		{"another origin to the stand-in", "/connect-js/v1.0/account_sessions/outcome", evil, http.StatusForbidden},
+		{"the frontend to the simulator's controls", "/_sim/accounts/acct_nobody/outcome", front, http.StatusForbidden},
+		{"the frontend to the simulator's API", "/v1/account_sessions", front, http.StatusForbidden},
+		{"the frontend to the hosted page's submit", "/setup/s/sess_nobody", front, http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := doWithHost(t, "POST", r.SimURL+tt.path, simHost, tt.headers...); got != tt.want {
+				t.Errorf("POST %s: %d, want %d", tt.path, got, tt.want)
+			}
+		})
+	}
+}
+
+// The frontend loads the simulator's Connect.js when the simulator is
+// Stripe, and its CSP lets that script run and call back.
+func TestTheFrontendLoadsTheSimulatorsConnectJS(t *testing.T) {
+	r, _ := start(t, nil)
+	want := r.SimURL + "/connect-js/v1.0/connect.js"
+	resp, err := http.Get(r.FrontendURL + "/js/config.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), `"connectJsUrl":"`+want+`"`) {
+		t.Errorf("config.js does not name %s: %s", want, body)
+	}
+	csp := resp.Header.Get("Content-Security-Policy")
+	for _, directive := range []string{"script-src 'self' " + r.SimURL, "connect-src 'self' " + r.APIURL + " " + r.SimURL} {
+		if !strings.Contains(csp, directive) {
+			t.Errorf("CSP %q lacks %q", csp, directive)
+		}
+	}
+	script, err := http.Get(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer script.Body.Close()
+	js, _ := io.ReadAll(script.Body)
+	if script.StatusCode != http.StatusOK || !strings.HasPrefix(script.Header.Get("Content-Type"), "text/javascript") ||
+		!strings.Contains(string(js), "StripeConnect") {
+		t.Errorf("GET %s: %d %s", want, script.StatusCode, script.Header.Get("Content-Type"))
 	}
 }

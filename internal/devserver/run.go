@@ -114,7 +114,7 @@ func Start(ctx context.Context, o Options) (_ *Running, err error) {
 	r.serve(apiLn, onlyHosts(apiHosts, devPages.refuse(devRoute, New(r.App, auth))))
 	if frontendLn != nil {
 		r.FrontendURL = cfg.FrontendURL
-		r.serve(frontendLn, onlyHosts(loopbackHosts(frontendLn.Addr().String()), newFrontend(cfg)))
+		r.serve(frontendLn, onlyHosts(loopbackHosts(frontendLn.Addr().String()), newFrontend(cfg, r.connectJSURL())))
 	}
 	r.printBanner(o.Out, cfg, auth, env.generated, notes{frontend: frontendNote, stripe: stripeMode, dynamodb: dbMode})
 	return r, nil
@@ -322,6 +322,19 @@ func (r *Running) printBanner(out io.Writer, cfg config.Config, auth Authorizer,
 	}
 }
 
+// stripeConnectJS is Stripe's Connect.js, which Stripe requires pages to
+// load from Stripe: https://docs.stripe.com/connect/get-started-connect-embedded-components?platform=web
+const stripeConnectJS = "https://connect-js.stripe.com/v1.0/connect.js"
+
+// connectJSURL is the Connect.js the frontend loads: the simulator's
+// stand-in when the simulator is Stripe, else Stripe's own.
+func (r *Running) connectJSURL() string {
+	if r.Sim != nil {
+		return r.SimURL + "/connect-js/v1.0/connect.js"
+	}
+	return stripeConnectJS
+}
+
 // startSimulator runs the local Connect simulator on SIM_PORT (default
 // 3001), points the service's Stripe settings at it, and registers the dev
 // server's webhook endpoint there through the same code as
@@ -343,10 +356,16 @@ func (r *Running) startSimulator(ctx context.Context, env *settings, logger *slo
 		_ = level.UnmarshalText([]byte(or(env.get("LOG_LEVEL"), "INFO")))
 		simOpts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}
+	// The frontend's page runs the Connect.js stand-in, which calls back.
+	frontendOrigin := strings.ToLower(origin(or(env.get("FRONTEND_URL"), config.DefaultFrontendURL)))
+	simOpts.EmbedOrigins = append(simOpts.EmbedOrigins, frontendOrigin) // and SIM_EMBED_ORIGINS'
 	r.Sim = stripesim.New(simOpts)
-	// Only its own pages may submit its forms or work its /_sim controls.
+	// Only its own pages may submit its forms or work its /_sim controls;
+	// the frontend's page may call the stand-in's endpoints, nothing else.
 	simPages := sameSite{origins: loopbackOrigins(ln.Addr().String())}
-	r.serve(ln, onlyHosts(loopbackHosts(ln.Addr().String()), simPages.refuse(changesState, r.Sim)))
+	embedPages := sameSite{origins: append(loopbackOrigins(ln.Addr().String()), simOpts.EmbedOrigins...)}
+	r.serve(ln, onlyHosts(loopbackHosts(ln.Addr().String()), embedPages.refuse(changesState,
+		simPages.refuse(func(r *http.Request) bool { return changesState(r) && !connectJSRoute(r) }, r.Sim))))
 
 	const key = "sk_test_devserver"
 	env.set["STRIPE_API_BASE"], env.set["STRIPE_SECRET_KEY"] = r.SimURL, key

@@ -127,9 +127,10 @@ func startStack(t *testing.T, env map[string]string) *stack {
 	return &stack{Running: r, logs: logs}
 }
 
-// Link URLs, refresh tokens and emails are bearer secrets or personal data:
+// Link URLs, refresh tokens, Account Session client secrets and emails are
+// bearer secrets or personal data:
 // no log line of the API or the simulator may hold one.
-var leaks = regexp.MustCompile(`/setup/e/|/express/acct_|token=|@example\.com|whsec_|sk_test_`)
+var leaks = regexp.MustCompile(`/setup/e/|/express/acct_|token=|@example\.com|whsec_|sk_test_|accs_secret_`)
 
 func assertNothingSecretLogged(t *testing.T, logs string) {
 	t.Helper()

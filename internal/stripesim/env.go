@@ -3,6 +3,7 @@ package stripesim
 import (
 	"fmt"
 	"math"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +20,8 @@ import (
 //	SIM_REJECT_BALANCE_RULE  whose reject a non-zero balance refuses: live (Stripe's, default) or always
 //	SIM_TRANSFERS_ONLY_APPROVED  true: Stripe approved the platform for transfers-only accounts
 //	SIM_PLATFORM_CAPABILITIES    capabilities the platform's Connect settings add (they stay inactive), comma-separated
+//	SIM_EMBED_ORIGINS  origins of the platform pages that run the Connect.js stand-in, comma-separated
+//	                   (e.g. http://localhost:5173; the dev server sets its FRONTEND_URL's)
 //
 // An empty variable counts as unset.
 func OptionsFromEnv(lookupEnv func(string) (string, bool)) (Options, error) {
@@ -74,6 +77,15 @@ func OptionsFromEnv(lookupEnv func(string) (string, bool)) (Options, error) {
 			o.PlatformCapabilities = append(o.PlatformCapabilities, c)
 		}
 	}
+	for _, page := range strings.Split(get("SIM_EMBED_ORIGINS"), ",") {
+		switch page = strings.TrimSpace(page); {
+		case page == "":
+		case !isOrigin(page):
+			errs = append(errs, fmt.Sprintf("SIM_EMBED_ORIGINS: %q is not an origin such as http://localhost:5173", page))
+		default:
+			o.EmbedOrigins = append(o.EmbedOrigins, page)
+		}
+	}
 	if len(errs) > 0 {
 		return Options{}, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
@@ -104,4 +116,11 @@ func ParseChaos(raw string) (Chaos, error) {
 		}
 	}
 	return c, nil
+}
+
+// isOrigin: scheme://host[:port] and nothing else, as browsers send Origin.
+func isOrigin(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil && u.Scheme+"://"+u.Host == raw
 }

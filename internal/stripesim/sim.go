@@ -67,6 +67,10 @@ type Options struct {
 	// RejectBalanceRule says whose reject a non-zero balance refuses
 	// (SIM_REJECT_BALANCE_RULE; default RejectBalanceLive, Stripe's).
 	RejectBalanceRule RejectBalanceRule
+	// EmbedOrigins are the origins of platform pages that may call the
+	// Connect.js stand-in's endpoints (CORS): the platform's frontend, where
+	// embedded components run (the dev server's FRONTEND_URL).
+	EmbedOrigins []string
 	// HTTPClient delivers webhooks (default: 10 s timeout).
 	HTTPClient *http.Client
 	Logger     *slog.Logger
@@ -273,6 +277,7 @@ func (s *Sim) routes() {
 	m.HandleFunc("POST /setup/s/{session}", s.submitOnboarding)
 	m.HandleFunc("GET /express/{account}/{token}", s.dashboardPage)
 	m.HandleFunc("GET /{$}", s.indexPage)
+	s.connectJSRoutes(m)
 	m.HandleFunc("POST /_sim/faults", s.faultsControl)
 	m.HandleFunc("DELETE /_sim/faults", s.faultsControl)
 	m.HandleFunc("POST /_sim/accounts/{id}/deauthorize", s.deauthorizeControl)

@@ -47,6 +47,7 @@ import config from "./config.js";
  *
  * @typedef {{url: string, expires_at: string}} OnboardingLink
  * @typedef {{url: string}} DashboardLink
+ * @typedef {{client_secret: string, expires_at: string, publishable_key: string}} OnboardingSession
  */
 
 /** An answer in the API's error envelope: {"error": {"code", "message", "param"}}. */
@@ -166,4 +167,14 @@ export function createOnboardingLink() {
  */
 export function createDashboardLink() {
   return call("POST", "/accounts/me/dashboard-link");
+}
+
+/**
+ * POST /accounts/me/onboarding-session: an Account Session for Stripe's
+ * embedded account-onboarding component. Its client_secret is a credential:
+ * hand it to Connect.js (fetchClientSecret) and keep it nowhere else.
+ * @returns {Promise<OnboardingSession>}
+ */
+export function createOnboardingSession() {
+  return call("POST", "/accounts/me/onboarding-session");
 }

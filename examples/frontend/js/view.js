@@ -4,6 +4,7 @@
 
 import * as api from "./api.js";
 import config from "./config.js";
+import { loadConnectAndInitialize } from "./connect-loader.js";
 
 /** @typedef {import("./api.js").Account} Account */
 
@@ -184,12 +185,12 @@ export function requireSignIn() {
   return true;
 }
 
-/** Creates the account if needed, then goes to a fresh onboarding link. */
-async function startOnboarding() {
+/** Creates the account if needed. */
+async function ensureAccount() {
   for (let attempt = 0; ; attempt++) {
     try {
       await api.createAccount({});
-      break;
+      return;
     } catch (e) {
       // Another tab is creating it right now: wait for that one.
       if (e instanceof api.ApiError && e.code === "creation_in_progress" && attempt < 5) {
@@ -199,7 +200,95 @@ async function startOnboarding() {
       throw e;
     }
   }
+}
+
+/** Creates the account if needed, then goes to a fresh onboarding link. */
+async function startOnboarding() {
+  await ensureAccount();
   await continueOnboarding("none");
+}
+
+/**
+ * Where the embedded component goes: [data-testid=embedded-onboarding],
+ * after the account panel, outside it so re-rendering the panel (polling)
+ * leaves the component alone.
+ * @param {HTMLElement} panel
+ */
+function embeddedContainer(panel) {
+  let box = /** @type {HTMLElement | null} */ (document.querySelector('[data-testid="embedded-onboarding"]'));
+  if (!box) {
+    box = h("section", { "data-testid": "embedded-onboarding", "aria-live": "polite" });
+    panel.after(box);
+  }
+  return box;
+}
+
+/**
+ * Embedded onboarding: Stripe's account-onboarding component on this page,
+ * authorised by an Account Session. The tab never leaves this origin.
+ * @param {HTMLElement} panel
+ * @param {string} status the account's status now ("none": no account yet)
+ */
+async function startEmbeddedOnboarding(panel, status) {
+  if (status === "none") await ensureAccount();
+  const box = embeddedContainer(panel);
+  // The first session gives the publishable key Connect.js needs; its
+  // secret is the first fetchClientSecret answers. Later calls (Connect.js
+  // asks again when it needs a fresh one) fetch new sessions.
+  const first = await api.createOnboardingSession();
+  /** @type {string | null} */
+  let unused = first.client_secret;
+  const connect = loadConnectAndInitialize({
+    publishableKey: first.publishable_key,
+    fetchClientSecret: async () => {
+      const secret = unused;
+      unused = null;
+      return secret || (await api.createOnboardingSession()).client_secret;
+    },
+    appearance: { variables: { colorPrimary: "#2f80ed" } },
+  });
+  const onboarding = connect.create("account-onboarding");
+  onboarding.setOnExit(() => {
+    box.replaceChildren();
+    refreshAfterStripe(panel, status);
+  });
+  onboarding.setOnLoadError((/** @type {{error: {type: string, message: string}}} */ { error }) => {
+    const retry = button("embedded-retry", "Try again", () => startEmbeddedOnboarding(panel, status));
+    box.replaceChildren(
+      h("div", { role: "alert", "data-testid": "embedded-load-error", "data-error-type": error.type }, [
+        "The setup form could not be loaded (it may have expired). Try again to open a fresh one.",
+      ]),
+      h("div", { class: "actions" }, [retry]),
+    );
+  });
+  box.replaceChildren(onboarding);
+}
+
+/**
+ * What the return page does when the user comes back: read the account
+ * from Stripe, then poll while its status is still changing, because
+ * webhooks can lag behind the browser.
+ * @param {HTMLElement} panel
+ * @param {string} before the status before the user went through onboarding
+ */
+export async function refreshAfterStripe(panel, before) {
+  const settling = (/** @type {string} */ st) =>
+    CHANGING.has(st) || st === before || (before === "none" && st === "onboarding");
+  let account;
+  try {
+    account = await api.getAccount({ refresh: true });
+  } catch (e) {
+    try {
+      account = await api.getAccount();
+    } catch (e2) {
+      handleError(e2);
+      return;
+    }
+    handleError(e);
+  }
+  renderAccount(panel, account);
+  account = await pollWhileChanging(panel, account, { interval: 1000, within: 10 * 1000, changing: settling });
+  await pollWhileChanging(panel, account, { interval: 3000, within: 5 * 60 * 1000 });
 }
 
 /** @param {string} status the account's status now */
@@ -227,6 +316,15 @@ function button(testid, label, action, kind = "primary") {
 }
 
 /**
+ * Shown wherever start-onboarding or continue-onboarding is.
+ * @param {HTMLElement} el the account panel
+ * @param {string} status
+ */
+function embeddedButton(el, status) {
+  return button("start-embedded-onboarding", "Continue on this page", () => startEmbeddedOnboarding(el, status), "secondary");
+}
+
+/**
  * Renders the account (or its absence) with the buttons that fit.
  * @param {HTMLElement} el
  * @param {Account | null} account
@@ -235,7 +333,10 @@ export function renderAccount(el, account) {
   if (!account) {
     el.replaceChildren(
       h("p", {}, ["To get paid, set up payouts with our payments partner, Stripe. It takes a few minutes."]),
-      h("div", { class: "actions" }, [button("start-onboarding", "Set up payouts", startOnboarding)]),
+      h("div", { class: "actions" }, [
+        button("start-onboarding", "Set up payouts", startOnboarding),
+        button("start-embedded-onboarding", "Set up payouts on this page", () => startEmbeddedOnboarding(el, "none"), "secondary"),
+      ]),
     );
     return;
   }
@@ -268,10 +369,12 @@ export function renderAccount(el, account) {
   switch (account.status) {
     case "onboarding":
       actions.push(button("continue-onboarding", "Continue setting up payouts", () => continueOnboarding(account.status)));
+      actions.push(embeddedButton(el, account.status));
       break;
     case "restricted":
     case "restricted_soon":
       actions.push(button("continue-onboarding", "Provide the missing information", () => continueOnboarding(account.status)));
+      actions.push(embeddedButton(el, account.status));
       actions.push(button("open-dashboard", "Open the Express Dashboard", openDashboard, "secondary"));
       break;
     case "pending_verification":
