@@ -371,19 +371,27 @@ func firstOnboardingThenUpdates(t *testing.T, s *testenv.Stack, acct, onboarding
 
 func TestPrefillNeverReachesStripeAfterTheFirstLink(t *testing.T) {
 	s := testenv.NewStack(t, testenv.StackOptions{})
+	raceFirstOnboarding(t, s, "xena", "/accounts/me/onboarding-link", "POST /v1/account_links")
+}
+
+// raceFirstOnboarding sends, 20 times for a new user each, a PATCH and the
+// first onboarding call of route together, and checks in Stripe's arrival
+// order that no prefill update of the account came after stripeCall, the
+// request that starts onboarding at Stripe (the KYC lock).
+func raceFirstOnboarding(t *testing.T, s *testenv.Stack, userPrefix, route, stripeCall string) {
+	t.Helper()
 	const runs = 20
-	var linkedFirst, updatedFirst int
+	var onboardingFirst, updatedFirst int
 	for run := range runs {
-		user := fmt.Sprintf("xena-%d", run)
-		acct, tok := onboarded(t, s, user)
+		acct, tok := onboarded(t, s, fmt.Sprintf("%s-%d", userPrefix, run))
 		var wg sync.WaitGroup
 		start := make(chan struct{})
-		var patch, link int
+		var patch, started int
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			<-start
-			resp, body := s.Do(t, "PATCH", "/accounts/me", tok, `{"business_profile":{"name":"Xena's rides"}}`)
+			resp, body := s.Do(t, "PATCH", "/accounts/me", tok, `{"business_profile":{"name":"Rides"}}`)
 			patch = resp.StatusCode
 			if patch == http.StatusConflict && decode[errorJSON](t, body).Error.Code != "kyc_locked" {
 				t.Errorf("PATCH: %s", body)
@@ -392,24 +400,25 @@ func TestPrefillNeverReachesStripeAfterTheFirstLink(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			resp, _ := s.Do(t, "POST", "/accounts/me/onboarding-link", tok, "")
-			link = resp.StatusCode
+			resp, _ := s.Do(t, "POST", route, tok, "")
+			started = resp.StatusCode
 		}()
 		close(start)
 		wg.Wait()
-		if (patch != http.StatusOK && patch != http.StatusConflict) || link != http.StatusOK {
-			t.Fatalf("run %d: PATCH %d, link %d", run, patch, link)
+		if (patch != http.StatusOK && patch != http.StatusConflict) || started != http.StatusOK {
+			t.Fatalf("run %d: PATCH %d, %s %d", run, patch, route, started)
 		}
-		if linked, updated := firstLinkThenUpdates(t, s, acct); !linked || updated != (patch == http.StatusOK) {
-			t.Errorf("run %d: linked %v, updated at Stripe %v, PATCH %d", run, linked, updated, patch)
+		if atStripe, updated := firstOnboardingThenUpdates(t, s, acct, stripeCall); !atStripe || updated != (patch == http.StatusOK) {
+			t.Errorf("run %d: %s at Stripe %v, updated at Stripe %v, PATCH %d", run, stripeCall, atStripe, updated, patch)
 		}
 		if patch == http.StatusOK {
 			updatedFirst++
 		} else {
-			linkedFirst++
+			onboardingFirst++
 		}
 	}
-	t.Logf("%d races of PATCH and onboarding link: the update went first %d times (200), the link %d times (409 kyc_locked); no update reached Stripe after a link", runs, updatedFirst, linkedFirst)
+	t.Logf("%d races of PATCH and %s: the update went first %d times (200), onboarding %d times (409 kyc_locked); no update reached Stripe after it",
+		runs, route, updatedFirst, onboardingFirst)
 }
 
 func TestALinkThroughTheRefreshRouteLocksPrefill(t *testing.T) {
