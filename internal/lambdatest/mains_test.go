@@ -19,7 +19,7 @@ func TestEachMainServesItsOwnRoute(t *testing.T) {
 	byName := map[string]httpapi.Route{
 		"CreateAccount": httpapi.CreateAccount, "GetAccount": httpapi.GetAccount, "UpdateAccount": httpapi.UpdateAccount,
 		"CreateOnboardingLink": httpapi.CreateOnboardingLink, "CreateDashboardLink": httpapi.CreateDashboardLink,
-		"RefreshLink": httpapi.RefreshLink, "Webhook": httpapi.Webhook,
+		"CreateOnboardingSession": httpapi.CreateOnboardingSession, "RefreshLink": httpapi.RefreshLink, "Webhook": httpapi.Webhook,
 		"AdminListAccounts": httpapi.AdminListAccounts, "AdminGetAccount": httpapi.AdminGetAccount, "AdminReviewAccount": httpapi.AdminReviewAccount,
 	}
 	if len(byName) != len(httpapi.Routes) {
