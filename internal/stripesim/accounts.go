@@ -47,7 +47,7 @@ type account struct {
 	tos           map[string]string // tos_acceptance date, ip, user_agent
 	metadata      map[string]string
 
-	linked         bool // an Account Link exists: Stripe locks KYC prefill
+	linked         bool // an Account Link or onboarding Account Session exists: Stripe locks KYC prefill
 	stage          stage
 	rejectedReason string // disabled_reason when rejected, e.g. rejected.fraud
 	deauthorized   bool
@@ -370,8 +370,8 @@ func (s *Sim) applyAccountParams(a *account, p *param, create bool) *apiError {
 		// The simulator's own wording: Stripe's answer to this is not known here.
 		for _, name := range kycParams {
 			if p.child(name) != nil {
-				return invalidParam(name, "You cannot update `"+name+"` on this Express account: an Account Link was "+
-					"created for it, so its holder now provides this information to Stripe during onboarding.")
+				return invalidParam(name, "You cannot update `"+name+"` on this Express account: an Account Link or Account "+
+					"Session was created for it, so its holder now provides this information to Stripe during onboarding.")
 			}
 		}
 	}
