@@ -910,7 +910,7 @@ func TestRejectAccount(t *testing.T) {
 // cleared, and only a new key rejects. An account already rejected is
 // refused a second rejection.
 func TestRejectAccountNeedsZeroBalancesInLiveMode(t *testing.T) {
-	const liveKey = "sk_live_simulator"
+	liveKey := liveModeKey
 	reject := func(s *simEnv, id, key, idem string) answer {
 		return call(t, s.url, "POST", "/v1/accounts/"+id+"/reject", form("reason", "fraud"), "Authorization", "Bearer "+key, "Idempotency-Key", idem)
 	}
