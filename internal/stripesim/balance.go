@@ -1,6 +1,7 @@
 package stripesim
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -33,14 +34,10 @@ const (
 // SetBalance sets an account's balance in currency (minor units, negative
 // for money the account owes); 0 clears it.
 func (s *Sim) SetBalance(accountID, currency string, amount int64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.accounts[accountID]
-	if !ok {
-		return outcomeError("no such account " + accountID)
-	}
-	s.setBalance(a, currency, amount)
-	return nil
+	return s.withAccount(accountID, func(a *account) error {
+		s.setBalance(a, currency, amount)
+		return nil
+	})
 }
 
 func (s *Sim) setBalance(a *account, currency string, amount int64) {
@@ -104,23 +101,20 @@ func (s *Sim) balanceControl(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, invalidParam("amount", "amount must be a whole number of minor units, such as 1500").body())
 		return
 	}
-	s.mu.Lock()
-	a, ok := s.accounts[r.PathValue("id")]
-	if !ok {
-		s.mu.Unlock()
-		writeJSON(w, http.StatusNotFound, noSuchAccount(r.PathValue("id")).body())
-		return
-	}
 	currency := r.PostForm.Get("currency")
-	if currency == "" {
-		currency = a.currency
-	}
-	if len(currency) != 3 {
-		s.mu.Unlock()
-		writeJSON(w, http.StatusBadRequest, invalidParam("currency", "currency must be a three-letter ISO code, such as usd").body())
+	err = s.withAccount(r.PathValue("id"), func(a *account) error {
+		if currency == "" {
+			currency = a.currency
+		}
+		if len(currency) != 3 {
+			return errors.New("currency must be a three-letter ISO code, such as usd")
+		}
+		s.setBalance(a, currency, amount)
+		return nil
+	})
+	if err != nil {
+		writeControlError(w, r.PathValue("id"), "currency", err)
 		return
 	}
-	s.setBalance(a, currency, amount)
-	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, []byte(fmt.Sprintf(`{"currency":%q,"amount":%d}`, strings.ToLower(currency), amount)))
 }

@@ -1,23 +1,49 @@
 package stripesim
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 )
+
+// noAccountError is the error of a control or Go method naming an account
+// the simulator never made.
+type noAccountError string
+
+func (e noAccountError) Error() string { return "no such account " + string(e) }
+
+// withAccount runs f on the account id, with s.mu held: the common start of
+// the simulator's controls and Go methods.
+func (s *Sim) withAccount(id string, f func(a *account) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[id]
+	if !ok {
+		return noAccountError(id)
+	}
+	return f(a)
+}
+
+// writeControlError answers a control's error: 404 for an account the
+// simulator never made, else 400 on param.
+func writeControlError(w http.ResponseWriter, id, param string, err error) {
+	var missing noAccountError
+	if errors.As(err, &missing) {
+		writeJSON(w, http.StatusNotFound, noSuchAccount(id).body())
+		return
+	}
+	writeJSON(w, http.StatusBadRequest, invalidParam(param, err.Error()).body())
+}
 
 // MuteWebhooks stops (muted) or resumes the events of one account: its
 // changes still happen, but no endpoint hears of them, as when deliveries
 // fail for longer than Stripe retries them. What the reconciliation sweep
 // heals.
 func (s *Sim) MuteWebhooks(accountID string, muted bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.accounts[accountID]
-	if !ok {
-		return outcomeError("no such account " + accountID)
-	}
-	a.muted = muted
-	return nil
+	return s.withAccount(accountID, func(a *account) error {
+		a.muted = muted
+		return nil
+	})
 }
 
 // webhooksControl serves POST /_sim/accounts/{id}/webhooks with muted=true
@@ -51,17 +77,8 @@ func (s *Sim) outcomeControl(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, invalidRequest("expected form parameters").body())
 		return
 	}
-	s.mu.Lock()
-	a, ok := s.accounts[r.PathValue("id")]
-	if !ok {
-		s.mu.Unlock()
-		writeJSON(w, http.StatusNotFound, noSuchAccount(r.PathValue("id")).body())
-		return
-	}
-	err := s.applyOutcome(a, r.PostForm.Get("outcome"), r.PostForm.Get("due"), false)
-	s.mu.Unlock()
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, invalidParam("outcome", err.Error()).body())
+	if err := s.Outcome(r.PathValue("id"), r.PostForm.Get("outcome"), r.PostForm.Get("due")); err != nil {
+		writeControlError(w, r.PathValue("id"), "outcome", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, []byte(`{"outcome":"`+r.PostForm.Get("outcome")+`"}`))

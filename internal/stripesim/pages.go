@@ -235,13 +235,7 @@ func (s *Sim) submit(a *account, st stage) {
 // as the hosted page would on a link that omits future requirements
 // (Stripe's default); due is "soon", "past" or "future" for restricted.
 func (s *Sim) Outcome(accountID, outcome, due string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.accounts[accountID]
-	if !ok {
-		return outcomeError("no such account " + accountID)
-	}
-	return s.applyOutcome(a, outcome, due, false)
+	return s.withAccount(accountID, func(a *account) error { return s.applyOutcome(a, outcome, due, false) })
 }
 
 // FinishLink does what the account holder's browser does with an account
@@ -285,23 +279,19 @@ func (s *Sim) RevokeAccess(accountID string) error { return s.endAccess(accountI
 // endAccess ends the platform's access to an account, once, telling the
 // endpoints (account.application.deauthorized) only when notify is set.
 func (s *Sim) endAccess(accountID string, notify bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.accounts[accountID]
-	if !ok {
-		return outcomeError("no such account " + accountID)
-	}
-	if a.deauthorized {
+	return s.withAccount(accountID, func(a *account) error {
+		if a.deauthorized {
+			return nil
+		}
+		a.deauthorized = true
+		a.generation++
+		if notify {
+			s.emitDeauthorized(a)
+		} else {
+			s.opts.Logger.Info("stripesim: access revoked without an event", "account", a.id)
+		}
 		return nil
-	}
-	a.deauthorized = true
-	a.generation++
-	if notify {
-		s.emitDeauthorized(a)
-	} else {
-		s.opts.Logger.Info("stripesim: access revoked without an event", "account", a.id)
-	}
-	return nil
+	})
 }
 
 // deauthorizeControl serves POST /_sim/accounts/{id}/deauthorize; with
