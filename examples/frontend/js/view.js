@@ -265,22 +265,29 @@ async function startEmbeddedOnboarding(panel, status) {
 }
 
 /**
- * What the return page does when the user comes back: read the account
- * from Stripe, then poll while its status is still changing, because
- * webhooks can lag behind the browser.
+ * What the return page and the embedded component's exit do when the user
+ * comes back: leaving does not mean finishing, so read the account from
+ * Stripe, then poll while its status is still changing, because webhooks
+ * can lag behind the browser.
  * @param {HTMLElement} panel
  * @param {string} before the status before the user went through onboarding
  */
 export async function refreshAfterStripe(panel, before) {
+  // Still changing: Stripe is verifying, or the status is what it was before
+  // the visit to Stripe (the news may be on its way; if the user really
+  // changed nothing, ten seconds of polling cost nothing).
   const settling = (/** @type {string} */ st) =>
     CHANGING.has(st) || st === before || (before === "none" && st === "onboarding");
   let account;
   try {
     account = await api.getAccount({ refresh: true });
   } catch (e) {
+    // Stripe unreachable or the per-user limit hit: what webhooks stored
+    // is the best we have.
     try {
       account = await api.getAccount();
     } catch (e2) {
+      panel.replaceChildren();
       handleError(e2);
       return;
     }
@@ -288,6 +295,7 @@ export async function refreshAfterStripe(panel, before) {
   }
   renderAccount(panel, account);
   account = await pollWhileChanging(panel, account, { interval: 1000, within: 10 * 1000, changing: settling });
+  // Still verifying after 10 s: keep watching, more slowly.
   await pollWhileChanging(panel, account, { interval: 3000, within: 5 * 60 * 1000 });
 }
 
