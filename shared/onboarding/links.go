@@ -215,25 +215,23 @@ func (s *Service) errorPage(err error) string {
 	return s.policy.ErrorPage(code)
 }
 
-// takeLinkSlot counts one Stripe link (account link or login link) against
-// the user's hourly limit.
+// takeLinkSlot counts one Stripe link (account link, login link or
+// Account Session) against the user's hourly limit.
 func (s *Service) takeLinkSlot(ctx context.Context, userID string) error {
-	now := s.now()
-	ok, retryAt, err := s.store.TakeSlot(ctx, "links#"+userID, s.policy.LinksPerHour, time.Hour, now)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return RateLimited(retryAt.Sub(now))
-	}
-	return nil
+	return s.takeHourlySlot(ctx, "links#"+userID, s.policy.LinksPerHour)
 }
 
 // takeUpdateSlot counts one Stripe account write (a prefill update, or a
 // creation attempt after a refusal) against the user's hourly budget.
 func (s *Service) takeUpdateSlot(ctx context.Context, userID string) error {
+	return s.takeHourlySlot(ctx, "updates#"+userID, s.policy.UpdatesPerHour)
+}
+
+// takeHourlySlot counts one use of key against limit uses in any rolling
+// hour; past it, RateLimited with when a use is possible again.
+func (s *Service) takeHourlySlot(ctx context.Context, key string, limit int) error {
 	now := s.now()
-	ok, retryAt, err := s.store.TakeSlot(ctx, "updates#"+userID, s.policy.UpdatesPerHour, time.Hour, now)
+	ok, retryAt, err := s.store.TakeSlot(ctx, key, limit, time.Hour, now)
 	if err != nil {
 		return err
 	}
