@@ -181,15 +181,7 @@ func (s *Service) bounced(t RefreshToken) bool {
 // (cause refresh). A rejected or gone account is ErrAccountUnavailable;
 // a failed read is returned, so the token stays usable.
 func (s *Service) rereadOnBounce(ctx context.Context, rec AccountRecord) (AccountRecord, error) {
-	version := s.now().Unix()
-	state, err := s.connect.GetAccount(ctx, rec.AccountID)
-	switch {
-	case errors.Is(err, ErrAccountGone):
-		return rec, s.goneError(ctx, rec, err, ErrAccountUnavailable)
-	case err != nil:
-		return rec, err
-	}
-	saved, err := s.store.SaveState(ctx, rec.UserID, state, version, s.now(), CauseRefresh)
+	saved, err := s.refreshState(ctx, rec)
 	if err != nil {
 		return rec, err
 	}

@@ -95,21 +95,7 @@ func (s *Service) GetAccount(ctx context.Context, c Caller, refresh bool) (Accou
 	if err != nil || !ok {
 		return rec.Account(s.now()), err
 	}
-	// The version is taken before the read: a webhook for a change Stripe
-	// made while we were reading is then newer and still wins.
-	version := s.now().Unix()
-	state, err := s.connect.GetAccount(ctx, rec.AccountID)
-	if errors.Is(err, ErrAccountGone) {
-		if rec, err = s.accountGone(ctx, rec, err); err != nil {
-			return Account{}, err
-		}
-		return rec.Account(s.now()), nil
-	}
-	if err != nil {
-		return Account{}, err
-	}
-	rec, err = s.store.SaveState(ctx, c.UserID, state, version, s.now(), CauseRefresh)
-	if err != nil {
+	if rec, err = s.refreshState(ctx, rec); err != nil {
 		return Account{}, err
 	}
 	return rec.Account(s.now()), nil
@@ -138,26 +124,31 @@ func (s *Service) CreateDashboardLink(ctx context.Context, c Caller) (string, er
 		// Stripe refuses login links until onboarding is complete: our
 		// stored details_submitted was stale. Re-read it so the next
 		// answer is right, and say what Stripe meant.
-		s.refreshState(ctx, rec)
+		// Best effort: the answer does not depend on it.
+		if _, rerr := s.refreshState(ctx, rec); rerr != nil {
+			s.log.WarnContext(ctx, "could not re-read the account after Stripe refused a login link", "account_id", rec.AccountID, "error", rerr)
+		}
 		return "", ErrOnboardingIncomplete.WithCause(err)
 	}
 	return url, err
 }
 
-// refreshState re-reads an account from Stripe and stores what it says,
-// best effort: the caller's answer does not depend on it.
-func (s *Service) refreshState(ctx context.Context, rec AccountRecord) {
+// refreshState re-reads an account from Stripe and stores what it says
+// (cause refresh), returning the record as it now stands. Stripe's 403
+// account_invalid stores the account as gone (deauthorized); a failed read
+// or write is returned.
+func (s *Service) refreshState(ctx context.Context, rec AccountRecord) (AccountRecord, error) {
+	// The version is taken before the read: a webhook for a change Stripe
+	// made while we were reading is then newer and still wins.
 	version := s.now().Unix()
 	state, err := s.connect.GetAccount(ctx, rec.AccountID)
 	switch {
 	case errors.Is(err, ErrAccountGone):
-		_, err = s.accountGone(ctx, rec, err)
-	case err == nil:
-		_, err = s.store.SaveState(ctx, rec.UserID, state, version, s.now(), CauseRefresh)
+		return s.accountGone(ctx, rec, err)
+	case err != nil:
+		return rec, err
 	}
-	if err != nil {
-		s.log.WarnContext(ctx, "could not re-read the account after Stripe refused a login link", "account_id", rec.AccountID, "error", err)
-	}
+	return s.store.SaveState(ctx, rec.UserID, state, version, s.now(), CauseRefresh)
 }
 
 // accountGone stores that Stripe answered one of the account's own calls
