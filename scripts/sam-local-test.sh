@@ -193,7 +193,7 @@ fi
 if [[ $(image_kind) == real ]]; then
   say "base image: $base_image"
 else
-  say "base image: the stand-in for $base_image (busybox-static:arm64; see README.md)"
+  say "base image: the stand-in for $base_image (busybox-static:arm64; see docs/local.md)"
 fi
 step "arm64 containers run" bash -c "[[ \$(docker run --rm --platform linux/arm64 --entrypoint /bin/sh '$base_image' -c 'uname -m') == aarch64 ]]"
 

@@ -76,7 +76,7 @@ func Report(w io.Writer, o ReportOptions) error {
 		return fmt.Errorf("sweep: %w", err)
 	}
 	sweep.write(w, templateMemory())
-	fmt.Fprintf(w, "\nNot included: CloudWatch Logs, X-Ray, Secrets Manager calls at cold starts; at idle the stack costs its secrets and alarms (README, Deploy). Measured in %v.\n", time.Since(start).Round(time.Second))
+	fmt.Fprintf(w, "\nNot included: CloudWatch Logs, X-Ray, Secrets Manager calls at cold starts; at idle the stack costs its secrets and alarms (docs/deploy.md, What it costs). Measured in %v.\n", time.Since(start).Round(time.Second))
 	return nil
 }
 

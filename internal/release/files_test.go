@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 
@@ -66,20 +68,97 @@ func parseYAML(t testing.TB, name string, raw []byte) *yaml.Node {
 var localLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
 
 // brokenLocalLinks lists the links of a Markdown file to files of the
-// repository that do not exist (web links and anchors are not followed).
+// repository that do not exist, and to headings that are not in the page
+// they name (the page itself for "#anchor"). Web links are not followed.
 func brokenLocalLinks(root, name string, text []byte) []string {
 	var broken []string
-	for _, m := range localLink.FindAllSubmatch(text, -1) {
+	for _, m := range localLink.FindAllSubmatch(withoutCodeBlocks(text), -1) {
 		target := string(m[1])
-		if strings.Contains(target, "://") || strings.HasPrefix(target, "#") || strings.HasPrefix(target, "mailto:") {
+		if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
 			continue
 		}
-		target, _, _ = strings.Cut(target, "#")
-		if _, err := os.Stat(filepath.Join(root, filepath.Dir(name), target)); err != nil {
-			broken = append(broken, fmt.Sprintf("%s links %s, which does not exist", name, target))
+		file, anchor, _ := strings.Cut(target, "#")
+		page := text
+		if file != "" {
+			path := filepath.Join(root, filepath.Dir(name), file)
+			if _, err := os.Stat(path); err != nil {
+				broken = append(broken, fmt.Sprintf("%s links %s, which does not exist", name, file))
+				continue
+			}
+			if anchor == "" {
+				continue
+			}
+			if !strings.HasSuffix(file, ".md") {
+				broken = append(broken, fmt.Sprintf("%s links %s: an anchor in a file that is not Markdown", name, target))
+				continue
+			}
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				broken = append(broken, fmt.Sprintf("%s links %s: %v", name, target, err))
+				continue
+			}
+			page = raw
+		}
+		if !slices.Contains(headingAnchors(page), anchor) {
+			broken = append(broken, fmt.Sprintf("%s links %s, which has no heading with the anchor #%s", name, target, anchor))
 		}
 	}
 	return broken
+}
+
+// withoutCodeBlocks blanks the fenced code blocks of a Markdown text: a
+// "# comment" in a shell block is no heading, and "](x)" in code no link.
+func withoutCodeBlocks(text []byte) []byte {
+	var out []string
+	in := false
+	for _, line := range strings.Split(string(text), "\n") {
+		if strings.HasPrefix(line, "```") {
+			in = !in
+			out = append(out, "")
+			continue
+		}
+		if in {
+			line = ""
+		}
+		out = append(out, line)
+	}
+	return []byte(strings.Join(out, "\n"))
+}
+
+var heading = regexp.MustCompile(`(?m)^#{1,6}[ \t]+(.+?)[ \t#]*$`)
+
+// headingAnchors lists the anchors GitHub gives a Markdown page's headings,
+// in order: the heading's text lowercased, every character dropped that is
+// not a letter, a digit, a space, '-' or '_', each space a '-'; a repeated
+// anchor gets -1, -2, ... in the order the headings come.
+func headingAnchors(text []byte) []string {
+	seen := map[string]int{}
+	var anchors []string
+	for _, m := range heading.FindAllSubmatch(withoutCodeBlocks(text), -1) {
+		slug := headingSlug(string(m[1]))
+		if n := seen[slug]; n > 0 {
+			anchors = append(anchors, fmt.Sprintf("%s-%d", slug, n))
+		} else {
+			anchors = append(anchors, slug)
+		}
+		seen[slug]++
+	}
+	return anchors
+}
+
+func headingSlug(title string) string {
+	// A link in a heading counts by its text only.
+	title = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`).ReplaceAllString(title, "$1")
+	var b strings.Builder
+	for _, r := range strings.ToLower(title) {
+		switch {
+		case r == ' ':
+			b.WriteRune('-')
+		case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // The project documents a reader looks for first, each linked from the
@@ -88,23 +167,90 @@ func brokenLocalLinks(root, name string, text []byte) []string {
 func TestREADMELinksTheProjectDocumentsAndTheirLinksResolve(t *testing.T) {
 	root := repofile.Root(t)
 	readme := readFile(t, "README.md")
-	for _, doc := range []string{"LICENSE", "SECURITY.md", "CHANGELOG.md", "CONTRIBUTING.md", "docs/architecture.md"} {
+	for _, doc := range []string{"LICENSE", "SECURITY.md", "CHANGELOG.md", "CONTRIBUTING.md", "openapi.yaml",
+		"docs/architecture.md", "docs/deploy.md", "docs/configuration.md", "docs/operations.md",
+		"docs/performance.md", "docs/reliability.md", "docs/local.md"} {
 		if !bytes.Contains(readme, []byte("]("+doc+")")) {
 			t.Errorf("README.md does not link %s", doc)
 		}
 	}
-	for _, doc := range []string{"README.md", "SECURITY.md", "CHANGELOG.md", "CONTRIBUTING.md", "docs/architecture.md"} {
+	for _, doc := range markdownDocuments(t) {
 		for _, b := range brokenLocalLinks(root, doc, readFile(t, doc)) {
 			t.Error(b)
 		}
 	}
 }
 
-func TestBrokenLocalLinksFindsAMissingFile(t *testing.T) {
+// markdownDocuments are the project's Markdown pages: the top-level ones and
+// docs/*.md. docs/_incoming/ holds text waiting to be placed, not pages.
+func markdownDocuments(t *testing.T) []string {
+	t.Helper()
 	root := repofile.Root(t)
-	got := brokenLocalLinks(root, "CONTRIBUTING.md", []byte("see [the layers](docs/no-such-page.md#top), [home](https://example.com), [here](#tests), [the licence](LICENSE)"))
-	if len(got) != 1 || !strings.Contains(got[0], "docs/no-such-page.md") {
-		t.Fatalf("got %q, want one broken link to docs/no-such-page.md", got)
+	var docs []string
+	for _, pattern := range []string{"*.md", "docs/*.md"} {
+		matches, err := filepath.Glob(filepath.Join(root, pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range matches {
+			rel, _ := filepath.Rel(root, m)
+			docs = append(docs, filepath.ToSlash(rel))
+		}
+	}
+	for _, want := range []string{"README.md", "CONTRIBUTING.md", "SECURITY.md", "CHANGELOG.md", "docs/architecture.md"} {
+		if !slices.Contains(docs, want) {
+			t.Errorf("%s is missing", want)
+		}
+	}
+	return docs
+}
+
+// The README is a page a newcomer reads in five minutes; the rest is in docs/.
+func TestREADMEIsAtMostThreeHundredLines(t *testing.T) {
+	if n := bytes.Count(readFile(t, "README.md"), []byte("\n")); n > 300 {
+		t.Errorf("README.md has %d lines, want at most 300: move the detail to a page in docs/", n)
+	}
+}
+
+func TestHeadingAnchorsFollowGitHubsRules(t *testing.T) {
+	page := "# Deploy\n## 1. Build and deploy\n### Running it locally with `sam local` (Docker)\n" +
+		"## What `make test` proves about this, without an AWS account\n## Operations\n### Operations\n" +
+		"```sh\n# a comment, not a heading\n```\n## Staff routes: fraud vetting\n## Operations\n## [Unreleased](https://example.com)\n"
+	want := []string{"deploy", "1-build-and-deploy", "running-it-locally-with-sam-local-docker",
+		"what-make-test-proves-about-this-without-an-aws-account", "operations", "operations-1",
+		"staff-routes-fraud-vetting", "operations-2", "unreleased"}
+	if got := headingAnchors([]byte(page)); !slices.Equal(got, want) {
+		t.Errorf("anchors\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestBrokenLocalLinksFindsMissingFilesAndAnchors(t *testing.T) {
+	root := repofile.Root(t)
+	cases := []struct {
+		name, text, want string
+	}{
+		{"a missing page", "see [the layers](docs/no-such-page.md#top)", "docs/no-such-page.md, which does not exist"},
+		{"a missing heading in another page", "see [the layers](docs/architecture.md#no-such-heading)", "no heading with the anchor #no-such-heading"},
+		{"a missing heading in the page itself", "# Title\nsee [here](#tests)", "no heading with the anchor #tests"},
+		{"a heading only inside a code block", "```\n## Tests\n```\nsee [here](#tests)", "no heading with the anchor #tests"},
+		{"an anchor in a file that is not Markdown", "[the licence](LICENSE#top)", "not Markdown"},
+		{"nothing wrong", "## Tests\n[home](https://example.com/#x), [here](#tests), [the licence](LICENSE), " +
+			"[the layers](docs/architecture.md#packages-and-what-each-may-import), [mail](mailto:a@example.com)", ""},
+		{"a link inside a code block is not followed", "```\n[x](no-such-file.md)\n```", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := brokenLocalLinks(root, "CONTRIBUTING.md", []byte(c.text))
+			if c.want == "" {
+				if len(got) != 0 {
+					t.Fatalf("got %q, want nothing broken", got)
+				}
+				return
+			}
+			if len(got) != 1 || !strings.Contains(got[0], c.want) {
+				t.Fatalf("got %q, want one broken link saying %q", got, c.want)
+			}
+		})
 	}
 }
 

@@ -10,24 +10,24 @@ import (
 	"github.com/connectexpress/onboarding/internal/repofile"
 )
 
-// readmeSection returns the README's "## <title>" section, up to the next "## ".
-func readmeSection(t *testing.T, title string) string {
+// docSection returns a Markdown page's "## <title>" section, up to the next "## ".
+func docSection(t *testing.T, page, title string) string {
 	t.Helper()
-	readme := string(readFile(t, "README.md"))
-	_, section, ok := strings.Cut(readme, "\n## "+title+"\n")
+	text := string(readFile(t, page))
+	_, section, ok := strings.Cut(text, "\n## "+title+"\n")
 	if !ok {
-		t.Fatalf("README.md has no section %q", "## "+title)
+		t.Fatalf("%s has no section %q", page, "## "+title)
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
 	return section
 }
 
-// The README's nesting example must deploy: it passes every parameter of
+// docs/deploy.md's nesting example must deploy: it passes every parameter of
 // template.yaml that has no default and no parameter the template lacks,
 // nests the latest release under the published name, and the section names
 // every output a parent stack can read.
-func TestREADMENestingSnippetMatchesTheTemplate(t *testing.T) {
-	section := readmeSection(t, "Use it from your own SAM template")
+func TestNestingSnippetMatchesTheTemplate(t *testing.T) {
+	section := docSection(t, "docs/deploy.md", "Use it from your own SAM template")
 	var snippet string
 	for _, block := range codeBlocks(section) {
 		if strings.Contains(block, "AWS::Serverless::Application") {
@@ -39,7 +39,7 @@ func TestREADMENestingSnippetMatchesTheTemplate(t *testing.T) {
 		t.Fatal("the section has no code block with an AWS::Serverless::Application")
 	}
 	var app *yaml.Node
-	resources := repofile.YAMLPath(parseYAML(t, "the README snippet", []byte(snippet)), "Resources")
+	resources := repofile.YAMLPath(parseYAML(t, "the nesting snippet", []byte(snippet)), "Resources")
 	for _, id := range mappingKeys(resources) {
 		r := repofile.YAMLPath(resources, id)
 		if typ := repofile.YAMLPath(r, "Type"); typ != nil && typ.Value == "AWS::Serverless::Application" {

@@ -38,7 +38,7 @@ var (
 	AdminReviewAccount = Route{Method: "POST", Path: "/admin/accounts/{user_id}/review", Function: "adminreviewaccount", Staff: true, build: noVerifier(adminReviewAccount)}
 )
 
-// Routes is the whole HTTP contract (README, "HTTP contract"; openapi.yaml):
+// Routes is the whole HTTP contract (README.md and docs/api.md, "HTTP contract"; openapi.yaml):
 // the dev server, the template tests and the OpenAPI tests all read it.
 var Routes = []Route{CreateAccount, GetAccount, UpdateAccount, CreateOnboardingLink, CreateOnboardingSession, CreateDashboardLink, RefreshLink, Webhook,
 	AdminListAccounts, AdminGetAccount, AdminReviewAccount}
