@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/connectexpress/onboarding/internal/repofile"
+	"github.com/connectexpress/onboarding/shared/httpapi"
 )
 
 func readFile(t testing.TB, rel string) []byte {
@@ -291,4 +292,37 @@ func codeBlocks(text string) []string {
 		}
 	}
 	return blocks
+}
+
+// The README's first screens show how the parts fit together: one Mermaid
+// diagram naming each part of the system, and the whole HTTP contract.
+func TestREADMEDiagramAndContractCoverTheSystem(t *testing.T) {
+	readme := string(readFile(t, "README.md"))
+	var diagrams []string
+	for _, block := range strings.Split(readme, "```mermaid\n")[1:] {
+		diagram, _, _ := strings.Cut(block, "```")
+		diagrams = append(diagrams, diagram)
+	}
+	if len(diagrams) != 1 {
+		t.Fatalf("README.md has %d Mermaid diagrams, want one", len(diagrams))
+	}
+	for _, part := range []string{"frontend", "API Gateway", "JWT authorizer", "DynamoDB table", "DynamoDB stream",
+		"Stripe", "webhooks", "sweep", "EventBridge", "Staff console", "Secrets Manager"} {
+		if !strings.Contains(diagrams[0], part) {
+			t.Errorf("the README's diagram does not show %q", part)
+		}
+	}
+	_, contract, ok := strings.Cut(readme, "\n## HTTP contract\n")
+	if !ok {
+		t.Fatal("README.md has no HTTP contract section")
+	}
+	contract, _, _ = strings.Cut(contract, "\n## ")
+	if !strings.Contains(contract, "](openapi.yaml)") {
+		t.Error("the README's HTTP contract does not link openapi.yaml")
+	}
+	for _, r := range httpapi.Routes {
+		if !strings.Contains(contract, "| `"+r.Method+" "+r.Path) {
+			t.Errorf("the README's HTTP contract table has no row for %s %s", r.Method, r.Path)
+		}
+	}
 }
