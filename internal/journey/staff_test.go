@@ -395,3 +395,70 @@ func TestStaffConsoleShowsStripesRefusalInItsWords(t *testing.T) {
 	}
 	b.shot("stripe-refused")
 }
+
+// TestStaffConsoleRendersSignalsAndSellerFieldsAsText feeds the console's
+// render module what the staff API sends for vetting (risk signals, the
+// seller's email and business profile, Stripe's requirement errors), each
+// holding markup, and checks it shows them all as text: the API fields
+// the live tests cannot reach until the API sends them.
+func TestStaffConsoleRendersSignalsAndSellerFieldsAsText(t *testing.T) {
+	s := startStack(t, nil)
+	b := newBrowser(t)
+	b.do("open the console", chromedp.Navigate(s.StaffConsoleURL+"/"), chromedp.WaitVisible(testid("staff-user")))
+	got := evalAsync[map[string]any](b, `(async () => {
+		const r = await import("/js/render.js");
+		const evil = '<img src=x onerror="window.__pwned=1">';
+		const signals = [{code: "duplicate_email", detail: "also on " + evil}, {code: "stripe_review", detail: "disabled_reason under_review"}];
+		const item = {user_id: "u1", account_id: "acct_1", status: "restricted", review: "pending", country: "US",
+			created_at: "2026-12-01T10:00:00Z", email: evil + "@example.com",
+			business_profile: {name: "<b>Shop</b>", url: "javascript:window.__pwned=2"}, signals};
+		const table = document.createElement("table");
+		const row = r.queueRow(item);
+		table.append(row);
+		const bare = r.queueRow({...item, user_id: "u2", signals: undefined});
+		const detail = document.createElement("div");
+		detail.append(...r.accountDetail({user_id: "u1", review: "pending", reviewed_by: null, reviewed_at: null, first_link_at: null,
+			email: item.email, business_profile: item.business_profile, signals, status_changes: [], reviews: [],
+			account: {account_id: "acct_1", status: "restricted", country: "US", service_agreement: "full", capabilities: {},
+				requirements: {currently_due: ["individual.verification.document"], past_due: [], eventually_due: [], pending_verification: [],
+					disabled_reason: null, current_deadline: null,
+					errors: [{code: "verification_document_expired", reason: "<i>expired</i>", requirement: "individual.verification.document"}]}}}));
+		document.querySelector("main").append(table, detail);
+		await new Promise(done => setTimeout(done, 300));
+		const out = {
+			rowSignals: [...row.querySelectorAll(".signal")].map(s => s.getAttribute("data-signal")).join(","),
+			rowText: row.textContent,
+			bareSignals: bare.querySelector('[data-testid="staff-signals"]').textContent,
+			detailText: detail.textContent,
+			detailSignals: detail.querySelector('[data-testid="staff-detail-signals"]').textContent,
+			website: detail.querySelector('[data-testid="staff-seller-website"]').textContent,
+			markup: document.querySelectorAll("main img, main b, main i, main a").length,
+			pwned: typeof window.__pwned,
+		};
+		table.remove();
+		detail.remove();
+		return out;
+	})()`)
+	if got["rowSignals"] != "duplicate_email,stripe_review" {
+		t.Errorf("the row's signals %v, want duplicate_email,stripe_review", got["rowSignals"])
+	}
+	if got["bareSignals"] != "—" {
+		t.Errorf("a row without signals (an API before them) shows %q, want a dash", got["bareSignals"])
+	}
+	for _, want := range []string{`<img src=x onerror="window.__pwned=1">@example.com`, "<b>Shop</b>"} {
+		if !strings.Contains(got["rowText"].(string), want) {
+			t.Errorf("the row %q does not show %q as text", got["rowText"], want)
+		}
+	}
+	for _, want := range []string{"<i>expired</i>", "individual.verification.document", "<b>Shop</b>", "@example.com"} {
+		if !strings.Contains(got["detailText"].(string), want) {
+			t.Errorf("the detail %q does not show %q as text", got["detailText"], want)
+		}
+	}
+	if ds := got["detailSignals"].(string); !strings.Contains(ds, "duplicate_email also on <img") || !strings.Contains(ds, "stripe_review disabled_reason under_review") {
+		t.Errorf("the detail's signals read %q", ds)
+	}
+	if got["website"] != "javascript:window.__pwned=2" || got["markup"] != float64(0) || got["pwned"] != "undefined" {
+		t.Errorf("markup or a link was made from the API's strings: %v", got)
+	}
+}

@@ -5,6 +5,7 @@
 // through el() below, never as HTML.
 
 import * as api from "./api.js";
+import { accountDetail, el, queueRow, when } from "./render.js";
 import { signIn } from "./signin.js";
 
 /** @param {string} id */
@@ -26,59 +27,6 @@ const signoutButton = byId("signout");
 
 // ?limit=N sets the page size (1 to 100); the API's default otherwise.
 const pageSize = Number(new URLSearchParams(location.search).get("limit")) || undefined;
-
-/**
- * An element with attributes and children; strings become text nodes, so
- * nothing here is ever parsed as HTML.
- * @param {string} tag
- * @param {Record<string, string>} [attrs]
- * @param {(Node | string | null | undefined)[]} children
- * @returns {HTMLElement}
- */
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
-  for (const child of children) {
-    if (child === null || child === undefined) continue;
-    node.append(typeof child === "string" ? document.createTextNode(child) : child);
-  }
-  return node;
-}
-
-/** @param {string | null | undefined} iso */
-function when(iso) {
-  if (!iso) return "—";
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? String(iso) : d.toISOString().replace("T", " ").replace(/\.\d+Z$|Z$/, " UTC");
-}
-
-/** @param {string} status */
-function statusChip(status, testid = "") {
-  const attrs = { class: `status ${status}` };
-  if (testid) attrs["data-testid"] = testid;
-  return el("span", attrs, status);
-}
-
-/**
- * The risk signals, or a dash when the API sends none (older APIs send no
- * signals field at all).
- * @param {api.Signal[] | undefined} signals
- */
-function signalList(signals) {
-  const box = el("span", { "data-testid": "staff-signals" });
-  if (!Array.isArray(signals)) {
-    box.append("—");
-    return box;
-  }
-  if (signals.length === 0) {
-    box.append("none");
-    return box;
-  }
-  for (const s of signals) {
-    box.append(el("span", { class: "signal", "data-signal": String(s.code), title: String(s.detail ?? "") }, String(s.code)));
-  }
-  return box;
-}
 
 /** @param {unknown} e */
 function showError(e) {
@@ -152,16 +100,7 @@ async function loadQueue(cursor) {
 
 /** @param {api.AccountSummary} a */
 function row(a) {
-  const who = el("td", {}, el("div", { class: "mono" }, a.user_id));
-  if (a.email) who.append(el("div", { class: "muted" }, a.email));
-  const tr = el("tr", { "data-testid": "staff-row", "data-user-id": a.user_id, tabindex: "0" },
-    who,
-    el("td", { class: "mono" }, a.account_id),
-    el("td", {}, statusChip(a.status, "staff-row-status")),
-    el("td", {}, a.country),
-    el("td", {}, when(a.created_at)),
-    el("td", {}, signalList(a.signals)),
-  );
+  const tr = queueRow(a);
   if (a.user_id === openUser) tr.classList.add("selected");
   const open = () => openDetail(a.user_id);
   tr.addEventListener("click", open);
@@ -203,107 +142,10 @@ async function openDetail(userId) {
     return;
   }
   if (openUser !== userId) return; // another row was opened meanwhile
-  panels.detail.replaceChildren(...detail(acct));
+  panels.detail.replaceChildren(...accountDetail(acct, lastPageSignals.get(userId)), ...decisionForm(acct));
   panels.detail.hidden = false;
   updateRowStatus(userId, acct.account.status);
 }
-
-/** @param {api.StaffAccount} s */
-function detail(s) {
-  const a = s.account || {};
-  const req = a.requirements || {};
-  const signals = s.signals ?? rowSignals(s.user_id);
-  return [
-    el("h2", {}, "Account of ", el("span", { class: "mono", "data-testid": "staff-detail-user" }, s.user_id)),
-    el("dl", { class: "facts" },
-      el("dt", {}, "Account"), el("dd", { class: "mono", "data-testid": "staff-detail-account" }, a.account_id),
-      el("dt", {}, "Status"), el("dd", {}, statusChip(a.status, "staff-detail-status")),
-      el("dt", {}, "Review"), el("dd", {}, statusChip(s.review), s.reviewed_by ? ` by ${s.reviewed_by} at ${when(s.reviewed_at)}` : ""),
-      el("dt", {}, "Country"), el("dd", {}, `${a.country} (${a.service_agreement} service agreement)`),
-      el("dt", {}, "Details submitted"), el("dd", {}, String(a.details_submitted)),
-      el("dt", {}, "Charges, payouts"), el("dd", {}, `${a.charges_enabled ? "enabled" : "disabled"}, ${a.payouts_enabled ? "enabled" : "disabled"}`),
-      el("dt", {}, "Created"), el("dd", {}, when(a.created_at)),
-      el("dt", {}, "First onboarding link"), el("dd", {}, when(s.first_link_at)),
-      el("dt", {}, "Signals"), el("dd", {}, signalDetails(signals)),
-    ),
-    el("h3", {}, "Stripe's requirements"),
-    requirements(req),
-    el("h3", {}, "Capabilities"),
-    capabilities(a.capabilities),
-    el("h3", {}, "Status history"),
-    history(s.status_changes || []),
-    el("h3", {}, "Decisions"),
-    audit(s.reviews || []),
-    ...decisionForm(s),
-  ];
-}
-
-/** The signals the queue showed for a user, when the detail answer has none. @param {string} userId */
-function rowSignals(userId) {
-  return lastPageSignals.get(userId);
-}
-
-/** @param {api.Signal[] | undefined} signals */
-function signalDetails(signals) {
-  if (!Array.isArray(signals)) return el("span", { class: "muted" }, "not reported by this API");
-  if (signals.length === 0) return el("span", {}, "none");
-  return el("ul", { "data-testid": "staff-detail-signals" },
-    ...signals.map((s) => el("li", {}, el("span", { class: "signal" }, String(s.code)), " ", String(s.detail ?? ""))));
-}
-
-/** @param {any} req */
-function requirements(req) {
-  const list = (/** @type {string} */ name) => {
-    const items = Array.isArray(req[name]) ? req[name] : [];
-    return [el("dt", {}, name), el("dd", { class: "mono" }, items.length ? items.join(", ") : "—")];
-  };
-  const facts = el("dl", { class: "facts", "data-testid": "staff-requirements" },
-    ...list("currently_due"), ...list("past_due"), ...list("eventually_due"), ...list("pending_verification"),
-    el("dt", {}, "disabled_reason"), el("dd", { class: "mono" }, req.disabled_reason ?? "—"),
-    el("dt", {}, "current_deadline"), el("dd", {}, when(req.current_deadline)),
-  );
-  const errors = Array.isArray(req.errors) ? req.errors : [];
-  if (errors.length === 0) return facts;
-  return el("div", {}, facts, el("ul", { "data-testid": "staff-requirement-errors" },
-    ...errors.map((/** @type {any} */ e) => el("li", {}, el("span", { class: "mono" }, String(e.requirement)), ": ",
-      String(e.reason), " ", el("span", { class: "muted" }, `(${e.code})`)))));
-}
-
-/** @param {Record<string, string> | undefined} caps */
-function capabilities(caps) {
-  const names = Object.keys(caps || {}).sort();
-  if (names.length === 0) return el("p", { class: "muted" }, "none requested");
-  return el("table", { "data-testid": "staff-capabilities" },
-    el("tbody", {}, ...names.map((n) => el("tr", {}, el("td", { class: "mono" }, n), el("td", {}, statusChip(String(caps?.[n])))))));
-}
-
-/** @param {api.StaffAccount["status_changes"]} changes */
-function history(changes) {
-  const list = el("ol", { class: "log", "data-testid": "staff-history" });
-  if (changes.length === 0) list.append(el("li", { class: "muted" }, "no change recorded yet"));
-  for (const c of changes) {
-    list.append(el("li", {}, when(c.at), ": ", statusChip(c.from || "—"), " → ", statusChip(c.to), el("span", { class: "muted" }, ` (${c.cause})`)));
-  }
-  return list;
-}
-
-/** @param {api.ReviewItem[]} reviews */
-function audit(reviews) {
-  const list = el("ol", { class: "log", "data-testid": "staff-audit" });
-  if (reviews.length === 0) list.append(el("li", { class: "muted" }, "no decision yet"));
-  for (const r of reviews) {
-    const item = el("li", { "data-testid": "staff-audit-item" },
-      el("strong", {}, `${r.decision} (${r.outcome || "recorded"})`), ` ${when(r.at)} by `,
-      el("span", { class: "mono", "data-testid": "staff-audit-reviewer" }, r.reviewer));
-    if (r.reason) item.append(", reason ", el("span", { class: "mono" }, r.reason));
-    if (r.stripe_message) item.append(el("div", {}, "Stripe: ", r.stripe_message, r.stripe_code ? ` (${r.stripe_code})` : ""));
-    if (r.note) item.append(el("div", { class: "note", "data-testid": "staff-audit-note" }, r.note));
-    list.append(item);
-  }
-  return list;
-}
-
-// --------------------------------------------------------------- decision
 
 /** @param {api.StaffAccount} s */
 function decisionForm(s) {
