@@ -164,7 +164,8 @@ func waitText(b *browser, sel chromedp.CSS, want string) string {
 }
 
 // docShot saves a screenshot for the operations documentation into
-// test-artifacts/staff (never committed), to be copied into docs/staff/.
+// test-artifacts/staff (never committed), to be copied into docs/staff/
+// (docs/staff/queue.png and detail.png come from there).
 func docShot(b *browser, name string) {
 	b.t.Helper()
 	b.shot(name)
@@ -213,7 +214,6 @@ func TestStaffConsoleListsFiltersOpensAndRejects(t *testing.T) {
 	if caps := b.text(testid("staff-capabilities")); !strings.Contains(caps, "transfers") {
 		t.Errorf("the capabilities %q", caps)
 	}
-	docShot(b, "detail")
 
 	b.do("reject, asking first",
 		chromedp.SetValue(testid("staff-reason"), "fraud"),
@@ -236,7 +236,7 @@ func TestStaffConsoleListsFiltersOpensAndRejects(t *testing.T) {
 	if evalAsync[bool](b, `Promise.resolve(!document.querySelector('[data-testid="staff-approve"]').disabled)`) {
 		t.Error("approve is still offered on a rejected account: a rejection is final")
 	}
-	b.shot("rejected")
+	docShot(b, "detail")
 }
 
 func TestStaffConsoleApproves(t *testing.T) {
