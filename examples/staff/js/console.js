@@ -165,6 +165,7 @@ function decisionForm(s) {
     outcome.hidden = false;
   }
   approve.disabled = reject.disabled = final; // Stripe's rejection cannot be undone
+  if (final) outcome.append(el("div", { class: "muted" }, "A rejection is final: there is nothing more to decide."));
 
   /** @param {"approve" | "reject"} decision */
   async function decide(decision) {
