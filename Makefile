@@ -21,7 +21,7 @@ tools: ## install the pinned test tools (Python venv with moto, aws-sam-cli, cfn
 	@bash scripts/venv.sh
 	@GOWORK=off go build -C tools -o ../$(STRIPE_MOCK) github.com/stripe/stripe-mock
 
-dev: ## every route on 127.0.0.1:3000, the example frontend on :5173, the local Stripe simulator on :3001 (unless STRIPE_* is set)
+dev: ## every route on 127.0.0.1:3000, the example frontend on :5173, the staff console on :5174, the local Stripe simulator on :3001 (unless STRIPE_* is set)
 	go run ./cmd/devserver
 
 reconcile: ## run the reconciliation sweep once in the running `make dev` (PORT, default 3000)

@@ -44,9 +44,10 @@ func doWithHost(t *testing.T, method, rawURL, host string, headers ...string) in
 func TestEveryServerAnswersOnlyItsLoopbackNamesWithItsPort(t *testing.T) {
 	r, _ := start(t, nil)
 	servers := map[string]string{
-		"api":       r.APIURL + "/dev/token?sub=alice",
-		"simulator": r.SimURL + "/",
-		"frontend":  r.FrontendURL + "/",
+		"api":           r.APIURL + "/dev/token?sub=alice",
+		"simulator":     r.SimURL + "/",
+		"frontend":      r.FrontendURL + "/",
+		"staff console": r.StaffConsoleURL + "/",
 	}
 	for name, target := range servers {
 		_, port := hostOfURL(t, target)

@@ -40,6 +40,10 @@ type Running struct {
 	Sim         *stripesim.Sim
 	App         *app.App
 
+	// StaffConsoleURL is where the staff console (examples/staff) is
+	// served; "" when STAFF_CONSOLE_URL is not served here.
+	StaffConsoleURL string
+
 	servers []*http.Server
 	errc    chan error
 }
@@ -87,6 +91,7 @@ func Start(ctx context.Context, o Options) (_ *Running, err error) {
 		return nil, err
 	}
 	frontendLn, frontendNote := openFrontend(env)
+	consoleLn, consoleURL, consoleNote := openStaffConsole(env)
 	stripeMode, err := r.chooseStripe(ctx, env, o.Logger)
 	if err != nil {
 		return nil, err
@@ -110,13 +115,25 @@ func Start(ctx context.Context, o Options) (_ *Running, err error) {
 			apiHosts = append(apiHosts, strings.ToLower(u.Host))
 		}
 	}
+	// The staff console is the developer's page too: it calls the API
+	// (CORS, as template.yaml's StaffConsoleUrl allows it) and /dev/token.
+	consoleOrigin := strings.ToLower(origin(consoleURL))
 	devPages := sameSite{origins: append(loopbackOrigins(apiLn.Addr().String()), strings.ToLower(origin(cfg.FrontendURL)))}
-	r.serve(apiLn, onlyHosts(apiHosts, devPages.refuse(devRoute, New(r.App, auth))))
+	api := New(r.App, auth)
+	if consoleOrigin != "" {
+		devPages.origins = append(devPages.origins, consoleOrigin)
+		api.cors.origins = append(api.cors.origins, consoleOrigin)
+	}
+	r.serve(apiLn, onlyHosts(apiHosts, devPages.refuse(devRoute, api)))
 	if frontendLn != nil {
 		r.FrontendURL = cfg.FrontendURL
 		r.serve(frontendLn, onlyHosts(loopbackHosts(frontendLn.Addr().String()), newFrontend(cfg, r.connectJSURL())))
 	}
-	r.printBanner(o.Out, cfg, auth, env.generated, notes{frontend: frontendNote, stripe: stripeMode, dynamodb: dbMode})
+	if consoleLn != nil {
+		r.StaffConsoleURL = consoleURL
+		r.serve(consoleLn, onlyHosts(loopbackHosts(consoleLn.Addr().String()), newStaffConsole(cfg.PublicAPIURL)))
+	}
+	r.printBanner(o.Out, cfg, auth, env.generated, notes{frontend: frontendNote, console: consoleURL + "  " + consoleNote, stripe: stripeMode, dynamodb: dbMode})
 	return r, nil
 }
 
@@ -299,13 +316,14 @@ func authorizer(env *settings, secret string) Authorizer {
 }
 
 // notes say what serves the frontend, Stripe and DynamoDB.
-type notes struct{ frontend, stripe, dynamodb string }
+type notes struct{ frontend, console, stripe, dynamodb string }
 
 // printBanner says where everything runs and which secrets were made up.
 func (r *Running) printBanner(out io.Writer, cfg config.Config, auth Authorizer, generated []string, n notes) {
 	fmt.Fprintf(out, "dev server listening on %s\n", r.APIURL)
 	fmt.Fprintf(out, "  api:      %s\n", r.APIURL)
 	fmt.Fprintf(out, "  frontend: %s  %s\n", cfg.FrontendURL, n.frontend)
+	fmt.Fprintf(out, "  staff console: %s\n", n.console)
 	fmt.Fprintf(out, "  stripe:   %s\n", n.stripe)
 	if r.SimURL != "" {
 		fmt.Fprintf(out, "  simulator: %s/  (its accounts, webhook endpoints and deliveries)\n", r.SimURL)

@@ -45,7 +45,7 @@ type sessionAnswer struct {
 func TestEmbeddedOnboardingSessionOnTheSimulator(t *testing.T) {
 	logs := &rawLogs{}
 	r, err := Start(context.Background(), Options{
-		LookupEnv: envOf(map[string]string{"PORT": "0", "SIM_PORT": "0", "FRONTEND_URL": "http://localhost:0", "LOG_LEVEL": "DEBUG"}),
+		LookupEnv: envOf(map[string]string{"PORT": "0", "SIM_PORT": "0", "FRONTEND_URL": "http://localhost:0", "STAFF_CONSOLE_URL": "http://localhost:0", "LOG_LEVEL": "DEBUG"}),
 		Logger:    slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

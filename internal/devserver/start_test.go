@@ -26,7 +26,7 @@ func envOf(vars map[string]string) func(string) (string, bool) {
 // start runs the dev server on free ports with only vars as its environment.
 func start(t *testing.T, vars map[string]string) (*Running, string) {
 	t.Helper()
-	all := map[string]string{"PORT": "0", "SIM_PORT": "0", "FRONTEND_URL": "http://localhost:0", "LOG_LEVEL": "ERROR"}
+	all := map[string]string{"PORT": "0", "SIM_PORT": "0", "FRONTEND_URL": "http://localhost:0", "STAFF_CONSOLE_URL": "http://localhost:0", "LOG_LEVEL": "ERROR"}
 	for k, v := range vars {
 		all[k] = v
 	}

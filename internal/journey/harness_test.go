@@ -102,7 +102,7 @@ type stack struct {
 func startStack(t *testing.T, env map[string]string) *stack {
 	t.Helper()
 	vars := map[string]string{
-		"PORT": "0", "SIM_PORT": "0", "FRONTEND_URL": "http://localhost:0",
+		"PORT": "0", "SIM_PORT": "0", "FRONTEND_URL": "http://localhost:0", "STAFF_CONSOLE_URL": "http://localhost:0",
 		"DEV_JWT_SECRET": "journey-test-jwt-secret", "LOG_LEVEL": "DEBUG",
 	}
 	for k, v := range env {

@@ -644,15 +644,23 @@ func TestTemplateCORSDefaultsToTheFrontendOrigin(t *testing.T) {
 	tpl := loadTemplate(t)
 	origins := asMap(tpl.Resources["HttpApi"].Properties["CorsConfiguration"])["AllowOrigins"]
 	for _, c := range []struct {
-		frontend, cors string
-		want           []any
+		frontend, cors, console string
+		want                    []any
 	}{
-		{"https://app.example.com/en", "", []any{"https://app.example.com"}},
-		{"http://localhost:5173", "", []any{"http://localhost:5173"}},
-		{"https://app.example.com", "https://a.example.com,https://b.example.com", []any{"https://a.example.com", "https://b.example.com"}},
+		{"https://app.example.com/en", "", "", []any{"https://app.example.com"}},
+		{"http://localhost:5173", "", "", []any{"http://localhost:5173"}},
+		{"https://app.example.com", "https://a.example.com,https://b.example.com", "", []any{"https://a.example.com", "https://b.example.com"}},
+		// The staff console's origin joins the frontend's by default.
+		{"https://app.example.com/en", "", "https://staff.example.com/queue", []any{"https://app.example.com", "https://staff.example.com"}},
+		{"https://app.example.com", "", "http://localhost:5174", []any{"https://app.example.com", "http://localhost:5174"}},
+		// An explicit list is the whole list.
+		{"https://app.example.com", "https://a.example.com", "https://staff.example.com", []any{"https://a.example.com"}},
 	} {
 		params := maps.Clone(requiredParams)
 		params["FrontendUrl"], params["CorsAllowOrigins"] = c.frontend, c.cors
+		if c.console != "" {
+			params["StaffConsoleUrl"] = c.console
+		}
 		got, err := newEvaluator(tpl, params, deployRefs, nil).eval(origins)
 		if err != nil {
 			t.Fatal(err)
@@ -664,7 +672,7 @@ func TestTemplateCORSDefaultsToTheFrontendOrigin(t *testing.T) {
 			}
 		}
 		if !slices.Equal(got.([]any), c.want) {
-			t.Errorf("FrontendUrl %s, CorsAllowOrigins %q: AllowOrigins %v, want %v", c.frontend, c.cors, got, c.want)
+			t.Errorf("FrontendUrl %s, CorsAllowOrigins %q, StaffConsoleUrl %q: AllowOrigins %v, want %v", c.frontend, c.cors, c.console, got, c.want)
 		}
 	}
 }
