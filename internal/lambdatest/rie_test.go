@@ -579,7 +579,7 @@ func TestEveryFunctionRunsAsALambda(t *testing.T) {
 			var seen []string
 			resources := maps.Clone(s.secretARNs)
 			resources[s.table] = "Table"
-			for _, index := range []string{"by-review", "by-status", "history"} {
+			for _, index := range []string{"by-review", "by-status", "history", "review-queue"} {
 				resources[s.table+"/index/"+index] = "Table/index/" + index
 			}
 			var secretsRead []string

@@ -155,6 +155,17 @@ func (m *Store) EndPrefill(_ context.Context, userID string, lease onboarding.Le
 	return nil
 }
 
+func (m *Store) RecordEmail(_ context.Context, userID, email string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.users[userID].Account
+	if a == nil {
+		return onboarding.ErrNotFound
+	}
+	a.Email = email
+	return nil
+}
+
 func (m *Store) PutRefreshToken(_ context.Context, t onboarding.RefreshToken) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -202,6 +202,7 @@ func (s *Service) completeCreation(ctx context.Context, userID string, claim Cre
 	// The status follows what this service asked for, not every capability
 	// Stripe lists; Stripe's answer does not say which those were.
 	rec.State.RequestedCapabilities = claim.Params.Capabilities
+	rec.Email = claim.Params.Email // duplicate_email's evidence (signals.go)
 	if err := s.store.CompleteCreation(ctx, rec, claim.ClaimID); err != nil {
 		if errors.Is(err, ErrConflict) {
 			// A webhook (or a caller that took over an expired lease) stored
@@ -458,6 +459,13 @@ func (s *Service) UpdateAccount(ctx context.Context, c Caller, req UpdateAccount
 	}
 	if err != nil {
 		return Account{}, err
+	}
+	if prefill.Email != "" {
+		// Stripe has the new email: the staff's duplicate_email signal
+		// compares this one from now on.
+		if err := s.store.RecordEmail(ctx, c.UserID, prefill.Email); err != nil {
+			return Account{}, err
+		}
 	}
 	return rec.Account(s.now()), nil
 }

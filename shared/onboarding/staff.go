@@ -146,6 +146,9 @@ type StaffHistory struct {
 	StaffRecord
 	StatusChanges []StatusHistoryEntry
 	Reviews       []ReviewDecision
+	// EmailSharedWith are the other users whose accounts were given the
+	// same email (EmailKey).
+	EmailSharedWith []string
 }
 
 // StateWrite is a state read from Stripe at Version, to store with the
@@ -187,6 +190,12 @@ type AccountSummary struct {
 	CreatedAt            time.Time `json:"created_at"`
 	UpdatedAt            time.Time `json:"updated_at"`
 	RequirementsDueCount int       `json:"requirements_due_count"`
+	// Email is the email the platform gave Stripe for the account (the
+	// token's or the request's, at creation or a later update); nil when
+	// none is known.
+	Email *string `json:"email"`
+	// Signals are the account's risk signals (signals.go); never nil.
+	Signals []Signal `json:"signals"`
 }
 
 // StaffPage is one page of the staff list, newest first.
@@ -266,6 +275,11 @@ type StaffAccount struct {
 	Account       Account              `json:"account"`
 	StatusChanges []StatusHistoryEntry `json:"status_changes"`
 	Reviews       []ReviewDecision     `json:"reviews"`
+	// Email is as in AccountSummary.
+	Email *string `json:"email"`
+	// Signals are the account's risk signals, a duplicate email naming the
+	// other users; never nil.
+	Signals []Signal `json:"signals"`
 }
 
 // ErrReviewFinal refuses to approve an account staff rejected: Stripe's
@@ -340,6 +354,10 @@ func (s *Service) StaffAccount(ctx context.Context, c Caller, userID string) (St
 	out := StaffAccount{
 		UserID: userID, Review: h.Review, StateVersion: rec.StateVersion, Account: rec.Account(s.now()),
 		StatusChanges: h.StatusChanges, Reviews: h.Reviews,
+		Signals: Signals(rec.State, h.EmailSharedWith, true),
+	}
+	if rec.Email != "" {
+		out.Email = &rec.Email
 	}
 	if out.Review == "" {
 		out.Review = ReviewPending // a record written before reviews existed
