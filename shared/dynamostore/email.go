@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -41,13 +42,11 @@ type emailItem struct {
 func (st *Store) emailSetUpdate(email, op, userID string) *types.Update {
 	return &types.Update{
 		TableName: &st.table, Key: keyOf(emailPK(email)),
-		UpdateExpression:          stringPtr(op + " #users :user"),
+		UpdateExpression:          aws.String(op + " #users :user"),
 		ExpressionAttributeNames:  map[string]string{"#users": attrUsers},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":user": &types.AttributeValueMemberSS{Value: []string{userID}}},
 	}
 }
-
-func stringPtr(s string) *string { return &s }
 
 // emailAttempts bounds how often RecordEmail tries again when the record's
 // email changed between its read and its write.

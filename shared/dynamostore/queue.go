@@ -2,6 +2,7 @@ package dynamostore
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -70,11 +71,7 @@ func (st *Store) listQueue(ctx context.Context, f onboarding.AccountFilter) (onb
 		ScanIndexForward: aws.Bool(true), Limit: aws.Int32(int32(f.Limit + 1)),
 	}
 	if len(filters) > 0 {
-		filter := filters[0]
-		for _, more := range filters[1:] {
-			filter += " AND " + more
-		}
-		in.FilterExpression = aws.String(filter)
+		in.FilterExpression = aws.String(strings.Join(filters, " AND "))
 		in.Limit = aws.Int32(onboarding.MaxPageSize) // a filter skips items: read more per call
 	}
 	found, next, err := st.queryQueue(ctx, in, f.Limit)
