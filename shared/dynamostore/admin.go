@@ -275,7 +275,8 @@ func summary(item map[string]types.AttributeValue) (onboarding.AccountSummary, b
 		Country: rec.Country, ServiceAgreement: rec.ServiceAgreement,
 		CreatedAt: rec.CreatedAt.UTC(), UpdatedAt: rec.UpdatedAt.UTC(),
 		RequirementsDueCount: rec.State.RequirementsDueCount(),
-		Email:                emailOrNil(rec.Email), Signals: onboarding.Signals(rec.State, nil, false), // withSignals adds duplicate_email
+		Email:                emailOrNil(rec.Email),
+		Signals:              onboarding.Signals(rec.State, nil, false), // withSignals adds duplicate_email
 	}, true
 }
 

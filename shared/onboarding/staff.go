@@ -15,7 +15,8 @@ import (
 // cases, for callers in Policy.StaffGroup only.
 
 // Review is where an account stands in the platform's fraud vetting. New
-// accounts enter the queue as ReviewPending.
+// accounts start as ReviewPending, and enter the review queue (the list
+// with Review pending) once their details are submitted to Stripe.
 type Review string
 
 const (
@@ -198,7 +199,7 @@ type AccountSummary struct {
 	Signals []Signal `json:"signals"`
 }
 
-// StaffPage is one page of the staff list, newest first.
+// StaffPage is one page of the staff list (or of the review queue).
 type StaffPage struct {
 	Accounts []AccountSummary `json:"accounts"`
 	// NextCursor continues the list; nil on its last page.
@@ -208,13 +209,17 @@ type StaffPage struct {
 // StaffStore is what the staff use cases need from storage, beside Store.
 type StaffStore interface {
 	// ListAccounts answers one page of the accounts f selects, newest first
-	// by creation, from an index: never a scan. A page may hold fewer than
-	// f.Limit accounts when more follow (NextCursor says so). A cursor the
-	// store did not make is Invalid("cursor").
+	// by creation, from an index: never a scan. With f.Review pending it is
+	// the review queue instead: the accounts with details submitted and no
+	// decision, oldest first by when they entered it. Each summary carries
+	// its signals. A page may hold fewer than f.Limit accounts when more
+	// follow (NextCursor says so). A cursor the store did not make, or made
+	// for other filters, is Invalid("cursor").
 	ListAccounts(ctx context.Context, f AccountFilter) (StaffPage, error)
 	// StaffHistory returns the user's account, its review state, and its
-	// last limit status changes and review decisions, newest first (none
-	// read when limit is 0); ErrNotFound without an account.
+	// last limit status changes and review decisions, newest first, and
+	// the other users whose accounts hold its email (none read when limit
+	// is 0); ErrNotFound without an account.
 	StaffHistory(ctx context.Context, userID string, limit int) (StaffHistory, error)
 	// RecordReview appends d and sets the account's review to d's outcome,
 	// in one transaction, unless the review already is that outcome or, for
