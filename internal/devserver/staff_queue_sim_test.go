@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/connectexpress/onboarding/internal/stripesim"
@@ -13,10 +14,11 @@ import (
 // queueAccount is an account of the staff list or detail, with what the
 // console shows of it.
 type queueAccount struct {
-	UserID  string  `json:"user_id"`
-	Review  string  `json:"review"`
-	Email   *string `json:"email"`
-	Signals []struct {
+	UserID       string  `json:"user_id"`
+	Review       string  `json:"review"`
+	Email        *string `json:"email"`
+	BusinessName *string `json:"business_name"`
+	Signals      []struct {
 		Code   string `json:"code"`
 		Detail string `json:"detail"`
 	} `json:"signals"`
@@ -38,12 +40,16 @@ func (a queueAccount) codes() []string {
 // user's id.
 func TestTheReviewQueueOverHTTP(t *testing.T) {
 	r, _ := start(t, nil)
-	create := func(sub, email string) devUser {
+	create := func(sub, email string, profile ...string) devUser {
 		t.Helper()
 		_, body := httpDo(t, "GET", r.APIURL+"/dev/token?sub="+sub, "", "")
 		var minted struct{ Token string }
 		_ = json.Unmarshal([]byte(body), &minted)
-		resp, body := httpDo(t, "POST", r.APIURL+"/accounts", minted.Token, `{"business_type":"individual","email":"`+email+`"}`)
+		extra := ""
+		if len(profile) > 0 {
+			extra = `,"business_profile":{"name":` + strconv.Quote(profile[0]) + `}`
+		}
+		resp, body := httpDo(t, "POST", r.APIURL+"/accounts", minted.Token, `{"business_type":"individual","email":"`+email+`"`+extra+`}`)
 		var acct struct {
 			AccountID string `json:"account_id"`
 		}
@@ -55,7 +61,7 @@ func TestTheReviewQueueOverHTTP(t *testing.T) {
 	// Created in this order; they submit at Stripe in another.
 	never := create("never", "never@example.com")
 	ben := create("ben", "seller@example.com")
-	ann := create("ann", "Seller@Example.COM")
+	ann := create("ann", "Seller@Example.COM", "Ann's <i>Antiques</i>")
 	cat := create("cat", "cat@example.com")
 	for _, u := range []devUser{ann, cat, ben} {
 		if err := r.Sim.Outcome(u.account, stripesim.OutcomeComplete, ""); err != nil {
@@ -104,8 +110,11 @@ func TestTheReviewQueueOverHTTP(t *testing.T) {
 			t.Errorf("%s's signals in the queue: %v, want %v", user, got, want)
 		}
 	}
-	if e := accounts["ann"].Email; e == nil || *e != "Seller@Example.COM" {
-		t.Errorf("ann's email in the queue: %v", e)
+	if a := accounts["ann"]; a.Email == nil || *a.Email != "Seller@Example.COM" || a.BusinessName == nil || *a.BusinessName != "Ann's <i>Antiques</i>" {
+		t.Errorf("ann's email and business name in the queue: %v, %v", a.Email, a.BusinessName)
+	}
+	if a := accounts["cat"]; a.BusinessName != nil {
+		t.Errorf("cat's business name %q, want null: none was given", *a.BusinessName)
 	}
 
 	resp, body := httpDo(t, "GET", r.APIURL+"/admin/accounts/ann", staff, "")

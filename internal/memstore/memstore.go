@@ -5,6 +5,7 @@
 package memstore
 
 import (
+	"cmp"
 	"context"
 	"sync"
 	"time"
@@ -155,14 +156,16 @@ func (m *Store) EndPrefill(_ context.Context, userID string, lease onboarding.Le
 	return nil
 }
 
-func (m *Store) RecordEmail(_ context.Context, userID, email string) error {
+func (m *Store) RecordPrefill(_ context.Context, userID string, p onboarding.Prefill) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	a := m.users[userID].Account
 	if a == nil {
 		return onboarding.ErrNotFound
 	}
-	a.Email = email
+	a.Email = cmp.Or(p.Email, a.Email)
+	a.BusinessName = cmp.Or(p.BusinessProfile.Name, a.BusinessName)
+	a.BusinessURL = cmp.Or(p.BusinessProfile.URL, a.BusinessURL)
 	return nil
 }
 

@@ -275,16 +275,16 @@ func summary(item map[string]types.AttributeValue) (onboarding.AccountSummary, b
 		Country: rec.Country, ServiceAgreement: rec.ServiceAgreement,
 		CreatedAt: rec.CreatedAt.UTC(), UpdatedAt: rec.UpdatedAt.UTC(),
 		RequirementsDueCount: rec.State.RequirementsDueCount(),
-		Email:                emailOrNil(rec.Email),
-		Signals:              onboarding.Signals(rec.State, nil, false), // withSignals adds duplicate_email
+		Email:                orNil(rec.Email), BusinessName: orNil(rec.BusinessName), BusinessURL: orNil(rec.BusinessURL),
+		Signals: onboarding.Signals(rec.State, nil, false), // withSignals adds duplicate_email
 	}, true
 }
 
-func emailOrNil(email string) *string {
-	if email == "" {
+func orNil(s string) *string {
+	if s == "" {
 		return nil
 	}
-	return &email
+	return &s
 }
 
 var errBadCursor = onboarding.Invalid("cursor", "cursor is not one this API returned for this query")

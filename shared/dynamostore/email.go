@@ -27,6 +27,10 @@ import (
 const (
 	attrEmail = "email" // on USER#: the email last given to Stripe
 	attrUsers = "users" // on EMAIL#: a string set
+	// On USER#: the business_profile name and url last given to Stripe,
+	// for staff.
+	attrBusinessName = "business_name"
+	attrBusinessURL  = "business_url"
 )
 
 func emailPK(email string) string { return "EMAIL#" + onboarding.EmailKey(email) }
@@ -48,35 +52,46 @@ func (st *Store) emailSetUpdate(email, op, userID string) *types.Update {
 	}
 }
 
-// emailAttempts bounds how often RecordEmail tries again when the record's
-// email changed between its read and its write.
-const emailAttempts = 4
+// prefillAttempts bounds how often RecordPrefill tries again when the
+// record's email changed between its read and its write.
+const prefillAttempts = 4
 
-// RecordEmail stores the user's account's email, and moves the user from
-// the old email's set to the new one's, in one transaction conditioned on
-// the email read.
-func (st *Store) RecordEmail(ctx context.Context, userID, email string) error {
-	for attempt := 1; attempt <= emailAttempts; attempt++ {
+// RecordPrefill stores the account's email, business name and URL as the
+// prefill gave them (empty ones leave what is stored). A new email moves
+// the user from the old email's set to the new one's in the same
+// transaction, conditioned on the email read.
+func (st *Store) RecordPrefill(ctx context.Context, userID string, p onboarding.Prefill) error {
+	for attempt := 1; attempt <= prefillAttempts; attempt++ {
 		it, err := st.readUser(ctx, userID)
 		switch {
 		case err != nil:
 			return err
 		case it.AccountID == "":
 			return onboarding.ErrNotFound
-		case it.Email == email:
+		}
+		var update expression.UpdateBuilder
+		changed := false
+		for attr, v := range map[string][2]string{
+			attrEmail: {it.Email, p.Email}, attrBusinessName: {it.BusinessName, p.BusinessProfile.Name}, attrBusinessURL: {it.BusinessURL, p.BusinessProfile.URL},
+		} {
+			if v[1] != "" && v[1] != v[0] {
+				update, changed = update.Set(name(attr), value(v[1])), true
+			}
+		}
+		if !changed {
 			return nil
 		}
 		cond := exists(attrAccountID).And(missing(attrEmail))
 		if it.Email != "" {
 			cond = exists(attrAccountID).And(name(attrEmail).Equal(value(it.Email)))
 		}
-		record, err := st.transactUpdate(userPK(userID), expression.Set(name(attrEmail), value(email)), cond)
+		record, err := st.transactUpdate(userPK(userID), update, cond)
 		if err != nil {
 			return err
 		}
 		items := []types.TransactWriteItem{{Update: record}}
-		if it.Email == "" || onboarding.EmailKey(it.Email) != onboarding.EmailKey(email) {
-			items = append(items, types.TransactWriteItem{Update: st.emailSetUpdate(email, "ADD", userID)})
+		if p.Email != "" && (it.Email == "" || onboarding.EmailKey(it.Email) != onboarding.EmailKey(p.Email)) {
+			items = append(items, types.TransactWriteItem{Update: st.emailSetUpdate(p.Email, "ADD", userID)})
 			if it.Email != "" {
 				items = append(items, types.TransactWriteItem{Update: st.emailSetUpdate(it.Email, "DELETE", userID)})
 			}

@@ -120,7 +120,9 @@ type userItem struct {
 	ReviewedAt    time.Time `dynamodbav:"reviewed_at,omitempty"`
 	QueuedAt      string    `dynamodbav:"queued_at,omitempty"`
 	// Email is the email last given to Stripe for the account (email.go).
-	Email string `dynamodbav:"email,omitempty"`
+	Email        string `dynamodbav:"email,omitempty"`
+	BusinessName string `dynamodbav:"business_name,omitempty"`
+	BusinessURL  string `dynamodbav:"business_url,omitempty"`
 	// RejectingUntil is a staff rejection's mark (Unix ms; absent when none).
 	RejectingUntil int64 `dynamodbav:"rejecting_until,omitempty"`
 }
@@ -330,7 +332,7 @@ func (it userItem) account(userID string) onboarding.AccountRecord {
 	rec := onboarding.AccountRecord{
 		UserID: userID, AccountID: it.AccountID, Country: it.Country, ServiceAgreement: it.ServiceAgreement,
 		StateVersion: it.StateVersion, FirstLinkAt: it.FirstLinkAt, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
-		Email: it.Email,
+		Email: it.Email, BusinessName: it.BusinessName, BusinessURL: it.BusinessURL,
 	}
 	if it.State != nil {
 		rec.State = it.State.V

@@ -227,15 +227,15 @@ func TestDuplicateEmailsAreFoundCaseInsensitivelyAndFollowAChangedEmail(t *testi
 		}
 
 		// ben moves to another email: nobody shares one.
-		if err := h.store.RecordEmail(ctx, "ben", "ben@example.org"); err != nil {
+		if err := h.store.RecordPrefill(ctx, "ben", onboarding.Prefill{Email: "ben@example.org"}); err != nil {
 			t.Fatal(err)
 		}
 		wantSignals("ben changed his", map[string][]string{"ann": {}, "ben": {}, "cat": {}})
 		// cat takes ann's, in other case; dan gets his first.
-		if err := h.store.RecordEmail(ctx, "cat", "SELLER@EXAMPLE.COM"); err != nil {
+		if err := h.store.RecordPrefill(ctx, "cat", onboarding.Prefill{Email: "SELLER@EXAMPLE.COM"}); err != nil {
 			t.Fatal(err)
 		}
-		if err := h.store.RecordEmail(ctx, "dan", "Seller@example.com"); err != nil {
+		if err := h.store.RecordPrefill(ctx, "dan", onboarding.Prefill{Email: "Seller@example.com"}); err != nil {
 			t.Fatal(err)
 		}
 		wantSignals("cat and dan took ann's", map[string][]string{"ann": dup, "ben": {}, "cat": dup, "dan": dup})
@@ -243,14 +243,14 @@ func TestDuplicateEmailsAreFoundCaseInsensitivelyAndFollowAChangedEmail(t *testi
 			t.Errorf("ann's email is shared with %v, want [cat dan]", got)
 		}
 		// A change of case only, and the same email again, keep the sets.
-		if err := h.store.RecordEmail(ctx, "ann", "seller@example.com"); err != nil {
+		if err := h.store.RecordPrefill(ctx, "ann", onboarding.Prefill{Email: "seller@example.com"}); err != nil {
 			t.Fatal(err)
 		}
-		if err := h.store.RecordEmail(ctx, "ann", "seller@example.com"); err != nil {
+		if err := h.store.RecordPrefill(ctx, "ann", onboarding.Prefill{Email: "seller@example.com"}); err != nil {
 			t.Fatal(err)
 		}
 		wantSignals("ann changed case", map[string][]string{"ann": dup, "cat": dup, "dan": dup})
-		if err := h.store.RecordEmail(ctx, "nobody", "x@example.com"); err != onboarding.ErrNotFound {
+		if err := h.store.RecordPrefill(ctx, "nobody", onboarding.Prefill{Email: "x@example.com"}); err != onboarding.ErrNotFound {
 			t.Errorf("RecordEmail of a user without an account: %v, want ErrNotFound", err)
 		}
 	})
@@ -273,6 +273,44 @@ func TestStripesStateGivesTheVerificationAndReviewSignals(t *testing.T) {
 			if !slices.Equal(got[user], codes) {
 				t.Errorf("%s's signals %v, want %v", user, got[user], codes)
 			}
+		}
+	})
+}
+
+// What staff see of the prefill: the email, business name and URL given at
+// creation, then a PATCH's, each kept until a new one comes.
+func TestTheSummaryShowsThePrefillStripeWasGiven(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e testenv.Engine) {
+		ctx := context.Background()
+		h := newHarness(t, e)
+		h.claim(t, "sid", newClaim("claim-sid", t0.Add(lease), 0), t0)
+		h.complete(t, onboarding.AccountRecord{UserID: "sid", AccountID: "acct_sid", Country: "US", ServiceAgreement: "full",
+			State: stateActive(), StateVersion: vBase, CreatedAt: t0, UpdatedAt: t0,
+			Email: "sid@example.com", BusinessName: "Sid's <b>Bikes</b>", BusinessURL: "https://bikes.example"}, "claim-sid")
+		want := func(when, email, business, url string) {
+			t.Helper()
+			page, err := h.store.ListAccounts(ctx, onboarding.AccountFilter{Limit: 10})
+			if err != nil || len(page.Accounts) != 1 {
+				t.Fatalf("%s: %+v, %v", when, page, err)
+			}
+			a := page.Accounts[0]
+			if a.Email == nil || *a.Email != email || a.BusinessName == nil || *a.BusinessName != business || a.BusinessURL == nil || *a.BusinessURL != url {
+				t.Errorf("%s: email %v, business %v, url %v; want %q, %q, %q", when, a.Email, a.BusinessName, a.BusinessURL, email, business, url)
+			}
+			got, err := h.store.StaffHistory(ctx, "sid", 1)
+			if r := got.Record; err != nil || r.Email != email || r.BusinessName != business || r.BusinessURL != url {
+				t.Errorf("%s: the detail's record %+v, %v", when, r, err)
+			}
+		}
+		want("created", "sid@example.com", "Sid's <b>Bikes</b>", "https://bikes.example")
+		if err := h.store.RecordPrefill(ctx, "sid", onboarding.Prefill{BusinessProfile: onboarding.BusinessProfile{URL: "https://sid.example"}}); err != nil {
+			t.Fatal(err)
+		}
+		want("a new url", "sid@example.com", "Sid's <b>Bikes</b>", "https://sid.example")
+		h.storeAccount(t, "bare", t0.Add(time.Minute), stateActive(), "")
+		page, _ := h.store.ListAccounts(ctx, onboarding.AccountFilter{Limit: 1})
+		if a := page.Accounts[0]; a.UserID != "bare" || a.Email != nil || a.BusinessName != nil || a.BusinessURL != nil {
+			t.Errorf("an account given none: %+v, want null email, business name and url", a)
 		}
 	})
 }

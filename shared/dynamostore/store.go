@@ -154,8 +154,10 @@ func (st *Store) CompleteCreation(ctx context.Context, rec onboarding.AccountRec
 	update = enterQueue(update, rec.UserID, rec.CreatedAt)
 	update = queueOnSubmission(update, rec.UserID, rec.State, rec.UpdatedAt)
 	update = withRequested(update, rec.State.RequestedCapabilities)
-	if rec.Email != "" {
-		update = update.Set(name(attrEmail), value(rec.Email))
+	for attr, v := range map[string]string{attrEmail: rec.Email, attrBusinessName: rec.BusinessName, attrBusinessURL: rec.BusinessURL} {
+		if v != "" {
+			update = update.Set(name(attr), value(v))
+		}
 	}
 	// The claim must still be ours: a caller that took over an expired
 	// lease, or a webhook that healed the record, wins.

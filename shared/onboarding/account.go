@@ -273,9 +273,12 @@ type AccountRecord struct {
 	// Email is the email this service last gave Stripe for the account
 	// (a creation's or an update's prefill); "" when none, or for a record
 	// stored before emails were kept.
-	Email     string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Email string
+	// BusinessName and BusinessURL are the business_profile name and url
+	// this service last gave Stripe; "" when none.
+	BusinessName, BusinessURL string
+	CreatedAt                 time.Time
+	UpdatedAt                 time.Time
 }
 
 // Account renders the record as the API contract shows it at time now.

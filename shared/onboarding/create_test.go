@@ -461,8 +461,8 @@ func TestUpdateAccountUntilTheFirstLink(t *testing.T) {
 				},
 				EndPrefillFn: func(_ context.Context, _ string, lease onboarding.Lease) error { ended = lease; return nil },
 				TakeSlotFn:   allowSlot,
-				RecordEmailFn: func(_ context.Context, _ string, email string) error {
-					recorded = append(recorded, email)
+				RecordPrefillFn: func(_ context.Context, _ string, p onboarding.Prefill) error {
+					recorded = append(recorded, p.Email)
 					return nil
 				},
 			}
@@ -500,10 +500,10 @@ func TestUpdateAccountUntilTheFirstLink(t *testing.T) {
 	}
 }
 
-// An email Stripe refused is not recorded, and one Stripe took but the
+// A prefill Stripe refused is not recorded, and one Stripe took but the
 // store could not record fails the update (the caller retries), so that
 // duplicate_email never compares an email Stripe does not have.
-func TestUpdateAccountRecordsTheEmailStripeTook(t *testing.T) {
+func TestUpdateAccountRecordsThePrefillStripeTook(t *testing.T) {
 	rec := onboarding.AccountRecord{UserID: "u1", AccountID: "acct_1"}
 	storeDown := onboarding.StorageFailed(errors.New("throttled"))
 	tests := []struct {
@@ -527,14 +527,14 @@ func TestUpdateAccountRecordsTheEmailStripeTook(t *testing.T) {
 				},
 				EndPrefillFn: func(context.Context, string, onboarding.Lease) error { return nil },
 				TakeSlotFn:   allowSlot,
-				RecordEmailFn: func(_ context.Context, user, email string) error {
-					recorded = user == "u1" && email == "Seller@Example.com"
+				RecordPrefillFn: func(_ context.Context, user string, p onboarding.Prefill) error {
+					recorded = user == "u1" && p == onboarding.Prefill{Email: "Seller@Example.com", BusinessProfile: onboarding.BusinessProfile{Name: "Sid's <b>Bikes</b>", URL: "https://sid.example"}}
 					return tt.recordErr
 				},
 			}
 			connect := &connectFake{UpdateAccountFn: func(context.Context, string, onboarding.Prefill) error { return tt.stripeErr }}
 			_, err := newService(store, connect, testPolicy()).UpdateAccount(context.Background(), onboarding.Caller{UserID: "u1"},
-				onboarding.UpdateAccountRequest{Email: ptr("Seller@Example.com")})
+				onboarding.UpdateAccountRequest{Email: ptr("Seller@Example.com"), BusinessProfile: &onboarding.BusinessProfileRequest{Name: ptr("Sid's <b>Bikes</b>"), URL: ptr("https://sid.example")}})
 			if recorded != tt.wantRecorded || (err != nil) != tt.wantErr {
 				t.Errorf("recorded %v, err %v; want recorded %v, an error %v", recorded, err, tt.wantRecorded, tt.wantErr)
 			}

@@ -63,10 +63,11 @@ func TestEmailsCompareWithoutCaseOrSurroundingSpace(t *testing.T) {
 func TestStaffAccountShowsItsEmailAndSignalsNamingTheOtherUsers(t *testing.T) {
 	svc, staff := staffService(t, nil)
 	got, err := svc.StaffAccount(context.Background(), staffCaller, "sid")
-	if err != nil || got.Email != nil || got.Signals == nil || len(got.Signals) != 0 {
+	if err != nil || got.Email != nil || got.BusinessName != nil || got.BusinessURL != nil || got.Signals == nil || len(got.Signals) != 0 {
 		t.Fatalf("no email, no signal: email %v, signals %#v, %v", got.Email, got.Signals, err)
 	}
 	staff.rec.Record.Email = "Sid@Example.com"
+	staff.rec.Record.BusinessName, staff.rec.Record.BusinessURL = "Sid's Bikes", "https://sid.example"
 	staff.rec.Record.State.Requirements.DisabledReason = ptr("under_review")
 	staff.sharedWith = []string{"bob"}
 	got, err = svc.StaffAccount(context.Background(), staffCaller, "sid")
@@ -76,5 +77,8 @@ func TestStaffAccountShowsItsEmailAndSignalsNamingTheOtherUsers(t *testing.T) {
 	}
 	if err != nil || got.Email == nil || *got.Email != "Sid@Example.com" || !reflect.DeepEqual(got.Signals, want) {
 		t.Errorf("email %v, signals %#v, %v; want the email and %#v", got.Email, got.Signals, err, want)
+	}
+	if got.BusinessName == nil || *got.BusinessName != "Sid's Bikes" || got.BusinessURL == nil || *got.BusinessURL != "https://sid.example" {
+		t.Errorf("business name %v, url %v", got.BusinessName, got.BusinessURL)
 	}
 }

@@ -195,6 +195,10 @@ type AccountSummary struct {
 	// token's or the request's, at creation or a later update); nil when
 	// none is known.
 	Email *string `json:"email"`
+	// BusinessName and BusinessURL are the business_profile name and url
+	// the platform gave Stripe; nil when none is known.
+	BusinessName *string `json:"business_name"`
+	BusinessURL  *string `json:"business_url"`
 	// Signals are the account's risk signals (signals.go); never nil.
 	Signals []Signal `json:"signals"`
 }
@@ -280,8 +284,10 @@ type StaffAccount struct {
 	Account       Account              `json:"account"`
 	StatusChanges []StatusHistoryEntry `json:"status_changes"`
 	Reviews       []ReviewDecision     `json:"reviews"`
-	// Email is as in AccountSummary.
-	Email *string `json:"email"`
+	// Email, BusinessName and BusinessURL are as in AccountSummary.
+	Email        *string `json:"email"`
+	BusinessName *string `json:"business_name"`
+	BusinessURL  *string `json:"business_url"`
 	// Signals are the account's risk signals, a duplicate email naming the
 	// other users; never nil.
 	Signals []Signal `json:"signals"`
@@ -361,9 +367,7 @@ func (s *Service) StaffAccount(ctx context.Context, c Caller, userID string) (St
 		StatusChanges: h.StatusChanges, Reviews: h.Reviews,
 		Signals: Signals(rec.State, h.EmailSharedWith, true),
 	}
-	if rec.Email != "" {
-		out.Email = &rec.Email
-	}
+	out.Email, out.BusinessName, out.BusinessURL = nonEmpty(rec.Email), nonEmpty(rec.BusinessName), nonEmpty(rec.BusinessURL)
 	if out.Review == "" {
 		out.Review = ReviewPending // a record written before reviews existed
 	}
@@ -380,6 +384,14 @@ func (s *Service) StaffAccount(ctx context.Context, c Caller, userID string) (St
 		out.Reviews = []ReviewDecision{}
 	}
 	return out, nil
+}
+
+// nonEmpty is s, or nil (JSON null) for "".
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func utcPtr(t time.Time) *time.Time {
