@@ -90,7 +90,7 @@ func NewStubHarness() *Harness {
 	spy := &linkSpy{}
 	store := memstore.New()
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	svc := onboarding.NewService(store, &stubConnect{links: spy}, benchPolicy(), onboarding.WithLogger(logger))
+	svc := onboarding.NewService(store, &stubConnect{links: spy}, benchPolicy(), onboarding.WithLogger(logger), onboarding.WithStaffStore(stubStaff{}))
 	verifier := stripeconnect.NewVerifier([]string{benchWebhookSecret}, nil)
 	h := &Harness{links: spy, handlers: map[string]httpapi.Handler{}, accounts: map[string]string{}}
 	for _, r := range httpapi.Routes {

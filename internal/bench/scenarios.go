@@ -28,6 +28,8 @@ type state struct {
 	linking, refreshing, dashboard, sessions rotating
 	// Users who update prefill are replaced before UPDATES_PER_HOUR (10).
 	updating rotating
+	// queued: the staff review queue holds a full page (staff.go).
+	queued bool
 }
 
 // rotating is a user who may make `left` more links before a new one is made.
@@ -212,6 +214,19 @@ var Scenarios = []Scenario{
 		}
 		u := s.dupUser
 		return func() events.APIGatewayV2HTTPResponse { return h.Webhook("evt_dup", u, 1_700_000_000, false) }, nil
+	}},
+	// Issue 24: a page of the review queue, every account with an email
+	// (its duplicate_email read), as the staff console loads it.
+	{"staff review queue (25 accounts)", 200, func(h *Harness, s *state) (func() events.APIGatewayV2HTTPResponse, error) {
+		if !s.queued {
+			if err := s.fillQueue(h, queuePage+1); err != nil {
+				return nil, err
+			}
+			s.queued = true
+		}
+		return func() events.APIGatewayV2HTTPResponse {
+			return h.StaffCall("GET", "/admin/accounts", map[string]string{"review": "pending"})
+		}, nil
 	}},
 }
 

@@ -50,9 +50,9 @@ type SweepCosts struct {
 }
 
 // BatchGetItem and Scan make CountingDB a sweep client: strongly consistent
-// batch reads cost each item's own units (a missing item one), a scan the
-// size of every item it evaluated, filter or not, per 4 KB, halved for an
-// eventually consistent read.
+// batch reads cost each item's own units (a missing item one), eventually
+// consistent ones half; a scan the size of every item it evaluated, filter
+// or not, per 4 KB, halved for an eventually consistent read.
 func (c *CountingDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
 	out, err := c.Client.(dynamostore.SweepClient).BatchGetItem(ctx, in, o...)
 	if err != nil {
@@ -61,7 +61,11 @@ func (c *CountingDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItem
 	var units float64
 	for _, ka := range in.RequestItems {
 		for _, key := range ka.Keys {
-			units += readUnits(c.sizeOf(ctx, key))
+			u := readUnits(c.sizeOf(ctx, key))
+			if !aws.ToBool(ka.ConsistentRead) {
+				u /= 2 // the staff list's reads (issue 24)
+			}
+			units += u
 		}
 	}
 	c.add(1, units, 0)

@@ -201,12 +201,15 @@ func TestStaffListAccountAndReview(t *testing.T) {
 		return strings.Join(ids, " ")
 	}
 
-	t.Run("new accounts enter the queue as pending, newest first", func(t *testing.T) {
-		p := list("?review=pending")
-		if got := userIDs(p); got != "cyd bea ada" || p.NextCursor != nil {
-			t.Fatalf("pending: %q (next %v), want cyd bea ada on one page", got, p.NextCursor)
+	t.Run("new accounts are pending; the queue holds those that submitted their details", func(t *testing.T) {
+		if p := list(""); userIDs(p) != "cyd bea ada" || p.Accounts[0].Review != "pending" {
+			t.Fatalf("every account: %q, want cyd bea ada, newest first, pending", userIDs(p))
 		}
-		a := p.Accounts[1]
+		p := list("?review=pending")
+		if got := userIDs(p); got != "bea" || p.NextCursor != nil {
+			t.Fatalf("the queue: %q (next %v), want bea alone on one page: ada and cyd have not submitted", got, p.NextCursor)
+		}
+		a := p.Accounts[0]
 		if a.AccountID != accts["bea"] || a.Status != "active" || a.Review != "pending" || a.Country == "" || a.ServiceAgreement == "" ||
 			a.CreatedAt == "" || a.UpdatedAt == "" || a.RequirementsDueCount == nil {
 			t.Errorf("bea's summary: %+v", a)
@@ -214,8 +217,11 @@ func TestStaffListAccountAndReview(t *testing.T) {
 		if got := userIDs(list("?status=active")); got != "bea" {
 			t.Errorf("active: %q, want bea", got)
 		}
-		if got := userIDs(list("?status=onboarding&review=pending")); got != "cyd ada" {
-			t.Errorf("onboarding and pending: %q, want cyd ada", got)
+		if got := userIDs(list("?status=onboarding")); got != "cyd ada" {
+			t.Errorf("onboarding: %q, want cyd ada", got)
+		}
+		if got := userIDs(list("?status=onboarding&review=pending")); got != "" {
+			t.Errorf("onboarding in the queue: %q, want none: the queue is of submitted accounts", got)
 		}
 		if got := userIDs(list("?review=approved")); got != "" {
 			t.Errorf("approved before any review: %q", got)
@@ -228,14 +234,14 @@ func TestStaffListAccountAndReview(t *testing.T) {
 
 	t.Run("pages follow the cursor; a changed cursor is refused", func(t *testing.T) {
 		var seen []string
-		query := "?limit=1&review=pending"
+		query := "?limit=1"
 		for range 5 {
 			p := list(query)
 			seen = append(seen, userIDs(p))
 			if p.NextCursor == nil {
 				break
 			}
-			query = "?limit=1&review=pending&cursor=" + url.QueryEscape(*p.NextCursor)
+			query = "?limit=1&cursor=" + url.QueryEscape(*p.NextCursor)
 		}
 		if got := strings.Join(seen, " "); strings.TrimSpace(got) != "cyd bea ada" {
 			t.Fatalf("pages of one: %q", got)

@@ -30,13 +30,14 @@ const leadingKeysOperator = "ForAllValues:StringLike"
 var wantWriteKeys = map[string]map[string][]string{
 	// The claim on the user, then the account and its owner index; the
 	// user's update budget for an attempt after a refusal (UPDATES_PER_HOUR).
-	"createaccount": {"dynamodb:PutItem": {"ACCOUNT#*", "USER#*"}, "dynamodb:UpdateItem": {"LIMIT#*", "USER#*"}},
+	// The prefilled email's set (EMAIL#), for the staff's duplicate_email.
+	"createaccount": {"dynamodb:PutItem": {"ACCOUNT#*", "USER#*"}, "dynamodb:UpdateItem": {"EMAIL#*", "LIMIT#*", "USER#*"}},
 	// ?refresh=true: its slot, the state and its status change; an account
 	// Stripe calls gone is stored as a deauthorization (its EVENT# marker).
 	"accountstatus": {"dynamodb:PutItem": {"EVENT#*", "STATUS#*"}, "dynamodb:UpdateItem": {"LIMIT#*", "USER#*"}},
 	// The update budget (UPDATES_PER_HOUR), the prefill lease; an account
-	// Stripe calls gone.
-	"updateaccount": {"dynamodb:PutItem": {"EVENT#*", "STATUS#*"}, "dynamodb:UpdateItem": {"LIMIT#*", "USER#*"}},
+	// Stripe calls gone; a new email's sets (EMAIL#).
+	"updateaccount": {"dynamodb:PutItem": {"EVENT#*", "STATUS#*"}, "dynamodb:UpdateItem": {"EMAIL#*", "LIMIT#*", "USER#*"}},
 	// The link count, the KYC lock, the refresh token; an account gone.
 	"accountlink":       {"dynamodb:PutItem": {"EVENT#*", "STATUS#*", "TOKEN#*"}, "dynamodb:UpdateItem": {"LIMIT#*", "USER#*"}},
 	"onboardingsession": {"dynamodb:PutItem": {"EVENT#*", "STATUS#*"}, "dynamodb:UpdateItem": {"LIMIT#*", "USER#*"}},

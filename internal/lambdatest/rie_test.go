@@ -579,7 +579,7 @@ func TestEveryFunctionRunsAsALambda(t *testing.T) {
 			var seen []string
 			resources := maps.Clone(s.secretARNs)
 			resources[s.table] = "Table"
-			for _, index := range []string{"by-review", "by-status", "history"} {
+			for _, index := range []string{"by-review", "by-status", "history", "review-queue"} {
 				resources[s.table+"/index/"+index] = "Table/index/" + index
 			}
 			var secretsRead []string
@@ -770,10 +770,16 @@ func staffSteps(t *testing.T, s *stack, user, accountID string) {
 				AccountID string `json:"account_id"`
 				Status    string `json:"status"`
 				Review    string `json:"review"`
+				Email     *string
+				Signals   []struct{ Code, Detail string }
 			} `json:"accounts"`
 		}](t, resp)
 		if len(page.Accounts) != 1 || page.Accounts[0].UserID != user || page.Accounts[0].AccountID != accountID || page.Accounts[0].Review != "pending" {
 			t.Fatalf("page %+v, want %s of %s, pending", page, accountID, user)
+		}
+		// The token's verified email prefilled the account; nobody else has it.
+		if a := page.Accounts[0]; a.Email == nil || *a.Email != "rie-user@example.com" || a.Signals == nil || len(a.Signals) != 0 {
+			t.Errorf("the account's email %v and signals %+v, want its email and no signal", a.Email, a.Signals)
 		}
 		listed = page.Accounts[0].Status
 	})

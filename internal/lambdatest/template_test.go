@@ -405,7 +405,7 @@ var wantTableActions = map[string][]string{
 
 // wantIndexActions is what each function may do on which index ("Table/index/<name>").
 var wantIndexActions = map[string]map[string][]string{
-	"adminlistaccounts": {"Table/index/by-review": {"dynamodb:Query"}, "Table/index/by-status": {"dynamodb:Query"}},
+	"adminlistaccounts": {"Table/index/by-review": {"dynamodb:Query"}, "Table/index/by-status": {"dynamodb:Query"}, "Table/index/review-queue": {"dynamodb:Query"}},
 	"admingetaccount":   {"Table/index/history": {"dynamodb:Query"}},
 }
 

@@ -5,6 +5,7 @@
 package memstore
 
 import (
+	"cmp"
 	"context"
 	"sync"
 	"time"
@@ -152,6 +153,19 @@ func (m *Store) EndPrefill(_ context.Context, userID string, lease onboarding.Le
 	if a := m.users[userID].Account; a != nil && a.PrefillLease.ID == lease.ID {
 		a.PrefillLease = onboarding.Lease{}
 	}
+	return nil
+}
+
+func (m *Store) RecordPrefill(_ context.Context, userID string, p onboarding.Prefill) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.users[userID].Account
+	if a == nil {
+		return onboarding.ErrNotFound
+	}
+	a.Email = cmp.Or(p.Email, a.Email)
+	a.BusinessName = cmp.Or(p.BusinessProfile.Name, a.BusinessName)
+	a.BusinessURL = cmp.Or(p.BusinessProfile.URL, a.BusinessURL)
 	return nil
 }
 

@@ -29,7 +29,7 @@ import (
 // write each time; the list reads the records of its one page instead.
 func indexAttributes() []types.AttributeDefinition {
 	var defs []types.AttributeDefinition
-	for _, name := range []string{attrReview, attrDerivedStatus, attrListedAt, attrHistoryUser, attrHistoryKey} {
+	for _, name := range []string{attrReview, attrDerivedStatus, attrListedAt, attrHistoryUser, attrHistoryKey, attrQueuedAt} {
 		defs = append(defs, types.AttributeDefinition{AttributeName: aws.String(name), AttributeType: types.ScalarAttributeTypeS})
 	}
 	return defs
@@ -51,6 +51,9 @@ func indexes() []types.GlobalSecondaryIndex {
 		index(IndexByStatus, attrDerivedStatus, attrListedAt, types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}),
 		// History items never change: projecting them whole costs storage only.
 		index(IndexHistory, attrHistoryUser, attrHistoryKey, types.Projection{ProjectionType: types.ProjectionTypeAll}),
+		// The filters the queue takes (status, created_after) are judged on
+		// the index: neither attribute changes on most webhooks.
+		index(IndexReviewQueue, attrReview, attrQueuedAt, types.Projection{ProjectionType: types.ProjectionTypeInclude, NonKeyAttributes: []string{attrDerivedStatus, attrListedAt}}),
 	}
 }
 
@@ -108,6 +111,9 @@ type partitionScan struct {
 // partitions need no per-partition state: each next page reads every
 // partition from below it.
 func (st *Store) ListAccounts(ctx context.Context, f onboarding.AccountFilter) (onboarding.StaffPage, error) {
+	if f.Review == onboarding.ReviewPending {
+		return st.listQueue(ctx, f) // queue.go
+	}
 	before, err := decodeCursor(f, f.Cursor)
 	if err != nil {
 		return onboarding.StaffPage{}, err
@@ -167,7 +173,7 @@ func (st *Store) ListAccounts(ctx context.Context, f onboarding.AccountFilter) (
 		}
 		page.Accounts = append(page.Accounts, sum)
 	}
-	return page, nil
+	return page, st.withSignals(ctx, page.Accounts)
 }
 
 // scanPartition reads one partition of the plan's index from below before
@@ -269,7 +275,16 @@ func summary(item map[string]types.AttributeValue) (onboarding.AccountSummary, b
 		Country: rec.Country, ServiceAgreement: rec.ServiceAgreement,
 		CreatedAt: rec.CreatedAt.UTC(), UpdatedAt: rec.UpdatedAt.UTC(),
 		RequirementsDueCount: rec.State.RequirementsDueCount(),
+		Email:                orNil(rec.Email), BusinessName: orNil(rec.BusinessName), BusinessURL: orNil(rec.BusinessURL),
+		Signals: onboarding.Signals(rec.State, nil, false), // withSignals adds duplicate_email
 	}, true
+}
+
+func orNil(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 var errBadCursor = onboarding.Invalid("cursor", "cursor is not one this API returned for this query")
@@ -286,7 +301,13 @@ func cursorTag(f onboarding.AccountFilter, position string) []byte {
 	if !f.CreatedAfter.IsZero() {
 		after = f.CreatedAfter.UTC().Format(fixedTime)
 	}
-	sum := sha256.Sum256([]byte(strings.Join([]string{"list-cursor/v1", string(f.Status), string(f.Review), after, position}, "\x00")))
+	kind := "list-cursor/v1"
+	if f.Review == onboarding.ReviewPending {
+		// The queue's positions are queued_at, oldest first: a cursor of
+		// review=pending from before the queue (a listed_at) is refused.
+		kind = "queue-cursor/v1"
+	}
+	sum := sha256.Sum256([]byte(strings.Join([]string{kind, string(f.Status), string(f.Review), after, position}, "\x00")))
 	return sum[:cursorTagSize]
 }
 
@@ -333,6 +354,9 @@ func (st *Store) StaffHistory(ctx context.Context, userID string, limit int) (on
 	h := onboarding.StaffHistory{StaffRecord: onboarding.StaffRecord{Record: it.account(userID), ReviewState: reviewStateOf(it)}}
 	if limit <= 0 {
 		return h, nil
+	}
+	if h.EmailSharedWith, err = st.emailSharedWith(ctx, h.Record); err != nil {
+		return onboarding.StaffHistory{}, err
 	}
 	var changes []statusChangeItem
 	if err := st.history(ctx, userID, historyStatus, limit, &changes); err != nil {
@@ -511,6 +535,7 @@ func (st *Store) reviewWrite(userID string, it userItem, d onboarding.ReviewDeci
 	w := recordWrite{cond: exists(attrAccountID)}
 	if stateApplies(it, write) {
 		w = stateWrite(write.State, write.Version, d.At)
+		w.update = queueOnSubmission(w.update, userID, write.State, d.At)
 	}
 	if d.Decision == onboarding.DecisionReject {
 		w.update = w.update.Remove(name(attrRejectingUntil))

@@ -282,6 +282,11 @@ func (w listWorld) want(f onboarding.AccountFilter) []string {
 			out = append(out, u)
 		}
 	}
+	if f.Review == onboarding.ReviewPending {
+		// The review queue, oldest first: here every account's details were
+		// submitted when it was stored.
+		slices.Reverse(out)
+	}
 	return out
 }
 
@@ -704,17 +709,20 @@ func TestListAccountsBoundsItsReadsWhenAFilterSkipsMost(t *testing.T) {
 		w := h.listWorld(t, 12)
 		c, queries := countingQueries(h.db, func(in *dynamodb.QueryInput) { in.Limit = aws.Int32(1) })
 		st := dynamostore.New(c, h.table)
-		// Three pending and restricted among 12, the newest under three that
-		// are not: the first page reads four items and finds one.
+		// Three pending and restricted among 12, each behind others that
+		// are not; the queue is oldest first.
 		f := onboarding.AccountFilter{Limit: 5, Review: onboarding.ReviewPending, Status: onboarding.StatusRestricted}
 		want := w.want(f)
-		if !slices.Equal(want, []string{"u07", "u04", "u01"}) {
+		if !slices.Equal(want, []string{"u01", "u04", "u07"}) {
 			t.Fatalf("the world's pending restricted accounts: %v", want)
 		}
-		for _, limit := range []int{5, 1} { // 1: a page fills on the last item an answer holds
-			f.Limit, f.Cursor = limit, ""
-			if got := h.listBounded(t, st, f, queries); !slices.Equal(got, want) {
-				t.Errorf("limit %d: listed %v, want %v", limit, got, want)
+		for _, f := range []onboarding.AccountFilter{f, {Review: onboarding.ReviewApproved, Status: onboarding.StatusRestricted}} {
+			want := w.want(f)
+			for _, limit := range []int{5, 1} { // 1: a page fills on the last item an answer holds
+				f.Limit, f.Cursor = limit, ""
+				if got := h.listBounded(t, st, f, queries); !slices.Equal(got, want) {
+					t.Errorf("%+v: listed %v, want %v", f, got, want)
+				}
 			}
 		}
 	})

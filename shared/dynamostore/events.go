@@ -158,6 +158,7 @@ func eventUpdate(c onboarding.StateChange, create bool) (expression.UpdateBuilde
 			Set(name(attrCountry), expression.IfNotExists(name(attrCountry), value(c.Country))).
 			Set(name(attrAgreement), expression.IfNotExists(name(attrAgreement), value(c.ServiceAgreement)))
 		update = removeClaim(setState(update, c.State, c.Version, c.Now))
+		update = queueOnSubmission(update, c.UserID, c.State, c.Now)
 		if create {
 			// No account stored yet (a crash after Stripe created it, or a
 			// claim still in progress), and the claim is the one that made

@@ -63,6 +63,10 @@ const (
 	attrListedAt      = "listed_at"
 	attrReviewedBy    = "reviewed_by"
 	attrReviewedAt    = "reviewed_at"
+	// attrQueuedAt is when the record was first written with Stripe's
+	// details_submitted true (fixed-width time, "#", the user id, as
+	// listed_at): the review queue's order. Never changed once set.
+	attrQueuedAt = "queued_at"
 	// attrRejectingUntil marks a staff rejection on its way to Stripe (Unix
 	// ms): a change to rejected that Stripe's webhook stores first is still
 	// the staff's.
@@ -114,6 +118,11 @@ type userItem struct {
 	ListedAt      string    `dynamodbav:"listed_at,omitempty"`
 	ReviewedBy    string    `dynamodbav:"reviewed_by,omitempty"`
 	ReviewedAt    time.Time `dynamodbav:"reviewed_at,omitempty"`
+	QueuedAt      string    `dynamodbav:"queued_at,omitempty"`
+	// Email is the email last given to Stripe for the account (email.go).
+	Email        string `dynamodbav:"email,omitempty"`
+	BusinessName string `dynamodbav:"business_name,omitempty"`
+	BusinessURL  string `dynamodbav:"business_url,omitempty"`
 	// RejectingUntil is a staff rejection's mark (Unix ms; absent when none).
 	RejectingUntil int64 `dynamodbav:"rejecting_until,omitempty"`
 }
@@ -323,6 +332,7 @@ func (it userItem) account(userID string) onboarding.AccountRecord {
 	rec := onboarding.AccountRecord{
 		UserID: userID, AccountID: it.AccountID, Country: it.Country, ServiceAgreement: it.ServiceAgreement,
 		StateVersion: it.StateVersion, FirstLinkAt: it.FirstLinkAt, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
+		Email: it.Email, BusinessName: it.BusinessName, BusinessURL: it.BusinessURL,
 	}
 	if it.State != nil {
 		rec.State = it.State.V

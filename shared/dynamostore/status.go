@@ -39,6 +39,10 @@ const (
 	IndexByStatus = "by-status"
 	// IndexHistory holds each account's status changes and decisions.
 	IndexHistory = "history"
+	// IndexReviewQueue holds the account records whose details were
+	// submitted, by review and by when they entered the queue: its pending
+	// partition, oldest first, is the review queue (queue.go).
+	IndexReviewQueue = "review-queue"
 )
 
 // History kinds: the prefix of history_key.
@@ -358,6 +362,7 @@ func (st *Store) saveState(ctx context.Context, userID string, state onboarding.
 		state.RequestedCapabilities = rec.State.RequestedCapabilities
 		w := stateWrite(state, version, now)
 		w.update = enterQueue(w.update, userID, rec.CreatedAt)
+		w.update = queueOnSubmission(w.update, userID, state, now)
 		if err := st.withStatus(&w, basis, statusWrite{
 			userID: userID, accountID: rec.AccountID, to: onboarding.DeriveStatus(state, rec.ServiceAgreement, now),
 			cause: cause, at: now, version: version,

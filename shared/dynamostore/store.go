@@ -152,7 +152,13 @@ func (st *Store) CompleteCreation(ctx context.Context, rec onboarding.AccountRec
 		// The derived status, and the account's place in the review queue.
 		Set(name(attrDerivedStatus), value(string(onboarding.DeriveStatus(rec.State, rec.ServiceAgreement, rec.UpdatedAt))))
 	update = enterQueue(update, rec.UserID, rec.CreatedAt)
+	update = queueOnSubmission(update, rec.UserID, rec.State, rec.UpdatedAt)
 	update = withRequested(update, rec.State.RequestedCapabilities)
+	for attr, v := range map[string]string{attrEmail: rec.Email, attrBusinessName: rec.BusinessName, attrBusinessURL: rec.BusinessURL} {
+		if v != "" {
+			update = update.Set(name(attr), value(v))
+		}
+	}
 	// The claim must still be ours: a caller that took over an expired
 	// lease, or a webhook that healed the record, wins.
 	u, err := st.transactUpdate(userPK(rec.UserID), removeClaim(setState(update, rec.State, rec.StateVersion, rec.UpdatedAt)),
@@ -164,7 +170,11 @@ func (st *Store) CompleteCreation(ctx context.Context, rec onboarding.AccountRec
 	if err != nil {
 		return err
 	}
-	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{{Update: u}, {Put: index}}})
+	items := []types.TransactWriteItem{{Update: u}, {Put: index}}
+	if rec.Email != "" {
+		items = append(items, types.TransactWriteItem{Update: st.emailSetUpdate(rec.Email, "ADD", rec.UserID)})
+	}
+	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) && len(tce.CancellationReasons) > 0 {
 		var old userItem

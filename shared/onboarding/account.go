@@ -270,8 +270,15 @@ type AccountRecord struct {
 	StateVersion int64
 	FirstLinkAt  time.Time // zero until the first onboarding link was requested: KYC prefill is locked from then
 	PrefillLease Lease     // a prefill update holds it (is on its way to Stripe) until its Until
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Email is the email this service last gave Stripe for the account
+	// (a creation's or an update's prefill); "" when none, or for a record
+	// stored before emails were kept.
+	Email string
+	// BusinessName and BusinessURL are the business_profile name and url
+	// this service last gave Stripe; "" when none.
+	BusinessName, BusinessURL string
+	CreatedAt                 time.Time
+	UpdatedAt                 time.Time
 }
 
 // Account renders the record as the API contract shows it at time now.

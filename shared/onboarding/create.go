@@ -202,6 +202,8 @@ func (s *Service) completeCreation(ctx context.Context, userID string, claim Cre
 	// The status follows what this service asked for, not every capability
 	// Stripe lists; Stripe's answer does not say which those were.
 	rec.State.RequestedCapabilities = claim.Params.Capabilities
+	// What staff see of the prefill: duplicate_email's evidence (signals.go).
+	rec.Email, rec.BusinessName, rec.BusinessURL = claim.Params.Email, claim.Params.BusinessProfile.Name, claim.Params.BusinessProfile.URL
 	if err := s.store.CompleteCreation(ctx, rec, claim.ClaimID); err != nil {
 		if errors.Is(err, ErrConflict) {
 			// A webhook (or a caller that took over an expired lease) stored
@@ -458,6 +460,13 @@ func (s *Service) UpdateAccount(ctx context.Context, c Caller, req UpdateAccount
 	}
 	if err != nil {
 		return Account{}, err
+	}
+	if prefill.Email != "" || prefill.BusinessProfile.Name != "" || prefill.BusinessProfile.URL != "" {
+		// Stripe has them now: staff see these, and the duplicate_email
+		// signal compares this email from now on.
+		if err := s.store.RecordPrefill(ctx, c.UserID, prefill); err != nil {
+			return Account{}, err
+		}
 	}
 	return rec.Account(s.now()), nil
 }

@@ -3,6 +3,7 @@ package onboarding_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -449,6 +450,7 @@ func TestUpdateAccountUntilTheFirstLink(t *testing.T) {
 			r := rec
 			r.FirstLinkAt = tt.firstLink
 			var leased, ended onboarding.Lease
+			var recorded []string
 			store := &storeFake{
 				GetUserFn: func(context.Context, string) (onboarding.UserRecord, error) {
 					return onboarding.UserRecord{UserID: "u1", Account: &r}, nil
@@ -459,6 +461,10 @@ func TestUpdateAccountUntilTheFirstLink(t *testing.T) {
 				},
 				EndPrefillFn: func(_ context.Context, _ string, lease onboarding.Lease) error { ended = lease; return nil },
 				TakeSlotFn:   allowSlot,
+				RecordPrefillFn: func(_ context.Context, _ string, p onboarding.Prefill) error {
+					recorded = append(recorded, p.Email)
+					return nil
+				},
 			}
 			called := false
 			connect := &connectFake{UpdateAccountFn: func(ctx context.Context, id string, p onboarding.Prefill) error {
@@ -485,6 +491,52 @@ func TestUpdateAccountUntilTheFirstLink(t *testing.T) {
 			}
 			if called && (leased.ID == "" || ended != leased) {
 				t.Fatalf("lease %v ended %v: the update must hold the prefill lease and end it", leased, ended)
+			}
+			// The email Stripe accepted is the one duplicate_email compares.
+			if want := tt.wantStripe && tt.req.Email != nil; want != slices.Equal(recorded, []string{"new@example.com"}) {
+				t.Errorf("emails recorded %v; want the new one only when Stripe took it", recorded)
+			}
+		})
+	}
+}
+
+// A prefill Stripe refused is not recorded, and one Stripe took but the
+// store could not record fails the update (the caller retries), so that
+// duplicate_email never compares an email Stripe does not have.
+func TestUpdateAccountRecordsThePrefillStripeTook(t *testing.T) {
+	rec := onboarding.AccountRecord{UserID: "u1", AccountID: "acct_1"}
+	storeDown := onboarding.StorageFailed(errors.New("throttled"))
+	tests := []struct {
+		name                  string
+		stripeErr, recordErr  error
+		wantRecorded, wantErr bool
+	}{
+		{"Stripe took it: recorded", nil, nil, true, false},
+		{"Stripe refused it: not recorded", &onboarding.Error{Kind: onboarding.KindInvalid, Code: "validation_error", Message: "bad email"}, nil, false, true},
+		{"the store could not record it: the update fails", nil, storeDown, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			recorded := false
+			store := &storeFake{
+				GetUserFn: func(context.Context, string) (onboarding.UserRecord, error) {
+					return onboarding.UserRecord{UserID: "u1", Account: &rec}, nil
+				},
+				BeginPrefillFn: func(context.Context, string, time.Time, onboarding.Lease) (onboarding.AccountRecord, bool, error) {
+					return rec, true, nil
+				},
+				EndPrefillFn: func(context.Context, string, onboarding.Lease) error { return nil },
+				TakeSlotFn:   allowSlot,
+				RecordPrefillFn: func(_ context.Context, user string, p onboarding.Prefill) error {
+					recorded = user == "u1" && p == onboarding.Prefill{Email: "Seller@Example.com", BusinessProfile: onboarding.BusinessProfile{Name: "Sid's <b>Bikes</b>", URL: "https://sid.example"}}
+					return tt.recordErr
+				},
+			}
+			connect := &connectFake{UpdateAccountFn: func(context.Context, string, onboarding.Prefill) error { return tt.stripeErr }}
+			_, err := newService(store, connect, testPolicy()).UpdateAccount(context.Background(), onboarding.Caller{UserID: "u1"},
+				onboarding.UpdateAccountRequest{Email: ptr("Seller@Example.com"), BusinessProfile: &onboarding.BusinessProfileRequest{Name: ptr("Sid's <b>Bikes</b>"), URL: ptr("https://sid.example")}})
+			if recorded != tt.wantRecorded || (err != nil) != tt.wantErr {
+				t.Errorf("recorded %v, err %v; want recorded %v, an error %v", recorded, err, tt.wantRecorded, tt.wantErr)
 			}
 		})
 	}

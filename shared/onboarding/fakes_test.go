@@ -19,6 +19,7 @@ type storeFake struct {
 	LockPrefillFn         func(ctx context.Context, userID, accountID string, now time.Time) (onboarding.AccountRecord, bool, error)
 	BeginPrefillFn        func(ctx context.Context, userID string, now time.Time, lease onboarding.Lease) (onboarding.AccountRecord, bool, error)
 	EndPrefillFn          func(ctx context.Context, userID string, lease onboarding.Lease) error
+	RecordPrefillFn       func(ctx context.Context, userID string, p onboarding.Prefill) error
 	PutRefreshTokenFn     func(ctx context.Context, t onboarding.RefreshToken) error
 	ClaimRefreshTokenFn   func(ctx context.Context, hash string, now time.Time, lease onboarding.Lease) (onboarding.RefreshToken, error)
 	ReleaseRefreshTokenFn func(ctx context.Context, hash string, lease onboarding.Lease) error
@@ -53,6 +54,9 @@ func (f *storeFake) BeginPrefill(ctx context.Context, id string, now time.Time, 
 }
 func (f *storeFake) EndPrefill(ctx context.Context, id string, lease onboarding.Lease) error {
 	return f.EndPrefillFn(ctx, id, lease)
+}
+func (f *storeFake) RecordPrefill(ctx context.Context, id string, p onboarding.Prefill) error {
+	return f.RecordPrefillFn(ctx, id, p)
 }
 func (f *storeFake) PutRefreshToken(ctx context.Context, t onboarding.RefreshToken) error {
 	return f.PutRefreshTokenFn(ctx, t)

@@ -42,6 +42,12 @@ type Store interface {
 	BeginPrefill(ctx context.Context, userID string, now time.Time, lease Lease) (AccountRecord, bool, error)
 	// EndPrefill ends the prefill lease, if it is still this one.
 	EndPrefill(ctx context.Context, userID string, lease Lease) error
+	// RecordPrefill stores what staff see of a prefill Stripe accepted for
+	// the user's account: its email (AccountRecord.Email, with the index of
+	// accounts by EmailKey that the duplicate_email signal reads, in one
+	// write) and its business name and URL. Empty fields leave what is
+	// stored. ErrNotFound without an account.
+	RecordPrefill(ctx context.Context, userID string, p Prefill) error
 	// PutRefreshToken stores a refresh token by its hash.
 	PutRefreshToken(ctx context.Context, t RefreshToken) error
 	// ClaimRefreshToken reserves the token with this hash for one redemption

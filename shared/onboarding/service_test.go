@@ -96,8 +96,9 @@ func TestAPrefillUpdateAnswersTheAccountOrStripesFailure(t *testing.T) {
 			BeginPrefillFn: func(context.Context, string, time.Time, onboarding.Lease) (onboarding.AccountRecord, bool, error) {
 				return rec, true, nil
 			},
-			EndPrefillFn: func(context.Context, string, onboarding.Lease) error { ended = true; return nil },
-			TakeSlotFn:   allowSlot,
+			EndPrefillFn:    func(context.Context, string, onboarding.Lease) error { ended = true; return nil },
+			TakeSlotFn:      allowSlot,
+			RecordPrefillFn: func(context.Context, string, onboarding.Prefill) error { return nil },
 		}
 		connect := &connectFake{UpdateAccountFn: func(context.Context, string, onboarding.Prefill) error { return stripeErr }}
 		acct, err := newService(store, connect, testPolicy()).UpdateAccount(context.Background(), onboarding.Caller{UserID: "u1"}, onboarding.UpdateAccountRequest{Email: ptr("new@example.com")})

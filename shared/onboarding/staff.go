@@ -15,7 +15,8 @@ import (
 // cases, for callers in Policy.StaffGroup only.
 
 // Review is where an account stands in the platform's fraud vetting. New
-// accounts enter the queue as ReviewPending.
+// accounts start as ReviewPending, and enter the review queue (the list
+// with Review pending) once their details are submitted to Stripe.
 type Review string
 
 const (
@@ -146,6 +147,9 @@ type StaffHistory struct {
 	StaffRecord
 	StatusChanges []StatusHistoryEntry
 	Reviews       []ReviewDecision
+	// EmailSharedWith are the other users whose accounts were given the
+	// same email (EmailKey).
+	EmailSharedWith []string
 }
 
 // StateWrite is a state read from Stripe at Version, to store with the
@@ -187,9 +191,19 @@ type AccountSummary struct {
 	CreatedAt            time.Time `json:"created_at"`
 	UpdatedAt            time.Time `json:"updated_at"`
 	RequirementsDueCount int       `json:"requirements_due_count"`
+	// Email is the email the platform gave Stripe for the account (the
+	// token's or the request's, at creation or a later update); nil when
+	// none is known.
+	Email *string `json:"email"`
+	// BusinessName and BusinessURL are the business_profile name and url
+	// the platform gave Stripe; nil when none is known.
+	BusinessName *string `json:"business_name"`
+	BusinessURL  *string `json:"business_url"`
+	// Signals are the account's risk signals (signals.go); never nil.
+	Signals []Signal `json:"signals"`
 }
 
-// StaffPage is one page of the staff list, newest first.
+// StaffPage is one page of the staff list (or of the review queue).
 type StaffPage struct {
 	Accounts []AccountSummary `json:"accounts"`
 	// NextCursor continues the list; nil on its last page.
@@ -199,13 +213,17 @@ type StaffPage struct {
 // StaffStore is what the staff use cases need from storage, beside Store.
 type StaffStore interface {
 	// ListAccounts answers one page of the accounts f selects, newest first
-	// by creation, from an index: never a scan. A page may hold fewer than
-	// f.Limit accounts when more follow (NextCursor says so). A cursor the
-	// store did not make is Invalid("cursor").
+	// by creation, from an index: never a scan. With f.Review pending it is
+	// the review queue instead: the accounts with details submitted and no
+	// decision, oldest first by when they entered it. Each summary carries
+	// its signals. A page may hold fewer than f.Limit accounts when more
+	// follow (NextCursor says so). A cursor the store did not make, or made
+	// for other filters, is Invalid("cursor").
 	ListAccounts(ctx context.Context, f AccountFilter) (StaffPage, error)
 	// StaffHistory returns the user's account, its review state, and its
-	// last limit status changes and review decisions, newest first (none
-	// read when limit is 0); ErrNotFound without an account.
+	// last limit status changes and review decisions, newest first, and
+	// the other users whose accounts hold its email (none read when limit
+	// is 0); ErrNotFound without an account.
 	StaffHistory(ctx context.Context, userID string, limit int) (StaffHistory, error)
 	// RecordReview appends d and sets the account's review to d's outcome,
 	// in one transaction, unless the review already is that outcome or, for
@@ -266,6 +284,13 @@ type StaffAccount struct {
 	Account       Account              `json:"account"`
 	StatusChanges []StatusHistoryEntry `json:"status_changes"`
 	Reviews       []ReviewDecision     `json:"reviews"`
+	// Email, BusinessName and BusinessURL are as in AccountSummary.
+	Email        *string `json:"email"`
+	BusinessName *string `json:"business_name"`
+	BusinessURL  *string `json:"business_url"`
+	// Signals are the account's risk signals, a duplicate email naming the
+	// other users; never nil.
+	Signals []Signal `json:"signals"`
 }
 
 // ErrReviewFinal refuses to approve an account staff rejected: Stripe's
@@ -340,7 +365,9 @@ func (s *Service) StaffAccount(ctx context.Context, c Caller, userID string) (St
 	out := StaffAccount{
 		UserID: userID, Review: h.Review, StateVersion: rec.StateVersion, Account: rec.Account(s.now()),
 		StatusChanges: h.StatusChanges, Reviews: h.Reviews,
+		Signals: Signals(rec.State, h.EmailSharedWith, true),
 	}
+	out.Email, out.BusinessName, out.BusinessURL = nonEmpty(rec.Email), nonEmpty(rec.BusinessName), nonEmpty(rec.BusinessURL)
 	if out.Review == "" {
 		out.Review = ReviewPending // a record written before reviews existed
 	}
@@ -357,6 +384,14 @@ func (s *Service) StaffAccount(ctx context.Context, c Caller, userID string) (St
 		out.Reviews = []ReviewDecision{}
 	}
 	return out, nil
+}
+
+// nonEmpty is s, or nil (JSON null) for "".
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func utcPtr(t time.Time) *time.Time {

@@ -25,6 +25,8 @@ type staffFake struct {
 	atStripe *onboarding.AccountState
 	// beginErr fails BeginRejection.
 	beginErr error
+	// sharedWith are the users whose accounts hold the record's email too.
+	sharedWith []string
 }
 
 func (f *staffFake) ListAccounts(_ context.Context, af onboarding.AccountFilter) (onboarding.StaffPage, error) {
@@ -37,7 +39,7 @@ func (f *staffFake) StaffHistory(_ context.Context, userID string, _ int) (onboa
 	if userID != f.rec.Record.UserID {
 		return onboarding.StaffHistory{}, onboarding.ErrNotFound
 	}
-	return onboarding.StaffHistory{StaffRecord: f.rec}, nil
+	return onboarding.StaffHistory{StaffRecord: f.rec, EmailSharedWith: f.sharedWith}, nil
 }
 
 func (f *staffFake) RecordReview(_ context.Context, _ string, d onboarding.ReviewDecision, w *onboarding.StateWrite) (onboarding.StaffRecord, bool, error) {
