@@ -31,17 +31,23 @@ func PackageSizes(binary string) (map[string]int64, error) {
 		if err != nil {
 			continue
 		}
-		sizes[SymbolPackage(strings.Join(fields[3:], " "))] += size
+		if pkg := SymbolPackage(strings.Join(fields[3:], " ")); pkg != "" {
+			sizes[pkg] += size
+		}
 	}
 	return sizes, nil
 }
 
 // SymbolPackage returns the import path of the package a symbol belongs
 // to: "github.com/a/b.(*T).M" and "type:.eq.github.com/a/b.T" are
-// github.com/a/b's; a linker symbol (runtime tables, "go:func.*") is its own.
+// github.com/a/b's. A symbol the linker makes for all code (funcdata in
+// "go:func.*", strings in "go:string.*") belongs to no package: "".
 func SymbolPackage(symbol string) string {
 	for _, prefix := range []string{"type:.eq.", "type:.hash.", "type:", "go:itab.", "*"} {
 		symbol = strings.TrimPrefix(symbol, prefix)
+	}
+	if strings.HasPrefix(symbol, "go:") {
+		return ""
 	}
 	if i := strings.IndexAny(symbol, "[(,"); i >= 0 { // generics, methods, an itab's interface
 		symbol = symbol[:i]
