@@ -297,13 +297,13 @@ func (s *Service) serviceAgreement(country string, requested *string) (string, e
 		switch {
 		case a != AgreementFull && a != AgreementRecipient:
 			return "", Invalid("service_agreement", "service_agreement must be full or recipient")
-		case a == AgreementFull && recipientOnlyCountries[country]:
+		case a == AgreementFull && recipientOnlyCountries.has(country):
 			return "", Invalid("service_agreement", "accounts in "+country+" receive cross-border payouts only and need the recipient service agreement")
 		}
 		return a, nil
 	}
 	switch {
-	case recipientOnlyCountries[country]:
+	case recipientOnlyCountries.has(country):
 		return AgreementRecipient, nil
 	case country == s.policy.PlatformCountry:
 		return AgreementFull, nil

@@ -38,3 +38,27 @@ func FuzzShapeChecksAcceptWhatTheirPatternsAccept(f *testing.F) {
 		}
 	})
 }
+
+// TestCountryListsAreSortedWithoutRepeats: countryList.has searches by
+// halves, so a code written out of order would be missed.
+func TestCountryListsAreSortedWithoutRepeats(t *testing.T) {
+	for name, l := range map[string]countryList{
+		"fullServiceCountries": fullServiceCountries, "recipientOnlyCountries": recipientOnlyCountries,
+		"selfServeRestricted": selfServeRestricted, "expressPlatformCountries": expressPlatformCountries,
+		"crossBorderRecipientPlatforms": crossBorderRecipientPlatforms,
+	} {
+		for i := 1; i < len(l); i++ {
+			if l[i-1] >= l[i] {
+				t.Errorf("%s: %q before %q", name, l[i-1], l[i])
+			}
+		}
+		for _, c := range l {
+			if !l.has(c) {
+				t.Errorf("%s.has(%q) = false", name, c)
+			}
+		}
+		if l.has("ZZ") || l.has("") {
+			t.Errorf("%s has a code it does not list", name)
+		}
+	}
+}
