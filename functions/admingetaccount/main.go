@@ -4,10 +4,10 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/connectexpress/onboarding/shared/app"
 	"github.com/connectexpress/onboarding/shared/httpapi"
+	"github.com/connectexpress/onboarding/shared/storeapp"
 )
 
 func main() {
-	lambda.Start(app.Lambda(httpapi.AdminGetAccount))
+	lambda.Start(storeapp.Lambda(httpapi.AdminGetAccount))
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,17 @@ type ReportOptions struct {
 	Rounds     int
 	StripeBase string
 	Dir        string // build output, default .cache/bench
+	// Functions, when set, limits the functions table to these (and the
+	// hello-world baseline): a quick before/after on a loaded machine.
+	Functions []string
+	// Only, when set, names the sections to run: "functions", "routes",
+	// "sweep"; the others are skipped.
+	Only []string
+}
+
+// runs says whether the report runs section.
+func (o ReportOptions) runs(section string) bool {
+	return len(o.Only) == 0 || slices.Contains(o.Only, section)
 }
 
 // Prices (USD, us-east-1, on-demand, as published in 2026) that the cost
@@ -58,42 +70,67 @@ func Report(w io.Writer, o ReportOptions) error {
 	start := time.Now()
 	fmt.Fprintf(w, "# make bench, %s, %s/%s, %d CPUs, %s\n\n", start.UTC().Format("2006-01-02 15:04 MST"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 
-	fns, err := buildFunctions(o.Dir)
-	if err != nil {
-		return err
+	if o.runs("functions") {
+		fns, err := buildFunctions(o.Dir, o.Functions)
+		if err != nil {
+			return err
+		}
+		if err := measureFunctions(w, fns, o.Rounds); err != nil {
+			return err
+		}
+		if err := fns.writeLinked(w); err != nil {
+			return err
+		}
 	}
-	if err := measureFunctions(w, fns, o.Rounds); err != nil {
-		return err
+	if o.runs("routes") {
+		routes, err := measureRoutes(o.StripeBase)
+		if err != nil {
+			return err
+		}
+		routes.write(w)
+		routes.writeCost(w, templateMemory())
 	}
-	routes, err := measureRoutes(o.StripeBase)
-	if err != nil {
-		return err
+	if o.runs("sweep") {
+		sweep, err := MeasureSweep(o.StripeBase, sweepAccounts, 0.01)
+		if err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+		sweep.write(w, templateMemory())
 	}
-	routes.write(w)
-	routes.writeCost(w, templateMemory())
-	sweep, err := MeasureSweep(o.StripeBase, sweepAccounts, 0.01)
-	if err != nil {
-		return fmt.Errorf("sweep: %w", err)
-	}
-	sweep.write(w, templateMemory())
 	fmt.Fprintf(w, "\nNot included: CloudWatch Logs, X-Ray, Secrets Manager calls at cold starts; at idle the stack costs its secrets and alarms (docs/deploy.md, What it costs). Measured in %v.\n", time.Since(start).Round(time.Second))
 	return nil
 }
 
 // builtFunctions are the hello-world baseline and every route's function,
-// in that order: their arm64 sizes and host builds (for the RIE).
+// in that order: their arm64 sizes and host builds (for the RIE); and the
+// functions that serve no route (the sweep, the stream consumer), sized
+// only: their events are not HTTP requests.
 type builtFunctions struct {
-	names []string
-	sizes map[string][2]int64 // stripped, zipped
-	host  []Binary
+	names    []string
+	sizes    map[string][2]int64 // stripped, zipped
+	host     []Binary
+	unrouted []string
+	// linked is each arm64 binary's symbol bytes by package (unstripped).
+	linked map[string]map[string]int64
 }
 
+// unroutedFunctions are the functions/ that serve no route.
+var unroutedFunctions = []string{"reconcile", "statusevents"}
+
 // buildFunctions builds each function for arm64 (to size it, as Lambda
-// runs it) and for the host (to run it under the RIE), into dir.
-func buildFunctions(dir string) (builtFunctions, error) {
-	b := builtFunctions{names: []string{"hello-world"}, sizes: map[string][2]int64{}}
+// runs it, and once unstripped to read what it links) and for the host (to
+// run it under the RIE), into dir; only, when set, limits the functions.
+func buildFunctions(dir string, only []string) (builtFunctions, error) {
+	b := builtFunctions{names: []string{"hello-world"}, sizes: map[string][2]int64{}, linked: map[string]map[string]int64{}}
 	for _, r := range httpapi.Routes {
-		b.names = append(b.names, r.Function)
+		if len(only) == 0 || slices.Contains(only, r.Function) {
+			b.names = append(b.names, r.Function)
+		}
+	}
+	for _, name := range unroutedFunctions {
+		if len(only) == 0 || slices.Contains(only, name) {
+			b.unrouted = append(b.unrouted, name)
+		}
 	}
 	pkg := func(name string) string {
 		if name == "hello-world" {
@@ -101,7 +138,7 @@ func buildFunctions(dir string) (builtFunctions, error) {
 		}
 		return "./functions/" + name
 	}
-	for _, name := range b.names {
+	for _, name := range slices.Concat(b.names, b.unrouted) {
 		arm := filepath.Join(dir, "arm64", name, "bootstrap")
 		if err := build(pkg(name), arm, "arm64"); err != nil {
 			return b, err
@@ -111,6 +148,16 @@ func buildFunctions(dir string) (builtFunctions, error) {
 			return b, err
 		}
 		b.sizes[name] = [2]int64{size, zipped}
+		symbols := filepath.Join(dir, "arm64-symbols", name, "bootstrap")
+		if err := buildWithSymbols(pkg(name), symbols, "arm64"); err != nil {
+			return b, err
+		}
+		if b.linked[name], err = PackageSizes(symbols); err != nil {
+			return b, err
+		}
+		if slices.Contains(b.unrouted, name) {
+			continue
+		}
 		host := filepath.Join(dir, "host", name, "bootstrap")
 		if err := build(pkg(name), host, runtime.GOARCH); err != nil {
 			return b, err
@@ -153,7 +200,7 @@ func measureFunctions(w io.Writer, fns builtFunctions, rounds int) error {
 		fmt.Fprintf(w, "| %s | %.1f MiB | %.1f MiB | %.2fx | %.2f ms | %.2f ms | %.2fx | %d |\n", name,
 			mib(s[0]), mib(s[1]), float64(s[0])/float64(baseSize), c.Median(), c.Max(), c.Median()/base, c.Calls)
 	}
-	for _, b := range fns.host[:2] { // hello-world and the first route's function
+	for _, b := range fns.host[:min(2, len(fns.host))] { // hello-world and the first route's function
 		if trace, err := InitTrace(b.Path, env, 5); err == nil {
 			fmt.Fprintf(w, "\nPackage inits of %s (GODEBUG=inittrace=1): %s\n", b.Name, strings.Join(trace, "; "))
 		}
@@ -228,8 +275,35 @@ func (f routeFigures) writeCost(w io.Writer, memoryMB int) {
 	}
 }
 
+// writeLinked prints each function's size and the five packages that add
+// the most to it beside hello-world: where a function's size goes.
+func (b builtFunctions) writeLinked(w io.Writer) error {
+	base := b.linked["hello-world"]
+	fmt.Fprintln(w, "\n## What each function links (arm64 stripped size; the five packages adding the most symbol bytes beside hello-world, from the unstripped build's symbol table)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| function | arm64 stripped | vs 8 MiB | adds most beside hello-world |")
+	fmt.Fprintln(w, "|---|---:|---:|---|")
+	for _, name := range slices.Concat(b.names[1:], b.unrouted) {
+		var top []string
+		for _, g := range TopGrowth(b.linked[name], base, 5) {
+			top = append(top, fmt.Sprintf("%s +%.0f KiB", shortPackage(g.Package), float64(g.Bytes)/1024))
+		}
+		size := b.sizes[name][0]
+		fmt.Fprintf(w, "| %s | %.2f MiB | %+.2f MiB | %s |\n", name, mib(size), mib(size)-8, strings.Join(top, ", "))
+	}
+	return nil
+}
+
 func build(pkg, out, arch string) error {
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-ldflags=-s -w", "-o", out, pkg)
+	return goBuild(pkg, out, arch, "-ldflags=-s -w")
+}
+
+// buildWithSymbols is build keeping the symbol table, for PackageSizes.
+func buildWithSymbols(pkg, out, arch string) error { return goBuild(pkg, out, arch) }
+
+func goBuild(pkg, out, arch string, flags ...string) error {
+	args := slices.Concat([]string{"build", "-trimpath", "-tags", "lambda.norpc"}, flags, []string{"-o", out, pkg})
+	cmd := exec.Command("go", args...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build %s for %s: %v\n%s", pkg, arch, err, b)

@@ -38,15 +38,19 @@ func TestEachMainServesItsOwnRoute(t *testing.T) {
 			}
 			continue
 		}
-		name := lambdaRoute(t, path)
+		wiring, name := lambdaRoute(t, path)
 		r, ok := byName[name]
 		switch {
 		case name == "":
-			t.Errorf("%s: no app.Lambda(httpapi.<Route>) call", path)
+			t.Errorf("%s: no app.Lambda(httpapi.<Route>) or storeapp.Lambda(httpapi.<Route>) call", path)
 		case !ok:
 			t.Errorf("%s: httpapi.%s is not a route of httpapi.Routes", path, name)
 		case r.Function != d.Name():
 			t.Errorf("%s serves httpapi.%s, whose function is functions/%s", path, name, r.Function)
+		case r.StoreOnly != (wiring == "storeapp"):
+			// A store-only route started by app.Lambda would link Stripe's
+			// client for nothing; storeapp.Lambda refuses any other route.
+			t.Errorf("%s starts httpapi.%s (StoreOnly %v) with %s.Lambda", path, name, r.StoreOnly, wiring)
 		}
 		served[d.Name()] = true
 	}
@@ -57,25 +61,34 @@ func TestEachMainServesItsOwnRoute(t *testing.T) {
 	}
 }
 
-// lambdaRoute returns X of the app.Lambda(httpapi.X) call in the file.
-func lambdaRoute(t *testing.T, path string) string {
+// lambdaRoute returns the wiring package and X of the app.Lambda(httpapi.X)
+// or storeapp.Lambda(httpapi.X) call in the file.
+func lambdaRoute(t *testing.T, path string) (wiring, name string) {
 	t.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var name string
 	ast.Inspect(f, func(n ast.Node) bool {
 		call, ok := n.(*ast.CallExpr)
-		if !ok || !isSelector(call.Fun, "app", "Lambda") || len(call.Args) != 1 {
+		if !ok || len(call.Args) != 1 {
+			return true
+		}
+		var pkg string
+		for _, p := range []string{"app", "storeapp"} {
+			if isSelector(call.Fun, p, "Lambda") {
+				pkg = p
+			}
+		}
+		if pkg == "" {
 			return true
 		}
 		if sel, ok := call.Args[0].(*ast.SelectorExpr); ok && isSelector(sel, "httpapi", sel.Sel.Name) {
-			name = sel.Sel.Name
+			wiring, name = pkg, sel.Sel.Name
 		}
 		return false
 	})
-	return name
+	return wiring, name
 }
 
 func isSelector(e ast.Expr, pkg, name string) bool {

@@ -37,11 +37,15 @@ var rules = map[string]rule{
 	"shared/httpapi":       {own: []string{"shared/onboarding"}, thirdParty: lambdaEvt},
 	"shared/config":        {own: []string{"shared/onboarding"}},
 	"shared/statusevents":  {own: []string{"shared/dynamostore", "shared/onboarding"}, thirdParty: append(slices.Clone(awsSDK), lambdaEvt...)},
-	"shared/app": {own: []string{"shared/config", "shared/dynamostore", "shared/httpapi", "shared/onboarding", "shared/stripeconnect"},
+	// The wiring without Stripe: the functions that never call Stripe start here.
+	"shared/storeapp": {own: []string{"shared/config", "shared/dynamostore", "shared/httpapi", "shared/onboarding"},
 		thirdParty: append(slices.Clone(awsSDK), lambdaEvt...)},
-	// Apart from shared/app: the API's functions do not link EventBridge.
-	"shared/eventsapp": {own: []string{"shared/app", "shared/statusevents"}, thirdParty: append(slices.Clone(awsSDK), lambdaEvt...)},
-	"functions/*":      {own: []string{"shared/app", "shared/eventsapp", "shared/httpapi"}, thirdParty: lambdaRun},
+	"shared/app": {own: []string{"shared/config", "shared/dynamostore", "shared/httpapi", "shared/onboarding", "shared/storeapp", "shared/stripeconnect"},
+		thirdParty: append(slices.Clone(awsSDK), lambdaEvt...)},
+	// Apart from shared/app: the API's functions do not link EventBridge,
+	// and the stream consumer links no Stripe client.
+	"shared/eventsapp": {own: []string{"shared/storeapp", "shared/statusevents"}, thirdParty: append(slices.Clone(awsSDK), lambdaEvt...)},
+	"functions/*":      {own: []string{"shared/app", "shared/eventsapp", "shared/httpapi", "shared/storeapp"}, thirdParty: lambdaRun},
 }
 
 func TestPackagesImportOnlyWhatTheirLayerAllows(t *testing.T) {

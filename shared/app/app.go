@@ -5,25 +5,20 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/connectexpress/onboarding/shared/config"
 	"github.com/connectexpress/onboarding/shared/dynamostore"
 	"github.com/connectexpress/onboarding/shared/httpapi"
 	"github.com/connectexpress/onboarding/shared/onboarding"
+	"github.com/connectexpress/onboarding/shared/storeapp"
 	"github.com/connectexpress/onboarding/shared/stripeconnect"
 )
 
-// App is a wired process.
+// App is a wired process: the storage side (shared/storeapp) and the
+// Stripe client and signature checks on top of it.
 type App struct {
 	Config   config.Config
 	Logger   *slog.Logger
@@ -32,10 +27,7 @@ type App struct {
 	Store    *dynamostore.Store
 	db       dynamostore.Client
 	connect  *stripeconnect.Client
-	// aws reaches the AWS services besides DynamoDB (EventBridge), or
-	// awsErr says why it cannot.
-	aws    awsEnv
-	awsErr error
+	base     *storeapp.Base
 }
 
 // Options adjust New; the zero value is what a Lambda uses.
@@ -57,113 +49,36 @@ type Options struct {
 // STRIPE_SECRET_ARN or STRIPE_WEBHOOK_SECRET_ARN is set, read again every
 // SECRETS_TTL), refuses what cannot run, and builds clients.
 func New(ctx context.Context, opts Options) (*App, error) {
-	if opts.LookupEnv == nil {
-		opts.LookupEnv = os.LookupEnv
-	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
-	}
-	cfg, err := config.Load(opts.LookupEnv)
+	base, err := storeapp.New(ctx, storeapp.Options{
+		LookupEnv: opts.LookupEnv, Logger: opts.Logger, DynamoDB: opts.DynamoDB, Needs: opts.Needs,
+		Now: opts.Now, WrapDynamoDB: opts.WrapDynamoDB,
+	})
 	if err != nil {
 		return nil, err
 	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	}
-
-	awsEnvironment, awsErr := loadAWSEnv(opts.LookupEnv, cfg.DynamoDBEndpoint != "")
-	var secrets *secretSource
-	if cfg.SecretARN != "" || cfg.WebhookSecretARN != "" {
-		if awsErr != nil {
-			return nil, awsErr
-		}
-		if secrets, err = newSecretSource(ctx, awsEnvironment, cfg, now, logger); err != nil {
-			return nil, err
-		}
-		if cfg.SecretARN != "" {
-			cfg.StripeSecretKey = secrets.key
-		}
-		if cfg.WebhookSecretARN != "" {
-			cfg.WebhookSecrets = secrets.webhooks
-		}
-	}
-	warnings, err := cfg.Validate(opts.Needs)
-	if err != nil {
-		return nil, fmt.Errorf("configuration refused:\n%w", err)
-	}
-	for _, w := range warnings {
-		logger.Warn(w)
-	}
-
-	db := opts.DynamoDB
-	if db == nil {
-		if awsErr != nil {
-			return nil, awsErr
-		}
-		endpoint := cfg.DynamoDBEndpoint
-		if endpoint == "" {
-			endpoint = awsEnvironment.endpoint("DYNAMODB")
-		}
-		db = dynamodb.NewFromConfig(awsEnvironment.config(), func(o *dynamodb.Options) {
-			if endpoint != "" {
-				o.BaseEndpoint = aws.String(endpoint)
-			}
-			// DynamoDB answers in milliseconds: an attempt that takes a second
-			// is a host that stopped answering. Bounding each attempt (the SDK
-			// tries four times) makes that a 503 in seconds instead of a hang
-			// until the function times out (TestDynamoDBStoppedMidRunRecovers).
-			o.HTTPClient = awshttp.NewBuildableClient().WithTimeout(dynamoAttemptTimeout)
-			o.Retryer = dynamoRetryer()
-		})
-	}
-	if opts.WrapDynamoDB != nil {
-		db = opts.WrapDynamoDB(db)
-	}
-	store := dynamostore.New(db, cfg.TableName)
+	cfg, now := base.Config, base.Now
 	stripeCfg := stripeconnect.Config{
 		SecretKey: cfg.StripeSecretKey, APIBase: cfg.StripeAPIBase,
 		Timeout: cfg.StripeTimeout, MaxNetworkRetries: cfg.StripeMaxRetries,
 		Transport: opts.StripeTransport,
+		// Rotated values take effect within SECRETS_TTL, without a redeploy.
+		SecretKeyFunc: base.StripeKeyFunc(),
 	}
 	verifier := stripeconnect.NewVerifier(cfg.WebhookSecrets, now)
-	if secrets != nil {
-		// Rotated values take effect within SECRETS_TTL, without a redeploy.
-		secrets.livemode = cfg.Livemode()
-		if cfg.SecretARN != "" {
-			stripeCfg.SecretKeyFunc = secrets.StripeKey
-		}
-		if cfg.WebhookSecretARN != "" {
-			verifier = stripeconnect.NewRotatingVerifier(secrets.WebhookSecrets, now)
-		}
+	if rotating := base.WebhookSecretsFunc(); rotating != nil {
+		verifier = stripeconnect.NewRotatingVerifier(rotating, now)
 	}
 	connect := stripeconnect.New(stripeCfg)
 	return &App{
 		Config:   cfg,
-		Logger:   logger,
-		Service:  onboarding.NewService(store, connect, cfg.Policy, onboarding.WithStaffStore(store), onboarding.WithLogger(logger), onboarding.WithClock(now)),
+		Logger:   base.Logger,
+		Service:  onboarding.NewService(base.Store, connect, cfg.Policy, onboarding.WithStaffStore(base.Store), onboarding.WithLogger(base.Logger), onboarding.WithClock(now)),
 		Verifier: verifier,
-		Store:    store,
-		db:       db,
+		Store:    base.Store,
+		db:       base.DB,
 		connect:  connect,
-		aws:      awsEnvironment,
-		awsErr:   awsErr,
+		base:     base,
 	}, nil
-}
-
-// dynamoAttemptTimeout bounds one DynamoDB HTTP attempt.
-const dynamoAttemptTimeout = time.Second
-
-// dynamoRetryer is the SDK's standard retryer as the DynamoDB client builds
-// it when given none (4 attempts, 25 ms base backoff), which also retries
-// transactions cancelled by a conflict with another one
-// (dynamostore.RetryTransactionConflicts): DynamoDB cancels both of two
-// transactions that race on one item, and neither was applied.
-func dynamoRetryer() aws.Retryer {
-	return retry.NewStandard(func(o *retry.StandardOptions) {
-		o.MaxAttempts, o.BaseDelay = 4, 25*time.Millisecond
-	}, dynamostore.RetryTransactionConflicts)
 }
 
 // Handler returns the logged handler of route.
@@ -176,11 +91,14 @@ func (a *App) Handler(r httpapi.Route) httpapi.Handler {
 // key too, to read an account from Stripe when two events of one second
 // disagree (onboarding.Service.HandleEvent); the staff list and account
 // read storage only and hold no secret; every other function calls Stripe.
+//
+// It reads the route's own fields, never another route's value: naming
+// httpapi.Webhook here would link the webhook's handler into every function.
 func NeedsFor(r httpapi.Route) config.Needs {
-	switch r.Function {
-	case httpapi.Webhook.Function:
+	switch {
+	case r.VerifiesSignatures():
 		return config.Needs{WebhookSecrets: true, StripeKey: true}
-	case httpapi.AdminListAccounts.Function, httpapi.AdminGetAccount.Function:
+	case r.StoreOnly:
 		return config.Needs{}
 	}
 	return config.Needs{StripeKey: true}
@@ -197,10 +115,7 @@ func Lambda(route httpapi.Route) func(context.Context, httpapi.Request) (httpapi
 	return httpapi.LambdaHandler(a.Handler(route))
 }
 
-func fail(err error) {
-	slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("cannot start", "error", err.Error())
-	os.Exit(1)
-}
+func fail(err error) { storeapp.Fail(err) }
 
 // StoreClient returns the DynamoDB client the store uses (the dev server
 // creates its table through it).

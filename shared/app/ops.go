@@ -144,10 +144,7 @@ func ReconcileLambda() func(context.Context, json.RawMessage) (SweepReport, erro
 // AWS's own), for clients of services only one function uses
 // (shared/eventsapp).
 func (a *App) AWS(service string) (aws.Config, string, error) {
-	if a.awsErr != nil {
-		return aws.Config{}, "", a.awsErr
-	}
-	return a.aws.config(), a.aws.endpoint(service), nil
+	return a.base.AWS(service)
 }
 
 // Fail ends a cold start that cannot serve, with one log line saying why.

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -45,9 +44,30 @@ type BusinessProfileRequest struct {
 
 var (
 	businessTypes = setOf("individual", "company", "non_profit", "government_entity")
-	mccPattern    = regexp.MustCompile(`^[0-9]{4}$`)
-	countryCode   = regexp.MustCompile(`^[A-Za-z]{2}$`) // openapi.yaml says the same
 )
+
+// isCountryCode says whether s has the shape of an ISO 3166-1 alpha-2 code
+// (openapi.yaml says the same: ^[A-Za-z]{2}$), and isMCC whether s is a
+// four-digit merchant category code (^[0-9]{4}$). They were regexps
+// compiled at package init, which every function's cold start paid for and
+// which linked regexp into the functions that never call Stripe.
+func isCountryCode(s string) bool {
+	return len(s) == 2 && isASCIILetter(s[0]) && isASCIILetter(s[1])
+}
+
+func isMCC(s string) bool {
+	if len(s) != 4 {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCIILetter(b byte) bool { return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' }
 
 const (
 	maxEmail              = 254 // RFC 5321 path limit
@@ -242,7 +262,7 @@ func (s *Service) createParams(c Caller, req CreateAccountRequest) (CreateAccoun
 		// would turn "ſe" (long s) into "SE".
 		country := strings.ToUpper(*req.Country)
 		switch {
-		case !countryCode.MatchString(*req.Country) || !StripeSupportsCountry(country):
+		case !isCountryCode(*req.Country) || !StripeSupportsCountry(country):
 			return p, Invalid("country", "country must be an ISO 3166-1 alpha-2 code of a country where Stripe supports Express accounts")
 		case !s.policy.AllowedCountries[country]:
 			return p, InvalidCode("country_not_enabled", "country", "this platform does not onboard accounts in "+country)
@@ -279,13 +299,13 @@ func (s *Service) serviceAgreement(country string, requested *string) (string, e
 		switch {
 		case a != AgreementFull && a != AgreementRecipient:
 			return "", Invalid("service_agreement", "service_agreement must be full or recipient")
-		case a == AgreementFull && recipientOnlyCountries[country]:
+		case a == AgreementFull && recipientOnlyCountries.has(country):
 			return "", Invalid("service_agreement", "accounts in "+country+" receive cross-border payouts only and need the recipient service agreement")
 		}
 		return a, nil
 	}
 	switch {
-	case recipientOnlyCountries[country]:
+	case recipientOnlyCountries.has(country):
 		return AgreementRecipient, nil
 	case country == s.policy.PlatformCountry:
 		return AgreementFull, nil
@@ -378,7 +398,7 @@ func validatePrefill(email, businessType *string, bp *BusinessProfileRequest) (P
 		p.BusinessProfile.Name = strings.TrimSpace(*bp.Name)
 	}
 	if bp.MCC != nil {
-		if !mccPattern.MatchString(*bp.MCC) {
+		if !isMCC(*bp.MCC) {
 			return p, Invalid("business_profile.mcc", "business_profile.mcc must be a four-digit merchant category code")
 		}
 		p.BusinessProfile.MCC = *bp.MCC

@@ -112,7 +112,7 @@ func (p Policy) Check() (problems []Problem, warnings []string) {
 	platformOK := StripeSupportsPlatform(p.PlatformCountry)
 	if !platformOK {
 		bad("PLATFORM_COUNTRY", "%q is not one of the platform countries of Stripe's Express guide (%s): a platform there cannot create Express accounts",
-			p.PlatformCountry, strings.Join(sortedKeys(expressPlatformCountries), " "))
+			p.PlatformCountry, strings.Join(expressPlatformCountries, " "))
 	}
 	if len(p.AllowedCountries) == 0 && platformOK {
 		bad("ALLOWED_COUNTRIES", "no country is allowed")
@@ -122,15 +122,15 @@ func (p Policy) Check() (problems []Problem, warnings []string) {
 		switch {
 		case !StripeSupportsCountry(c):
 			bad("ALLOWED_COUNTRIES", "%q is not a country where Stripe supports Express accounts", c)
-		case platformOK && recipientOnlyCountries[c] && !crossBorderRecipientPlatforms[p.PlatformCountry]:
+		case platformOK && recipientOnlyCountries.has(c) && !crossBorderRecipientPlatforms.has(p.PlatformCountry):
 			recipientsRefused = append(recipientsRefused, c)
 		}
 	}
 	if len(recipientsRefused) > 0 {
 		bad("ALLOWED_COUNTRIES", "%s: accounts there receive cross-border payouts only, which Stripe offers to platforms in %s, not in %s",
-			strings.Join(recipientsRefused, ","), strings.Join(sortedKeys(crossBorderRecipientPlatforms), ","), p.PlatformCountry)
+			strings.Join(recipientsRefused, ","), strings.Join(crossBorderRecipientPlatforms, ","), p.PlatformCountry)
 	}
-	if platformOK && selfServeRestricted[p.PlatformCountry] {
+	if platformOK && selfServeRestricted.has(p.PlatformCountry) {
 		warnings = append(warnings, fmt.Sprintf("platforms in %s cannot self-serve Express accounts: Stripe must enable Express for this platform before accounts can be created", p.PlatformCountry))
 	}
 	if p.CrossBorderServiceAgreement != AgreementFull && p.CrossBorderServiceAgreement != AgreementRecipient {
