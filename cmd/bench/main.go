@@ -16,11 +16,21 @@ import (
 
 func main() {
 	rounds := flag.Int("rounds", 15, "cold starts per function, interleaved with the baseline's")
+	stormOnly := flag.Bool("storm", false, "run only the webhook storm rows (issue 25: the dev engine's cost per write)")
 	flag.Parse()
 	stripeBase := os.Getenv("TEST_STRIPE_API_BASE")
 	if stripeBase == "" {
 		fmt.Fprintln(os.Stderr, "bench: TEST_STRIPE_API_BASE is not set: run it as `make bench`")
 		os.Exit(2)
+	}
+	if *stormOnly {
+		storms, err := bench.MeasureStorms(stripeBase)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		bench.WriteStorms(os.Stdout, storms)
+		return
 	}
 	if err := bench.Report(os.Stdout, bench.ReportOptions{Rounds: *rounds, StripeBase: stripeBase}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -76,6 +76,11 @@ func Report(w io.Writer, o ReportOptions) error {
 		return fmt.Errorf("sweep: %w", err)
 	}
 	sweep.write(w, templateMemory())
+	storms, err := MeasureStorms(o.StripeBase)
+	if err != nil {
+		return fmt.Errorf("storm: %w", err)
+	}
+	WriteStorms(w, storms)
 	fmt.Fprintf(w, "\nNot included: CloudWatch Logs, X-Ray, Secrets Manager calls at cold starts; at idle the stack costs its secrets and alarms (README, Deploy). Measured in %v.\n", time.Since(start).Round(time.Second))
 	return nil
 }
