@@ -119,7 +119,8 @@ func TestAStormOnTheDevServerIsAnsweredInFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if storm.Deliveries != 600 || storm.Failed != 0 {
-		t.Fatalf("%d of %d deliveries failed, first: %s", storm.Failed, storm.Deliveries, storm.FirstFailure)
+	if storm.Deliveries != 600 || storm.Failed != 0 || storm.NotNewest != 0 {
+		t.Fatalf("%d of %d deliveries failed (first: %s); %d of %d accounts not in their newest state",
+			storm.Failed, storm.Deliveries, storm.FirstFailure, storm.NotNewest, storm.Accounts)
 	}
 }
