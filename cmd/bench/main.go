@@ -18,7 +18,7 @@ import (
 func main() {
 	rounds := flag.Int("rounds", 15, "cold starts per function, interleaved with the baseline's")
 	functions := flag.String("functions", "", "comma-separated functions to build and measure (default: all), e.g. accountstatus,adminlistaccounts")
-	only := flag.String("only", "", "comma-separated sections to run (default: all): functions, routes, sweep")
+	only := flag.String("only", "", "comma-separated sections to run (default: all): functions, routes, sweep, storm")
 	dir := flag.String("dir", "", "where to build the functions (default .cache/bench): apart when several runs share the checkout's cache")
 	flag.Parse()
 	stripeBase := os.Getenv("TEST_STRIPE_API_BASE")

@@ -110,3 +110,20 @@ func TestSweepCostCountsWhatAPassDoes(t *testing.T) {
 	}
 	t.Logf("drift %+v\nsteady %+v", c.Drift, c.Steady)
 }
+
+// TestAStormOnTheDevServerIsAnsweredInFull runs the storm row small: every
+// delivery, duplicates and superseded ones included, must be answered 200
+// on the dev server's in-process engine. On minidyn's own transactions
+// every delivery answered 503: a ValidationException on an empty list or
+// map that its transaction path (the rollback: memdynamo's
+// TestACancelledTransactionKeepsEmptyListsAndMaps) left with no type.
+func TestAStormOnTheDevServerIsAnsweredInFull(t *testing.T) {
+	storm, err := MeasureStorm(testenv.StripeAPIBase(t), 600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if storm.Deliveries != 600 || storm.Failed != 0 || storm.NotNewest != 0 {
+		t.Fatalf("%d of %d deliveries failed (first: %s); %d of %d accounts not in their newest state",
+			storm.Failed, storm.Deliveries, storm.FirstFailure, storm.NotNewest, storm.Accounts)
+	}
+}

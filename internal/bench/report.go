@@ -97,6 +97,13 @@ func Report(w io.Writer, o ReportOptions) error {
 		}
 		sweep.write(w, templateMemory())
 	}
+	if o.runs("storm") {
+		storms, err := MeasureStorms(o.StripeBase)
+		if err != nil {
+			return fmt.Errorf("storm: %w", err)
+		}
+		WriteStorms(w, storms)
+	}
 	fmt.Fprintf(w, "\nNot included: CloudWatch Logs, X-Ray, Secrets Manager calls at cold starts; at idle the stack costs its secrets and alarms (docs/deploy.md, What it costs). Measured in %v.\n", time.Since(start).Round(time.Second))
 	return nil
 }

@@ -7,6 +7,7 @@ package memdynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -18,7 +19,7 @@ import (
 	"github.com/truora/minidyn/aws-v2/client"
 )
 
-// Client is minidyn's client with three gaps filled:
+// Client is minidyn's client with four gaps filled:
 //   - minidyn v0.8.2 parses REMOVE in UpdateItem (alone, after SET, and in
 //     transactions) but never deletes the attributes: Client removes them
 //     itself, in the same step as the update;
@@ -26,20 +27,25 @@ import (
 //     minidyn nor moto deletes expired items, and the store never relies on
 //     TTL deletion (it checks expiry in its conditions);
 //   - minidyn's sparse indexes lose entries: Client answers index queries
-//     from the table (index.go).
+//     from the table (index.go);
+//   - minidyn copies every touched table for each transaction, and its
+//     rollback loses empty lists and maps: Client runs transactions itself,
+//     with an undo log of the touched items only (transact.go).
 type Client struct {
 	*client.Client
-	// mu makes an update and its emulated REMOVE one step for every other
-	// call through Client (minidyn locks each call on its own).
+	// mu makes an update and its emulated REMOVE, and a transaction and its
+	// undo, one step for every other call through Client (minidyn locks
+	// each call on its own): writes hold it exclusively, reads shared.
 	mu sync.RWMutex
 	// schemas caches each table's index keys: table -> index -> hash, range key.
 	schemaMu sync.Mutex
 	schemas  map[string]map[string][2]string
+	keys     map[string][]string // table -> key attribute names, hash first
 }
 
 // New returns an empty engine.
 func New() *Client {
-	return &Client{Client: client.NewClient(), schemas: map[string]map[string][2]string{}}
+	return &Client{Client: client.NewClient(), schemas: map[string]map[string][2]string{}, keys: map[string][]string{}}
 }
 
 func (c *Client) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
@@ -75,32 +81,34 @@ func (c *Client) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o
 	return out, nil
 }
 
-func (c *Client) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	removals := make([][]string, len(in.TransactItems))
-	for i, it := range in.TransactItems {
-		if it.Update == nil {
-			continue
-		}
-		var err error
-		if removals[i], err = removedAttributes(aws.ToString(it.Update.UpdateExpression), it.Update.ExpressionAttributeNames); err != nil {
-			return nil, err
-		}
-	}
+func (c *Client) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out, err := c.Client.TransactWriteItems(ctx, in, opts...)
-	if err != nil {
-		return out, err
-	}
-	for i, removed := range removals {
-		if len(removed) > 0 {
-			u := in.TransactItems[i].Update
-			if _, err := c.remove(ctx, u.TableName, u.Key, removed); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return out, nil
+	return c.Client.DeleteItem(ctx, in, opts...)
+}
+
+func (c *Client) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Client.BatchWriteItem(ctx, in, opts...)
+}
+
+func (c *Client) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.Client.BatchGetItem(ctx, in, opts...)
+}
+
+func (c *Client) TransactGetItems(ctx context.Context, in *dynamodb.TransactGetItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactGetItemsOutput, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.Client.TransactGetItems(ctx, in, opts...)
+}
+
+func (c *Client) Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.Client.Scan(ctx, in, opts...)
 }
 
 // UpdateTimeToLive accepts the setting and keeps nothing (see Client).
@@ -111,17 +119,30 @@ func (c *Client) UpdateTimeToLive(_ context.Context, in *dynamodb.UpdateTimeToLi
 // remove deletes attributes from the item at key and returns what is left.
 // The caller holds mu.
 func (c *Client) remove(ctx context.Context, table *string, key map[string]types.AttributeValue, names []string) (map[string]types.AttributeValue, error) {
-	got, err := c.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: table, Key: key, ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return nil, err
-	}
-	item := got.Item
-	if len(item) == 0 {
-		return item, nil
+	item, err := c.exactItem(ctx, table, key)
+	if err != nil || item == nil {
+		return item, err
 	}
 	for _, name := range names {
 		delete(item, name)
 	}
+	_, err = c.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: item})
+	return item, err
+}
+
+// exactItem reads the item at key (nil when there is none) so that writing
+// it back stores what is stored: minidyn answers empty maps and lists as
+// NULL, so each NULL it answers is probed for what it holds. The caller
+// holds mu.
+func (c *Client) exactItem(ctx context.Context, table *string, key map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+	got, err := c.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: table, Key: key, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, err
+	}
+	if len(got.Item) == 0 {
+		return nil, nil
+	}
+	item := got.Item
 	for name, v := range item {
 		if _, null := v.(*types.AttributeValueMemberNULL); null {
 			if item[name], err = c.storedNull(ctx, table, key, name); err != nil {
@@ -129,22 +150,14 @@ func (c *Client) remove(ctx context.Context, table *string, key map[string]types
 			}
 		}
 	}
-	_, err = c.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: item})
-	return item, err
+	return item, nil
 }
 
 // storedNull returns what an attribute that minidyn reads back as NULL
-// holds: minidyn answers empty maps and lists as NULL, so writing the item
-// back as read would turn them into NULLs. A query filtered on the
-// attribute's type tells which it is. The caller holds mu.
+// holds. A conditional update that sets the attribute to itself (minidyn
+// copies its stored value, type and all) tells which type it is without
+// changing it, in one item's time; the caller holds mu.
 func (c *Client) storedNull(ctx context.Context, table *string, key map[string]types.AttributeValue, name string) (types.AttributeValue, error) {
-	names := map[string]string{"#a": name}
-	values := map[string]types.AttributeValue{}
-	var match []string
-	for k, v := range key {
-		names["#"+k], values[":"+k] = k, v
-		match = append(match, "#"+k+" = :"+k)
-	}
 	for _, t := range []struct {
 		code  string
 		empty types.AttributeValue
@@ -152,18 +165,19 @@ func (c *Client) storedNull(ctx context.Context, table *string, key map[string]t
 		{"M", &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}}},
 		{"L", &types.AttributeValueMemberL{Value: []types.AttributeValue{}}},
 	} {
-		values[":type"] = &types.AttributeValueMemberS{Value: t.code}
-		out, err := c.Client.Query(ctx, &dynamodb.QueryInput{
-			TableName: table, ConsistentRead: aws.Bool(true),
-			KeyConditionExpression:   aws.String(strings.Join(match, " AND ")),
-			FilterExpression:         aws.String("attribute_type(#a, :type)"),
-			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		_, err := c.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: table, Key: key,
+			UpdateExpression:          aws.String("SET #a = #a"),
+			ConditionExpression:       aws.String("attribute_type(#a, :type)"),
+			ExpressionAttributeNames:  map[string]string{"#a": name},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":type": &types.AttributeValueMemberS{Value: t.code}},
 		})
-		if err != nil {
-			return nil, err
-		}
-		if out.Count > 0 {
+		var ccf *types.ConditionalCheckFailedException
+		switch {
+		case err == nil:
 			return t.empty, nil
+		case !errors.As(err, &ccf):
+			return nil, err
 		}
 	}
 	return &types.AttributeValueMemberNULL{Value: true}, nil
