@@ -51,6 +51,10 @@ func indexes() []types.GlobalSecondaryIndex {
 		index(IndexByStatus, attrDerivedStatus, attrListedAt, types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}),
 		// History items never change: projecting them whole costs storage only.
 		index(IndexHistory, attrHistoryUser, attrHistoryKey, types.Projection{ProjectionType: types.ProjectionTypeAll}),
+		// The sweep's: an entry changes only when the state or status does,
+		// not on every webhook, and is read a million at a time (sweep.go).
+		index(IndexSweep, attrDerivedStatus, attrListedAt, types.Projection{ProjectionType: types.ProjectionTypeInclude,
+			NonKeyAttributes: []string{attrAccountID, attrStateDigest}}),
 	}
 }
 

@@ -39,6 +39,10 @@ const (
 	IndexByStatus = "by-status"
 	// IndexHistory holds each account's status changes and decisions.
 	IndexHistory = "history"
+	// IndexSweep holds account records by derived status too, with the
+	// account and its state digest: what the sweep compares with Stripe's
+	// list (sweep.go).
+	IndexSweep = "sweep"
 )
 
 // History kinds: the prefix of history_key.

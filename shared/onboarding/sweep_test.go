@@ -76,12 +76,22 @@ func (l *listFake) ListAccounts(_ context.Context, q onboarding.AccountListQuery
 // sweepStoreFake keeps the checkpoint and pages in memory and reads records
 // from a memstore.
 type sweepStoreFake struct {
-	mu        sync.Mutex
-	records   *memstore.Store
-	cp        onboarding.SweepCheckpoint
-	lease     onboarding.Lease
-	pages     map[string][]string
-	scan      []onboarding.SweepRecord
+	mu      sync.Mutex
+	records *memstore.Store
+	cp      onboarding.SweepCheckpoint
+	lease   onboarding.Lease
+	pages   map[string][]string
+	// indexed are the users whose records the sweep index holds;
+	// staleIndex, when set, is the index as a read finds it instead of
+	// the records' current state; indexReads counts the reads, and
+	// userReads the records GetUsers read.
+	indexed    []string
+	staleIndex []onboarding.IndexedRecord
+	indexReads int
+	userReads  int
+	// writes are the world's versioned writes: a record the sweep
+	// completed enters the index too.
+	writes    *recordedWrites
 	saves     int
 	loseAfter int // SaveSweep fails with ErrConflict after this many saves (0: never)
 	taken     []onboarding.Lease
@@ -135,6 +145,9 @@ func (f *sweepStoreFake) ReleaseSweep(ctx context.Context, lease onboarding.Leas
 }
 
 func (f *sweepStoreFake) GetUsers(ctx context.Context, ids []string) (map[string]onboarding.UserRecord, error) {
+	f.mu.Lock()
+	f.userReads += len(ids)
+	f.mu.Unlock()
 	out := map[string]onboarding.UserRecord{}
 	for _, id := range ids {
 		if u, err := f.records.GetUser(ctx, id); err == nil {
@@ -162,35 +175,53 @@ func (f *sweepStoreFake) SaveListedPage(_ context.Context, pass string, page int
 	return nil
 }
 
-func (f *sweepStoreFake) ListedAccounts(_ context.Context, pass string, pages int) (map[string]bool, error) {
+func (f *sweepStoreFake) ListedAccounts(_ context.Context, pass string, pages int, each func(string)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.readBacks++
-	out := map[string]bool{}
 	for p := 1; p <= pages; p++ {
 		ids, ok := f.pages[pass+"#"+string(rune('0'+p))]
 		if !ok {
-			return nil, errors.New("page missing")
+			return errors.New("page missing")
 		}
 		for _, id := range ids {
-			out[id] = true
+			each(id)
 		}
 	}
-	return out, nil
+	return nil
 }
 
-// ScanRecords answers two records per page.
-func (f *sweepStoreFake) ScanRecords(_ context.Context, cursor string) ([]onboarding.SweepRecord, string, error) {
-	from := 0
-	if cursor != "" {
-		from = slices.IndexFunc(f.scan, func(r onboarding.SweepRecord) bool { return r.UserID == cursor }) + 1
+// ReadSweepIndex answers the indexed records as they are now (an index
+// that kept up), or staleIndex.
+func (f *sweepStoreFake) ReadSweepIndex(ctx context.Context, each func(onboarding.IndexedRecord)) error {
+	f.mu.Lock()
+	f.indexReads++
+	stale, users := f.staleIndex, slices.Clone(f.indexed)
+	f.mu.Unlock()
+	if f.writes != nil {
+		f.writes.mu.Lock()
+		for _, c := range f.writes.changes {
+			if !slices.Contains(users, c.UserID) {
+				users = append(users, c.UserID)
+			}
+		}
+		f.writes.mu.Unlock()
 	}
-	to := min(from+2, len(f.scan))
-	next := ""
-	if to < len(f.scan) {
-		next = f.scan[to-1].UserID
+	if stale != nil {
+		for _, r := range stale {
+			each(r)
+		}
+		return nil
 	}
-	return f.scan[from:to], next, nil
+	for _, user := range users {
+		u, err := f.records.GetUser(ctx, user)
+		if err != nil || u.Account == nil || u.Account.State.Deauthorized {
+			continue
+		}
+		each(onboarding.IndexedRecord{UserID: user, AccountID: u.Account.AccountID, CreatedAt: u.Account.CreatedAt,
+			StateDigest: onboarding.StateDigest(u.Account.State)})
+	}
+	return nil
 }
 
 // sweepWorld is a platform's records and Stripe's list, for one test.
@@ -232,6 +263,7 @@ func newSweepWorld(t *testing.T) *sweepWorld {
 	w := &sweepWorld{t: t, clock: &sweepClock{now: testNow}, records: memstore.New(), list: &listFake{}, logs: &localproc.SyncBuffer{}}
 	w.writes = &recordedWrites{Store: w.records}
 	w.store = newSweepStoreFake(w.records)
+	w.store.writes = w.writes
 	w.svc = onboarding.NewService(w.writes, nil, testPolicy(), onboarding.WithClock(w.clock.Now), onboarding.WithSleep(w.clock.Sleep),
 		onboarding.WithLogger(slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	return w
@@ -259,7 +291,7 @@ func (w *sweepWorld) stored(user, account string, state onboarding.AccountState,
 	if err := w.records.CompleteCreation(ctx, rec, "c-"+user); err != nil {
 		w.t.Fatal(err)
 	}
-	w.store.scan = append(w.store.scan, onboarding.SweepRecord{UserID: user, AccountID: account, CreatedAt: created})
+	w.store.indexed = append(w.store.indexed, user)
 }
 
 // listed adds an account to Stripe's list, as the newest-but-older-than-the-last.
@@ -304,7 +336,8 @@ func TestSweepPassAppliesWhatDiffersAndReportsMismatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := onboarding.SweepCounts{Listed: 7, Foreign: 1, Applied: 3, Unchanged: 1, Orphans: 2, Records: 5, Missing: 1}
+	// Read: all but acct_same, which the index shows at Stripe's state.
+	want := onboarding.SweepCounts{Listed: 7, Foreign: 1, Applied: 3, Unchanged: 1, Orphans: 2, Records: 5, Missing: 1, Read: 5}
 	if !res.Ran || !res.PassCompleted || res.Stopped || res.Pass != want || res.Run != want {
 		t.Errorf("result %+v, want a completed pass counting %+v", res, want)
 	}
@@ -344,7 +377,9 @@ func TestSweepPassAppliesWhatDiffersAndReportsMismatches(t *testing.T) {
 		}
 		// The young record is now older than the pass (less the clock
 		// skew allowed): its account is missing too.
-		want := onboarding.SweepCounts{Listed: 7, Foreign: 1, Unchanged: 4, Orphans: 2, Records: 5, Missing: 2}
+		// Only the accounts no record holds, and the one whose metadata
+		// names another user (warned about at each pass), are read.
+		want := onboarding.SweepCounts{Listed: 7, Foreign: 1, Unchanged: 4, Orphans: 2, Records: 6, Missing: 2, Read: 3}
 		if res.Pass != want || res.PassID == "" {
 			t.Errorf("second pass counts %+v, want %+v", res.Pass, want)
 		}
