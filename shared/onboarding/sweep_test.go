@@ -834,3 +834,93 @@ func TestSweepCountsItsOwnRetriedWriteOnce(t *testing.T) {
 		t.Errorf("counted %+v: want the write stored and counted once, as unchanged", res.Run)
 	}
 }
+
+func TestSweepReadsOnlyTheRecordsTheIndexDoesNotShowAtStripesState(t *testing.T) {
+	w := newSweepWorld(t)
+	old := testNow.Add(-24 * time.Hour)
+	for _, u := range []string{"a", "b", "c", "d"} {
+		w.stored(u, "acct_"+u, activeState, old)
+		w.listed("acct_"+u, u, "cr-"+u, activeState)
+	}
+	w.stored("drifted", "acct_drifted", pendingState, old) // its webhook was missed
+	w.listed("acct_drifted", "drifted", "cr-drifted", activeState)
+
+	res, err := w.sweeper(onboarding.SweepConfig{PageSize: 2}).Run(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := onboarding.SweepCounts{Listed: 5, Applied: 1, Unchanged: 4, Records: 5, Read: 1}
+	if !res.PassCompleted || res.Pass != want {
+		t.Errorf("pass %+v, want %+v", res.Pass, want)
+	}
+	if w.store.userReads != 1 || w.store.indexReads != 1 {
+		t.Errorf("the pass read %d records and the index %d times, want the drifted record alone and the index once", w.store.userReads, w.store.indexReads)
+	}
+	if !w.state("drifted").ChargesEnabled {
+		t.Error("the drifted record was not healed")
+	}
+}
+
+func TestSweepTrustsStripeOverAnIndexThatIsBehind(t *testing.T) {
+	old := testNow.Add(-24 * time.Hour)
+	for _, c := range []struct {
+		name      string
+		indexed   onboarding.AccountState // what the index says the record holds
+		stored    onboarding.AccountState // what the record holds
+		wantWrite bool
+		want      onboarding.SweepCounts
+	}{
+		// A webhook stored Stripe's state after the index was read: the
+		// record is read, and nothing written.
+		{"the record caught up since", pendingState, activeState, false, onboarding.SweepCounts{Listed: 1, Unchanged: 1, Records: 1, Read: 1}},
+		// The index is behind on a missed change: the record is read and healed.
+		{"the record drifted", pendingState, pendingState, true, onboarding.SweepCounts{Listed: 1, Applied: 1, Records: 1, Read: 1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newSweepWorld(t)
+			w.stored("u", "acct_u", c.stored, old)
+			w.listed("acct_u", "u", "cr-u", activeState)
+			w.store.staleIndex = []onboarding.IndexedRecord{{UserID: "u", AccountID: "acct_u", CreatedAt: old, StateDigest: onboarding.StateDigest(c.indexed)}}
+			res, err := w.sweeper(onboarding.SweepConfig{}).Run(context.Background(), time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Pass != c.want || (len(w.writes.changes) > 0) != c.wantWrite {
+				t.Errorf("pass %+v with %d writes, want %+v, a write: %v", res.Pass, len(w.writes.changes), c.want, c.wantWrite)
+			}
+			if !w.state("u").ChargesEnabled {
+				t.Error("the record does not hold Stripe's state")
+			}
+		})
+	}
+}
+
+func TestSweepReportsOnlyTheMissingRecordsAReadConfirms(t *testing.T) {
+	w := newSweepWorld(t)
+	old := testNow.Add(-24 * time.Hour)
+	w.stored("listed", "acct_listed", activeState, old)
+	w.listed("acct_listed", "listed", "cr-listed", activeState)
+	w.stored("gone", "acct_gone", activeState, old)
+	w.stored("disconnected", "acct_disconnected", activeState, old)
+	entry := func(user string) onboarding.IndexedRecord {
+		return onboarding.IndexedRecord{UserID: user, AccountID: "acct_" + user, CreatedAt: old, StateDigest: onboarding.StateDigest(activeState)}
+	}
+	// The index was read before acct_disconnected's deauthorization was
+	// stored: it still holds the record, which the pass does not list.
+	w.store.staleIndex = []onboarding.IndexedRecord{entry("listed"), entry("gone"), entry("disconnected")}
+	if out, err := w.records.ApplyEvent(context.Background(), onboarding.StateChange{EventID: "evt_deauth", UserID: "disconnected",
+		AccountID: "acct_disconnected", Kind: onboarding.ChangeDeauthorize, Version: testNow.Unix(), Now: testNow}); err != nil || out != onboarding.OutcomeApplied {
+		t.Fatal(out, err)
+	}
+
+	res, err := w.sweeper(onboarding.SweepConfig{}).Run(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pass.Missing != 1 || res.Pass.Records != 3 {
+		t.Errorf("pass %+v, want 3 records checked and acct_gone alone missing", res.Pass)
+	}
+	if logs := w.logs.String(); !strings.Contains(logs, "acct_gone") || strings.Contains(logs, "acct_disconnected") {
+		t.Errorf("logs %s: want acct_gone reported, acct_disconnected not", logs)
+	}
+}
