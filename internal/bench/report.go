@@ -75,7 +75,11 @@ func Report(w io.Writer, o ReportOptions) error {
 	if err != nil {
 		return fmt.Errorf("sweep: %w", err)
 	}
-	sweep.write(w, templateMemory())
+	if sweep.IndexHeapBytes, err = measureIndexHeap(sweepScaleAccounts[len(sweepScaleAccounts)-1]); err != nil {
+		return fmt.Errorf("sweep index heap: %w", err)
+	}
+	sweep.IndexHeapEntries = sweepScaleAccounts[len(sweepScaleAccounts)-1]
+	sweep.write(w)
 	fmt.Fprintf(w, "\nNot included: CloudWatch Logs, X-Ray, Secrets Manager calls at cold starts; at idle the stack costs its secrets and alarms (README, Deploy). Measured in %v.\n", time.Since(start).Round(time.Second))
 	return nil
 }

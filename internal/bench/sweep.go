@@ -36,11 +36,15 @@ import (
 // SweepFigures are one pass's requests, units and time.
 type SweepFigures struct {
 	Accounts int
-	Usage    Usage         // DynamoDB and Stripe of the whole pass
-	Index    Usage         // of which the reads of the sweep index
-	Wall     time.Duration // at the configured rate (what Lambda bills here)
-	Own      time.Duration // with the rate unbounded: our own code and the engine
-	Applied  int
+	Usage    Usage // DynamoDB and Stripe of the whole pass
+	Index    Usage // of which the reads of the sweep index
+	// IndexTime is the index reads' share of the time: the in-process
+	// engine answers an index query by scanning the whole table.
+	IndexTime time.Duration
+	Wall      time.Duration // at the configured rate (what Lambda bills here)
+	Own       time.Duration // with the rate unbounded: our own code and the engine
+	Applied   int
+	passID    string
 }
 
 // SweepCosts are a pass in which some accounts drifted and one in which none did.
@@ -48,6 +52,12 @@ type SweepCosts struct {
 	Rate          float64
 	Drifted       float64 // share of accounts the first pass heals
 	Drift, Steady SweepFigures
+	// PageItemBytes is the size of one kept page of 100 listed ids.
+	PageItemBytes int
+	// IndexHeapBytes is the Go heap a run holds for an index of
+	// IndexHeapEntries records.
+	IndexHeapBytes   uint64
+	IndexHeapEntries int
 }
 
 // BatchGetItem counts strongly consistent batch reads: each item's own
@@ -76,17 +86,20 @@ func (c *CountingDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItem
 // index's attributes are counted.
 type sweepDB struct {
 	*CountingDB
-	index Usage // the index queries' share of the counts
+	index     Usage         // the index queries' share of the counts
+	indexTime time.Duration // and of the time
 }
 
 // sweepIndexAttributes are what an entry of the sweep index holds.
 var sweepIndexAttributes = []string{"pk", "derived_status", "listed_at", "account_id", "state_digest"}
 
 func (c *sweepDB) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	start := time.Now()
 	out, err := c.CountingDB.Client.Query(ctx, in, o...)
 	if err != nil || aws.ToString(in.IndexName) != dynamostore.IndexSweep {
 		return out, err
 	}
+	c.indexTime += time.Since(start)
 	size := 0
 	for _, item := range out.Items {
 		for _, a := range sweepIndexAttributes {
@@ -202,13 +215,14 @@ func MeasureSweep(stripeBase string, n int, drifted float64) (SweepCosts, error)
 		}
 		start := time.Now()
 		rep, err := rec.Run(ctx)
-		f := SweepFigures{Accounts: n, Wall: time.Since(start), Applied: rep.Run.Applied}
+		f := SweepFigures{Accounts: n, Wall: time.Since(start), Applied: rep.Run.Applied, passID: rep.PassID}
 		if err == nil && !rep.PassCompleted {
 			err = fmt.Errorf("the sweep's pass did not complete: %s", rep.Result)
 		}
 		f.Usage = db.Take()
 		f.Usage.StripeRequests = stripe.Take()
 		f.Index, db.index = db.index, Usage{}
+		f.IndexTime, db.indexTime = db.indexTime, 0
 		return f, err
 	}
 	// Each pass at the configured rate, then the same table state again
@@ -223,14 +237,19 @@ func MeasureSweep(stripeBase string, n int, drifted float64) (SweepCosts, error)
 	if err != nil {
 		return costs, err
 	}
-	costs.Steady.Own = steadyOwn.Wall
+	costs.Steady.Own, costs.Steady.IndexTime = steadyOwn.Wall, steadyOwn.IndexTime
+	page, err := getItem(ctx, mem, "SWEEP#"+costs.Steady.passID+"#1")
+	if err != nil || len(page) == 0 {
+		return costs, fmt.Errorf("the steady pass kept no first page: %v", err)
+	}
+	costs.PageItemBytes = itemSize(page)
 	if err := seed.write(ctx, mem, drifted); err != nil {
 		return costs, err
 	}
 	db.Take()
 	stripe.Take()
 	driftOwn, err := pass(1e6)
-	costs.Drift.Own = driftOwn.Wall
+	costs.Drift.Own, costs.Drift.IndexTime = driftOwn.Wall, driftOwn.IndexTime
 	return costs, err
 }
 
@@ -387,8 +406,9 @@ func sweepRunsPerDay() (float64, string) {
 }
 
 // write prints the sweep's cost per 10,000 accounts per day.
-func (c SweepCosts) write(w io.Writer, memoryMB int) {
+func (c SweepCosts) write(w io.Writer) {
 	runs, schedule := sweepRunsPerDay()
+	memoryMB := templateSweepSchedule().memoryMB // the reconcile function's own
 	scale := 10000 / float64(c.Steady.Accounts)
 	fmt.Fprintf(w, "\n## Reconciliation sweep, per 10,000 accounts\n\n")
 	fmt.Fprintf(w, "Measured: one pass over %d accounts (in-process DynamoDB engine; Stripe's list served from stripe-mock's account object, 100 per page), "+
@@ -428,5 +448,6 @@ func (c SweepCosts) write(w io.Writer, memoryMB int) {
 	}
 	fmt.Fprintln(w, "\nStripe charges nothing for API reads; they count against the platform's rate limit, which SWEEP_STRIPE_RATE bounds. "+
 		"The drifted pass's time is mostly the in-process engine's (minidyn copies the table for each transaction); DynamoDB's is the +5 ms per request above. "+
-		"Most of the read units are the strongly consistent batch reads of every listed account's record.")
+		"The read units are the sweep index's bytes, and the records of the accounts it does not show at Stripe's state.")
+	c.writeScale(w)
 }
