@@ -26,6 +26,10 @@ type ReportOptions struct {
 
 // Prices (USD, us-east-1, on-demand, as published in 2026) that the cost
 // estimate uses; the table prints them beside the result.
+// Sources (read 2026-12-06): Lambda arm64 per GB-s and per request,
+// https://aws.amazon.com/lambda/pricing/; DynamoDB on-demand per million
+// RRU and WRU (halved in November 2024),
+// https://aws.amazon.com/dynamodb/pricing/on-demand/.
 const (
 	lambdaArmPerGBSecond = 0.0000133334
 	lambdaPerRequest     = 0.20 / 1e6
