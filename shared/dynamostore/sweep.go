@@ -3,7 +3,6 @@ package dynamostore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -281,11 +280,13 @@ func (st *SweepStore) ReadSweepIndex(ctx context.Context, each func(onboarding.I
 				if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 					return onboarding.StorageFailed(err)
 				}
-				created, _, _ := strings.Cut(it.ListedAt, "#")
-				at, err := time.Parse(fixedTime, created)
-				if err != nil || it.AccountID == "" {
-					return onboarding.StorageFailed(fmt.Errorf("dynamostore: a sweep index entry of %q without account or listed_at", it.PK))
+				if it.AccountID == "" {
+					continue // not an account's record: nothing to compare
 				}
+				// An unreadable time reads as the oldest: a record reported
+				// missing is read first, and its own created_at decides.
+				created, _, _ := strings.Cut(it.ListedAt, "#")
+				at, _ := time.Parse(fixedTime, created)
 				each(onboarding.IndexedRecord{UserID: strings.TrimPrefix(it.PK, UserKeyPrefix), AccountID: it.AccountID, CreatedAt: at, StateDigest: it.StateDigest})
 			}
 			if len(out.LastEvaluatedKey) == 0 {

@@ -289,7 +289,7 @@ type sweepRun struct {
 }
 
 // indexedAccount is one entry of the index a run holds: compact, since a
-// million of them are held at once (about 100 bytes each).
+// million of them are held at once (about 150 bytes each, make bench).
 type indexedAccount struct {
 	digest    [16]byte
 	hasDigest bool
