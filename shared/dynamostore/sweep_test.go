@@ -373,3 +373,29 @@ func TestSweepReadsEveryRecordWhenDynamoDBLeavesKeysUnprocessed(t *testing.T) {
 		}
 	})
 }
+
+// An entry the sweep cannot use never stops every run: one without account
+// is no account's record, and one whose listed_at does not parse reads as
+// the oldest (the read that confirms a missing record uses its created_at).
+func TestSweepIndexReadsPastEntriesItCannotUse(t *testing.T) {
+	eachSweepEngine(t, func(t *testing.T, h *sweepHarness) {
+		ctx := context.Background()
+		h.account(t, "user-ok", "acct_ok", sweepT0)
+		s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+		for _, item := range []map[string]types.AttributeValue{
+			{"pk": s("USER#no-account"), "derived_status": s("onboarding"), "listed_at": s(sweepT0.Format(time.RFC3339Nano) + "#no-account")},
+			{"pk": s("USER#odd-time"), "derived_status": s("active"), "listed_at": s("yesterday#odd-time"), "account_id": s("acct_odd"), "state_digest": s("x")},
+		} {
+			if _, err := h.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &h.table, Item: item}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seen := map[string]onboarding.IndexedRecord{}
+		if err := h.sweep.ReadSweepIndex(ctx, func(r onboarding.IndexedRecord) { seen[r.AccountID] = r }); err != nil {
+			t.Fatalf("the index read failed on an entry it cannot use: %v", err)
+		}
+		if len(seen) != 2 || seen["acct_ok"].UserID != "user-ok" || !seen["acct_odd"].CreatedAt.IsZero() || seen["acct_odd"].UserID != "odd-time" {
+			t.Errorf("read %+v, want acct_ok, and acct_odd as the oldest", seen)
+		}
+	})
+}
