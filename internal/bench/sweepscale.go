@@ -153,6 +153,17 @@ func (c SweepCosts) writeScale(w io.Writer) {
 				d.StripeRequests, d.DynamoRequests, d.ReadUnits, d.WriteUnits, s.LambdaPerDay, s.Dollars)
 		}
 	}
+	// Issue 25's targets at the largest size: at most $2 a day, and each
+	// account listed within the hour (a missed webhook of an unsettled
+	// account healed) and within the day (of a settled one).
+	largest := sweepScaleAccounts[len(sweepScaleAccounts)-1]
+	fmt.Fprintf(w, "\nTargets at %d accounts:", largest)
+	for _, l := range stripeListLatencies {
+		s := c.scale(largest, l, sch)
+		fmt.Fprintf(w, " at %.1f s a page, $%.3f a day (%s), listed every %v (1 hour: %s; 24 hours: %s);", l, s.Dollars,
+			metOrMissed(s.Dollars <= 2), s.ListedEvery, metOrMissed(s.ListedEvery <= time.Hour), metOrMissed(s.ListedEvery <= 24*time.Hour))
+	}
+	fmt.Fprintln(w, " Stripe requests within SWEEP_STRIPE_RATE at every moment: met (one pacer per run, one run at a time).")
 	if c.IndexHeapBytes > 0 {
 		fmt.Fprintf(w, "\nA run holds the sweep index in memory: %.0f MB of Go heap for %d entries (measured), %.0f bytes each.\n",
 			float64(c.IndexHeapBytes)/(1<<20), c.IndexHeapEntries, float64(c.IndexHeapBytes)/float64(c.IndexHeapEntries))
@@ -227,4 +238,11 @@ func (l *heapLister) ListAccounts(context.Context, onboarding.AccountListQuery) 
 		l.held = m.HeapAlloc - min(m.HeapAlloc, l.before)
 	}
 	return onboarding.AccountPage{}, nil
+}
+
+func metOrMissed(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "missed"
 }
