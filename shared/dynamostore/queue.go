@@ -58,17 +58,14 @@ func (st *Store) listQueue(ctx context.Context, f onboarding.AccountFilter) (onb
 	if err != nil {
 		return onboarding.StaffPage{}, err
 	}
-	page := onboarding.StaffPage{Accounts: []onboarding.AccountSummary{}}
-	if from >= queueEnd {
-		return page, nil // no queued account sorts there
-	}
 	names := map[string]string{"#r": attrReview, "#q": attrQueuedAt}
 	values := map[string]types.AttributeValue{":pending": s(string(onboarding.ReviewPending)), ":end": s(queueEnd)}
 	cond := "#r = :pending AND #q < :end"
 	extra := 1 // whether one more follows says whether the page is the last
 	if from != "" {
 		// A key condition takes one range: from the cursor's own entry,
-		// which queryQueue passes over.
+		// which queryQueue passes over (decodeCursor admits only a time,
+		// which sorts below queueEnd).
 		cond = "#r = :pending AND #q BETWEEN :from AND :end"
 		values[":from"] = s(from)
 		extra = 2
@@ -99,6 +96,7 @@ func (st *Store) listQueue(ctx context.Context, f onboarding.AccountFilter) (onb
 	if err != nil {
 		return onboarding.StaffPage{}, err
 	}
+	page := onboarding.StaffPage{Accounts: []onboarding.AccountSummary{}}
 	if next != "" {
 		c := encodeCursor(f, next)
 		page.NextCursor = &c
