@@ -146,7 +146,9 @@ type SweepStore interface {
 	// ReadSweepIndex calls each with every account record that is not
 	// deauthorized, as the sweep index holds it: eventually consistent (a
 	// write of the last moments may be missing), billed by the index's
-	// bytes rather than per record.
+	// bytes rather than per record. A store may leave out records from
+	// before its index until their next state write: the sweep reads
+	// those it lists, and its records phase cannot report them.
 	ReadSweepIndex(ctx context.Context, each func(IndexedRecord)) error
 }
 
