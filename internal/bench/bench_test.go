@@ -2,6 +2,7 @@ package bench
 
 import (
 	"testing"
+	"time"
 
 	"github.com/connectexpress/onboarding/internal/testenv"
 	"github.com/connectexpress/onboarding/shared/config"
@@ -126,4 +127,31 @@ func TestAStormOnTheDevServerIsAnsweredInFull(t *testing.T) {
 		t.Fatalf("%d of %d deliveries failed (first: %s); %d of %d accounts not in their newest state",
 			storm.Failed, storm.Deliveries, storm.FirstFailure, storm.NotNewest, storm.Accounts)
 	}
+}
+
+// TestSweepAtAMillionAccountsMeetsItsTargets holds the sweep's model of a
+// million-account platform, from a pass measured on a small table, to the
+// targets of issue 25 when Stripe answers within the rate's interval: at
+// most $2 a day, and each account listed (so a missed webhook healed)
+// within the hour.
+func TestSweepAtAMillionAccountsMeetsItsTargets(t *testing.T) {
+	c, err := MeasureSweep(testenv.StripeAPIBase(t), 1000, 0.01)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir("../..") // the template's schedule, timeout and memory
+	s := c.scale(1_000_000, 0, templateSweepSchedule())
+	if s.Pages != 10_000 || s.PerPass.StripeRequests != 10_000 {
+		t.Errorf("a pass lists %d pages in %d requests, want 10,000 pages of 100", s.Pages, s.PerPass.StripeRequests)
+	}
+	if s.Dollars > 2 {
+		t.Errorf("$%.3f a day at a million accounts, want at most $2: %+v", s.Dollars, s)
+	}
+	if s.ListedEvery > time.Hour {
+		t.Errorf("each account listed every %v, want within the hour: %+v", s.ListedEvery, s)
+	}
+	if rate := float64(s.PerDay.StripeRequests) / 86400; rate > c.Rate {
+		t.Errorf("%.1f Stripe requests/s on average, above SWEEP_STRIPE_RATE %g", rate, c.Rate)
+	}
+	t.Logf("%+v", s)
 }

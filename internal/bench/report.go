@@ -38,6 +38,10 @@ func (o ReportOptions) runs(section string) bool {
 
 // Prices (USD, us-east-1, on-demand, as published in 2026) that the cost
 // estimate uses; the table prints them beside the result.
+// Sources (read 2026-12-06): Lambda arm64 per GB-s and per request,
+// https://aws.amazon.com/lambda/pricing/; DynamoDB on-demand per million
+// RRU and WRU (halved in November 2024),
+// https://aws.amazon.com/dynamodb/pricing/on-demand/.
 const (
 	lambdaArmPerGBSecond = 0.0000133334
 	lambdaPerRequest     = 0.20 / 1e6
@@ -95,7 +99,11 @@ func Report(w io.Writer, o ReportOptions) error {
 		if err != nil {
 			return fmt.Errorf("sweep: %w", err)
 		}
-		sweep.write(w, templateMemory())
+		if sweep.IndexHeapBytes, err = measureIndexHeap(sweepScaleAccounts[len(sweepScaleAccounts)-1]); err != nil {
+			return fmt.Errorf("sweep index heap: %w", err)
+		}
+		sweep.IndexHeapEntries = sweepScaleAccounts[len(sweepScaleAccounts)-1]
+		sweep.write(w)
 	}
 	if o.runs("storm") {
 		storms, err := MeasureStorms(o.StripeBase)

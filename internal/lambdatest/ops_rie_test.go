@@ -204,7 +204,7 @@ func TestOpsFunctionsRunAsLambdas(t *testing.T) {
 	})
 
 	t.Run("each ops function makes only the AWS calls its IAM policy allows", func(t *testing.T) {
-		resources := map[string]string{table: "Table", keyARN: "StripeSecret", bus: "EventBus"}
+		resources := map[string]string{table: "Table", table + "/index/review-queue": "Table/index/review-queue", keyARN: "StripeSecret", bus: "EventBus"}
 		for _, l := range []*lambda{reconcile, statusEvents} {
 			allowed := grants(t, tpl, l.ID)
 			var seen []string

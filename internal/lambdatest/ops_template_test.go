@@ -49,11 +49,13 @@ var opsAttrs = map[string]string{
 
 // wantOpsGrants is what each ops function's code does, and nothing more.
 var wantOpsGrants = map[string]map[string][]string{
-	// Lease and checkpoint, listed pages, owner lookups, the records scan,
-	// the webhooks' versioned write; and the Stripe key.
+	// Lease and checkpoint, listed pages, owner lookups, the webhooks'
+	// versioned write; the review-queue index, which the sweep reads whole, and no Scan of the table; and the
+	// Stripe key.
 	"reconcile": {
-		"Table":        {"dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"},
-		"StripeSecret": {"secretsmanager:GetSecretValue"},
+		"Table":                    {"dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+		"Table/index/review-queue": {"dynamodb:Query"},
+		"StripeSecret":             {"secretsmanager:GetSecretValue"},
 	},
 	// The stream, the one bus, the dead-letter queue: no table item, no secret.
 	"statusevents": {

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/connectexpress/onboarding/shared/dynamostore"
 )
 
 // The table's stream and a queue on moto_server, for the status-event
@@ -23,19 +25,15 @@ import (
 // runs; fails in CI).
 func MotoURL(t testing.TB) string { return require(t, "TEST_DYNAMODB_ENDPOINT") }
 
-// NewStreamTable creates a table as dynamostore.CreateTable does, with the
-// NEW_AND_OLD_IMAGES stream of template.yaml, and returns its name and
-// stream ARN.
+// NewStreamTable creates a table as dynamostore.CreateTable does (its
+// indexes too: the sweep queries one), with the NEW_AND_OLD_IMAGES stream
+// of template.yaml, and returns its name and stream ARN.
 func NewStreamTable(t testing.TB, db *dynamodb.Client) (string, string) {
 	t.Helper()
 	table := "stream-" + RandomID(8)
-	out, err := db.CreateTable(context.Background(), &dynamodb.CreateTableInput{
-		TableName:            &table,
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
-		BillingMode:          types.BillingModePayPerRequest,
-		StreamSpecification:  &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages},
-	})
+	in := dynamostore.TableInput(table)
+	in.StreamSpecification = &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages}
+	out, err := db.CreateTable(context.Background(), in)
 	if err != nil {
 		t.Fatalf("create table with stream: %v", err)
 	}

@@ -38,7 +38,7 @@ func (a *App) Reconciler(metrics io.Writer) (*Reconciler, error) {
 func (a *App) ReconcilerWith(metrics io.Writer, cfg onboarding.SweepConfig) (*Reconciler, error) {
 	db, ok := a.db.(dynamostore.SweepClient)
 	if !ok {
-		return nil, fmt.Errorf("the sweep needs BatchGetItem and Scan, which the DynamoDB client %T lacks", a.db)
+		return nil, fmt.Errorf("the sweep needs BatchGetItem and Query, which the DynamoDB client %T lacks", a.db)
 	}
 	if cfg.RequestsPerSecond == 0 {
 		cfg.RequestsPerSecond = a.Config.Ops.SweepRate

@@ -51,9 +51,12 @@ func indexes() []types.GlobalSecondaryIndex {
 		index(IndexByStatus, attrDerivedStatus, attrListedAt, types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}),
 		// History items never change: projecting them whole costs storage only.
 		index(IndexHistory, attrHistoryUser, attrHistoryKey, types.Projection{ProjectionType: types.ProjectionTypeAll}),
-		// The filters the queue takes (status, created_after) are judged on
-		// the index: neither attribute changes on most webhooks.
-		index(IndexReviewQueue, attrReview, attrQueuedAt, types.Projection{ProjectionType: types.ProjectionTypeInclude, NonKeyAttributes: []string{attrDerivedStatus, attrListedAt}}),
+		// The review queue's and the sweep's. The queue's filters (status,
+		// created_after) are judged on the index; the sweep reads the
+		// account and its state digest of every entry, a million at a time
+		// (sweep.go). None of these change on most webhooks.
+		index(IndexReviewQueue, attrReview, attrQueuedAt, types.Projection{ProjectionType: types.ProjectionTypeInclude,
+			NonKeyAttributes: []string{attrDerivedStatus, attrListedAt, attrAccountID, attrStateDigest}}),
 	}
 }
 

@@ -63,9 +63,13 @@ const (
 	attrListedAt      = "listed_at"
 	attrReviewedBy    = "reviewed_by"
 	attrReviewedAt    = "reviewed_at"
-	// attrQueuedAt is when the record was first written with Stripe's
+	// attrSubmittedKey is when the record was first written with Stripe's
 	// details_submitted true (fixed-width time, "#", the user id, as
-	// listed_at): the review queue's order. Never changed once set.
+	// listed_at). Never changed once set.
+	attrSubmittedKey = "submitted_key"
+	// attrQueuedAt is the review-queue index's range key, on every
+	// connected record: submitted_key, or notQueued before the details
+	// are submitted (queue.go).
 	attrQueuedAt = "queued_at"
 	// attrRejectingUntil marks a staff rejection on its way to Stripe (Unix
 	// ms): a change to rejected that Stripe's webhook stores first is still
@@ -119,6 +123,7 @@ type userItem struct {
 	ReviewedBy    string    `dynamodbav:"reviewed_by,omitempty"`
 	ReviewedAt    time.Time `dynamodbav:"reviewed_at,omitempty"`
 	QueuedAt      string    `dynamodbav:"queued_at,omitempty"`
+	SubmittedKey  string    `dynamodbav:"submitted_key,omitempty"`
 	// Email is the email last given to Stripe for the account (email.go).
 	Email        string `dynamodbav:"email,omitempty"`
 	BusinessName string `dynamodbav:"business_name,omitempty"`

@@ -15,40 +15,60 @@ import (
 
 // The review queue: accounts whose details Stripe has (details_submitted)
 // and that no staff member decided on yet, oldest first by when they
-// entered it. A record enters the review-queue index when a state write
-// first stores details_submitted true (queued_at, never moved after), and
-// stays in its review's partition: a decision moves it out of "pending".
-// A record has no queued_at while its holder is still filling in Stripe's
-// form, so it is in no partition of the index: the queue never shows an
-// account with nothing to vet.
+// entered it. Every connected record is in the review-queue index, in its
+// review's partition (a decision moves it out of "pending"), by queued_at:
+// the time a state write first stored details_submitted true (kept in
+// submitted_key too, and never moved after), or, while its holder is still
+// filling in Stripe's form, notQueued, which sorts after every time. The
+// queue is the pending partition up to notQueued: it never shows an
+// account with nothing to vet. The sweep reads the whole index (sweep.go):
+// one index for both, since a stack update may add only one.
 
-// queueOnSubmission adds to a state write, when the state says the details
-// are submitted, the time the account entered the review queue, unless it
-// entered before. Records stored before the queue existed get it at their
-// next state write with details submitted (a webhook, a refresh, a sweep
-// that finds Stripe's state changed).
+// notQueued is the queued_at of a record whose details are not submitted:
+// '~' sorts after the digits every time starts with, and queueEnd, the
+// queue's bound, is below it.
+const (
+	notQueued = "~not-submitted"
+	queueEnd  = "~"
+)
+
+// queueOnSubmission adds to a state write the record's queued_at: when the
+// state says the details are submitted, the time the account entered the
+// review queue, unless it entered before (submitted_key holds that time,
+// so a later write never moves it); otherwise the entry time if there is
+// one, else notQueued. Records stored before the index existed get it at
+// their next state write (a webhook, a refresh, a sweep that finds
+// Stripe's state changed).
 func queueOnSubmission(u expression.UpdateBuilder, userID string, state onboarding.AccountState, at time.Time) expression.UpdateBuilder {
 	if !state.DetailsSubmitted {
-		return u
+		return u.Set(name(attrQueuedAt), expression.IfNotExists(name(attrSubmittedKey), value(notQueued)))
 	}
-	return u.Set(name(attrQueuedAt), expression.IfNotExists(name(attrQueuedAt), value(listedAt(at, userID))))
+	// Both read submitted_key as it was before this write.
+	entered := value(listedAt(at, userID))
+	return u.Set(name(attrSubmittedKey), expression.IfNotExists(name(attrSubmittedKey), entered)).
+		Set(name(attrQueuedAt), expression.IfNotExists(name(attrSubmittedKey), entered))
 }
 
 // listQueue is ListAccounts for review=pending: one partition of the
-// review-queue index, read oldest first from the cursor's queued_at; the
-// status and created_after filters are judged on the index's projection.
+// review-queue index up to queueEnd, read oldest first from the cursor's
+// queued_at; the status and created_after filters are judged on the
+// index's projection.
 func (st *Store) listQueue(ctx context.Context, f onboarding.AccountFilter) (onboarding.StaffPage, error) {
 	from, err := decodeCursor(f, f.Cursor)
 	if err != nil {
 		return onboarding.StaffPage{}, err
 	}
-	names := map[string]string{"#r": attrReview}
-	values := map[string]types.AttributeValue{":pending": s(string(onboarding.ReviewPending))}
-	cond := "#r = :pending"
+	names := map[string]string{"#r": attrReview, "#q": attrQueuedAt}
+	values := map[string]types.AttributeValue{":pending": s(string(onboarding.ReviewPending)), ":end": s(queueEnd)}
+	cond := "#r = :pending AND #q < :end"
+	extra := 1 // whether one more follows says whether the page is the last
 	if from != "" {
-		names["#q"] = attrQueuedAt
-		cond += " AND #q > :from"
+		// A key condition takes one range: from the cursor's own entry,
+		// which queryQueue passes over (decodeCursor admits only a time,
+		// which sorts below queueEnd).
+		cond = "#r = :pending AND #q BETWEEN :from AND :end"
 		values[":from"] = s(from)
+		extra = 2
 	}
 	var filters []string
 	if f.Status != "" {
@@ -63,18 +83,16 @@ func (st *Store) listQueue(ctx context.Context, f onboarding.AccountFilter) (onb
 		values[":after"] = s(f.CreatedAfter.UTC().Format(fixedTime) + "$")
 		filters = append(filters, "#l > :after")
 	}
-	// One item more than a page: whether one follows says whether the page
-	// is the last.
 	in := &dynamodb.QueryInput{
 		TableName: &st.table, IndexName: aws.String(IndexReviewQueue),
 		KeyConditionExpression: aws.String(cond), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-		ScanIndexForward: aws.Bool(true), Limit: aws.Int32(int32(f.Limit + 1)),
+		ScanIndexForward: aws.Bool(true), Limit: aws.Int32(int32(f.Limit + extra)),
 	}
 	if len(filters) > 0 {
 		in.FilterExpression = aws.String(strings.Join(filters, " AND "))
 		in.Limit = aws.Int32(onboarding.MaxPageSize) // a filter skips items: read more per call
 	}
-	found, next, err := st.queryQueue(ctx, in, f.Limit)
+	found, next, err := st.queryQueue(ctx, in, from, f.Limit)
 	if err != nil {
 		return onboarding.StaffPage{}, err
 	}
@@ -100,10 +118,10 @@ func (st *Store) listQueue(ctx context.Context, f onboarding.AccountFilter) (onb
 	return page, st.withSignals(ctx, page.Accounts)
 }
 
-// queryQueue runs in until it has want items, at most queriesPerPartition
-// calls, and returns them with the position the next page starts after
-// ("" when the queue was read to its end).
-func (st *Store) queryQueue(ctx context.Context, in *dynamodb.QueryInput, want int) ([]map[string]types.AttributeValue, string, error) {
+// queryQueue runs in until it has want items after the one at from, at
+// most queriesPerPartition calls, and returns them with the position the
+// next page starts after ("" when the queue was read to its end).
+func (st *Store) queryQueue(ctx context.Context, in *dynamodb.QueryInput, from string, want int) ([]map[string]types.AttributeValue, string, error) {
 	var found []map[string]types.AttributeValue
 	next := ""
 	for calls := 0; calls < queriesPerPartition; calls++ {
@@ -112,6 +130,9 @@ func (st *Store) queryQueue(ctx context.Context, in *dynamodb.QueryInput, want i
 			return nil, "", onboarding.StorageFailed(err)
 		}
 		for _, it := range out.Items {
+			if from != "" && str(it, attrQueuedAt) == from {
+				continue // the previous page's last
+			}
 			if len(found) == want { // and this one follows
 				return found, str(found[want-1], attrQueuedAt), nil
 			}

@@ -124,7 +124,7 @@ func TestARecordFromBeforeTheQueueJoinsItAtItsNextSubmittedStateWrite(t *testing
 		h := newHarness(t, e)
 		h.storeAccount(t, "old", t0, stateActive(), "")
 		h.storeAccount(t, "new", t0.Add(time.Minute), stateActive(), "")
-		h.strip(t, "old", "queued_at")
+		h.strip(t, "old", "queued_at", "submitted_key")
 		if got := h.queue(t, 10, ""); !slices.Equal(got, []string{"new"}) {
 			t.Fatalf("queue before old's next write: %v, want [new]", got)
 		}
@@ -311,6 +311,76 @@ func TestTheSummaryShowsThePrefillStripeWasGiven(t *testing.T) {
 		page, _ := h.store.ListAccounts(ctx, onboarding.AccountFilter{Limit: 1})
 		if a := page.Accounts[0]; a.UserID != "bare" || a.Email != nil || a.BusinessName != nil || a.BusinessURL != nil {
 			t.Errorf("an account given none: %+v, want null email, business name and url", a)
+		}
+	})
+}
+
+// The review queue and the reconciliation sweep read one index (a stack
+// update may add only one): every connected account is in it, whatever its
+// review and whether its details are submitted, so the sweep sees each at
+// its state; the queue's part of it is only the submitted, undecided ones,
+// each at the time it first submitted, even after its details were taken
+// back and given again.
+func TestTheSweepReadsEveryConnectedAccountFromTheQueuesIndexAndTheQueueOnlyItsSubmittedOnes(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e testenv.Engine) {
+		ctx := context.Background()
+		h := newHarness(t, e)
+		at := func(minutes int) time.Time { return t0.Add(time.Duration(minutes) * time.Minute) }
+		h.storeAccount(t, "filling", at(0), stateNotSubmitted(), "")
+		h.storeAccount(t, "submitted", at(1), stateActive(), "")
+		h.storeAccount(t, "approved", at(2), stateActive(), "")
+		h.storeAccount(t, "rejected", at(3), stateActive(), "")
+		h.storeAccount(t, "taken-back", at(4), stateActive(), "")
+		for user, d := range map[string]onboarding.Decision{"approved": onboarding.DecisionApprove, "rejected": onboarding.DecisionReject} {
+			if _, ok, err := h.store.RecordReview(ctx, user, onboarding.ReviewDecision{Decision: d, Reviewer: "staff", At: at(6)}, nil); err != nil || !ok {
+				t.Fatalf("decide %s: %v, %v", user, ok, err)
+			}
+		}
+		// taken-back: Stripe asks again for its details, then has them.
+		for i, st := range []onboarding.AccountState{stateNotSubmitted(), stateActive()} {
+			if _, err := h.store.SaveState(ctx, "taken-back", st, at(10+i).Unix(), at(10+i), onboarding.CauseRefresh); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// old: stored before the index (no queued_at, no submitted_key),
+		// then a capability webhook: its write puts it in the index.
+		h.storeAccount(t, "old", at(5), stateActive(), "")
+		h.strip(t, "old", "queued_at", "submitted_key")
+		sweep := dynamostore.NewSweepStore(h.db, h.table)
+		indexed := func() map[string]onboarding.IndexedRecord {
+			t.Helper()
+			seen := map[string]onboarding.IndexedRecord{}
+			if err := sweep.ReadSweepIndex(ctx, func(r onboarding.IndexedRecord) { seen[r.UserID] = r }); err != nil {
+				t.Fatal(err)
+			}
+			return seen
+		}
+		if _, ok := indexed()["old"]; ok {
+			t.Error("a record from before the index is in it before its next state write")
+		}
+		capability := onboarding.StateChange{EventID: "evt_old", UserID: "old", AccountID: "acct_old", Kind: onboarding.ChangeCapability,
+			Version: at(20).Unix(), Capability: "card_payments", CapabilityStatus: "inactive", Now: at(20), RetainUntil: at(20).Add(retention)}
+		h.apply(t, webhook(capability), onboarding.OutcomeApplied)
+
+		seen := indexed()
+		for _, user := range []string{"filling", "submitted", "approved", "rejected", "taken-back", "old"} {
+			rec, ok := seen[user]
+			stored, err := h.store.GetUser(ctx, user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case !ok:
+				t.Errorf("%s is not in the index the sweep reads", user)
+			case rec.AccountID != "acct_"+user || rec.StateDigest != onboarding.StateDigest(stored.Account.State):
+				t.Errorf("%s read from the index as %+v, want its account and the digest of its stored state", user, rec)
+			}
+		}
+		if len(seen) != 6 {
+			t.Errorf("the sweep read %d accounts from the index, want 6: %v", len(seen), seen)
+		}
+		if got, want := h.queue(t, 1, ""), []string{"submitted", "taken-back", "old"}; !slices.Equal(got, want) {
+			t.Errorf("the queue is %v, want %v", got, want)
 		}
 	})
 }

@@ -39,9 +39,13 @@ const (
 	IndexByStatus = "by-status"
 	// IndexHistory holds each account's status changes and decisions.
 	IndexHistory = "history"
-	// IndexReviewQueue holds the account records whose details were
-	// submitted, by review and by when they entered the queue: its pending
-	// partition, oldest first, is the review queue (queue.go).
+	// IndexReviewQueue holds every connected account record by review and
+	// queued_at: a record whose details were submitted carries the time it
+	// entered the review queue there, any other a placeholder that sorts
+	// after every time (queue.go). Its pending partition up to the
+	// placeholders is the review queue, oldest first; read whole, it is
+	// what the reconciliation sweep compares with Stripe's list (sweep.go).
+	// One index for both: a stack update adds at most one (template.yaml).
 	IndexReviewQueue = "review-queue"
 )
 
@@ -308,8 +312,12 @@ func (st *Store) eventStatusWrite(w *recordWrite, c onboarding.StateChange, b st
 		w.update = enterQueue(w.update, c.UserID, c.Now)
 	}
 	if c.Kind == onboarding.ChangeCapability {
-		// The digest of the whole state it leaves, which the basis pins.
-		w.update = w.update.Set(name(attrStateDigest), value(onboarding.StateDigest(capabilityState(c, b))))
+		// The digest of the whole state it leaves, which the basis pins,
+		// and the record's place in the review-queue index, which the sweep
+		// reads the digest from.
+		state := capabilityState(c, b)
+		w.update = w.update.Set(name(attrStateDigest), value(onboarding.StateDigest(state)))
+		w.update = queueOnSubmission(w.update, c.UserID, state, c.Now)
 	}
 	return st.withStatus(w, b, statusWrite{
 		userID: c.UserID, accountID: c.AccountID, to: eventStatus(c, b), cause: c.Cause, at: c.Now, version: c.Version,

@@ -1,7 +1,6 @@
 package dynamostore
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"strconv"
@@ -21,13 +20,14 @@ import (
 //
 //	SWEEP#state                 the checkpoint, and the lease of the run holding the sweep
 //	SWEEP#<pass>#<page number>  the account ids one page of a pass listed (TTL)
+//
+// and the review-queue index (IndexReviewQueue), which holds every
+// connected record with its account and state digest.
 
 // SweepClient is the part of *dynamodb.Client the sweep uses: batched reads
-// of the records a page names, and a scan for the records phase.
+// of the records a page names, and queries of the review-queue index.
 type SweepClient interface {
 	Client
-	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
-	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 }
 
 var (
@@ -40,10 +40,6 @@ type SweepStore struct {
 	db    SweepClient
 	table string
 	store *Store // its conditional writes
-	// ScanPageItems bounds the items one Scan call of the records phase
-	// evaluates (default 1000): a call reads at most 1 MB either way, and
-	// a short call leaves room before the run's deadline.
-	ScanPageItems int32
 }
 
 // NewSweepStore returns the sweep's storage on table through db.
@@ -64,7 +60,6 @@ type sweepItem struct {
 	StartingAfter string      `dynamodbav:"starting_after,omitempty"`
 	CursorCreated int64       `dynamodbav:"cursor_created,omitempty"`
 	Pages         int         `dynamodbav:"pages,omitempty"`
-	ScanCursor    string      `dynamodbav:"scan_cursor,omitempty"`
 	Counts        sweepCounts `dynamodbav:"counts"`
 	LastCompleted int64       `dynamodbav:"last_completed,omitempty"`
 }
@@ -78,6 +73,7 @@ type sweepCounts struct {
 	Orphans    int `dynamodbav:"orphans"`
 	Records    int `dynamodbav:"records"`
 	Missing    int `dynamodbav:"missing"`
+	Read       int `dynamodbav:"read"`
 }
 
 // listedPageItem holds the ids one page of a pass listed.
@@ -95,10 +91,10 @@ func (it sweepItem) checkpoint() onboarding.SweepCheckpoint {
 	c := it.Counts
 	return onboarding.SweepCheckpoint{
 		PassID: it.PassID, PassStarted: timeOfMillis(it.PassStarted), Phase: onboarding.SweepPhase(it.Phase),
-		StartingAfter: it.StartingAfter, CursorCreated: it.CursorCreated, Pages: it.Pages, ScanCursor: it.ScanCursor,
+		StartingAfter: it.StartingAfter, CursorCreated: it.CursorCreated, Pages: it.Pages,
 		Counts: onboarding.SweepCounts{
 			Listed: c.Listed, Foreign: c.Foreign, Applied: c.Applied, Unchanged: c.Unchanged,
-			Superseded: c.Superseded, Orphans: c.Orphans, Records: c.Records, Missing: c.Missing,
+			Superseded: c.Superseded, Orphans: c.Orphans, Records: c.Records, Missing: c.Missing, Read: c.Read,
 		},
 		LastCompleted: timeOfMillis(it.LastCompleted),
 	}
@@ -109,10 +105,10 @@ func sweepItemOf(cp onboarding.SweepCheckpoint, lease onboarding.Lease) sweepIte
 	return sweepItem{
 		PK: sweepStateKey, LeaseID: lease.ID, LeaseUntil: lease.Until.UnixMilli(),
 		PassID: cp.PassID, PassStarted: millis(cp.PassStarted), Phase: string(cp.Phase),
-		StartingAfter: cp.StartingAfter, CursorCreated: cp.CursorCreated, Pages: cp.Pages, ScanCursor: cp.ScanCursor,
+		StartingAfter: cp.StartingAfter, CursorCreated: cp.CursorCreated, Pages: cp.Pages,
 		Counts: sweepCounts{
 			Listed: c.Listed, Foreign: c.Foreign, Applied: c.Applied, Unchanged: c.Unchanged,
-			Superseded: c.Superseded, Orphans: c.Orphans, Records: c.Records, Missing: c.Missing,
+			Superseded: c.Superseded, Orphans: c.Orphans, Records: c.Records, Missing: c.Missing, Read: c.Read,
 		},
 		LastCompleted: millis(cp.LastCompleted),
 	}
@@ -222,80 +218,84 @@ func (st *SweepStore) SaveListedPage(ctx context.Context, passID string, page in
 	return conditional(err)
 }
 
-func (st *SweepStore) ListedAccounts(ctx context.Context, passID string, pages int) (map[string]bool, error) {
+func (st *SweepStore) ListedAccounts(ctx context.Context, passID string, pages int, each func(string)) error {
 	pks := make([]string, pages)
 	for i := range pks {
 		pks[i] = listedPageKey(passID, i+1)
 	}
 	items, err := st.batchGet(ctx, pks)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if len(items) != pages {
 		// A page expired or was never kept: the records phase would report
 		// its accounts' records as missing.
-		return nil, onboarding.StorageFailed(errors.New("dynamostore: a listed page of the sweep's pass is missing"))
+		return onboarding.StorageFailed(errors.New("dynamostore: a listed page of the sweep's pass is missing"))
 	}
-	listed := map[string]bool{}
 	for _, item := range items {
 		var p listedPageItem
 		if err := attributevalue.UnmarshalMap(item, &p); err != nil {
-			return nil, onboarding.StorageFailed(err)
+			return onboarding.StorageFailed(err)
 		}
 		for _, id := range p.AccountIDs {
-			listed[id] = true
+			each(id)
 		}
 	}
-	return listed, nil
+	return nil
 }
 
-const defaultScanPageItems = 1000
-
-// recordItem is what the records phase reads of a user's record.
-type recordItem struct {
-	PK             string    `dynamodbav:"pk"`
-	AccountID      string    `dynamodbav:"account_id"`
-	CreatedAt      time.Time `dynamodbav:"created_at"`
-	DeauthorizedAt time.Time `dynamodbav:"deauthorized_at"`
+// indexEntry is a record as the review-queue index projects it.
+type indexEntry struct {
+	PK            string `dynamodbav:"pk"`
+	AccountID     string `dynamodbav:"account_id"`
+	DerivedStatus string `dynamodbav:"derived_status"`
+	ListedAt      string `dynamodbav:"listed_at"`
+	StateDigest   string `dynamodbav:"state_digest"`
 }
 
-// ScanRecords pages through the table for users' records that hold an
-// account. The cursor is the last key read (the table's key is pk alone).
-func (st *SweepStore) ScanRecords(ctx context.Context, cursor string) ([]onboarding.SweepRecord, string, error) {
-	e, err := expression.NewBuilder().
-		WithFilter(name(attrPK).BeginsWith(UserKeyPrefix).And(exists(attrAccountID))).
-		WithProjection(expression.NamesList(name(attrPK), name(attrAccountID), name(attrCreatedAt), name(attrDeauthorized))).
-		Build()
-	if err != nil {
-		return nil, "", err
-	}
-	in := &dynamodb.ScanInput{
-		TableName: &st.table, Limit: aws.Int32(cmp.Or(st.ScanPageItems, defaultScanPageItems)),
-		FilterExpression: e.Filter(), ProjectionExpression: e.Projection(),
-		ExpressionAttributeNames: e.Names(), ExpressionAttributeValues: e.Values(),
-	}
-	if cursor != "" {
-		in.ExclusiveStartKey = keyOf(cursor)
-	}
-	out, err := st.db.Scan(ctx, in)
-	if err != nil {
-		return nil, "", onboarding.StorageFailed(err)
-	}
-	records := make([]onboarding.SweepRecord, 0, len(out.Items))
-	for _, item := range out.Items {
-		var r recordItem
-		if err := attributevalue.UnmarshalMap(item, &r); err != nil {
-			return nil, "", onboarding.StorageFailed(err)
+// ReadSweepIndex reads the whole review-queue index, one review at a time
+// (every connected record is in one review's partition), and answers all
+// but the deauthorized records (terminal: the sweep neither writes nor
+// reports those). An index query is eventually consistent, and billed by
+// the bytes it reads, 4 KB per unit and half a unit for an eventually
+// consistent read
+// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html,
+// read 2026-12-06): tens of thousands of units for a million entries,
+// against one unit a record for reading the records.
+func (st *SweepStore) ReadSweepIndex(ctx context.Context, each func(onboarding.IndexedRecord)) error {
+	// No projection expression: the index projects little more than
+	// indexEntry reads, and a query answers what the index holds.
+	for _, review := range onboarding.Reviews {
+		in := &dynamodb.QueryInput{
+			TableName: &st.table, IndexName: aws.String(IndexReviewQueue),
+			KeyConditionExpression:    aws.String("#r = :r"),
+			ExpressionAttributeNames:  map[string]string{"#r": attrReview},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":r": &types.AttributeValueMemberS{Value: string(review)}},
 		}
-		records = append(records, onboarding.SweepRecord{
-			UserID: strings.TrimPrefix(r.PK, UserKeyPrefix), AccountID: r.AccountID, CreatedAt: r.CreatedAt, Deauthorized: !r.DeauthorizedAt.IsZero(),
-		})
+		for {
+			out, err := st.db.Query(ctx, in)
+			if err != nil {
+				return onboarding.StorageFailed(err)
+			}
+			for _, item := range out.Items {
+				var it indexEntry
+				if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+					return onboarding.StorageFailed(err)
+				}
+				if it.AccountID == "" || it.DerivedStatus == string(onboarding.StatusDeauthorized) {
+					continue // not an account's record, or one the sweep leaves alone
+				}
+				// An unreadable time reads as the oldest: a record reported
+				// missing is read first, and its own created_at decides.
+				created, _, _ := strings.Cut(it.ListedAt, "#")
+				at, _ := time.Parse(fixedTime, created)
+				each(onboarding.IndexedRecord{UserID: strings.TrimPrefix(it.PK, UserKeyPrefix), AccountID: it.AccountID, CreatedAt: at, StateDigest: it.StateDigest})
+			}
+			if len(out.LastEvaluatedKey) == 0 {
+				break
+			}
+			in.ExclusiveStartKey = out.LastEvaluatedKey
+		}
 	}
-	var last struct {
-		PK string `dynamodbav:"pk"`
-	}
-	if err := attributevalue.UnmarshalMap(out.LastEvaluatedKey, &last); err != nil {
-		return nil, "", onboarding.StorageFailed(err)
-	}
-	return records, last.PK, nil
+	return nil
 }

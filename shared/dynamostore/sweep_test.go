@@ -106,8 +106,8 @@ func TestSweepCheckpointRoundTrips(t *testing.T) {
 		}
 		want := onboarding.SweepCheckpoint{
 			PassID: "20260301T120000.000000000Z", PassStarted: sweepT0, Phase: onboarding.SweepListing,
-			StartingAfter: "acct_1Abc", CursorCreated: sweepT0.Add(-time.Hour).Unix(), Pages: 7, ScanCursor: "USER#bob",
-			Counts:        onboarding.SweepCounts{Listed: 700, Foreign: 1, Applied: 2, Unchanged: 3, Superseded: 4, Orphans: 5, Records: 6, Missing: 7},
+			StartingAfter: "acct_1Abc", CursorCreated: sweepT0.Add(-time.Hour).Unix(), Pages: 7,
+			Counts:        onboarding.SweepCounts{Listed: 700, Foreign: 1, Applied: 2, Unchanged: 3, Superseded: 4, Orphans: 5, Records: 6, Missing: 7, Read: 8},
 			LastCompleted: sweepT0.Add(-15 * time.Minute),
 		}
 		for _, cp := range []onboarding.SweepCheckpoint{want, {LastCompleted: want.LastCompleted}} {
@@ -119,7 +119,7 @@ func TestSweepCheckpointRoundTrips(t *testing.T) {
 				t.Fatal(ok, err)
 			}
 			if got.PassID != cp.PassID || !got.PassStarted.Equal(cp.PassStarted) || got.Phase != cp.Phase || got.StartingAfter != cp.StartingAfter ||
-				got.CursorCreated != cp.CursorCreated || got.Pages != cp.Pages || got.ScanCursor != cp.ScanCursor || got.Counts != cp.Counts ||
+				got.CursorCreated != cp.CursorCreated || got.Pages != cp.Pages || got.Counts != cp.Counts ||
 				!got.LastCompleted.Equal(cp.LastCompleted) {
 				t.Errorf("stored %+v, read back %+v", cp, got)
 			}
@@ -180,14 +180,14 @@ func TestSweepListedPagesComeBackWithTheirTTL(t *testing.T) {
 		if err := h.sweep.SaveListedPage(ctx, "pass-0", 1, []string{"acct_old"}, expires); err != nil {
 			t.Fatal(err)
 		}
-		listed, err := h.sweep.ListedAccounts(ctx, "pass-1", 3)
-		if err != nil {
+		listed := map[string]bool{}
+		if err := h.sweep.ListedAccounts(ctx, "pass-1", 3, func(id string) { listed[id] = true }); err != nil {
 			t.Fatal(err)
 		}
 		if len(listed) != 6 || !listed["acct_3b"] || listed["acct_old"] {
 			t.Errorf("listed %v, want the six of pass-1", listed)
 		}
-		if _, err := h.sweep.ListedAccounts(ctx, "pass-1", 4); err == nil {
+		if err := h.sweep.ListedAccounts(ctx, "pass-1", 4, func(string) {}); err == nil {
 			t.Error("a page never kept read as none: the records phase would report its accounts missing")
 		}
 		out, err := h.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &h.table,
@@ -201,7 +201,7 @@ func TestSweepListedPagesComeBackWithTheirTTL(t *testing.T) {
 	})
 }
 
-func TestSweepScanFindsEveryAccountRecordOnce(t *testing.T) {
+func TestSweepIndexHoldsEveryConnectedAccountRecordWithItsStateDigest(t *testing.T) {
 	eachSweepEngine(t, func(t *testing.T, h *sweepHarness) {
 		ctx := context.Background()
 		want := map[string]bool{}
@@ -209,7 +209,7 @@ func TestSweepScanFindsEveryAccountRecordOnce(t *testing.T) {
 			h.account(t, "user-"+strconv.Itoa(i), "acct_"+strconv.Itoa(i), sweepT0.Add(time.Duration(i)*time.Minute))
 			want["acct_"+strconv.Itoa(i)] = true
 		}
-		// What the scan passes over: a claim, a token, an event, the sweep's own items.
+		// What the index leaves out: a claim, a token, an event, the sweep's own items.
 		if err := claimCreation(ctx, h.store, "claimed", onboarding.CreationClaim{ClaimID: "c", LeaseUntil: sweepT0}, sweepT0); err != nil {
 			t.Fatal(err)
 		}
@@ -219,45 +219,47 @@ func TestSweepScanFindsEveryAccountRecordOnce(t *testing.T) {
 		if err := h.sweep.SaveListedPage(ctx, "p", 1, []string{"acct_1"}, sweepT0); err != nil {
 			t.Fatal(err)
 		}
+		// A disconnected account: terminal, neither written nor reported.
 		if out, err := h.store.ApplyEvent(ctx, onboarding.StateChange{EventID: "evt_d", UserID: "user-3", AccountID: "acct_3",
 			Kind: onboarding.ChangeDeauthorize, Now: sweepT0, RetainUntil: sweepT0.Add(time.Hour)}); err != nil || out != onboarding.OutcomeApplied {
 			t.Fatal(out, err)
 		}
-		h.sweep.ScanPageItems = 4 // several pages of a few items each
-		seen := map[string]onboarding.SweepRecord{}
-		cursor, calls := "", 0
-		for {
-			recs, next, err := h.sweep.ScanRecords(ctx, cursor)
-			if err != nil {
-				t.Fatal(err)
+		delete(want, "acct_3")
+		// A state written by a webhook moves the digest with it.
+		active := onboarding.AccountState{DetailsSubmitted: true, ChargesEnabled: true, PayoutsEnabled: true,
+			Capabilities: map[string]string{"transfers": "active", "card_payments": "active"}}
+		if out, err := h.store.ApplyEvent(ctx, onboarding.StateChange{EventID: "evt_5", UserID: "user-5", AccountID: "acct_5",
+			Kind: onboarding.ChangeSnapshot, Version: sweepT0.Add(time.Hour).Unix(), State: active, Now: sweepT0.Add(time.Hour),
+			RetainUntil: sweepT0.Add(2 * time.Hour)}); err != nil || out != onboarding.OutcomeApplied {
+			t.Fatal(out, err)
+		}
+		seen := map[string]onboarding.IndexedRecord{}
+		if err := h.sweep.ReadSweepIndex(ctx, func(r onboarding.IndexedRecord) {
+			if _, dup := seen[r.AccountID]; dup {
+				t.Errorf("%s read twice", r.AccountID)
 			}
-			for _, r := range recs {
-				if _, dup := seen[r.AccountID]; dup {
-					t.Errorf("%s scanned twice", r.AccountID)
-				}
-				seen[r.AccountID] = r
-			}
-			calls++
-			if cursor = next; cursor == "" {
-				break
-			}
-			if calls > 20 {
-				t.Fatal("the scan does not end")
+			seen[r.AccountID] = r
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) != len(want) {
+			t.Errorf("read %d records from the index, want the %d connected accounts' records: %v", len(seen), len(want), seen)
+		}
+		for id := range want {
+			if _, ok := seen[id]; !ok {
+				t.Errorf("%s is not in the sweep index", id)
 			}
 		}
-		if len(seen) != len(want) || calls < 3 {
-			t.Errorf("scanned %d records in %d calls, want the %d account records over several pages", len(seen), calls, len(want))
+		created := onboarding.AccountState{DetailsSubmitted: true, Capabilities: map[string]string{"transfers": "active"}}
+		if r := seen["acct_4"]; r.UserID != "user-4" || !r.CreatedAt.Equal(sweepT0.Add(4*time.Minute)) || r.StateDigest != onboarding.StateDigest(created) {
+			t.Errorf("acct_4 read as %+v, want user-4, created %v, the digest of its state", r, sweepT0.Add(4*time.Minute))
 		}
-		if r := seen["acct_5"]; r.UserID != "user-5" || !r.CreatedAt.Equal(sweepT0.Add(5*time.Minute)) || r.Deauthorized {
-			t.Errorf("acct_5 scanned as %+v", r)
-		}
-		if !seen["acct_3"].Deauthorized {
-			t.Error("the deauthorized record did not scan as deauthorized")
+		if r := seen["acct_5"]; r.StateDigest != onboarding.StateDigest(active) {
+			t.Errorf("acct_5 after its webhook read as %+v, want the digest of the webhook's state", r)
 		}
 	})
 }
 
-// DecodeUserItem reads a record item exactly as the store's GetUser does.
 func TestDecodeUserItemIsTheStoresDecoding(t *testing.T) {
 	eachSweepEngine(t, func(t *testing.T, h *sweepHarness) {
 		ctx := context.Background()
@@ -368,6 +370,34 @@ func TestSweepReadsEveryRecordWhenDynamoDBLeavesKeysUnprocessed(t *testing.T) {
 		}
 		if stuck.calls != 6 {
 			t.Errorf("%d BatchGetItem calls for keys never processed, want the first and 5 retries", stuck.calls)
+		}
+	})
+}
+
+// An entry the sweep cannot use never stops every run: one without account
+// is no account's record, and one whose listed_at does not parse reads as
+// the oldest (the read that confirms a missing record uses its created_at).
+func TestSweepIndexReadsPastEntriesItCannotUse(t *testing.T) {
+	eachSweepEngine(t, func(t *testing.T, h *sweepHarness) {
+		ctx := context.Background()
+		h.account(t, "user-ok", "acct_ok", sweepT0)
+		s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+		for _, item := range []map[string]types.AttributeValue{
+			{"pk": s("USER#no-account"), "review": s("pending"), "queued_at": s("~not-submitted"), "derived_status": s("onboarding"),
+				"listed_at": s(sweepT0.Format(time.RFC3339Nano) + "#no-account")},
+			{"pk": s("USER#odd-time"), "review": s("approved"), "queued_at": s("yesterday#odd-time"), "derived_status": s("active"),
+				"listed_at": s("yesterday#odd-time"), "account_id": s("acct_odd"), "state_digest": s("x")},
+		} {
+			if _, err := h.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &h.table, Item: item}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seen := map[string]onboarding.IndexedRecord{}
+		if err := h.sweep.ReadSweepIndex(ctx, func(r onboarding.IndexedRecord) { seen[r.AccountID] = r }); err != nil {
+			t.Fatalf("the index read failed on an entry it cannot use: %v", err)
+		}
+		if len(seen) != 2 || seen["acct_ok"].UserID != "user-ok" || !seen["acct_odd"].CreatedAt.IsZero() || seen["acct_odd"].UserID != "odd-time" {
+			t.Errorf("read %+v, want acct_ok, and acct_odd as the oldest", seen)
 		}
 	})
 }

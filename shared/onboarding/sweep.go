@@ -3,9 +3,11 @@ package onboarding
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strconv"
 	"time"
@@ -23,8 +25,17 @@ import (
 //   - accounts: page through Stripe's list, newest first; apply what differs;
 //     report accounts carrying this service's metadata that no record holds
 //     (orphans, never bound here beyond what the provenance rule allows).
-//   - records: page through the stored records and report those whose
-//     account the pass did not list.
+//   - records: report the stored records whose account the pass did not
+//     list.
+//
+// At a million accounts, reading every record at every pass is what costs
+// (issue 25): so a run first reads the sweep index, a slim projection of
+// every account record (its account, owner, creation and state digest),
+// which DynamoDB bills by the bytes read, not per record. A listed account
+// whose state hashes to the digest its record holds needs no read and no
+// write; only the others are read, strongly consistent, and written as
+// before. The records phase compares the same index with what the pass
+// listed, and reads only the records it would report.
 
 // ListedAccount is one account of Stripe's account list, as the sweep uses it.
 type ListedAccount struct {
@@ -76,8 +87,7 @@ type SweepCheckpoint struct {
 	// second, for when that account is no longer listed.
 	StartingAfter string
 	CursorCreated int64
-	Pages         int    // pages listed in this pass
-	ScanCursor    string // where the records phase goes on
+	Pages         int // pages listed in this pass
 	Counts        SweepCounts
 	LastCompleted time.Time // when the last pass ended
 }
@@ -90,8 +100,9 @@ type SweepCounts struct {
 	Unchanged  int `json:"unchanged"`  // the record already held Stripe's state
 	Superseded int `json:"superseded"` // newer state was stored meanwhile, or the account is deauthorized
 	Orphans    int `json:"orphans"`    // this service's metadata, and no record holds the account
-	Records    int `json:"records"`    // stored records checked against the pass
+	Records    int `json:"records"`    // stored records (not deauthorized) checked against the pass
 	Missing    int `json:"missing"`    // records whose account the pass did not list
+	Read       int `json:"read"`       // listed accounts whose record was read: the index did not show it at Stripe's state
 }
 
 func (c *SweepCounts) add(o SweepCounts) {
@@ -99,17 +110,18 @@ func (c *SweepCounts) add(o SweepCounts) {
 	c.Foreign += o.Foreign
 	c.Applied += o.Applied
 	c.Unchanged += o.Unchanged
+	c.Read += o.Read
 	c.Superseded += o.Superseded
 	c.Orphans += o.Orphans
 	c.Records += o.Records
 	c.Missing += o.Missing
 }
 
-// SweepRecord is a stored account record as the records phase sees it.
-type SweepRecord struct {
+// IndexedRecord is an account record as the sweep index holds it.
+type IndexedRecord struct {
 	UserID, AccountID string
 	CreatedAt         time.Time
-	Deauthorized      bool
+	StateDigest       string // StateDigest of the stored state
 }
 
 // SweepStore is what the sweep needs from storage beyond Store.
@@ -129,11 +141,15 @@ type SweepStore interface {
 	// SaveListedPage keeps the ids of page number page of a pass until
 	// expires, for a records phase in a later run.
 	SaveListedPage(ctx context.Context, passID string, page int, accountIDs []string, expires time.Time) error
-	// ListedAccounts returns the ids of pages 1..pages of a pass.
-	ListedAccounts(ctx context.Context, passID string, pages int) (map[string]bool, error)
-	// ScanRecords returns a page of stored account records after cursor,
-	// and the cursor of the next ("" after the last).
-	ScanRecords(ctx context.Context, cursor string) ([]SweepRecord, string, error)
+	// ListedAccounts calls each with the ids of pages 1..pages of a pass.
+	ListedAccounts(ctx context.Context, passID string, pages int, each func(accountID string)) error
+	// ReadSweepIndex calls each with every account record that is not
+	// deauthorized, as the sweep index holds it: eventually consistent (a
+	// write of the last moments may be missing), billed by the index's
+	// bytes rather than per record. A store may leave out records from
+	// before its index until their next state write: the sweep reads
+	// those it lists, and its records phase cannot report them.
+	ReadSweepIndex(ctx context.Context, each func(IndexedRecord)) error
 }
 
 // SweepConfig bounds the sweep.
@@ -254,7 +270,6 @@ func (w *Sweeper) Run(ctx context.Context, deadline time.Time) (SweepResult, err
 	// A pass this run starts is listed whole in memory; one it resumes
 	// reads what earlier runs listed back from the store.
 	run.listedHere = run.cp.Phase == SweepListing && run.cp.Pages == 0
-	run.listed = map[string]bool{}
 	res.PassID = run.cp.PassID
 	err = run.pass(ctx)
 	res.Pass = run.cp.Counts
@@ -268,12 +283,70 @@ type sweepRun struct {
 	lease      Lease
 	deadline   time.Time
 	res        *SweepResult
-	listed     map[string]bool
 	listedHere bool
-	longest    time.Duration // the longest page of this run so far
+	// index is the sweep index as this run read it, by account id; nil
+	// until read.
+	index   map[string]indexedAccount
+	longest time.Duration // the longest page of this run so far
+}
+
+// indexedAccount is one entry of the index a run holds: compact, since a
+// million of them are held at once (about 150 bytes each, make bench).
+type indexedAccount struct {
+	digest    [16]byte
+	hasDigest bool
+	owner     uint64 // ownerKey of the user holding the account
+	created   int64  // Unix ms
+	listed    bool   // the pass listed the account
+}
+
+// ownerKey is a user id as an index entry keeps it: a 64-bit hash, which
+// two users share with a chance of 1 in 2^64; the fast path compares it
+// with the user an account's metadata names.
+func ownerKey(userID string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(userID))
+	return h.Sum64()
+}
+
+// digestBytes decodes a StateDigest; false when it is not one.
+func digestBytes(digest string) ([16]byte, bool) {
+	var d [16]byte
+	n, err := hex.Decode(d[:], []byte(digest))
+	return d, err == nil && n == len(d) && len(digest) == 2*len(d)
+}
+
+// readIndex reads the sweep index into the run, once.
+func (r *sweepRun) readIndex(ctx context.Context) error {
+	if r.index != nil {
+		return nil
+	}
+	index := map[string]indexedAccount{}
+	err := r.sweep.ReadSweepIndex(ctx, func(rec IndexedRecord) {
+		d, ok := digestBytes(rec.StateDigest)
+		index[rec.AccountID] = indexedAccount{digest: d, hasDigest: ok, owner: ownerKey(rec.UserID), created: rec.CreatedAt.UnixMilli()}
+	})
+	if err != nil {
+		return err
+	}
+	r.index = index
+	return nil
+}
+
+// markListed notes that the pass listed an account.
+func (r *sweepRun) markListed(accountID string) {
+	if e, ok := r.index[accountID]; ok && !e.listed {
+		e.listed = true
+		r.index[accountID] = e
+	}
 }
 
 func (r *sweepRun) pass(ctx context.Context) error {
+	if r.cp.Phase == SweepListing {
+		if err := r.readIndex(ctx); err != nil {
+			return err
+		}
+	}
 	for r.cp.Phase == SweepListing {
 		if r.timeUp() {
 			return nil
@@ -284,25 +357,18 @@ func (r *sweepRun) pass(ctx context.Context) error {
 		}
 		r.longest = max(r.longest, r.svc.now().Sub(start))
 	}
-	if r.cp.Phase != SweepChecking {
+	if r.cp.Phase != SweepChecking || r.timeUp() {
 		return nil
 	}
-	listed := r.listed
+	if err := r.readIndex(ctx); err != nil {
+		return err
+	}
 	if !r.listedHere {
-		var err error
-		if listed, err = r.sweep.ListedAccounts(ctx, r.cp.PassID, r.cp.Pages); err != nil {
+		if err := r.sweep.ListedAccounts(ctx, r.cp.PassID, r.cp.Pages, r.markListed); err != nil {
 			return err
 		}
 	}
-	for r.cp.Phase == SweepChecking {
-		if r.timeUp() {
-			return nil
-		}
-		if err := r.checkRecords(ctx, listed); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.checkRecords(ctx)
 }
 
 // timeUp says whether the deadline is too near for another page (closer
@@ -342,7 +408,7 @@ func (r *sweepRun) listPage(ctx context.Context) error {
 	ids := make([]string, 0, len(page.Accounts))
 	for _, a := range page.Accounts {
 		ids = append(ids, a.ID)
-		r.listed[a.ID] = true
+		r.markListed(a.ID)
 	}
 	r.res.Pages++
 	next := r.cp
@@ -357,7 +423,7 @@ func (r *sweepRun) listPage(ctx context.Context) error {
 		next.StartingAfter, next.CursorCreated = last.ID, last.Created.Unix()
 	}
 	if !page.HasMore || len(ids) == 0 {
-		next.Phase, next.ScanCursor = SweepChecking, ""
+		next.Phase = SweepChecking
 	}
 	next.Counts.add(counts)
 	return r.checkpoint(ctx, next, counts)
@@ -414,6 +480,11 @@ func (r *sweepRun) apply(ctx context.Context, accounts []ListedAccount, version 
 			counts.Foreign++ // another integration's, or made by hand: not ours to judge
 			continue
 		}
+		if r.indexHolds(a) {
+			counts.Unchanged++
+			continue
+		}
+		counts.Read++
 		ours = append(ours, a)
 	}
 	if len(ours) == 0 {
@@ -457,6 +528,21 @@ func (r *sweepRun) apply(ctx context.Context, accounts []ListedAccount, version 
 		r.orphan(ctx, a, counts)
 	}
 	return err
+}
+
+// indexHolds says whether the index shows the record of the user the
+// account's metadata names holding the account at Stripe's state: then
+// there is nothing to write, and no record to read. An index that is
+// behind (a write of the moments before it was read) only sends an account
+// to the read; one that is behind the other way (the record changed just
+// after, to another state than Stripe's) leaves it to the next pass.
+func (r *sweepRun) indexHolds(a ListedAccount) bool {
+	e, ok := r.index[a.ID]
+	if !ok || !e.hasDigest || e.owner != ownerKey(a.PlatformUserID) {
+		return false
+	}
+	d, ok := digestBytes(StateDigest(a.State))
+	return ok && d == e.digest
 }
 
 // applyTo applies each account to the record of the user owner names, when
@@ -554,31 +640,63 @@ func (r *sweepRun) write(ctx context.Context, a ListedAccount, userID, healCreat
 	})
 }
 
-// checkRecords checks one page of stored records against what the pass
-// listed, and checkpoints.
-func (r *sweepRun) checkRecords(ctx context.Context, listed map[string]bool) error {
-	records, cursor, err := r.sweep.ScanRecords(ctx, r.cp.ScanCursor)
+// checkRecords reports the records of the index whose account the pass did
+// not list, and ends the pass. Those it would report are read first,
+// strongly consistent: the index may be behind a record disconnected since
+// it was read.
+func (r *sweepRun) checkRecords(ctx context.Context) error {
+	var counts SweepCounts
+	// A younger record may hold an account the pass did not list yet.
+	before := r.cp.PassStarted.Add(-r.cfg.RecordGrace).UnixMilli()
+	var unlisted []string
+	for id, e := range r.index {
+		counts.Records++
+		if !e.listed && e.created < before {
+			unlisted = append(unlisted, id)
+		}
+	}
+	slices.Sort(unlisted)
+	missing, err := r.confirmMissing(ctx, unlisted, time.UnixMilli(before))
 	if err != nil {
 		return err
 	}
-	var counts SweepCounts
-	// A younger record may hold an account the pass did not list yet.
-	before := r.cp.PassStarted.Add(-r.cfg.RecordGrace)
-	for _, rec := range records {
-		counts.Records++
-		if rec.Deauthorized || !rec.CreatedAt.Before(before) || listed[rec.AccountID] {
-			continue // disconnected accounts are not listed: that is expected
-		}
+	for _, id := range missing {
 		counts.Missing++
-		r.svc.log.WarnContext(ctx, "sweep: a record's account is not in Stripe's account list", "account_id", rec.AccountID)
+		r.svc.log.WarnContext(ctx, "sweep: a record's account is not in Stripe's account list", "account_id", id)
 	}
 	next := r.cp
-	next.ScanCursor = cursor
-	if cursor == "" {
-		next.Phase = ""
-	}
+	next.Phase = ""
 	next.Counts.add(counts)
 	return r.checkpoint(ctx, next, counts)
+}
+
+// confirmMissing returns the accounts of ids that a record still holds, not
+// disconnected and created before before.
+func (r *sweepRun) confirmMissing(ctx context.Context, ids []string, before time.Time) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	owners, err := r.sweep.FindUsersByAccounts(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var users []string
+	for _, u := range owners {
+		users = append(users, u)
+	}
+	slices.Sort(users)
+	records, err := r.sweep.GetUsers(ctx, slices.Compact(users))
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, id := range ids {
+		u, ok := records[owners[id]]
+		if ok && u.Account != nil && u.Account.AccountID == id && !u.Account.State.Deauthorized && u.Account.CreatedAt.Before(before) {
+			missing = append(missing, id)
+		}
+	}
+	return missing, nil
 }
 
 // sameState says whether two states say the same, however their empty

@@ -76,12 +76,22 @@ func (l *listFake) ListAccounts(_ context.Context, q onboarding.AccountListQuery
 // sweepStoreFake keeps the checkpoint and pages in memory and reads records
 // from a memstore.
 type sweepStoreFake struct {
-	mu        sync.Mutex
-	records   *memstore.Store
-	cp        onboarding.SweepCheckpoint
-	lease     onboarding.Lease
-	pages     map[string][]string
-	scan      []onboarding.SweepRecord
+	mu      sync.Mutex
+	records *memstore.Store
+	cp      onboarding.SweepCheckpoint
+	lease   onboarding.Lease
+	pages   map[string][]string
+	// indexed are the users whose records the sweep index holds;
+	// staleIndex, when set, is the index as a read finds it instead of
+	// the records' current state; indexReads counts the reads, and
+	// userReads the records GetUsers read.
+	indexed    []string
+	staleIndex []onboarding.IndexedRecord
+	indexReads int
+	userReads  int
+	// writes are the world's versioned writes: a record the sweep
+	// completed enters the index too.
+	writes    *recordedWrites
 	saves     int
 	loseAfter int // SaveSweep fails with ErrConflict after this many saves (0: never)
 	taken     []onboarding.Lease
@@ -135,6 +145,9 @@ func (f *sweepStoreFake) ReleaseSweep(ctx context.Context, lease onboarding.Leas
 }
 
 func (f *sweepStoreFake) GetUsers(ctx context.Context, ids []string) (map[string]onboarding.UserRecord, error) {
+	f.mu.Lock()
+	f.userReads += len(ids)
+	f.mu.Unlock()
 	out := map[string]onboarding.UserRecord{}
 	for _, id := range ids {
 		if u, err := f.records.GetUser(ctx, id); err == nil {
@@ -162,35 +175,53 @@ func (f *sweepStoreFake) SaveListedPage(_ context.Context, pass string, page int
 	return nil
 }
 
-func (f *sweepStoreFake) ListedAccounts(_ context.Context, pass string, pages int) (map[string]bool, error) {
+func (f *sweepStoreFake) ListedAccounts(_ context.Context, pass string, pages int, each func(string)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.readBacks++
-	out := map[string]bool{}
 	for p := 1; p <= pages; p++ {
 		ids, ok := f.pages[pass+"#"+string(rune('0'+p))]
 		if !ok {
-			return nil, errors.New("page missing")
+			return errors.New("page missing")
 		}
 		for _, id := range ids {
-			out[id] = true
+			each(id)
 		}
 	}
-	return out, nil
+	return nil
 }
 
-// ScanRecords answers two records per page.
-func (f *sweepStoreFake) ScanRecords(_ context.Context, cursor string) ([]onboarding.SweepRecord, string, error) {
-	from := 0
-	if cursor != "" {
-		from = slices.IndexFunc(f.scan, func(r onboarding.SweepRecord) bool { return r.UserID == cursor }) + 1
+// ReadSweepIndex answers the indexed records as they are now (an index
+// that kept up), or staleIndex.
+func (f *sweepStoreFake) ReadSweepIndex(ctx context.Context, each func(onboarding.IndexedRecord)) error {
+	f.mu.Lock()
+	f.indexReads++
+	stale, users := f.staleIndex, slices.Clone(f.indexed)
+	f.mu.Unlock()
+	if f.writes != nil {
+		f.writes.mu.Lock()
+		for _, c := range f.writes.changes {
+			if !slices.Contains(users, c.UserID) {
+				users = append(users, c.UserID)
+			}
+		}
+		f.writes.mu.Unlock()
 	}
-	to := min(from+2, len(f.scan))
-	next := ""
-	if to < len(f.scan) {
-		next = f.scan[to-1].UserID
+	if stale != nil {
+		for _, r := range stale {
+			each(r)
+		}
+		return nil
 	}
-	return f.scan[from:to], next, nil
+	for _, user := range users {
+		u, err := f.records.GetUser(ctx, user)
+		if err != nil || u.Account == nil || u.Account.State.Deauthorized {
+			continue
+		}
+		each(onboarding.IndexedRecord{UserID: user, AccountID: u.Account.AccountID, CreatedAt: u.Account.CreatedAt,
+			StateDigest: onboarding.StateDigest(u.Account.State)})
+	}
+	return nil
 }
 
 // sweepWorld is a platform's records and Stripe's list, for one test.
@@ -232,6 +263,7 @@ func newSweepWorld(t *testing.T) *sweepWorld {
 	w := &sweepWorld{t: t, clock: &sweepClock{now: testNow}, records: memstore.New(), list: &listFake{}, logs: &localproc.SyncBuffer{}}
 	w.writes = &recordedWrites{Store: w.records}
 	w.store = newSweepStoreFake(w.records)
+	w.store.writes = w.writes
 	w.svc = onboarding.NewService(w.writes, nil, testPolicy(), onboarding.WithClock(w.clock.Now), onboarding.WithSleep(w.clock.Sleep),
 		onboarding.WithLogger(slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	return w
@@ -259,7 +291,7 @@ func (w *sweepWorld) stored(user, account string, state onboarding.AccountState,
 	if err := w.records.CompleteCreation(ctx, rec, "c-"+user); err != nil {
 		w.t.Fatal(err)
 	}
-	w.store.scan = append(w.store.scan, onboarding.SweepRecord{UserID: user, AccountID: account, CreatedAt: created})
+	w.store.indexed = append(w.store.indexed, user)
 }
 
 // listed adds an account to Stripe's list, as the newest-but-older-than-the-last.
@@ -304,7 +336,8 @@ func TestSweepPassAppliesWhatDiffersAndReportsMismatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := onboarding.SweepCounts{Listed: 7, Foreign: 1, Applied: 3, Unchanged: 1, Orphans: 2, Records: 5, Missing: 1}
+	// Read: all but acct_same, which the index shows at Stripe's state.
+	want := onboarding.SweepCounts{Listed: 7, Foreign: 1, Applied: 3, Unchanged: 1, Orphans: 2, Records: 5, Missing: 1, Read: 5}
 	if !res.Ran || !res.PassCompleted || res.Stopped || res.Pass != want || res.Run != want {
 		t.Errorf("result %+v, want a completed pass counting %+v", res, want)
 	}
@@ -344,7 +377,9 @@ func TestSweepPassAppliesWhatDiffersAndReportsMismatches(t *testing.T) {
 		}
 		// The young record is now older than the pass (less the clock
 		// skew allowed): its account is missing too.
-		want := onboarding.SweepCounts{Listed: 7, Foreign: 1, Unchanged: 4, Orphans: 2, Records: 5, Missing: 2}
+		// Only the accounts no record holds, and the one whose metadata
+		// names another user (warned about at each pass), are read.
+		want := onboarding.SweepCounts{Listed: 7, Foreign: 1, Unchanged: 4, Orphans: 2, Records: 6, Missing: 2, Read: 3}
 		if res.Pass != want || res.PassID == "" {
 			t.Errorf("second pass counts %+v, want %+v", res.Pass, want)
 		}
@@ -797,5 +832,95 @@ func TestSweepCountsItsOwnRetriedWriteOnce(t *testing.T) {
 	}
 	if res.Run.Unchanged != 1 || res.Run.Applied != 0 || res.Run.Superseded != 0 || !w.state("u").ChargesEnabled {
 		t.Errorf("counted %+v: want the write stored and counted once, as unchanged", res.Run)
+	}
+}
+
+func TestSweepReadsOnlyTheRecordsTheIndexDoesNotShowAtStripesState(t *testing.T) {
+	w := newSweepWorld(t)
+	old := testNow.Add(-24 * time.Hour)
+	for _, u := range []string{"a", "b", "c", "d"} {
+		w.stored(u, "acct_"+u, activeState, old)
+		w.listed("acct_"+u, u, "cr-"+u, activeState)
+	}
+	w.stored("drifted", "acct_drifted", pendingState, old) // its webhook was missed
+	w.listed("acct_drifted", "drifted", "cr-drifted", activeState)
+
+	res, err := w.sweeper(onboarding.SweepConfig{PageSize: 2}).Run(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := onboarding.SweepCounts{Listed: 5, Applied: 1, Unchanged: 4, Records: 5, Read: 1}
+	if !res.PassCompleted || res.Pass != want {
+		t.Errorf("pass %+v, want %+v", res.Pass, want)
+	}
+	if w.store.userReads != 1 || w.store.indexReads != 1 {
+		t.Errorf("the pass read %d records and the index %d times, want the drifted record alone and the index once", w.store.userReads, w.store.indexReads)
+	}
+	if !w.state("drifted").ChargesEnabled {
+		t.Error("the drifted record was not healed")
+	}
+}
+
+func TestSweepTrustsStripeOverAnIndexThatIsBehind(t *testing.T) {
+	old := testNow.Add(-24 * time.Hour)
+	for _, c := range []struct {
+		name      string
+		indexed   onboarding.AccountState // what the index says the record holds
+		stored    onboarding.AccountState // what the record holds
+		wantWrite bool
+		want      onboarding.SweepCounts
+	}{
+		// A webhook stored Stripe's state after the index was read: the
+		// record is read, and nothing written.
+		{"the record caught up since", pendingState, activeState, false, onboarding.SweepCounts{Listed: 1, Unchanged: 1, Records: 1, Read: 1}},
+		// The index is behind on a missed change: the record is read and healed.
+		{"the record drifted", pendingState, pendingState, true, onboarding.SweepCounts{Listed: 1, Applied: 1, Records: 1, Read: 1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newSweepWorld(t)
+			w.stored("u", "acct_u", c.stored, old)
+			w.listed("acct_u", "u", "cr-u", activeState)
+			w.store.staleIndex = []onboarding.IndexedRecord{{UserID: "u", AccountID: "acct_u", CreatedAt: old, StateDigest: onboarding.StateDigest(c.indexed)}}
+			res, err := w.sweeper(onboarding.SweepConfig{}).Run(context.Background(), time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Pass != c.want || (len(w.writes.changes) > 0) != c.wantWrite {
+				t.Errorf("pass %+v with %d writes, want %+v, a write: %v", res.Pass, len(w.writes.changes), c.want, c.wantWrite)
+			}
+			if !w.state("u").ChargesEnabled {
+				t.Error("the record does not hold Stripe's state")
+			}
+		})
+	}
+}
+
+func TestSweepReportsOnlyTheMissingRecordsAReadConfirms(t *testing.T) {
+	w := newSweepWorld(t)
+	old := testNow.Add(-24 * time.Hour)
+	w.stored("listed", "acct_listed", activeState, old)
+	w.listed("acct_listed", "listed", "cr-listed", activeState)
+	w.stored("gone", "acct_gone", activeState, old)
+	w.stored("disconnected", "acct_disconnected", activeState, old)
+	entry := func(user string) onboarding.IndexedRecord {
+		return onboarding.IndexedRecord{UserID: user, AccountID: "acct_" + user, CreatedAt: old, StateDigest: onboarding.StateDigest(activeState)}
+	}
+	// The index was read before acct_disconnected's deauthorization was
+	// stored: it still holds the record, which the pass does not list.
+	w.store.staleIndex = []onboarding.IndexedRecord{entry("listed"), entry("gone"), entry("disconnected")}
+	if out, err := w.records.ApplyEvent(context.Background(), onboarding.StateChange{EventID: "evt_deauth", UserID: "disconnected",
+		AccountID: "acct_disconnected", Kind: onboarding.ChangeDeauthorize, Version: testNow.Unix(), Now: testNow}); err != nil || out != onboarding.OutcomeApplied {
+		t.Fatal(out, err)
+	}
+
+	res, err := w.sweeper(onboarding.SweepConfig{}).Run(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pass.Missing != 1 || res.Pass.Records != 3 {
+		t.Errorf("pass %+v, want 3 records checked and acct_gone alone missing", res.Pass)
+	}
+	if logs := w.logs.String(); !strings.Contains(logs, "acct_gone") || strings.Contains(logs, "acct_disconnected") {
+		t.Errorf("logs %s: want acct_gone reported, acct_disconnected not", logs)
 	}
 }
