@@ -38,7 +38,6 @@ func frontendAddr(frontendURL string) (string, bool) {
 // Connect.js to load (connectJSURL).
 func newFrontend(cfg config.Config, connectJSURL string) http.Handler {
 	files, _ := fs.Sub(frontend.Files, ".")
-	static := http.FileServerFS(files)
 	pages := map[string]string{
 		"/":                        "index.html",
 		cfg.FrontendOnboardingPath: "onboarding/index.html",
@@ -51,7 +50,6 @@ func newFrontend(cfg config.Config, connectJSURL string) http.Handler {
 		"returnPath":     cfg.FrontendReturnPath,
 		"connectJsUrl":   connectJSURL,
 	})
-	configJS := []byte("// Served by the dev server from its configuration.\nexport default " + string(settings) + ";\n")
 	// Connect.js's origin may run its script and be called; Stripe's own
 	// also frames its components and loads Stripe.js (check the guide's CSP
 	// list when deploying a frontend of your own):
@@ -64,6 +62,20 @@ func newFrontend(cfg config.Config, connectJSURL string) http.Handler {
 	}
 	csp := fmt.Sprintf("default-src 'self'; script-src 'self' %s; connect-src 'self' %s %s; frame-src %s; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
 		connect, origin(cfg.PublicAPIURL), connect, frames)
+	return staticSite(files, pages, settings, csp)
+}
+
+// staticSite serves one example page set as its own origin, as a static
+// host would: the named pages, a config.js holding settings (where the API
+// is), files but no directory listings, and on every answer the site's CSP
+// and headers that keep it from being framed, sniffed or cached stale.
+func staticSite(files fs.FS, pages map[string]string, settings []byte, csp string) http.Handler {
+	static := http.FileServerFS(files)
+	pageFiles := map[string]bool{}
+	for _, file := range pages {
+		pageFiles[file] = true
+	}
+	configJS := []byte("// Served by the dev server from its configuration.\nexport default " + string(settings) + ";\n")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -87,8 +99,8 @@ func newFrontend(cfg config.Config, connectJSURL string) http.Handler {
 			_, _ = w.Write(configJS)
 			return
 		}
-		// No directory listings: only files.
-		if name := strings.TrimPrefix(path.Clean(r.URL.Path), "/"); name != "" {
+		// No directory listings: only files, and each page at its path only.
+		if name := strings.TrimPrefix(path.Clean(r.URL.Path), "/"); name != "" && !pageFiles[name] {
 			if st, err := fs.Stat(files, name); err == nil && !st.IsDir() {
 				static.ServeHTTP(w, r)
 				return

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path"
 	"strings"
 
 	staff "github.com/connectexpress/onboarding/examples/staff"
@@ -46,36 +45,8 @@ func openStaffConsole(env *settings) (net.Listener, string, string) {
 // API and nothing else.
 func newStaffConsole(apiURL string) http.Handler {
 	files, _ := fs.Sub(staff.Files, ".")
-	static := http.FileServerFS(files)
 	settings, _ := json.Marshal(map[string]string{"apiBase": apiURL})
-	configJS := []byte("// Served by the dev server from its configuration.\nexport default " + string(settings) + ";\n")
 	csp := fmt.Sprintf("default-src 'self'; script-src 'self'; connect-src 'self' %s; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
 		origin(apiURL))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		w.Header().Set("Content-Security-Policy", csp)
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Referrer-Policy", "no-referrer")
-		w.Header().Set("Cache-Control", "no-cache")
-		switch r.URL.Path {
-		case "/":
-			http.ServeFileFS(w, r, files, "index.html")
-			return
-		case "/js/config.js":
-			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-			_, _ = w.Write(configJS)
-			return
-		}
-		// No directory listings: only files.
-		if name := strings.TrimPrefix(path.Clean(r.URL.Path), "/"); name != "" && name != "index.html" {
-			if st, err := fs.Stat(files, name); err == nil && !st.IsDir() {
-				static.ServeHTTP(w, r)
-				return
-			}
-		}
-		http.NotFound(w, r)
-	})
+	return staticSite(files, map[string]string{"/": "index.html"}, settings, csp)
 }
