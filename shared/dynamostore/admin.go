@@ -126,9 +126,8 @@ func (st *Store) ListAccounts(ctx context.Context, f onboarding.AccountFilter) (
 		// '$' sorts after '#': every listed_at of that exact instant is below it.
 		after = f.CreatedAfter.UTC().Format(fixedTime) + "$"
 	}
-	page := onboarding.StaffPage{Accounts: []onboarding.AccountSummary{}}
 	if before != "" && after != "" && after >= before {
-		return page, nil
+		return onboarding.StaffPage{Accounts: []onboarding.AccountSummary{}}, nil
 	}
 	plan := planList(f)
 	var scans []partitionScan
@@ -158,6 +157,18 @@ func (st *Store) ListAccounts(ctx context.Context, f onboarding.AccountFilter) (
 		found = found[:f.Limit]
 		next = str(found[len(found)-1], attrListedAt)
 	}
+	// The indexes are eventually consistent: a record that moved on since
+	// is left out rather than shown under the wrong filter.
+	return st.pageOf(ctx, f, found, next, func(sum onboarding.AccountSummary) bool {
+		return (f.Status == "" || sum.Status == f.Status) && (f.Review == "" || sum.Review == f.Review)
+	})
+}
+
+// pageOf is one page of the staff list: the records of the index entries
+// found, in their order, those keep accepts, with their signals, and a
+// cursor to next ("" at the end).
+func (st *Store) pageOf(ctx context.Context, f onboarding.AccountFilter, found []map[string]types.AttributeValue, next string, keep func(onboarding.AccountSummary) bool) (onboarding.StaffPage, error) {
+	page := onboarding.StaffPage{Accounts: []onboarding.AccountSummary{}}
 	if next != "" {
 		c := encodeCursor(f, next)
 		page.NextCursor = &c
@@ -167,14 +178,9 @@ func (st *Store) ListAccounts(ctx context.Context, f onboarding.AccountFilter) (
 		return onboarding.StaffPage{}, err
 	}
 	for _, it := range found {
-		item := records[str(it, attrPK)]
-		sum, ok := summary(item)
-		// The indexes are eventually consistent: a record that moved on
-		// since is left out rather than shown under the wrong filter.
-		if !ok || (f.Status != "" && sum.Status != f.Status) || (f.Review != "" && sum.Review != f.Review) {
-			continue
+		if sum, ok := summary(records[str(it, attrPK)]); ok && keep(sum) {
+			page.Accounts = append(page.Accounts, sum)
 		}
-		page.Accounts = append(page.Accounts, sum)
 	}
 	return page, st.withSignals(ctx, page.Accounts)
 }

@@ -96,26 +96,11 @@ func (st *Store) listQueue(ctx context.Context, f onboarding.AccountFilter) (onb
 	if err != nil {
 		return onboarding.StaffPage{}, err
 	}
-	page := onboarding.StaffPage{Accounts: []onboarding.AccountSummary{}}
-	if next != "" {
-		c := encodeCursor(f, next)
-		page.NextCursor = &c
-	}
-	records, err := st.recordsOf(ctx, found)
-	if err != nil {
-		return onboarding.StaffPage{}, err
-	}
-	for _, it := range found {
-		item := records[str(it, attrPK)]
-		sum, ok := summary(item)
-		// The index is eventually consistent: a record decided on since
-		// (or whose status moved, under a status filter) is left out.
-		if !ok || sum.Review != onboarding.ReviewPending || (f.Status != "" && sum.Status != f.Status) {
-			continue
-		}
-		page.Accounts = append(page.Accounts, sum)
-	}
-	return page, st.withSignals(ctx, page.Accounts)
+	// The index is eventually consistent: a record decided on since (or
+	// whose status moved, under a status filter) is left out.
+	return st.pageOf(ctx, f, found, next, func(sum onboarding.AccountSummary) bool {
+		return sum.Review == onboarding.ReviewPending && (f.Status == "" || sum.Status == f.Status)
+	})
 }
 
 // queryQueue runs in until it has want items after the one at from, at
