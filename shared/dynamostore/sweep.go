@@ -67,12 +67,15 @@ type sweepItem struct {
 	LastCompleted int64        `dynamodbav:"last_completed,omitempty"`
 }
 
+// sweepRange is one range of the checkpoint. Short names: DynamoDB bills
+// a write by the item's KB, names included, and the checkpoint is written
+// after every page with a range each for up to 32.
 type sweepRange struct {
-	From          int64  `dynamodbav:"from,omitempty"`
-	Before        int64  `dynamodbav:"before,omitempty"`
-	StartingAfter string `dynamodbav:"starting_after,omitempty"`
-	CursorCreated int64  `dynamodbav:"cursor_created,omitempty"`
-	Done          bool   `dynamodbav:"done,omitempty"`
+	From          int64  `dynamodbav:"f,omitempty"`
+	Before        int64  `dynamodbav:"b,omitempty"`
+	StartingAfter string `dynamodbav:"a,omitempty"`
+	CursorCreated int64  `dynamodbav:"c,omitempty"`
+	Done          bool   `dynamodbav:"d,omitempty"`
 }
 
 type sweepCounts struct {

@@ -270,6 +270,14 @@ func (s *Service) NewSweeper(sweep SweepStore, lister AccountLister, cfg SweepCo
 // lease); this run stopped.
 var ErrSweepLost = errors.New("onboarding: the sweep's lease passed to another run")
 
+// DefaultSweepListRanges is how many ranges a pass at rate lists at once
+// unless told: one for each request the rate allows a second, so that
+// pages taking up to a second each (Stripe's list takes ~0.4 s) still
+// leave the rate, not the latency, bounding the pass.
+func DefaultSweepListRanges(rate float64) int {
+	return max(1, min(int(math.Ceil(rate)), maxSweepRanges))
+}
+
 // Run works on the current pass until it ends or the deadline (zero: none)
 // comes near: one pass at most per run. Its errors are storage and Stripe
 // failures; the checkpoint keeps what was done before them.
@@ -431,7 +439,7 @@ func (r *sweepRun) chooseRanges() []SweepRange {
 	}
 	n := r.cfg.ListRanges
 	if n <= 0 {
-		n = min(int(math.Ceil(r.cfg.RequestsPerSecond)), maxSweepRanges)
+		n = DefaultSweepListRanges(r.cfg.RequestsPerSecond)
 	}
 	// More ranges than pages would only add requests.
 	n = max(1, min(n, (len(r.index)+r.cfg.PageSize-1)/r.cfg.PageSize))
@@ -443,7 +451,9 @@ func (r *sweepRun) chooseRanges() []SweepRange {
 	ranges := []SweepRange{{}}
 	for k := 1; k < n; k++ {
 		bound := created[k*len(created)/n]
-		if last := &ranges[len(ranges)-1]; bound > last.From {
+		// A bound at the oldest record would only split off the accounts
+		// older than every record (none of ours): no share worth a range.
+		if last := &ranges[len(ranges)-1]; bound > last.From && bound > created[0] {
 			last.Before = bound
 			ranges = append(ranges, SweepRange{From: bound})
 		}
@@ -594,7 +604,9 @@ func (r *sweepRun) takePage(ctx context.Context, p listedPage) error {
 		rg.StartingAfter, rg.CursorCreated = last.ID, last.Created.Unix()
 	}
 	if !p.page.HasMore || len(ids) == 0 {
-		rg.Done = true
+		// A listed range needs no cursor: the checkpoint, written after
+		// every page, stays small.
+		*rg = SweepRange{From: rg.From, Before: rg.Before, Done: true}
 	}
 	if !slices.ContainsFunc(next.Ranges, func(rg SweepRange) bool { return !rg.Done }) {
 		next.Phase = SweepChecking

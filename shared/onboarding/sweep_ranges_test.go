@@ -124,10 +124,11 @@ func TestSweepListsItsRangesAtOnceWithinTheOneRate(t *testing.T) {
 	if lister.most != 4 {
 		t.Errorf("at most %d requests in flight, want the 4 ranges listed at once", lister.most)
 	}
-	// 5/s: no two requests closer than 200 ms, however many ranges ask.
-	for i := 1; i < len(lister.at); i++ {
-		if gap := lister.at[i].Sub(lister.at[i-1]); gap < 200*time.Millisecond {
-			t.Errorf("requests %d and %d %v apart, want at least 200ms at 5/s", i-1, i, gap)
+	// 5/s, however many ranges ask: by any moment, at most one request
+	// and one more for each 200 ms since the run began.
+	for k, at := range lister.at {
+		if allowed := testNow.Add(time.Duration(k) * 200 * time.Millisecond); at.Before(allowed) {
+			t.Errorf("request %d came at %v, before %v: more than 5/s", k+1, at.Sub(testNow), allowed.Sub(testNow))
 		}
 	}
 	if !res.PassCompleted || res.StripeRequests != len(lister.at) || res.Pass.Listed != 14 {
