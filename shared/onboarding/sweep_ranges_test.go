@@ -204,3 +204,40 @@ func TestSweepListsAnAccountCreatedDuringThePassAtTheNextPassAtTheLatest(t *test
 		t.Errorf("second pass %+v, want the newcomer listed and brought to Stripe's state", second.Pass)
 	}
 }
+
+func TestSweepStoppedMidRangesListsEveryAccountOnceAcrossRuns(t *testing.T) {
+	w := spreadWorld(t)
+	// Each page takes ten seconds of the run's time, whichever range asks.
+	w.list.before = func(onboarding.AccountListQuery) error { w.clock.Advance(10 * time.Second); return nil }
+	cfg := onboarding.SweepConfig{PageSize: 1, ListRanges: 4, StopBefore: 15 * time.Second}
+	first, err := w.sweeper(cfg).Run(context.Background(), w.clock.Now().Add(60*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.Stopped || first.PassCompleted || w.store.cp.Phase != onboarding.SweepListing || len(w.store.cp.Ranges) != 4 {
+		t.Fatalf("first run %+v, checkpoint %+v: want it stopped mid-pass with its 4 ranges kept", first, w.store.cp)
+	}
+	for {
+		res, err := w.sweeper(cfg).Run(context.Background(), w.clock.Now().Add(60*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.PassCompleted {
+			// Pages fetched when a run stopped were dropped, not applied:
+			// their range's cursor had not moved, so a later run listed
+			// them, and no account twice.
+			if res.Pass.Listed != 14 || res.Pass.Applied != 12 || res.Pass.Orphans != 2 || res.Pass.Missing != 0 || res.PassID != first.PassID {
+				t.Errorf("the pass counted %+v, want 14 listed once each, 12 applied, 2 orphans, none missing", res.Pass)
+			}
+			break
+		}
+		if res.Pages == 0 {
+			t.Fatalf("a run listed nothing: %+v", res)
+		}
+	}
+	for i := range 12 {
+		if !w.state(fmt.Sprintf("u%02d", i)).ChargesEnabled {
+			t.Errorf("u%02d was not brought to Stripe's state", i)
+		}
+	}
+}
