@@ -127,6 +127,7 @@ type accountList struct {
 	ids     []string
 	index   map[string]int
 	objects map[string][]byte
+	created []int64 // of each of ids, newest first
 }
 
 func newAccountList(template map[string]any, n int, created time.Time) *accountList {
@@ -140,6 +141,7 @@ func newAccountList(template map[string]any, n int, created time.Time) *accountL
 		l.index[id] = len(l.ids)
 		l.ids = append(l.ids, id)
 		l.objects[id] = b
+		l.created = append(l.created, obj["created"].(int64))
 	}
 	return l
 }
@@ -154,18 +156,40 @@ func (l *accountList) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	limit = min(max(limit, 1), 100)
+	// created[gte|lt|lte] keep the list to a range of creation times, as
+	// Stripe's does (https://docs.stripe.com/api/accounts/list): the
+	// sweep lists its ranges at once.
+	bound := func(op string, fallback int64) int64 {
+		v, err := strconv.ParseInt(q.Get("created["+op+"]"), 10, 64)
+		if err != nil {
+			return fallback
+		}
+		return v
+	}
+	from, before, atMost := bound("gte", math.MinInt64), bound("lt", math.MaxInt64), bound("lte", math.MaxInt64)
+	var listed []int
+	for i, c := range l.created {
+		if c >= from && c < before && c <= atMost {
+			listed = append(listed, i)
+		}
+	}
 	start := 0
 	if after, ok := l.index[q.Get("starting_after")]; ok {
-		start = after + 1
+		start = len(listed)
+		for j, i := range listed {
+			if i == after {
+				start = j + 1
+			}
+		}
 	}
-	end := min(start+limit, len(l.ids))
+	end := min(start+limit, len(listed))
 	var b strings.Builder
-	b.WriteString(`{"object":"list","url":"/v1/accounts","has_more":` + strconv.FormatBool(end < len(l.ids)) + `,"data":[`)
-	for i := start; i < end; i++ {
-		if i > start {
+	b.WriteString(`{"object":"list","url":"/v1/accounts","has_more":` + strconv.FormatBool(end < len(listed)) + `,"data":[`)
+	for j := start; j < end; j++ {
+		if j > start {
 			b.WriteByte(',')
 		}
-		b.Write(l.objects[l.ids[i]])
+		b.Write(l.objects[l.ids[listed[j]]])
 	}
 	b.WriteString("]}")
 	w.Header().Set("Content-Type", "application/json")
@@ -303,7 +327,7 @@ func newSweepSeed(ctx context.Context, mem *memdynamo.Client, list *accountList)
 	if sd.stale, err = getItem(ctx, mem, dynamostore.UserKeyPrefix+sd.firstUser); err != nil {
 		return nil, err
 	}
-	one := &accountList{ids: list.ids[:1], index: map[string]int{sd.firstAccount: 0}, objects: map[string][]byte{sd.firstAccount: list.objects[sd.firstAccount]}}
+	one := &accountList{ids: list.ids[:1], index: map[string]int{sd.firstAccount: 0}, objects: map[string][]byte{sd.firstAccount: list.objects[sd.firstAccount]}, created: list.created[:1]}
 	oneSrv := httptest.NewServer(one)
 	defer oneSrv.Close()
 	if err := healOne(ctx, mem, oneSrv.URL); err != nil {
@@ -334,7 +358,7 @@ func (sd *sweepSeed) write(ctx context.Context, mem *memdynamo.Client, drifted f
 		if every > 0 && i%every == every/2 { // not the first: its heal's marker would make it a replay
 			src = sd.stale
 		}
-		if err := put(renamed(src, sd.firstUser, user, sd.firstAccount, id)); err != nil {
+		if err := put(createdAt(renamed(src, sd.firstUser, user, sd.firstAccount, id), sd.list.created[i]+1)); err != nil {
 			return err
 		}
 		if err := put(renamed(sd.index, sd.firstUser, user, sd.firstAccount, id)); err != nil {
@@ -344,6 +368,18 @@ func (sd *sweepSeed) write(ctx context.Context, mem *memdynamo.Client, drifted f
 	_, err := mem.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(benchTable),
 		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "SWEEP#state"}}})
 	return err
+}
+
+// createdAt dates a copied record a second after Stripe made its account,
+// as the service stores it: the sweep splits its pass at the quantiles of
+// the records' creation (listed_at holds it first).
+func createdAt(item map[string]types.AttributeValue, unix int64) map[string]types.AttributeValue {
+	if s, ok := item["listed_at"].(*types.AttributeValueMemberS); ok {
+		if _, rest, found := strings.Cut(s.Value, "#"); found {
+			item["listed_at"] = &types.AttributeValueMemberS{Value: time.Unix(unix, 0).UTC().Format("2006-01-02T15:04:05.000000000Z") + "#" + rest}
+		}
+	}
+	return item
 }
 
 func getItem(ctx context.Context, mem *memdynamo.Client, pk string) (map[string]types.AttributeValue, error) {

@@ -30,8 +30,8 @@ var sweepScaleAccounts = []int{10_000, 1_000_000}
 
 // stripeListLatencies are the seconds one page of Stripe's list (100
 // accounts) may take: none (the rate alone bounds the pass), and 0.4 s,
-// the README's assumption for Stripe in AWS. Requests are sequential: the
-// list is paged by cursor.
+// the docs' assumption for Stripe in AWS. A pass lists its creation-time
+// ranges at once, each paged by its own cursor.
 var stripeListLatencies = []float64{0, 0.4}
 
 // SweepScale is one platform size under one Stripe latency.
@@ -39,6 +39,7 @@ type SweepScale struct {
 	Accounts     int
 	Latency      float64 // seconds per Stripe page
 	Pages        int     // Stripe requests per pass
+	Ranges       int     // listed at once, each by its own cursor
 	PassSeconds  float64 // listing and own code, as Lambda bills it
 	RunsPerPass  int
 	ListedEvery  time.Duration // between two listings of one account: the longest a missed webhook waits
@@ -88,10 +89,13 @@ func (c SweepCosts) scale(accounts int, latency float64, sch sweepSchedule) Swee
 	k := float64(accounts) / float64(f.Accounts)
 	s := SweepScale{Accounts: accounts, Latency: latency, Pages: int(math.Ceil(float64(accounts) / 100))}
 	measuredPages := math.Max(1, float64(f.Usage.StripeRequests))
-	// Our own code per page (decoding, digests, checkpoints on the engine),
-	// and a page's Stripe wait: the rate's interval or its latency.
+	// Our own code per page (decoding, digests, checkpoints on the engine:
+	// one page at a time), and a page's Stripe wait: the rate's interval,
+	// or a range's latency shared by the ranges listed at once. So pages /
+	// min(rate, ranges / latency), and our own code.
 	ownPerPage := (f.Own - f.IndexTime).Seconds() / measuredPages
-	perPage := math.Max(1/c.Rate, latency) + ownPerPage
+	s.Ranges = min(onboarding.DefaultSweepListRanges(c.Rate), s.Pages)
+	perPage := math.Max(1/c.Rate, latency/float64(s.Ranges)) + ownPerPage
 	listing := float64(s.Pages) * perPage
 	// Reading the index: DynamoDB answers a query 1 MB at a time (the
 	// index's bytes, twice its eventually consistent units of 4 KB); say
@@ -142,14 +146,14 @@ func (c SweepCosts) writeScale(w io.Writer) {
 		"SweepSchedule %s (%g runs a day), Timeout %v, SWEEP_STRIPE_RATE %g/s, %d MB; one pass at most per run. "+
 		"Stripe list requests are free but count against the platform's rate limit.\n\n",
 		c.Steady.Accounts, sch.expression, sch.runsPerDay, sch.timeout, c.Rate, sch.memoryMB)
-	fmt.Fprintln(w, "| accounts | Stripe s/page | runs/pass | each account listed every | per pass: Stripe req, DynamoDB req, RRU, WRU | per day: Stripe req | DynamoDB req | RRU | WRU | Lambda s | $/day |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| accounts | Stripe s/page | ranges | runs/pass | each account listed every | per pass: Stripe req, DynamoDB req, RRU, WRU | per day: Stripe req | DynamoDB req | RRU | WRU | Lambda s | $/day |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
 	for _, n := range sweepScaleAccounts {
 		for _, l := range stripeListLatencies {
 			s := c.scale(n, l, sch)
 			p, d := s.PerPass, s.PerDay
-			fmt.Fprintf(w, "| %d | %.1f | %d | %v | %d, %d, %.0f, %.0f | %d | %d | %.0f | %.0f | %.0f | **$%.3f** |\n",
-				n, l, s.RunsPerPass, s.ListedEvery, p.StripeRequests, p.DynamoRequests, p.ReadUnits, p.WriteUnits,
+			fmt.Fprintf(w, "| %d | %.1f | %d | %d | %v | %d, %d, %.0f, %.0f | %d | %d | %.0f | %.0f | %.0f | **$%.3f** |\n",
+				n, l, s.Ranges, s.RunsPerPass, s.ListedEvery, p.StripeRequests, p.DynamoRequests, p.ReadUnits, p.WriteUnits,
 				d.StripeRequests, d.DynamoRequests, d.ReadUnits, d.WriteUnits, s.LambdaPerDay, s.Dollars)
 		}
 	}
@@ -163,13 +167,13 @@ func (c SweepCosts) writeScale(w io.Writer) {
 		fmt.Fprintf(w, " at %.1f s a page, $%.3f a day (%s), listed every %v (1 hour: %s; 24 hours: %s);", l, s.Dollars,
 			metOrMissed(s.Dollars <= 2), s.ListedEvery, metOrMissed(s.ListedEvery <= time.Hour), metOrMissed(s.ListedEvery <= 24*time.Hour))
 	}
-	fmt.Fprintln(w, " Stripe requests within SWEEP_STRIPE_RATE at every moment: met (one pacer per run, one run at a time).")
+	fmt.Fprintln(w, " Stripe requests within SWEEP_STRIPE_RATE at every moment: met (one pacer for all the ranges of a run, one run at a time).")
 	if c.IndexHeapBytes > 0 {
 		fmt.Fprintf(w, "\nA run holds the sweep index in memory: %.0f MB of Go heap for %d entries (measured), %.0f bytes each.\n",
 			float64(c.IndexHeapBytes)/(1<<20), c.IndexHeapEntries, float64(c.IndexHeapBytes)/float64(c.IndexHeapEntries))
 	}
-	fmt.Fprintln(w, "\nA missed webhook heals when its account is next listed. The list is paged by cursor, so a pass's length is its pages times "+
-		"the slower of the rate's interval and Stripe's latency per page.")
+	fmt.Fprintln(w, "\nA missed webhook heals when its account is next listed. A pass lists its creation-time ranges at once, each paged by its own cursor, "+
+		"so its listing takes pages / min(SWEEP_STRIPE_RATE, ranges / Stripe's latency per page), plus the sweep's own code per page.")
 }
 
 // measureIndexHeap runs a sweep whose index holds n records and whose

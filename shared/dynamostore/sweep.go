@@ -51,17 +51,31 @@ const sweepStateKey = "SWEEP#state"
 
 // sweepItem is the checkpoint item. Times are Unix ms; zero is none.
 type sweepItem struct {
-	PK            string      `dynamodbav:"pk"`
-	LeaseID       string      `dynamodbav:"lease_id"`
-	LeaseUntil    int64       `dynamodbav:"lease_until"`
-	PassID        string      `dynamodbav:"pass_id,omitempty"`
-	PassStarted   int64       `dynamodbav:"pass_started,omitempty"`
-	Phase         string      `dynamodbav:"phase,omitempty"`
-	StartingAfter string      `dynamodbav:"starting_after,omitempty"`
-	CursorCreated int64       `dynamodbav:"cursor_created,omitempty"`
-	Pages         int         `dynamodbav:"pages,omitempty"`
-	Counts        sweepCounts `dynamodbav:"counts"`
-	LastCompleted int64       `dynamodbav:"last_completed,omitempty"`
+	PK            string `dynamodbav:"pk"`
+	LeaseID       string `dynamodbav:"lease_id"`
+	LeaseUntil    int64  `dynamodbav:"lease_until"`
+	PassID        string `dynamodbav:"pass_id,omitempty"`
+	PassStarted   int64  `dynamodbav:"pass_started,omitempty"`
+	Phase         string `dynamodbav:"phase,omitempty"`
+	StartingAfter string `dynamodbav:"starting_after,omitempty"`
+	CursorCreated int64  `dynamodbav:"cursor_created,omitempty"`
+	// Ranges are the pass's creation-time ranges, each with its cursor: a
+	// few dozen at most, well within an item's 400 KB.
+	Ranges        []sweepRange `dynamodbav:"ranges,omitempty"`
+	Pages         int          `dynamodbav:"pages,omitempty"`
+	Counts        sweepCounts  `dynamodbav:"counts"`
+	LastCompleted int64        `dynamodbav:"last_completed,omitempty"`
+}
+
+// sweepRange is one range of the checkpoint. Short names: DynamoDB bills
+// a write by the item's KB, names included, and the checkpoint is written
+// after every page with a range each for up to 32.
+type sweepRange struct {
+	From          int64  `dynamodbav:"f,omitempty"`
+	Before        int64  `dynamodbav:"b,omitempty"`
+	StartingAfter string `dynamodbav:"a,omitempty"`
+	CursorCreated int64  `dynamodbav:"c,omitempty"`
+	Done          bool   `dynamodbav:"d,omitempty"`
 }
 
 type sweepCounts struct {
@@ -92,6 +106,7 @@ func (it sweepItem) checkpoint() onboarding.SweepCheckpoint {
 	return onboarding.SweepCheckpoint{
 		PassID: it.PassID, PassStarted: timeOfMillis(it.PassStarted), Phase: onboarding.SweepPhase(it.Phase),
 		StartingAfter: it.StartingAfter, CursorCreated: it.CursorCreated, Pages: it.Pages,
+		Ranges: rangesOf(it.Ranges),
 		Counts: onboarding.SweepCounts{
 			Listed: c.Listed, Foreign: c.Foreign, Applied: c.Applied, Unchanged: c.Unchanged,
 			Superseded: c.Superseded, Orphans: c.Orphans, Records: c.Records, Missing: c.Missing, Read: c.Read,
@@ -106,12 +121,35 @@ func sweepItemOf(cp onboarding.SweepCheckpoint, lease onboarding.Lease) sweepIte
 		PK: sweepStateKey, LeaseID: lease.ID, LeaseUntil: lease.Until.UnixMilli(),
 		PassID: cp.PassID, PassStarted: millis(cp.PassStarted), Phase: string(cp.Phase),
 		StartingAfter: cp.StartingAfter, CursorCreated: cp.CursorCreated, Pages: cp.Pages,
+		Ranges: rangeItems(cp.Ranges),
 		Counts: sweepCounts{
 			Listed: c.Listed, Foreign: c.Foreign, Applied: c.Applied, Unchanged: c.Unchanged,
 			Superseded: c.Superseded, Orphans: c.Orphans, Records: c.Records, Missing: c.Missing, Read: c.Read,
 		},
 		LastCompleted: millis(cp.LastCompleted),
 	}
+}
+
+func rangesOf(items []sweepRange) []onboarding.SweepRange {
+	if items == nil {
+		return nil
+	}
+	ranges := make([]onboarding.SweepRange, len(items))
+	for i, r := range items {
+		ranges[i] = onboarding.SweepRange{From: r.From, Before: r.Before, StartingAfter: r.StartingAfter, CursorCreated: r.CursorCreated, Done: r.Done}
+	}
+	return ranges
+}
+
+func rangeItems(ranges []onboarding.SweepRange) []sweepRange {
+	if ranges == nil {
+		return nil
+	}
+	items := make([]sweepRange, len(ranges))
+	for i, r := range ranges {
+		items[i] = sweepRange{From: r.From, Before: r.Before, StartingAfter: r.StartingAfter, CursorCreated: r.CursorCreated, Done: r.Done}
+	}
+	return items
 }
 
 // TakeSweep takes the lease in one conditional write: of two runs started

@@ -110,7 +110,16 @@ func TestSweepCheckpointRoundTrips(t *testing.T) {
 			Counts:        onboarding.SweepCounts{Listed: 700, Foreign: 1, Applied: 2, Unchanged: 3, Superseded: 4, Orphans: 5, Records: 6, Missing: 7, Read: 8},
 			LastCompleted: sweepT0.Add(-15 * time.Minute),
 		}
-		for _, cp := range []onboarding.SweepCheckpoint{want, {LastCompleted: want.LastCompleted}} {
+		// A pass listed in ranges: each range's cursor, a done one, the
+		// open ends.
+		ranged := want
+		ranged.StartingAfter, ranged.CursorCreated = "", 0
+		ranged.Ranges = []onboarding.SweepRange{
+			{Before: 1_700_000_000, StartingAfter: "acct_1Old", CursorCreated: 1_600_000_000, Done: true},
+			{From: 1_700_000_000, Before: 1_750_000_000},
+			{From: 1_750_000_000, StartingAfter: "acct_1New", CursorCreated: 1_760_000_000},
+		}
+		for _, cp := range []onboarding.SweepCheckpoint{want, ranged, {LastCompleted: want.LastCompleted}} {
 			if err := h.sweep.SaveSweep(ctx, cp, lease); err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +128,7 @@ func TestSweepCheckpointRoundTrips(t *testing.T) {
 				t.Fatal(ok, err)
 			}
 			if got.PassID != cp.PassID || !got.PassStarted.Equal(cp.PassStarted) || got.Phase != cp.Phase || got.StartingAfter != cp.StartingAfter ||
-				got.CursorCreated != cp.CursorCreated || got.Pages != cp.Pages || got.Counts != cp.Counts ||
+				got.CursorCreated != cp.CursorCreated || got.Pages != cp.Pages || got.Counts != cp.Counts || !slices.Equal(got.Ranges, cp.Ranges) ||
 				!got.LastCompleted.Equal(cp.LastCompleted) {
 				t.Errorf("stored %+v, read back %+v", cp, got)
 			}

@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -62,7 +65,11 @@ type AccountListQuery struct {
 	// created at or before this Unix second: where a pass resumes when the
 	// account its cursor names is no longer listed.
 	CreatedAtMost int64
-	Limit         int
+	// CreatedFrom and CreatedBefore keep the list to the accounts created
+	// in [CreatedFrom, CreatedBefore) (Unix seconds; 0: unbounded): one
+	// range of a pass, which Stripe lists newest first like the whole.
+	CreatedFrom, CreatedBefore int64
+	Limit                      int
 }
 
 // AccountLister is the part of Stripe the sweep reads.
@@ -83,13 +90,27 @@ type SweepCheckpoint struct {
 	PassID      string // names the pass's listed pages
 	PassStarted time.Time
 	Phase       SweepPhase // "" between passes
-	// StartingAfter is the last account listed; CursorCreated its created
-	// second, for when that account is no longer listed.
+	// Ranges split the pass's listing by creation time, each paged with
+	// its own cursor; nil until the pass chooses them.
+	Ranges []SweepRange
+	// StartingAfter and CursorCreated are the single cursor of a pass
+	// checkpointed before ranges existed: it resumes as one open range.
 	StartingAfter string
 	CursorCreated int64
 	Pages         int // pages listed in this pass
 	Counts        SweepCounts
 	LastCompleted time.Time // when the last pass ended
+}
+
+// SweepRange is one part of a pass's listing: the accounts created in
+// [From, Before) (Unix seconds; 0: unbounded), paged newest first.
+type SweepRange struct {
+	From, Before int64
+	// StartingAfter is the last account listed in the range; CursorCreated
+	// its created second, for when that account is no longer listed.
+	StartingAfter string
+	CursorCreated int64
+	Done          bool
 }
 
 // SweepCounts count what a pass or a run saw and did.
@@ -172,6 +193,13 @@ type SweepConfig struct {
 	// lists; the grace covers the clocks of our functions and the list's
 	// own delay.
 	RecordGrace time.Duration
+	// ListRanges is how many creation-time ranges a pass lists at once,
+	// each with its own cursor (default: RequestsPerSecond × 1 s, at most
+	// 32, and no more than the index's records fill pages). A cursor's
+	// pages come one after the other, so one cursor at Stripe's ~0.4 s a
+	// page lists 2.5 pages/s whatever the rate; enough ranges make the
+	// rate, not Stripe's latency, bound the pass.
+	ListRanges int
 }
 
 // Defaults of SweepConfig.
@@ -184,6 +212,8 @@ const (
 	// sweepMarkerRetention keeps the markers of the sweep's writes: they
 	// only guard a retry of the same write, which comes within seconds.
 	sweepMarkerRetention = 24 * time.Hour
+	// maxSweepRanges bounds the ranges (and the requests in flight).
+	maxSweepRanges = 32
 	// listedPageRetention keeps a pass's listed pages for a records phase
 	// that starts in a later run.
 	listedPageRetention = 7 * 24 * time.Hour
@@ -207,7 +237,9 @@ type Sweeper struct {
 	sweep  SweepStore
 	lister AccountLister
 	cfg    SweepConfig
-	// nextRequest is when the rate bound allows the next Stripe request.
+	// nextRequest is when the rate bound allows the next Stripe request;
+	// paceMu makes the ranges listed at once share it.
+	paceMu      sync.Mutex
 	nextRequest time.Time
 }
 
@@ -228,12 +260,23 @@ func (s *Service) NewSweeper(sweep SweepStore, lister AccountLister, cfg SweepCo
 	if cfg.RecordGrace <= 0 {
 		cfg.RecordGrace = DefaultSweepGrace
 	}
+	if cfg.ListRanges > maxSweepRanges {
+		cfg.ListRanges = maxSweepRanges
+	}
 	return &Sweeper{svc: s, sweep: sweep, lister: lister, cfg: cfg}
 }
 
 // ErrSweepLost: another run took the sweep over (this one outlived its
 // lease); this run stopped.
 var ErrSweepLost = errors.New("onboarding: the sweep's lease passed to another run")
+
+// DefaultSweepListRanges is how many ranges a pass at rate lists at once
+// unless told: one for each request the rate allows a second, so that
+// pages taking up to a second each (Stripe's list takes ~0.4 s) still
+// leave the rate, not the latency, bounding the pass.
+func DefaultSweepListRanges(rate float64) int {
+	return max(1, min(int(math.Ceil(rate)), maxSweepRanges))
+}
 
 // Run works on the current pass until it ends or the deadline (zero: none)
 // comes near: one pass at most per run. Its errors are storage and Stripe
@@ -260,7 +303,7 @@ func (w *Sweeper) Run(ctx context.Context, deadline time.Time) (SweepResult, err
 		}
 	}()
 
-	run := sweepRun{Sweeper: w, cp: cp, lease: lease, deadline: deadline, res: &res}
+	run := &sweepRun{Sweeper: w, cp: cp, lease: lease, deadline: deadline, res: &res}
 	if cp.Phase == "" {
 		run.cp = SweepCheckpoint{
 			PassID: now.UTC().Format("20060102T150405.000000000Z"), PassStarted: now,
@@ -273,6 +316,7 @@ func (w *Sweeper) Run(ctx context.Context, deadline time.Time) (SweepResult, err
 	res.PassID = run.cp.PassID
 	err = run.pass(ctx)
 	res.Pass = run.cp.Counts
+	res.StripeRequests = int(run.requests.Load())
 	return res, err
 }
 
@@ -288,6 +332,8 @@ type sweepRun struct {
 	// until read.
 	index   map[string]indexedAccount
 	longest time.Duration // the longest page of this run so far
+	// requests counts Stripe requests, which the ranges' listers make at once.
+	requests atomic.Int64
 }
 
 // indexedAccount is one entry of the index a run holds: compact, since a
@@ -346,16 +392,13 @@ func (r *sweepRun) pass(ctx context.Context) error {
 		if err := r.readIndex(ctx); err != nil {
 			return err
 		}
-	}
-	for r.cp.Phase == SweepListing {
-		if r.timeUp() {
-			return nil
+		if r.cp.Ranges == nil {
+			r.cp.Ranges = r.chooseRanges()
+			r.cp.StartingAfter, r.cp.CursorCreated = "", 0
 		}
-		start := r.svc.now()
-		if err := r.listPage(ctx); err != nil {
+		if err := r.listRanges(ctx); err != nil {
 			return err
 		}
-		r.longest = max(r.longest, r.svc.now().Sub(start))
 	}
 	if r.cp.Phase != SweepChecking || r.timeUp() {
 		return nil
@@ -383,35 +426,173 @@ func (r *sweepRun) timeUp() bool {
 	return true
 }
 
-// listPage lists, applies and checkpoints one page of Stripe's account list.
-func (r *sweepRun) listPage(ctx context.Context) error {
-	q := AccountListQuery{StartingAfter: r.cp.StartingAfter, Limit: r.cfg.PageSize}
+// chooseRanges splits the pass by creation time into ranges that hold
+// similar counts, by the quantiles of the records' creation in the index
+// (a record is stored just after Stripe made its account). The first is
+// open to the beginning and the last to now and beyond, and each begins
+// where the one before ends: together they cover all time, once, so the
+// pass still lists every account Stripe holds (orphans included). A pass
+// checkpointed with the single cursor of old resumes as one open range.
+func (r *sweepRun) chooseRanges() []SweepRange {
+	if r.cp.StartingAfter != "" || r.cp.Pages > 0 {
+		return []SweepRange{{StartingAfter: r.cp.StartingAfter, CursorCreated: r.cp.CursorCreated}}
+	}
+	n := r.cfg.ListRanges
+	if n <= 0 {
+		n = DefaultSweepListRanges(r.cfg.RequestsPerSecond)
+	}
+	// More ranges than pages would only add requests.
+	n = max(1, min(n, (len(r.index)+r.cfg.PageSize-1)/r.cfg.PageSize))
+	created := make([]int64, 0, len(r.index))
+	for _, e := range r.index {
+		created = append(created, e.created/1000)
+	}
+	slices.Sort(created)
+	ranges := []SweepRange{{}}
+	for k := 1; k < n; k++ {
+		bound := created[k*len(created)/n]
+		// A bound at the oldest record would only split off the accounts
+		// older than every record (none of ours): no share worth a range.
+		if last := &ranges[len(ranges)-1]; bound > last.From && bound > created[0] {
+			last.Before = bound
+			ranges = append(ranges, SweepRange{From: bound})
+		}
+	}
+	return ranges
+}
+
+// listedPage is one page a range's lister fetched, for the run to apply.
+type listedPage struct {
+	rangeIndex int
+	page       AccountPage
+	version    int64
+	took       time.Duration
+	err        error
+	// goOn answers the lister: fetch the range's next page, or stop. It
+	// waits for the answer, so a range never runs ahead of its checkpoint
+	// and no page starts once the run is out of time.
+	goOn chan<- bool
+}
+
+// listRanges lists the pass's unfinished ranges at once, each paged by a
+// lister of its own, all within the one rate bound. The run applies and
+// checkpoints their pages one at a time, so the checkpoint only moves a
+// range's cursor past pages applied and kept. It returns when every range
+// is listed (the pass moves to its records), or at the time limit.
+func (r *sweepRun) listRanges(ctx context.Context) error {
+	if r.timeUp() {
+		return nil
+	}
+	listCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	pages := make(chan listedPage)
+	var listers sync.WaitGroup
+	for i, rg := range r.cp.Ranges {
+		if rg.Done {
+			continue
+		}
+		listers.Add(1)
+		go func() {
+			defer listers.Done()
+			r.listRange(listCtx, i, rg, pages)
+		}()
+	}
+	go func() { listers.Wait(); close(pages) }()
+	var failed error
+	stopped := false
+	for p := range pages {
+		switch {
+		case failed != nil || stopped:
+			// The listers are stopping: drained, not applied.
+		case p.err != nil:
+			failed = p.err
+			stop()
+		default:
+			start := r.svc.now()
+			if err := r.takePage(ctx, p); err != nil {
+				failed = err
+				stop()
+				break
+			}
+			r.longest = max(r.longest, p.took+r.svc.now().Sub(start))
+			if r.cp.Phase == SweepListing && r.timeUp() {
+				stopped = true
+				stop()
+			}
+		}
+		p.goOn <- failed == nil && !stopped
+	}
+	if failed == nil && !stopped {
+		failed = ctx.Err() // the run's context ended: its listers stopped
+	}
+	return failed
+}
+
+// listRange pages one range from its cursor until the range ends or ctx
+// does, handing each page to the run.
+func (r *sweepRun) listRange(ctx context.Context, index int, rg SweepRange, pages chan<- listedPage) {
+	goOn := make(chan bool, 1)
+	for {
+		started := r.svc.now()
+		page, version, err := r.fetch(ctx, rg)
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case pages <- listedPage{rangeIndex: index, page: page, version: version, took: r.svc.now().Sub(started), err: err, goOn: goOn}:
+		case <-ctx.Done():
+			return
+		}
+		if !<-goOn || err != nil || !page.HasMore || len(page.Accounts) == 0 {
+			return
+		}
+		last := page.Accounts[len(page.Accounts)-1]
+		rg.StartingAfter, rg.CursorCreated = last.ID, last.Created.Unix()
+	}
+}
+
+// fetch asks Stripe for the next page of a range, and the version its
+// accounts are written at.
+func (r *sweepRun) fetch(ctx context.Context, rg SweepRange) (AccountPage, int64, error) {
+	q := AccountListQuery{StartingAfter: rg.StartingAfter, CreatedFrom: rg.From, CreatedBefore: rg.Before, Limit: r.cfg.PageSize}
+	if err := r.pace(ctx); err != nil {
+		return AccountPage{}, 0, err
+	}
 	// The version is the second before the read began: Stripe rendered the
 	// page after it, so any change the page misses is a webhook of a later
 	// second, and even one of the same second wins (ties apply).
 	version := r.svc.now().Unix() - 1
-	page, err := r.list(ctx, q)
-	if e, ok := AsError(err); ok && e.Kind == KindInvalid && e.Param == "starting_after" && r.cp.CursorCreated > 0 {
+	r.requests.Add(1)
+	page, err := r.lister.ListAccounts(ctx, q)
+	if e, ok := AsError(err); ok && e.Kind == KindInvalid && e.Param == "starting_after" && rg.CursorCreated > 0 {
 		// The cursor's account is no longer listed (disconnected since):
 		// go on from its second; what is listed twice is applied twice,
 		// which changes nothing.
+		if err := r.pace(ctx); err != nil {
+			return AccountPage{}, 0, err
+		}
 		version = r.svc.now().Unix() - 1
-		page, err = r.list(ctx, AccountListQuery{CreatedAtMost: r.cp.CursorCreated, Limit: r.cfg.PageSize})
+		r.requests.Add(1)
+		page, err = r.lister.ListAccounts(ctx, AccountListQuery{CreatedAtMost: rg.CursorCreated, CreatedFrom: rg.From, Limit: r.cfg.PageSize})
 	}
-	if err != nil {
-		return err
-	}
+	return page, version, err
+}
+
+// takePage applies, keeps and checkpoints one page a range listed.
+func (r *sweepRun) takePage(ctx context.Context, p listedPage) error {
 	var counts SweepCounts
-	if err := r.apply(ctx, page.Accounts, version, &counts); err != nil {
+	if err := r.apply(ctx, p.page.Accounts, p.version, &counts); err != nil {
 		return err
 	}
-	ids := make([]string, 0, len(page.Accounts))
-	for _, a := range page.Accounts {
+	ids := make([]string, 0, len(p.page.Accounts))
+	for _, a := range p.page.Accounts {
 		ids = append(ids, a.ID)
 		r.markListed(a.ID)
 	}
 	r.res.Pages++
 	next := r.cp
+	next.Ranges = slices.Clone(r.cp.Ranges)
+	rg := &next.Ranges[p.rangeIndex]
 	if len(ids) > 0 {
 		next.Pages++
 		// Kept for a records phase in another run; before the cursor moves
@@ -419,27 +600,26 @@ func (r *sweepRun) listPage(ctx context.Context) error {
 		if err := r.sweep.SaveListedPage(ctx, r.cp.PassID, next.Pages, ids, r.svc.now().Add(listedPageRetention)); err != nil {
 			return err
 		}
-		last := page.Accounts[len(page.Accounts)-1]
-		next.StartingAfter, next.CursorCreated = last.ID, last.Created.Unix()
+		last := p.page.Accounts[len(p.page.Accounts)-1]
+		rg.StartingAfter, rg.CursorCreated = last.ID, last.Created.Unix()
 	}
-	if !page.HasMore || len(ids) == 0 {
+	if !p.page.HasMore || len(ids) == 0 {
+		// A listed range needs no cursor: the checkpoint, written after
+		// every page, stays small.
+		*rg = SweepRange{From: rg.From, Before: rg.Before, Done: true}
+	}
+	if !slices.ContainsFunc(next.Ranges, func(rg SweepRange) bool { return !rg.Done }) {
 		next.Phase = SweepChecking
 	}
 	next.Counts.add(counts)
 	return r.checkpoint(ctx, next, counts)
 }
 
-// list asks Stripe for a page within the rate bound.
-func (r *sweepRun) list(ctx context.Context, q AccountListQuery) (AccountPage, error) {
-	if err := r.pace(ctx); err != nil {
-		return AccountPage{}, err
-	}
-	r.res.StripeRequests++
-	return r.lister.ListAccounts(ctx, q)
-}
-
-// pace waits until the rate bound allows the next Stripe request.
+// pace waits until the rate bound allows the next Stripe request. The
+// ranges' listers wait in turn, so together they keep to the one rate.
 func (w *Sweeper) pace(ctx context.Context) error {
+	w.paceMu.Lock()
+	defer w.paceMu.Unlock()
 	now := w.svc.now()
 	if wait := w.nextRequest.Sub(now); wait > 0 {
 		if err := w.svc.sleep(ctx, wait); err != nil {

@@ -40,8 +40,11 @@ func (c *sweepClock) Sleep(_ context.Context, d time.Duration) error {
 	return nil
 }
 
-// listFake is Stripe's account list: newest first, cut into pages.
+// listFake is Stripe's account list: newest first, cut into pages, kept to
+// a created range when asked, as Stripe does. The ranges' listers call it
+// at once.
 type listFake struct {
+	mu       sync.Mutex
 	accounts []onboarding.ListedAccount
 	queries  []onboarding.AccountListQuery
 	// before runs before each page is answered (a webhook arriving, time passing).
@@ -49,28 +52,34 @@ type listFake struct {
 }
 
 func (l *listFake) ListAccounts(_ context.Context, q onboarding.AccountListQuery) (onboarding.AccountPage, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.queries = append(l.queries, q)
 	if l.before != nil {
 		if err := l.before(q); err != nil {
 			return onboarding.AccountPage{}, err
 		}
 	}
+	inRange := func(a onboarding.ListedAccount) bool {
+		c := a.Created.Unix()
+		return c >= q.CreatedFrom && (q.CreatedBefore == 0 || c < q.CreatedBefore) && (q.CreatedAtMost == 0 || c <= q.CreatedAtMost)
+	}
+	var listed []onboarding.ListedAccount
+	for _, a := range l.accounts {
+		if inRange(a) {
+			listed = append(listed, a)
+		}
+	}
 	from := 0
-	switch {
-	case q.StartingAfter != "":
-		i := slices.IndexFunc(l.accounts, func(a onboarding.ListedAccount) bool { return a.ID == q.StartingAfter })
+	if q.StartingAfter != "" {
+		i := slices.IndexFunc(listed, func(a onboarding.ListedAccount) bool { return a.ID == q.StartingAfter })
 		if i < 0 {
 			return onboarding.AccountPage{}, onboarding.ProviderRejected("starting_after", "No such account", nil)
 		}
 		from = i + 1
-	case q.CreatedAtMost > 0:
-		from = slices.IndexFunc(l.accounts, func(a onboarding.ListedAccount) bool { return a.Created.Unix() <= q.CreatedAtMost })
-		if from < 0 {
-			from = len(l.accounts)
-		}
 	}
-	to := min(from+q.Limit, len(l.accounts))
-	return onboarding.AccountPage{Accounts: slices.Clone(l.accounts[from:to]), HasMore: to < len(l.accounts)}, nil
+	to := min(from+q.Limit, len(listed))
+	return onboarding.AccountPage{Accounts: slices.Clone(listed[from:to]), HasMore: to < len(listed)}, nil
 }
 
 // sweepStoreFake keeps the checkpoint and pages in memory and reads records
@@ -332,7 +341,7 @@ func TestSweepPassAppliesWhatDiffersAndReportsMismatches(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	res, err := w.sweeper(onboarding.SweepConfig{PageSize: 3}).Run(context.Background(), time.Time{})
+	res, err := w.sweeper(onboarding.SweepConfig{PageSize: 3, ListRanges: 1}).Run(context.Background(), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +405,7 @@ func TestSweepStopsBeforeItsDeadlineAndTheNextRunFinishes(t *testing.T) {
 	w.stored("gone", "acct_gone", pendingState, old)
 	// Each page takes ten seconds of the run's time.
 	w.list.before = func(onboarding.AccountListQuery) error { w.clock.Advance(10 * time.Second); return nil }
-	cfg := onboarding.SweepConfig{PageSize: 1, StopBefore: 15 * time.Second}
+	cfg := onboarding.SweepConfig{PageSize: 1, StopBefore: 15 * time.Second, ListRanges: 1}
 
 	// It starts no page 15 s, or twice its longest page, before its deadline.
 	first, err := w.sweeper(cfg).Run(context.Background(), w.clock.Now().Add(50*time.Second))
@@ -406,7 +415,7 @@ func TestSweepStopsBeforeItsDeadlineAndTheNextRunFinishes(t *testing.T) {
 	if !first.Stopped || first.PassCompleted || first.Pages != 3 || first.Run.Applied != 3 {
 		t.Fatalf("first run %+v, want it stopped after 3 pages (10 s each, 20 s before a 50 s deadline)", first)
 	}
-	if cp := w.store.cp; cp.Phase != onboarding.SweepListing || cp.StartingAfter != "acct_c" || cp.Pages != 3 || w.store.lease.ID != "" {
+	if cp := w.store.cp; cp.Phase != onboarding.SweepListing || len(cp.Ranges) != 1 || cp.Ranges[0].StartingAfter != "acct_c" || cp.Pages != 3 || w.store.lease.ID != "" {
 		t.Fatalf("checkpoint after the first run %+v", cp)
 	}
 	if !w.store.cp.LastCompleted.IsZero() {
@@ -548,8 +557,8 @@ func TestSweepReturnsStripeFailuresAndKeepsItsCheckpoint(t *testing.T) {
 		}
 		return nil
 	}
-	_, err := w.sweeper(onboarding.SweepConfig{PageSize: 1}).Run(context.Background(), time.Time{})
-	if !errors.Is(err, onboarding.ErrStripeUnavailable) || w.store.cp.StartingAfter != "acct_b" || w.store.lease.ID != "" {
+	_, err := w.sweeper(onboarding.SweepConfig{PageSize: 1, ListRanges: 1}).Run(context.Background(), time.Time{})
+	if !errors.Is(err, onboarding.ErrStripeUnavailable) || w.store.cp.Ranges[0].StartingAfter != "acct_b" || w.store.lease.ID != "" {
 		t.Errorf("err %v, checkpoint %+v: want Stripe's failure, the cursor after acct_b and the lease released", err, w.store.cp)
 	}
 }

@@ -31,11 +31,19 @@ type listedAccountJSON struct {
 func (c *Client) ListAccounts(ctx context.Context, q onboarding.AccountListQuery) (onboarding.AccountPage, error) {
 	params := &stripe.AccountListParams{}
 	params.Limit = stripe.Int64(int64(q.Limit))
+	// created[gte], created[lt] and created[lte] keep the list to a range
+	// of creation times, still newest first within it
+	// (https://docs.stripe.com/api/accounts/list): one range of a pass.
+	created := stripe.RangeQueryParams{GreaterThanOrEqual: q.CreatedFrom, LesserThan: q.CreatedBefore}
 	switch {
 	case q.StartingAfter != "":
 		params.StartingAfter = stripe.String(q.StartingAfter)
 	case q.CreatedAtMost > 0:
-		params.CreatedRange = &stripe.RangeQueryParams{LesserThanOrEqual: q.CreatedAtMost}
+		created.LesserThanOrEqual = q.CreatedAtMost
+		created.LesserThan = 0 // at most CreatedAtMost, which is below the range's end
+	}
+	if created != (stripe.RangeQueryParams{}) {
+		params.CreatedRange = &created
 	}
 	params.Context = ctx
 	body := &form.Values{}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -280,4 +281,78 @@ func TestARefusedRejectionCarriesStripesMessage(t *testing.T) {
 	}
 	_, err = c.RejectAccount(ctx, created.ID, "fraud", "reject-"+created.ID+"-a3")
 	refused("a second rejection", err)
+}
+
+// A pass lists its accounts in creation-time ranges: created[gte] and
+// created[lt] (https://docs.stripe.com/api/accounts/list), combined with the
+// cursor or the cursor's second. stripe-mock takes the parameters; the
+// simulator keeps to them, newest first within the range, as Stripe does.
+func TestListAccountsKeepsToACreatedRange(t *testing.T) {
+	t.Run("stripe-mock", func(t *testing.T) {
+		b := newBackend(t, "stripe-mock")
+		ctx := context.Background()
+		c := newClient(t, b.rec.URL, 5*time.Second)
+		from, before := int64(1_700_000_000), int64(1_700_003_600)
+		queries := []onboarding.AccountListQuery{
+			{Limit: 100, CreatedFrom: from, CreatedBefore: before},
+			{Limit: 100, CreatedFrom: from, CreatedBefore: before, StartingAfter: testAccountID},
+			{Limit: 100, CreatedFrom: from, CreatedAtMost: before - 1},
+			{Limit: 100, CreatedFrom: from},
+		}
+		for _, q := range queries {
+			if _, err := c.ListAccounts(ctx, q); err != nil {
+				t.Errorf("%+v: %v", q, err)
+			}
+		}
+		lists := b.rec.Requests("GET /v1/accounts")
+		if len(lists) != len(queries) {
+			t.Fatalf("%d list requests, want %d", len(lists), len(queries))
+		}
+		f, bf := strconv.FormatInt(from, 10), strconv.FormatInt(before, 10)
+		for i, w := range []url.Values{
+			{"limit": {"100"}, "created[gte]": {f}, "created[lt]": {bf}},
+			{"limit": {"100"}, "created[gte]": {f}, "created[lt]": {bf}, "starting_after": {testAccountID}},
+			{"limit": {"100"}, "created[gte]": {f}, "created[lte]": {strconv.FormatInt(before-1, 10)}},
+			{"limit": {"100"}, "created[gte]": {f}},
+		} {
+			assertForm(t, lists[i].Form, w)
+		}
+	})
+	// The simulator on a clock of its own: an account an hour apart.
+	now := time.Unix(1_700_000_000, 0)
+	sim := stripesim.New(stripesim.Options{Now: func() time.Time { return now }})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(func() { srv.Close(); sim.Close() })
+	ctx := context.Background()
+	c := newClient(t, srv.URL, 5*time.Second)
+	var ids []string
+	for i := range 4 {
+		now = time.Unix(1_700_000_000+int64(i)*3600, 0)
+		a, err := c.CreateAccount(ctx, onboarding.CreateAccountParams{Country: "US", Capabilities: []string{"card_payments", "transfers"}, ServiceAgreement: "full",
+			PlatformUserID: fmt.Sprintf("user-%d", i), CreationID: fmt.Sprintf("cr-%d", i)}, fmt.Sprintf("range-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, a.ID)
+	}
+	for _, tc := range []struct {
+		name string
+		q    onboarding.AccountListQuery
+		want []string
+	}{
+		{"open to the beginning", onboarding.AccountListQuery{Limit: 10, CreatedBefore: 1_700_003_600}, ids[:1]},
+		{"a middle range, newest first", onboarding.AccountListQuery{Limit: 10, CreatedFrom: 1_700_003_600, CreatedBefore: 1_700_010_800}, []string{ids[2], ids[1]}},
+		{"open to the future", onboarding.AccountListQuery{Limit: 10, CreatedFrom: 1_700_010_800}, ids[3:]},
+		{"after a cursor within the range", onboarding.AccountListQuery{Limit: 10, CreatedFrom: 1_700_000_000, CreatedBefore: 1_700_010_800, StartingAfter: ids[2]}, []string{ids[1], ids[0]}},
+		{"from the cursor's second within the range", onboarding.AccountListQuery{Limit: 10, CreatedFrom: 1_700_003_600, CreatedAtMost: 1_700_003_600}, ids[1:2]},
+	} {
+		page, err := c.ListAccounts(ctx, tc.q)
+		var got []string
+		for _, a := range page.Accounts {
+			got = append(got, a.ID)
+		}
+		if err != nil || !slices.Equal(got, tc.want) || page.HasMore {
+			t.Errorf("%s: %v, %v; want %v and no more", tc.name, got, err, tc.want)
+		}
+	}
 }
