@@ -489,7 +489,7 @@ func (c SweepCosts) write(w io.Writer) {
 		fmt.Fprintf(w, "| %s | %.0f | $%.4f | $%.4f | **$%.4f** | $%.2f |\n", a.name, runs*ms/1000, lambda, dynamo, lambda+dynamo, 30*(lambda+dynamo))
 	}
 	fmt.Fprintln(w, "\nStripe charges nothing for API reads; they count against the platform's rate limit, which SWEEP_STRIPE_RATE bounds. "+
-		"The drifted pass's time is mostly the in-process engine's (minidyn copies the table for each transaction); DynamoDB's is the +5 ms per request above. "+
+		"The drifted pass's time is mostly the in-process engine's (its transactions run under one lock, with an undo log of the items they touch); DynamoDB's is the +5 ms per request above. "+
 		"The read units are the sweep index's bytes, and the records of the accounts it does not show at Stripe's state.")
 	c.writeScale(w)
 }
