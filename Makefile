@@ -45,7 +45,7 @@ FUZZTIME ?= 60
 fuzz: ## each Go fuzz target for FUZZTIME s (default 60), then schemathesis with API_FUZZ_EXAMPLES (default 1000) per operation
 	bash scripts/fuzz.sh $(FUZZTIME)
 
-bench: ## cold start, size, per-route latency, requests and cost beside a hello-world Lambda (ROUNDS=15), and the sweep's cost per 10,000 accounts
+bench: ## size, what each function links, cold start beside hello-world and the DynamoDB floor (ROUNDS=15), per-route latency, requests and cost, the sweep at 10,000 and 1,000,000 accounts, the dev server's webhook storm (about 5 minutes)
 	bash scripts/with-services.sh go run ./cmd/bench -rounds $(or $(ROUNDS),15)
 
 # Slow (minutes per package), so not part of `make test`; .ci/run runs it when MUTATE=1.
