@@ -542,6 +542,48 @@ func TestUpdateAccountRecordsThePrefillStripeTook(t *testing.T) {
 	}
 }
 
+// TestUpdateAccountRecordsANameOrAURLGivenAlone: any one prefill field
+// Stripe took is recorded for staff, not only an email.
+func TestUpdateAccountRecordsANameOrAURLGivenAlone(t *testing.T) {
+	rec := onboarding.AccountRecord{UserID: "u1", AccountID: "acct_1"}
+	tests := []struct {
+		name string
+		req  onboarding.UpdateAccountRequest
+		want onboarding.Prefill
+	}{
+		{"a business name alone", onboarding.UpdateAccountRequest{BusinessProfile: &onboarding.BusinessProfileRequest{Name: ptr("Sid's Bikes")}},
+			onboarding.Prefill{BusinessProfile: onboarding.BusinessProfile{Name: "Sid's Bikes"}}},
+		{"a business URL alone", onboarding.UpdateAccountRequest{BusinessProfile: &onboarding.BusinessProfileRequest{URL: ptr("https://sid.example")}},
+			onboarding.Prefill{BusinessProfile: onboarding.BusinessProfile{URL: "https://sid.example"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var recorded []onboarding.Prefill
+			store := &storeFake{
+				GetUserFn: func(context.Context, string) (onboarding.UserRecord, error) {
+					return onboarding.UserRecord{UserID: "u1", Account: &rec}, nil
+				},
+				BeginPrefillFn: func(context.Context, string, time.Time, onboarding.Lease) (onboarding.AccountRecord, bool, error) {
+					return rec, true, nil
+				},
+				EndPrefillFn: func(context.Context, string, onboarding.Lease) error { return nil },
+				TakeSlotFn:   allowSlot,
+				RecordPrefillFn: func(_ context.Context, _ string, p onboarding.Prefill) error {
+					recorded = append(recorded, p)
+					return nil
+				},
+			}
+			connect := &connectFake{UpdateAccountFn: func(context.Context, string, onboarding.Prefill) error { return nil }}
+			if _, err := newService(store, connect, testPolicy()).UpdateAccount(context.Background(), onboarding.Caller{UserID: "u1"}, tt.req); err != nil {
+				t.Fatal(err)
+			}
+			if len(recorded) != 1 || recorded[0] != tt.want {
+				t.Errorf("recorded %+v, want [%+v]", recorded, tt.want)
+			}
+		})
+	}
+}
+
 func TestUpdateAccountLosesToALinkThatLockedMeanwhile(t *testing.T) {
 	rec := onboarding.AccountRecord{UserID: "u1", AccountID: "acct_1"}
 	store := &storeFake{

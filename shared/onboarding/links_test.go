@@ -414,3 +414,31 @@ func TestLinksIncludeFutureRequirementsWhenTheAccountHasThem(t *testing.T) {
 		})
 	}
 }
+
+// TestAFirstLinkWhoseKYCLockFailsIsNotIssued: Stripe locks prefill once a
+// link exists, so a link must not be asked for unless the lock is stored.
+func TestAFirstLinkWhoseKYCLockFailsIsNotIssued(t *testing.T) {
+	rec := onboarding.AccountRecord{UserID: "u1", AccountID: "acct_1", StateVersion: testNow.Unix()}
+	storeDown := onboarding.StorageFailed(errors.New("throttled"))
+	store := &storeFake{
+		GetUserFn: func(context.Context, string) (onboarding.UserRecord, error) {
+			return onboarding.UserRecord{UserID: "u1", Account: &rec}, nil
+		},
+		TakeSlotFn: allowSlot,
+		LockPrefillFn: func(context.Context, string, string, time.Time) (onboarding.AccountRecord, bool, error) {
+			return rec, false, storeDown
+		},
+		PutRefreshTokenFn: func(context.Context, onboarding.RefreshToken) error { return nil },
+	}
+	asked := 0
+	connect := &connectFake{LinkFn: func(context.Context, onboarding.LinkRequest) (onboarding.OnboardingLink, error) {
+		asked++
+		return onboarding.OnboardingLink{URL: "https://connect.stripe.com/setup/e/acct_1/x"}, nil
+	}}
+	if _, err := newService(store, connect, testPolicy()).CreateOnboardingLink(context.Background(), u1); !errors.Is(err, storeDown) {
+		t.Errorf("link with the KYC lock failing: %v, want the store's error", err)
+	}
+	if asked != 0 {
+		t.Errorf("Stripe was asked for %d links without the KYC lock stored, want 0", asked)
+	}
+}

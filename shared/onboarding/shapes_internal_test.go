@@ -62,3 +62,20 @@ func TestCountryListsAreSortedWithoutRepeats(t *testing.T) {
 		}
 	}
 }
+
+// TestCountryCodesTakeTheLettersAtEachEndOfTheAlphabet: the letters at the
+// edges of each case's run (a, z, A, Z) are letters, the bytes beside them
+// ('`', '{', '@', '[') are not.
+func TestCountryCodesTakeTheLettersAtEachEndOfTheAlphabet(t *testing.T) {
+	for _, c := range []struct {
+		code string
+		want bool
+	}{
+		{"az", true}, {"za", true}, {"AZ", true}, {"ZA", true}, {"aZ", true}, {"Za", true},
+		{"a`", false}, {"z{", false}, {"A@", false}, {"Z[", false},
+	} {
+		if got := isCountryCode(c.code); got != c.want {
+			t.Errorf("isCountryCode(%q) = %v, want %v", c.code, got, c.want)
+		}
+	}
+}
