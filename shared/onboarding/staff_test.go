@@ -1,8 +1,10 @@
 package onboarding_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -23,8 +25,8 @@ type staffFake struct {
 	// atStripe is what Stripe answers when the account is read (nil: a
 	// Stripe failure).
 	atStripe *onboarding.AccountState
-	// beginErr fails BeginRejection.
-	beginErr error
+	// beginErr fails BeginRejection, outcomeErr RecordRejectionOutcome.
+	beginErr, outcomeErr error
 	// sharedWith are the users whose accounts hold the record's email too.
 	sharedWith []string
 }
@@ -67,6 +69,9 @@ func (f *staffFake) RecordRejectionOutcome(ctx context.Context, _ string, d onbo
 	f.calls = append(f.calls, "outcome "+string(d.Outcome))
 	if ctx.Err() != nil { // as a real store's call would fail
 		return ctx.Err()
+	}
+	if f.outcomeErr != nil {
+		return f.outcomeErr
 	}
 	f.audit = append(f.audit, d)
 	f.markEnded = f.markEnded || d.Outcome == onboarding.AuditRefused
@@ -239,6 +244,41 @@ func TestARejectionOfAnAccountGoneAtStripeStoresItDeauthorized(t *testing.T) {
 	}
 	if len(staff.audit) != 2 || staff.audit[0].Outcome != onboarding.AuditIntent || staff.audit[1].Outcome == onboarding.AuditRecorded {
 		t.Errorf("audit: %+v, want the intent and an outcome that is not a rejection", staff.audit)
+	}
+}
+
+// TestALostRejectionOutcomeIsLoggedAsAWarning: the outcome's write is best
+// effort (the caller's answer does not wait on it), so when it fails the
+// log is where staff learn the history lacks it; a write that succeeds
+// logs no warning.
+func TestALostRejectionOutcomeIsLoggedAsAWarning(t *testing.T) {
+	const warning = "could not record a staff rejection's outcome"
+	for _, tc := range []struct {
+		name        string
+		outcomeErr  error
+		wantWarning bool
+	}{
+		{"the outcome's write fails: a warning", onboarding.StorageFailed(errors.New("throttled")), true},
+		{"the outcome is written: no warning", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc, staff := staffService(t, func(string, string, string) (onboarding.AccountState, error) {
+				return onboarding.AccountState{}, onboarding.ErrStripeUnavailable
+			})
+			staff.outcomeErr = tc.outcomeErr
+			var logs bytes.Buffer
+			connect := &connectFake{RejectFn: func(context.Context, string, string, string) (onboarding.AccountState, error) {
+				return onboarding.AccountState{}, onboarding.ErrStripeUnavailable
+			}}
+			svc = onboarding.NewService(&storeFake{}, connect, svc.Policy(), onboarding.WithStaffStore(staff), onboarding.WithClock(func() time.Time { return testNow }),
+				onboarding.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+			if _, _, err := svc.ReviewAccount(context.Background(), staffCaller, "sid", onboarding.ReviewRequest{Decision: onboarding.DecisionReject, Reason: "fraud"}); !errors.Is(err, onboarding.ErrStripeUnavailable) {
+				t.Fatalf("reject: %v", err)
+			}
+			if got := strings.Contains(logs.String(), warning); got != tc.wantWarning {
+				t.Errorf("warning logged %v, want %v; logs:\n%s", got, tc.wantWarning, logs.String())
+			}
+		})
 	}
 }
 
