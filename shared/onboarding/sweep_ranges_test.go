@@ -241,3 +241,114 @@ func TestSweepStoppedMidRangesListsEveryAccountOnceAcrossRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepSplitsIntoAsManyRangesAsItsRateAndPagesAllow: not told, a pass
+// lists in as many ranges as its rate allows requests a second, and never
+// in more ranges than it has pages of records.
+func TestSweepSplitsIntoAsManyRangesAsItsRateAndPagesAllow(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  onboarding.SweepConfig
+		want int
+	}{
+		{"not told: one a request the rate allows a second", onboarding.SweepConfig{PageSize: 2, RequestsPerSecond: 4}, 4},
+		{"told more than its pages: one a page (12 records in pages of 5)", onboarding.SweepConfig{PageSize: 5, ListRanges: 8}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := spreadWorld(t)
+			res, err := w.sweeper(tc.cfg).Run(context.Background(), time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(w.store.cp.Ranges); got != tc.want || !res.PassCompleted || res.Pass.Orphans != 2 {
+				t.Errorf("%d ranges %+v, pass %+v; want %d ranges and the pass done with both orphans", got, w.store.cp.Ranges, res, tc.want)
+			}
+		})
+	}
+}
+
+// TestSweepRangesSkipARepeatedBoundary: records made in the same second
+// (a burst of sign-ups) put one second at two quantiles; the pass makes
+// one range of it, not an empty range between the two.
+func TestSweepRangesSkipARepeatedBoundary(t *testing.T) {
+	w := newSweepWorld(t)
+	first := testNow.Add(-48 * time.Hour)
+	// Sorted by creation: 1 at first, 8 in one second, 3 an hour later.
+	// Quantiles of 4 ranges fall on indexes 3, 6 and 9: burst, burst, late.
+	burst, late := first.Add(time.Hour), first.Add(2*time.Hour)
+	for i := range 12 {
+		created := first
+		switch {
+		case i >= 9:
+			created = late
+		case i >= 1:
+			created = burst
+		}
+		user, account := fmt.Sprintf("u%02d", i), fmt.Sprintf("acct_%02d", i)
+		w.stored(user, account, pendingState, created)
+		w.list.accounts = append([]onboarding.ListedAccount{{ID: account, Created: created, Country: "US",
+			PlatformUserID: user, CreationID: "cr-" + user, State: activeState}}, w.list.accounts...)
+	}
+	res, err := w.sweeper(onboarding.SweepConfig{PageSize: 2, ListRanges: 4}).Run(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ranges := w.store.cp.Ranges
+	want := []onboarding.SweepRange{{Before: burst.Unix()}, {From: burst.Unix(), Before: late.Unix()}, {From: late.Unix()}}
+	if len(ranges) != len(want) {
+		t.Fatalf("ranges %+v, want the 3 of %+v", ranges, want)
+	}
+	for i, rg := range ranges {
+		if rg.From != want[i].From || rg.Before != want[i].Before {
+			t.Errorf("range %d is [%d, %d), want [%d, %d)", i, rg.From, rg.Before, want[i].From, want[i].Before)
+		}
+	}
+	if !res.PassCompleted || res.Pass.Listed != 12 || res.Pass.Missing != 0 {
+		t.Errorf("pass %+v, want all 12 listed and none missing", res)
+	}
+}
+
+// TestSweepStopsTwiceItsLongestPageBeforeItsDeadlineWritesIncluded: a
+// page's time is its listing and its writes; slow writes count toward the
+// margin the run keeps before its deadline, or its last page would run past.
+func TestSweepStopsTwiceItsLongestPageBeforeItsDeadlineWritesIncluded(t *testing.T) {
+	w := newSweepWorld(t)
+	old := testNow.Add(-24 * time.Hour)
+	for i := range 3 {
+		id := fmt.Sprintf("acct_%d", i)
+		w.stored("u"+id, id, pendingState, old)
+		w.listed(id, "u"+id, "cr-u"+id, activeState)
+	}
+	w.writes.onApply = func() { w.clock.Advance(10 * time.Second) }
+	start := w.clock.Now()
+	// The first page (one account) takes 10 s to write: the margin is
+	// then 20 s, more than the 15 s kept before any page, and at 10 s in
+	// the deadline at 30 s is 20 s away.
+	res, err := w.sweeper(onboarding.SweepConfig{PageSize: 1, ListRanges: 1}).Run(context.Background(), start.Add(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Stopped || res.Pages != 1 {
+		t.Errorf("run %+v, want it stopped after its first page", res)
+	}
+}
+
+// TestSweepChecksARecordOnceItIsAsOldAsTheGrace: a record is checked (read
+// again, strongly consistent, and reported missing) only when made before
+// the grace before the pass began; one made exactly then may hold an
+// account Stripe lists only now, and is not even read.
+func TestSweepChecksARecordOnceItIsAsOldAsTheGrace(t *testing.T) {
+	w := newSweepWorld(t)
+	w.stored("edge", "acct_edge", activeState, testNow.Add(-onboarding.DefaultSweepGrace))
+	w.stored("older", "acct_older", activeState, testNow.Add(-onboarding.DefaultSweepGrace-time.Millisecond))
+	res, err := w.sweeper(onboarding.SweepConfig{}).Run(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.PassCompleted || res.Pass.Missing != 1 {
+		t.Errorf("pass %+v, want 1 missing: the record older than the grace, not the one exactly as old", res)
+	}
+	if w.store.userReads != 1 {
+		t.Errorf("%d records read to confirm them missing, want 1: the one older than the grace", w.store.userReads)
+	}
+}

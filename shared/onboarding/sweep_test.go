@@ -254,12 +254,18 @@ type recordedWrites struct {
 	// answerLost: each write is applied and then tried again, as the SDK
 	// does when the first answer was lost; the caller sees the second.
 	answerLost bool
+	// onApply runs before each write (a slow store moving the clock on).
+	onApply func()
 }
 
 func (r *recordedWrites) ApplyEvent(ctx context.Context, c onboarding.StateChange) (onboarding.EventOutcome, error) {
 	r.mu.Lock()
 	r.changes = append(r.changes, c)
+	onApply := r.onApply
 	r.mu.Unlock()
+	if onApply != nil {
+		onApply()
+	}
 	if r.answerLost {
 		if _, err := r.Store.ApplyEvent(ctx, c); err != nil {
 			return "", err
