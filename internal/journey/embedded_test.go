@@ -97,14 +97,7 @@ func TestEmbeddedRejectOffersNoOnboarding(t *testing.T) {
 
 	embeddedOutcome(b, s, "sim-reject", "rejected")
 	s.waitDelivered(t, acct, "account.updated", 1)
-	b.do("open the home page", chromedp.Navigate(s.FrontendURL+"/onboarding"), chromedp.WaitVisible(testid("account-status")))
-	b.waitStatus("rejected", statusWithin)
-	for _, id := range []string{"start-embedded-onboarding", "continue-onboarding", "start-onboarding"} {
-		if b.present(id) {
-			t.Errorf("a rejected account shows %s", id)
-		}
-	}
-	b.shot("rejected")
+	rejectedHomeShowsNone(t, b, s, "start-embedded-onboarding", "continue-onboarding", "start-onboarding")
 }
 
 func TestAnExpiredEmbeddedSessionShowsALoadErrorAndATryAgain(t *testing.T) {
