@@ -113,6 +113,12 @@ type SweepRange struct {
 	Done          bool
 }
 
+// moveAfter sets the range's cursor past the last account of a page.
+func (rg *SweepRange) moveAfter(page AccountPage) {
+	last := page.Accounts[len(page.Accounts)-1]
+	rg.StartingAfter, rg.CursorCreated = last.ID, last.Created.Unix()
+}
+
 // SweepCounts count what a pass or a run saw and did.
 type SweepCounts struct {
 	Listed     int `json:"listed"`     // accounts Stripe listed
@@ -546,8 +552,7 @@ func (r *sweepRun) listRange(ctx context.Context, index int, rg SweepRange, page
 		if !<-goOn || err != nil || !page.HasMore || len(page.Accounts) == 0 {
 			return
 		}
-		last := page.Accounts[len(page.Accounts)-1]
-		rg.StartingAfter, rg.CursorCreated = last.ID, last.Created.Unix()
+		rg.moveAfter(page)
 	}
 }
 
@@ -600,8 +605,7 @@ func (r *sweepRun) takePage(ctx context.Context, p listedPage) error {
 		if err := r.sweep.SaveListedPage(ctx, r.cp.PassID, next.Pages, ids, r.svc.now().Add(listedPageRetention)); err != nil {
 			return err
 		}
-		last := p.page.Accounts[len(p.page.Accounts)-1]
-		rg.StartingAfter, rg.CursorCreated = last.ID, last.Created.Unix()
+		rg.moveAfter(p.page)
 	}
 	if !p.page.HasMore || len(ids) == 0 {
 		// A listed range needs no cursor: the checkpoint, written after
