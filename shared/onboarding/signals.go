@@ -36,7 +36,9 @@ const (
 // team, not a missing document, holds the account: "under_review" (Stripe
 // is reviewing the account), "listed" (it matched a prohibited list) and
 // "rejected.listed" (rejected for that match). API reference, the account
-// object, requirements.disabled_reason (API version 2023-10-16).
+// object, requirements.disabled_reason (API version 2023-10-16; the spec's
+// components/schemas/account_requirements/properties/disabled_reason lists
+// all three): https://docs.stripe.com/api/accounts/object#account_object-requirements-disabled_reason
 var stripeReviewReasons = []string{"under_review", "listed", "rejected.listed"}
 
 // EmailKey is how emails are compared: trimmed and lower-cased. Mail
