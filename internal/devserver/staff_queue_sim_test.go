@@ -6,7 +6,9 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/connectexpress/onboarding/internal/stripesim"
 )
@@ -132,5 +134,47 @@ func TestTheReviewQueueOverHTTP(t *testing.T) {
 	}
 	if users, _ := queue("&status=restricted"); len(users) != 0 {
 		t.Errorf("the queue's restricted accounts: %v, want none", users)
+	}
+}
+
+// TestAnAccountStripesRiskChecksHoldCarriesTheStripeReviewSignal: when
+// Stripe's own review holds a submitted account (disabled_reason
+// under_review or listed, which the simulator's Hold gives as Stripe
+// does), its account.updated reaches the record and the staff detail
+// carries stripe_review, naming the reason.
+func TestAnAccountStripesRiskChecksHoldCarriesTheStripeReviewSignal(t *testing.T) {
+	for _, reason := range []string{"under_review", "listed"} {
+		t.Run(reason, func(t *testing.T) {
+			r, _ := start(t, nil)
+			u := devAccount(t, r, "held")
+			if err := r.Sim.Outcome(u.account, stripesim.OutcomeComplete, ""); err != nil {
+				t.Fatal(err)
+			}
+			u.waitStatus(t, r, "active")
+			if err := r.Sim.Hold(u.account, reason); err != nil {
+				t.Fatal(err)
+			}
+			_, body := httpDo(t, "GET", r.APIURL+"/dev/token?sub=stella&groups=onboarding-staff", "", "")
+			var minted struct{ Token string }
+			_ = json.Unmarshal([]byte(body), &minted)
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				_, body := httpDo(t, "GET", r.APIURL+"/admin/accounts/held", minted.Token, "")
+				var detail queueAccount
+				_ = json.Unmarshal([]byte(body), &detail)
+				for _, sig := range detail.Signals {
+					if sig.Code == "stripe_review" {
+						if !strings.Contains(sig.Detail, reason) {
+							t.Errorf("stripe_review says %q, want the reason %s", sig.Detail, reason)
+						}
+						return
+					}
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no stripe_review after Stripe held the account (%s): %s", reason, body)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
 	}
 }

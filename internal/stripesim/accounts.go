@@ -22,7 +22,16 @@ const (
 	stagePastDue    stage = "past_due"   // submitted, something overdue: disabled
 	stagePending    stage = "pending"    // submitted, Stripe is verifying
 	stageRejected   stage = "rejected"
+	// stageHeld: submitted, and held by Stripe's own risk checks (Hold):
+	// disabled, with disabled_reason under_review or listed.
+	stageHeld stage = "held"
 )
+
+// heldReasons are the disabled_reasons Stripe gives an account its own risk
+// checks hold, of those the 2023-10-16 spec lists for
+// account_requirements.disabled_reason (and for a capability's):
+// https://docs.stripe.com/api/accounts/object#account_object-requirements-disabled_reason
+var heldReasons = []string{"under_review", "listed"}
 
 // Disabled reasons of API version 2023-10-16 that stripe-go v76 names only
 // in a comment.
@@ -47,12 +56,12 @@ type account struct {
 	tos           map[string]string // tos_acceptance date, ip, user_agent
 	metadata      map[string]string
 
-	linked         bool // an Account Link or onboarding Account Session exists: Stripe locks KYC prefill
-	stage          stage
-	rejectedReason string // disabled_reason when rejected, e.g. rejected.fraud
-	deauthorized   bool
-	muted          bool  // its events reach no endpoint (MuteWebhooks)
-	deadline       int64 // current_deadline while stage is due_soon
+	linked       bool // an Account Link or onboarding Account Session exists: Stripe locks KYC prefill
+	stage        stage
+	stageReason  string // disabled_reason when rejected or held, e.g. rejected.fraud, under_review
+	deauthorized bool
+	muted        bool  // its events reach no endpoint (MuteWebhooks)
+	deadline     int64 // current_deadline while stage is due_soon
 	// future lists what Stripe will need after a rule change
 	// (future_requirements.currently_due), due by futureDeadline. Only a
 	// link with collection_options[future_requirements]=include collects it.
@@ -200,8 +209,8 @@ func (a *account) requirements() *stripe.AccountRequirements {
 	case stagePending:
 		r.PendingVerification = doc
 		r.DisabledReason = reasonPendingVerification
-	case stageRejected:
-		r.DisabledReason = stripe.AccountRequirementsDisabledReason(a.rejectedReason)
+	case stageRejected, stageHeld:
+		r.DisabledReason = stripe.AccountRequirementsDisabledReason(a.stageReason)
 	}
 	return r
 }
@@ -523,14 +532,14 @@ func (s *Sim) rejectAccount(req *request) (any, *apiError) {
 }
 
 // setStage moves an account to a new stage and tells the Connect endpoints.
-func (s *Sim) setStage(a *account, st stage, rejectedReason string) {
-	s.changeStage(a, st, rejectedReason)
+func (s *Sim) setStage(a *account, st stage, stageReason string) {
+	s.changeStage(a, st, stageReason)
 	s.emitAccountChange(a, true)
 }
 
 // changeStage is setStage without the events.
-func (s *Sim) changeStage(a *account, st stage, rejectedReason string) {
-	a.stage, a.rejectedReason, a.deadline = st, rejectedReason, 0
+func (s *Sim) changeStage(a *account, st stage, stageReason string) {
+	a.stage, a.stageReason, a.deadline = st, stageReason, 0
 	if st != stageOnboarding && a.businessType == "" {
 		// The holder answered what the platform did not prefill.
 		a.businessType = "individual"

@@ -83,3 +83,19 @@ func (s *Sim) outcomeControl(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, []byte(`{"outcome":"`+r.PostForm.Get("outcome")+`"}`))
 }
+
+// holdControl serves POST /_sim/accounts/{id}/hold with reason
+// (under_review or listed): Stripe's own risk checks holding the account.
+//
+//	curl -XPOST $SIM/_sim/accounts/acct_.../hold -d reason=under_review
+func (s *Sim) holdControl(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		writeJSON(w, http.StatusBadRequest, invalidRequest("expected form parameters").body())
+		return
+	}
+	if err := s.Hold(r.PathValue("id"), r.PostForm.Get("reason")); err != nil {
+		writeControlError(w, r.PathValue("id"), "reason", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, []byte(`{"held":"`+r.PostForm.Get("reason")+`"}`))
+}

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -262,6 +263,23 @@ func (s *Sim) FinishLink(linkURL, outcome, due string) (string, error) {
 		return "", err
 	}
 	return l.returnURL, nil
+}
+
+// Hold does what Stripe's own risk checks do to a submitted account: it
+// disables it with disabled_reason reason, under_review (Stripe's team is
+// reviewing it) or listed (it matched a list of prohibited persons or
+// businesses), and sends account.updated. A later outcome moves it on.
+func (s *Sim) Hold(accountID, reason string) error {
+	return s.withAccount(accountID, func(a *account) error {
+		switch {
+		case !slices.Contains(heldReasons, reason):
+			return outcomeError("reason must be under_review or listed")
+		case !a.submitted() || a.stage == stageRejected:
+			return outcomeError("only an account that submitted its details, and is not rejected, can be held")
+		}
+		s.setStage(a, stageHeld, reason)
+		return nil
+	})
 }
 
 // Deauthorize disconnects an account from the platform, as when its holder

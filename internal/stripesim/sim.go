@@ -283,6 +283,7 @@ func (s *Sim) routes() {
 	m.HandleFunc("POST /_sim/accounts/{id}/deauthorize", s.deauthorizeControl)
 	m.HandleFunc("POST /_sim/accounts/{id}/webhooks", s.webhooksControl)
 	m.HandleFunc("POST /_sim/accounts/{id}/outcome", s.outcomeControl)
+	m.HandleFunc("POST /_sim/accounts/{id}/hold", s.holdControl)
 	m.HandleFunc("POST /_sim/accounts/{id}/balance", s.balanceControl)
 	s.mux = m
 }

@@ -1375,3 +1375,36 @@ func TestRestrictedOutcomesSayWhyTheDocumentIsDueAgain(t *testing.T) {
 		})
 	}
 }
+
+// Hold gives what Stripe's risk checks give a submitted account: disabled,
+// with disabled_reason under_review or listed on the account and its
+// capabilities; it refuses other reasons and accounts with nothing
+// submitted.
+func TestHoldDisablesASubmittedAccountWithStripesReason(t *testing.T) {
+	s := newSim(t, stripesim.Options{})
+	id := createAccount(t, s, "held")
+	if err := s.sim.Hold(id, "under_review"); err == nil {
+		t.Error("an account with nothing submitted was held")
+	}
+	if err := s.sim.Outcome(id, stripesim.OutcomeComplete, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.sim.Hold(id, "rejected.fraud"); err == nil {
+		t.Error("a hold with a rejection's reason was accepted")
+	}
+	for _, reason := range []string{"under_review", "listed"} {
+		if err := s.sim.Hold(id, reason); err != nil {
+			t.Fatalf("hold %s: %v", reason, err)
+		}
+		a := call(t, s.url, "GET", "/v1/accounts/"+id, nil)
+		if got := a.str("requirements", "disabled_reason"); got != reason || a.body["charges_enabled"] != false || a.body["payouts_enabled"] != false {
+			t.Errorf("held %s: disabled_reason %q, charges %v, payouts %v", reason, got, a.body["charges_enabled"], a.body["payouts_enabled"])
+		}
+		caps, _ := a.body["capabilities"].(map[string]any)
+		for name, status := range caps {
+			if status != "inactive" {
+				t.Errorf("held %s: capability %s is %v, want inactive", reason, name, status)
+			}
+		}
+	}
+}

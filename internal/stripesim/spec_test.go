@@ -244,6 +244,14 @@ func TestEveryAnswerMatchesStripesSpec(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond) // pending becomes active
 	must(call(t, base, "GET", "/v1/accounts/"+nonProfit, nil), "retrieve after verification")
+	// Stripe's own risk checks hold a submitted account (the staff's
+	// stripe_review signal): both reasons, on the account and its
+	// capabilities, and their events.
+	control("/_sim/accounts/"+nonProfit+"/hold", "reason", "listed")
+	control("/_sim/accounts/"+futureReq+"/hold", "reason", "under_review")
+	for _, id := range []string{nonProfit, futureReq} {
+		must(call(t, base, "GET", "/v1/accounts/"+id, nil), "retrieve while Stripe holds it")
+	}
 	must(call(t, base, "POST", "/v1/accounts/"+full+"/login_links", nil), "login link")
 	must(call(t, base, "POST", "/v1/accounts/"+recipient+"/login_links", nil), "login link, restricted")
 

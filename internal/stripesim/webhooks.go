@@ -255,9 +255,11 @@ func (a *account) capabilityObject(name string) map[string]any {
 	switch {
 	case a.stage == stageRejected:
 		reason = "rejected.other"
-		if strings.HasPrefix(a.rejectedReason, "rejected.") {
-			reason = a.rejectedReason
+		if strings.HasPrefix(a.stageReason, "rejected.") {
+			reason = a.stageReason
 		}
+	case a.stage == stageHeld:
+		reason = a.stageReason // the capability's enum has both held reasons
 	case status == "inactive":
 		reason = "requirements.past_due"
 	case status == "pending":
